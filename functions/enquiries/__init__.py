@@ -1,0 +1,1 @@
+"""enquiries: a serverless backend for the contact forms of static websites."""

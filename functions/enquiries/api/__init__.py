@@ -1,0 +1,1 @@
+"""The HTTP API: the submission function behind API Gateway."""

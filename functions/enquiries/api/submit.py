@@ -1,0 +1,22 @@
+"""Lambda entry point of the submission function: POST /enquiries behind an HTTP API (payload 2.0).
+
+Settings are read at import, so a misconfigured deployment fails at init naming the variable.
+"""
+
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from enquiries.api.app import build_app
+from enquiries.log import logger
+from enquiries.settings import load_settings
+from enquiries.storage.enquiry_store import DynamoEnquiryStore
+
+settings = load_settings()
+app = build_app(settings, DynamoEnquiryStore(settings.table_name))
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,117 @@
+"""The one typed settings object, read from the environment once, failing fast.
+
+A missing or malformed setting raises `SettingsError` naming the variable, at import of the handler
+(Lambda's init phase), so a misconfigured deployment fails once and loudly, never a 500 per request.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+
+DEFAULT_SERVICES = (
+    "Osteopathy",
+    "Sports Massage",
+    "Medical Acupuncture",
+    "Personal Training",
+    "Nutritional Advice",
+)
+
+_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+
+
+class SettingsError(RuntimeError):
+    """A setting is missing or malformed; the message names the environment variable."""
+
+
+def _stripped(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value
+
+
+def _comma_list(value: Any) -> Any:
+    if isinstance(value, str):
+        return tuple(item.strip() for item in value.split(",") if item.strip())
+    return value
+
+
+def _boolean(value: Any) -> Any:
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise ValueError("must be true or false")
+    return value
+
+
+OptionalText = Annotated[str | None, BeforeValidator(_stripped)]
+CommaList = Annotated[tuple[str, ...], BeforeValidator(_comma_list)]
+
+
+class Settings(BaseModel):
+    """Every setting of the contract's Configuration section. Field aliases are the variable names."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+
+    table_name: Annotated[str, BeforeValidator(_stripped)] = Field(alias="TABLE_NAME")
+    allowed_origins: CommaList = Field(default=(), alias="ALLOWED_ORIGINS")
+    success_url: OptionalText = Field(default=None, alias="SUCCESS_URL")
+    clinic_phone: OptionalText = Field(default=None, alias="CLINIC_PHONE")
+    services: CommaList = Field(default=DEFAULT_SERVICES, alias="SERVICES", min_length=1)
+    require_consent: Annotated[bool, BeforeValidator(_boolean)] = Field(default=True, alias="REQUIRE_CONSENT")
+    default_phone_region: Annotated[str, BeforeValidator(_stripped)] = Field(
+        default="GB", alias="DEFAULT_PHONE_REGION", pattern=r"^[A-Z]{2}$"
+    )
+    rate_limit_per_hour: int = Field(default=10, alias="RATE_LIMIT_PER_HOUR", ge=0)
+    retention_days: int = Field(default=365, alias="RETENTION_DAYS", ge=1, le=36500)
+    timezone: Annotated[str, BeforeValidator(_stripped)] = Field(default="Europe/London", alias="TIMEZONE")
+    ses_configuration_set: OptionalText = Field(default=None, alias="SES_CONFIGURATION_SET")
+    turnstile_secret: OptionalText = Field(default=None, alias="TURNSTILE_SECRET", repr=False)
+    turnstile_verify_url: OptionalText = Field(default=None, alias="TURNSTILE_VERIFY_URL")
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins_are_origins(cls, origins: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in origins:
+            if not _ORIGIN.match(origin):
+                raise ValueError(f"{origin!r} is not an origin like https://www.example.com (no path)")
+        return origins
+
+    @field_validator("success_url", "turnstile_verify_url")
+    @classmethod
+    def _absolute_url(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("https://", "http://")):
+            raise ValueError("must be an absolute http(s) URL")
+        return url
+
+    def is_allowed_origin(self, origin: str) -> bool:
+        return origin in self.allowed_origins
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read the settings from `environ` (default: os.environ), or raise SettingsError naming the variables."""
+    source = os.environ if environ is None else environ
+    # A blank variable (a CloudFormation parameter left empty) means unset: its default, or "required".
+    values = {
+        field.alias: source[field.alias]
+        for field in Settings.model_fields.values()
+        if field.alias and source.get(field.alias, "").strip()
+    }
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as error:
+        problems = []
+        for detail in error.errors():
+            variable = str(detail["loc"][0]) if detail["loc"] else "settings"
+            reason = (
+                "is required but not set" if detail["type"] == "missing" else f"is invalid: {detail['msg']}"
+            )
+            problems.append(f"{variable} {reason}")
+        raise SettingsError("Configuration error: " + "; ".join(problems)) from None

@@ -1,0 +1,196 @@
+"""The enquiry's field rules (the contract's Fields table), with plain-words messages for visitors.
+
+Every field uses a plain validator that sees the raw value (None when absent), so each message a
+visitor reads is ours, never pydantic's; `validate_enquiry` reports every failing field at once.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
+
+NAME_MAX = 120
+MESSAGE_MAX = 5000
+EMAIL_MAX = 254
+CONSENT_TRUE = {"true", "on", "yes", "1"}
+
+MESSAGES = {
+    "name": "Enter your name.",
+    "name_long": f"Enter your name in at most {NAME_MAX} characters.",
+    "name_control": "Enter your name without special control characters.",
+    "email": "Enter an email address like name@example.com.",
+    "email_long": f"Enter an email address of at most {EMAIL_MAX} characters.",
+    "phone": "Enter a phone number like 01632 960123 or +44 1632 960123, or leave it blank.",
+    "message": "Enter your message.",
+    "message_long": f"Shorten your message to at most {MESSAGE_MAX:,} characters.",
+    "consent": "Tick the box to agree that we may use your details to reply to your enquiry.",
+    "not_text": "Enter this as text.",
+    "repeated": "Send this field only once.",
+    "unknown": "This form has no field with this name: remove it.",
+    "captcha": "Complete the check that you are not a robot.",
+}
+
+
+@dataclass(frozen=True)
+class FieldRules:
+    """The settings that shape the field rules."""
+
+    services: tuple[str, ...]
+    require_consent: bool = True
+    default_phone_region: str = "GB"
+
+
+class InvalidEnquiry(Exception):
+    """One or more fields failed: `fields` maps each failing field to what to fix, in plain words."""
+
+    def __init__(self, fields: dict[str, str]) -> None:
+        super().__init__(f"{len(fields)} invalid field(s): {', '.join(sorted(fields))}")
+        self.fields = fields
+
+
+def _fail(key: str, message: str | None = None) -> PydanticCustomError:
+    return PydanticCustomError(key, message or MESSAGES[key])
+
+
+def _single_text(value: Any) -> str | None:
+    """The field's text, or None when absent or blank; a list means the field was sent twice."""
+    if value is None:
+        return None
+    if isinstance(value, list):
+        raise _fail("repeated")
+    if not isinstance(value, str):
+        raise _fail("not_text")
+    return value.strip() or None
+
+
+def _rules(info: ValidationInfo) -> FieldRules:
+    rules = info.context
+    if not isinstance(rules, FieldRules):  # a programming error, not a visitor's
+        raise TypeError("validate_enquiry must pass FieldRules as the validation context")
+    return rules
+
+
+class Enquiry(BaseModel):
+    """A valid enquiry, normalised as stored: trimmed text, normalised email, E.164 phone."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(default=None, validate_default=True)
+    email: str = Field(default=None, validate_default=True)
+    phone: str | None = Field(default=None, validate_default=True)
+    service: str | None = Field(default=None, validate_default=True)
+    message: str = Field(default=None, validate_default=True)
+    consent: bool | None = Field(default=None, validate_default=True)
+    # Honeypot and redirect: accepted, never stored.
+    gotcha: str | None = Field(default=None, alias="_gotcha", validate_default=True)
+    next_url: str | None = Field(default=None, alias="_next", validate_default=True)
+
+    @field_validator("name", mode="plain")
+    @classmethod
+    def _name(cls, value: Any) -> str:
+        text = _single_text(value)
+        if text is None:
+            raise _fail("name")
+        if len(text) > NAME_MAX:
+            raise _fail("name_long")
+        if any(unicodedata.category(char) == "Cc" for char in text):
+            raise _fail("name_control")
+        return text
+
+    @field_validator("email", mode="plain")
+    @classmethod
+    def _email(cls, value: Any) -> str:
+        text = _single_text(value)
+        if text is None:
+            raise _fail("email")
+        if len(text) > EMAIL_MAX:
+            raise _fail("email_long")
+        from email_validator import EmailNotValidError, validate_email
+
+        try:
+            valid = validate_email(text, check_deliverability=False)
+        except EmailNotValidError:
+            raise _fail("email") from None
+        if len(valid.normalized) > EMAIL_MAX:
+            raise _fail("email_long")
+        return valid.normalized
+
+    @field_validator("phone", mode="plain")
+    @classmethod
+    def _phone(cls, value: Any, info: ValidationInfo) -> str | None:
+        text = _single_text(value)
+        if text is None:
+            return None
+        # Imported here: phone metadata is only needed by the visitors who give a number.
+        import phonenumbers
+
+        try:
+            number = phonenumbers.parse(text, _rules(info).default_phone_region)
+        except phonenumbers.NumberParseException:
+            raise _fail("phone") from None
+        if not phonenumbers.is_possible_number(number):
+            raise _fail("phone")
+        return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+    @field_validator("service", mode="plain")
+    @classmethod
+    def _service(cls, value: Any, info: ValidationInfo) -> str | None:
+        text = _single_text(value)
+        if text is None:
+            return None
+        services = _rules(info).services
+        for canonical in services:
+            if canonical.casefold() == text.casefold():
+                return canonical
+        raise _fail("service", "Choose one of: " + ", ".join(services) + ".")
+
+    @field_validator("message", mode="plain")
+    @classmethod
+    def _message(cls, value: Any) -> str:
+        text = _single_text(value)
+        if text is None:
+            raise _fail("message")
+        if len(text) > MESSAGE_MAX:
+            raise _fail("message_long")
+        return text
+
+    @field_validator("consent", mode="plain")
+    @classmethod
+    def _consent(cls, value: Any, info: ValidationInfo) -> bool | None:
+        if isinstance(value, list):
+            raise _fail("repeated")
+        given = value is not None and not (isinstance(value, str) and not value.strip())
+        if not given:
+            if _rules(info).require_consent:
+                raise _fail("consent")
+            return None
+        if value is True or (isinstance(value, str | int) and str(value).strip().lower() in CONSENT_TRUE):
+            return True
+        raise _fail("consent")
+
+    @field_validator("gotcha", "next_url", mode="plain")
+    @classmethod
+    def _optional_text(cls, value: Any) -> str | None:
+        return _single_text(value)
+
+    def stored_fields(self) -> dict[str, Any]:
+        """The fields that are stored, without absent optional ones."""
+        fields = self.model_dump(exclude={"gotcha", "next_url"}, exclude_none=True)
+        return fields
+
+
+def validate_enquiry(data: dict[str, Any], rules: FieldRules) -> Enquiry:
+    """Validate a submitted form, or raise InvalidEnquiry listing every failing field."""
+    try:
+        return Enquiry.model_validate(data, context=rules)
+    except ValidationError as error:
+        fields: dict[str, str] = {}
+        for detail in error.errors():
+            field = str(detail["loc"][0]) if detail["loc"] else "form"
+            message = MESSAGES["unknown"] if detail["type"] == "extra_forbidden" else detail["msg"]
+            fields.setdefault(field, message)
+        raise InvalidEnquiry(fields) from None
