@@ -1,0 +1,202 @@
+"""Storage failures: throttling, outages and timeouts are a 503 with Retry-After; bugs a 500."""
+
+from __future__ import annotations
+
+import io
+import socket
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.stub import Stubber
+from conftest import REGION, TABLE_NAME, Handler, body_of, load_event, log_records, stored_items
+
+from enquiries.api.app import build_app
+from enquiries.settings import load_settings
+from enquiries.storage.enquiry_store import DynamoEnquiryStore
+
+REQUEST_ID = "Vx3kQjmOLPEEMvw="  # requestContext.requestId of events/submit-json.json
+
+
+@pytest.fixture
+def handler_with_client(
+    make_handler: Callable[..., Handler], monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., Handler]:
+    """The real handler whose DynamoDB client is the one given (a Stubber's, or one aimed at a dead port)."""
+
+    def make(client: Any, **settings: str) -> Handler:
+        handler = make_handler(**settings)
+        submit = sys.modules["enquiries.api.submit"]
+        app = build_app(load_settings(), DynamoEnquiryStore(TABLE_NAME, client_factory=lambda: client))
+        monkeypatch.setattr(submit, "app", app)
+        return handler
+
+    return make
+
+
+def stubbed_client_failing_with(code: str, http_status: int) -> tuple[Any, Stubber]:
+    client = boto3.client("dynamodb", region_name=REGION)
+    stubber = Stubber(client)
+    stubber.add_client_error("put_item", service_error_code=code, http_status_code=http_status)
+    stubber.activate()
+    return client, stubber
+
+
+@pytest.mark.parametrize(
+    ("code", "http_status"),
+    [
+        ("ProvisionedThroughputExceededException", 400),
+        ("ThrottlingException", 400),
+        ("RequestLimitExceeded", 400),
+        ("ServiceUnavailable", 503),
+        ("InternalServerError", 500),
+    ],
+)
+def test_submit_storage_throttled_or_down_is_503_with_retry_after(
+    handler_with_client: Callable[..., Handler], code: str, http_status: int
+) -> None:
+    # Given DynamoDB answers the write with a throttling or outage error
+    client, stubber = stubbed_client_failing_with(code, http_status)
+    handler = handler_with_client(client, CLINIC_PHONE="01632 960000")
+
+    # When an enquiry is submitted
+    response = handler(load_event("submit-json.json"))
+
+    # Then the visitor is told to retry later, with the clinic's phone and a reference
+    assert response["statusCode"] == 503
+    assert int(response["headers"]["Retry-After"]) > 0
+    body = body_of(response)
+    assert body["error"] == "unavailable"
+    assert "01632 960000" in body["message"]
+    assert body["reference"] == REQUEST_ID
+    stubber.assert_no_pending_responses()
+
+
+def test_submit_unexpected_aws_error_is_500_with_reference_in_the_log(
+    handler_with_client: Callable[..., Handler], log_output: io.StringIO
+) -> None:
+    # Given DynamoDB refuses the write for a reason that is our bug (e.g. a missing permission)
+    client, _ = stubbed_client_failing_with("AccessDeniedException", 400)
+    handler = handler_with_client(client)
+
+    # When an enquiry is submitted
+    response = handler(load_event("submit-json.json"))
+
+    # Then it is the contract's 500 with a reference that is also in the failure's log line
+    assert response["statusCode"] == 500
+    body = body_of(response)
+    assert body["error"] == "internal_error"
+    assert body["reference"] == REQUEST_ID
+    assert "Traceback" not in response["body"]
+    failures = [record for record in log_records(log_output) if record["message"] == "unexpected failure"]
+    assert [record["reference"] for record in failures] == [REQUEST_ID]
+    assert failures[0]["error_type"] == "ClientError"
+
+
+def test_submit_unreachable_storage_is_503(handler_with_client: Callable[..., Handler]) -> None:
+    # Given a DynamoDB endpoint where nothing listens
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    client = boto3.client(
+        "dynamodb",
+        region_name=REGION,
+        endpoint_url=f"http://127.0.0.1:{port}",
+        config=Config(connect_timeout=0.5, retries={"mode": "standard", "total_max_attempts": 1}),
+    )
+    handler = handler_with_client(client)
+
+    # When an enquiry is submitted
+    response = handler(load_event("submit-json.json"))
+
+    # Then it is a 503 with Retry-After
+    assert response["statusCode"] == 503
+    assert "Retry-After" in response["headers"]
+
+
+@pytest.fixture
+def silent_server() -> Iterator[int]:
+    """A loopback port that accepts connections and never answers."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                accepted.append(server.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    stop.set()
+    thread.join()
+    for connection in accepted:
+        connection.close()
+    server.close()
+
+
+def test_submit_storage_timeout_is_503(
+    handler_with_client: Callable[..., Handler], silent_server: int
+) -> None:
+    # Given a DynamoDB that accepts the connection but never answers
+    client = boto3.client(
+        "dynamodb",
+        region_name=REGION,
+        endpoint_url=f"http://127.0.0.1:{silent_server}",
+        config=Config(read_timeout=0.3, retries={"mode": "standard", "total_max_attempts": 1}),
+    )
+    handler = handler_with_client(client)
+
+    # When an enquiry is submitted
+    response = handler(load_event("submit-json.json"))
+
+    # Then the visitor gets a 503 rather than waiting for Lambda's timeout
+    assert response["statusCode"] == 503
+    assert body_of(response)["error"] == "unavailable"
+
+
+def test_submit_after_a_503_the_resend_is_stored(make_handler: Callable[..., Handler], dynamodb: Any) -> None:
+    # Given the table is throttled for one request only
+    handler = make_handler()
+    submit = sys.modules["enquiries.api.submit"]
+    real_put = submit.app  # the moto-backed app
+    client, _ = stubbed_client_failing_with("ProvisionedThroughputExceededException", 400)
+    throttled = build_app(load_settings(), DynamoEnquiryStore(TABLE_NAME, client_factory=lambda: client))
+
+    # When the first attempt is throttled and the visitor resends
+    submit.app = throttled
+    first = handler(load_event("submit-json.json"))
+    submit.app = real_put
+    second = handler(load_event("submit-json.json"))
+
+    # Then the first was a 503 and the resend is stored exactly once
+    assert first["statusCode"] == 503
+    assert second["statusCode"] == 201
+    assert [item["id"] for item in stored_items(dynamodb)] == [body_of(second)["id"]]
+
+
+def test_submit_html_form_post_storage_failure_page_offers_phone(
+    handler_with_client: Callable[..., Handler],
+) -> None:
+    # Given a throttled table and a browser form post
+    client, _ = stubbed_client_failing_with("ThrottlingException", 400)
+    handler = handler_with_client(client, CLINIC_PHONE="01632 960000")
+
+    # When the form is posted
+    response = handler(load_event("submit-urlencoded.json"))
+
+    # Then the page says to try again, offers the phone and the reference
+    assert response["statusCode"] == 503
+    assert response["headers"]["Content-Type"].startswith("text/html")
+    assert "01632 960000" in response["body"]
+    assert "Retry-After" in response["headers"]

@@ -1,0 +1,152 @@
+"""Every field rule of the contract, checked on the validation layer directly."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from enquiries.settings import DEFAULT_SERVICES
+from enquiries.validation import FieldRules, InvalidEnquiry, validate_enquiry
+
+RULES = FieldRules(services=DEFAULT_SERVICES)
+VALID: dict[str, Any] = {"name": "Jane Doe", "email": "jane@example.com", "message": "Hello", "consent": "on"}
+
+
+def failing_fields(data: dict[str, Any], rules: FieldRules = RULES) -> dict[str, str]:
+    with pytest.raises(InvalidEnquiry) as raised:
+        validate_enquiry(data, rules)
+    return raised.value.fields
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "stored"),
+    [
+        ("name", "  Jane  ", "Jane"),
+        ("name", "J", "J"),
+        ("name", "x" * 120, "x" * 120),
+        ("email", "Jane.Doe@EXAMPLE.com", "Jane.Doe@example.com"),
+        ("email", "jane+clinic@example.co.uk", "jane+clinic@example.co.uk"),
+        ("phone", "0800 987 5336", "+448009875336"),
+        ("phone", "+44 (0)20 7946 0958", "+442079460958"),
+        ("phone", "+1 415 555 2671", "+14155552671"),
+        ("service", "osteopathy", "Osteopathy"),
+        ("service", "SPORTS MASSAGE", "Sports Massage"),
+        ("message", "  Hello\nthere  ", "Hello\nthere"),
+        ("message", "m" * 5000, "m" * 5000),
+        ("consent", True, True),
+        ("consent", "true", True),
+        ("consent", "ON", True),
+        ("consent", "yes", True),
+        ("consent", "1", True),
+    ],
+)
+def test_validation_accepts_and_normalises(field: str, value: Any, stored: Any) -> None:
+    # Given a valid enquiry with one field varied
+    data = dict(VALID, **{field: value})
+
+    # When it is validated
+    enquiry = validate_enquiry(data, RULES)
+
+    # Then the field is stored in its normal form
+    assert enquiry.stored_fields()[field] == stored
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("name", None, "Enter your name."),
+        ("name", "   ", "Enter your name."),
+        ("name", "x" * 121, "Enter your name in at most 120 characters."),
+        ("name", "Jane\x00Doe", "Enter your name without special control characters."),
+        ("name", "Jane\r\nBcc: x@example.com", "Enter your name without special control characters."),
+        ("name", 42, "Enter this as text."),
+        ("name", ["Jane", "Joan"], "Send this field only once."),
+        ("email", None, "Enter an email address like name@example.com."),
+        ("email", "jane", "Enter an email address like name@example.com."),
+        ("email", "jane@", "Enter an email address like name@example.com."),
+        ("email", "jane@example", "Enter an email address like name@example.com."),
+        (
+            "email",
+            "a" * 64 + "@" + ("b" * 60 + ".") * 3 + "example.com",
+            "Enter an email address of at most 254 characters.",
+        ),
+        ("phone", "12", "Enter a phone number like 01632 960123 or +44 1632 960123, or leave it blank."),
+        ("phone", "call me", "Enter a phone number like 01632 960123 or +44 1632 960123, or leave it blank."),
+        ("service", "Reiki", "Choose one of: " + ", ".join(DEFAULT_SERVICES) + "."),
+        ("message", "", "Enter your message."),
+        ("message", "m" * 5001, "Shorten your message to at most 5,000 characters."),
+        ("consent", None, "Tick the box to agree that we may use your details to reply to your enquiry."),
+        ("consent", "no", "Tick the box to agree that we may use your details to reply to your enquiry."),
+        ("consent", False, "Tick the box to agree that we may use your details to reply to your enquiry."),
+    ],
+)
+def test_validation_rejects_with_plain_words(field: str, value: Any, expected: str) -> None:
+    # Given a valid enquiry with one field broken (None means left out)
+    data = dict(VALID, **{field: value})
+    if value is None:
+        del data[field]
+
+    # When it is validated
+    fields = failing_fields(data)
+
+    # Then exactly that field fails, with a sentence a visitor can act on
+    assert fields == {field: expected}
+
+
+def test_validation_reports_every_failing_field_at_once() -> None:
+    # Given an empty form
+    fields = failing_fields({})
+
+    # Then every required field is named
+    assert set(fields) == {"name", "email", "message", "consent"}
+
+
+def test_validation_names_unknown_fields() -> None:
+    # Given a field the contract does not know
+    fields = failing_fields(dict(VALID, website="https://spam.example", cf_turnstile_response="x"))
+
+    # Then it is named rather than silently dropped
+    assert set(fields) == {"website", "cf_turnstile_response"}
+
+
+def test_validation_empty_optional_fields_are_absent() -> None:
+    # Given empty optional fields
+    enquiry = validate_enquiry(dict(VALID, phone="", service="  ", _gotcha="", _next=""), RULES)
+
+    # Then they are not stored at all
+    assert set(enquiry.stored_fields()) == {"name", "email", "message", "consent"}
+    assert enquiry.gotcha is None
+
+
+def test_validation_consent_optional_when_not_required() -> None:
+    # Given REQUIRE_CONSENT=false
+    rules = FieldRules(services=DEFAULT_SERVICES, require_consent=False)
+
+    # When consent is left out
+    enquiry = validate_enquiry({k: v for k, v in VALID.items() if k != "consent"}, rules)
+
+    # Then the enquiry is valid and stores no consent
+    assert "consent" not in enquiry.stored_fields()
+
+
+def test_validation_phone_region_reads_national_numbers() -> None:
+    # Given a US clinic
+    rules = FieldRules(services=DEFAULT_SERVICES, default_phone_region="US")
+
+    # When a national US number is given
+    enquiry = validate_enquiry(dict(VALID, phone="(415) 555-2671"), rules)
+
+    # Then it is read in that region
+    assert enquiry.phone == "+14155552671"
+
+
+def test_validation_services_come_from_settings() -> None:
+    # Given a clinic with its own services
+    rules = FieldRules(services=("Pilates", "Physiotherapy"))
+
+    # Then its services are accepted in any case and others are not
+    assert validate_enquiry(dict(VALID, service="pilates"), rules).service == "Pilates"
+    assert failing_fields(dict(VALID, service="Osteopathy"), rules) == {
+        "service": "Choose one of: Pilates, Physiotherapy."
+    }
