@@ -1,0 +1,73 @@
+"""The environment the handlers see under the local server: the user's settings, plus what is needed.
+
+Every AWS call goes to the embedded emulator with dummy credentials, whatever the shell holds, so the
+local server can never touch a real AWS account. Required settings get working defaults, and the
+server's own origin is always allowed, so `python -m devserver` works with an empty environment.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, MutableMapping, Sequence
+
+DEFAULT_REGION = "eu-west-2"
+DUMMY_CREDENTIAL = "testing"  # moto accepts any key; a real one must never be used here
+
+# Working defaults for the settings the handlers require; a value already set (non-blank) wins.
+SETTING_DEFAULTS = {
+    "TABLE_NAME": "enquiries",
+    "CLINIC_EMAIL": "clinic@example.com",
+    "SENDER_EMAIL": "Clinic website <enquiries@example.com>",
+}
+
+# Anything that could point boto3 at a real account or another endpoint is removed.
+_REMOVED = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
+_REMOVED_PREFIXES = ("AWS_ENDPOINT_URL_",)
+
+
+def own_origins(host: str, port: int) -> list[str]:
+    """The origins a browser uses for this server: its own, and the loopback aliases."""
+    loopback = {"127.0.0.1", "localhost", "0.0.0.0", "", "::", "::1"}
+    if host in loopback:
+        return [f"http://127.0.0.1:{port}", f"http://localhost:{port}"]
+    return [f"http://{host}:{port}"]
+
+
+def handler_environment(
+    current: Mapping[str, str], *, aws_endpoint: str, origins: Sequence[str]
+) -> dict[str, str | None]:
+    """The changes to make to `current` before importing a handler; a value of None means unset it."""
+    changes: dict[str, str | None] = {
+        name: None for name in current if name in _REMOVED or name.startswith(_REMOVED_PREFIXES)
+    }
+    changes.update(
+        {
+            "AWS_ENDPOINT_URL": aws_endpoint,
+            "AWS_ACCESS_KEY_ID": DUMMY_CREDENTIAL,
+            "AWS_SECRET_ACCESS_KEY": DUMMY_CREDENTIAL,
+            # botocore >= 1.44.4 would send some calls to account-id endpoints the emulator does not route.
+            "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+        }
+    )
+    # Lambda sets both; boto3 reads AWS_DEFAULT_REGION, code may read AWS_REGION.
+    region = current.get("AWS_DEFAULT_REGION") or current.get("AWS_REGION") or DEFAULT_REGION
+    for name in ("AWS_DEFAULT_REGION", "AWS_REGION"):
+        if not current.get(name):
+            changes[name] = region
+    for name, default in SETTING_DEFAULTS.items():
+        if not current.get(name, "").strip():
+            changes[name] = default
+
+    allowed = [origin.strip() for origin in current.get("ALLOWED_ORIGINS", "").split(",") if origin.strip()]
+    allowed += [origin for origin in origins if origin not in allowed]
+    changes["ALLOWED_ORIGINS"] = ",".join(allowed)
+    return changes
+
+
+def apply(changes: Mapping[str, str | None], environ: MutableMapping[str, str] = os.environ) -> None:
+    """Apply `handler_environment`'s changes to `environ` (default: this process's environment)."""
+    for name, value in changes.items():
+        if value is None:
+            environ.pop(name, None)
+        else:
+            environ[name] = value

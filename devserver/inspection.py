@@ -1,0 +1,110 @@
+"""The developer's windows into the emulator: the stored enquiries and the emails sent.
+
+Both are plain-JSON views (`GET /_dev/enquiries`, `GET /_dev/emails`) built from what moto holds.
+"""
+
+from __future__ import annotations
+
+import base64
+import email
+import email.policy
+from collections.abc import Mapping
+from decimal import Decimal
+from email.message import EmailMessage
+from typing import Any
+
+
+def _plain(value: Any) -> Any:
+    """A deserialized DynamoDB value as plain JSON: numbers int where whole, sets sorted lists."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, set | frozenset):
+        return sorted((_plain(item) for item in value), key=str)
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if hasattr(value, "value") and isinstance(value.value, bytes | bytearray):  # boto3's Binary
+        return base64.b64encode(bytes(value.value)).decode("ascii")
+    return value
+
+
+def plain_items(raw_items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """DynamoDB items (attribute-value form) as plain JSON objects, oldest `created_at` first."""
+    from boto3.dynamodb.types import TypeDeserializer
+
+    deserializer = TypeDeserializer()
+    items = [
+        {name: _plain(deserializer.deserialize(value)) for name, value in raw.items()} for raw in raw_items
+    ]
+    return sorted(items, key=lambda item: (str(item.get("created_at", "")), str(item.get("id", ""))))
+
+
+def stored_enquiries(dynamodb: Any, table_name: str) -> list[dict[str, Any]]:
+    """Every item in the table, as `plain_items`."""
+    raw: list[dict[str, Any]] = []
+    for page in dynamodb.get_paginator("scan").paginate(TableName=table_name, ConsistentRead=True):
+        raw.extend(page.get("Items", []))
+    return plain_items(raw)
+
+
+def _addresses(message: EmailMessage, header: str) -> list[str]:
+    value = message[header]
+    if value is None:
+        return []
+    return [str(address) for address in getattr(value, "addresses", ())] or [str(value)]
+
+
+def _part(message: EmailMessage, subtype: str) -> str:
+    part = message.get_body(preferencelist=(subtype,))
+    if part is None or part.get_content_subtype() != subtype:
+        return ""
+    return str(part.get_content())
+
+
+def email_view(sent: Any) -> dict[str, Any]:
+    """One message moto's SES recorded, as {"to", "from", "reply_to", "subject", "text", "html"}.
+
+    Raw (MIME) messages are complete. For "simple" sends moto keeps only the source, the destinations,
+    the subject and one body (the HTML one when both were given), not the Reply-To.
+    """
+    destinations = getattr(sent, "destinations", None) or []
+    if isinstance(destinations, Mapping):
+        destinations = list(destinations.get("ToAddresses", []))
+    raw_data = getattr(sent, "raw_data", None)
+    if raw_data is not None:
+        # moto keeps the raw message decoded from UTF-8; parsing bytes keeps 8-bit parts intact.
+        data = raw_data if isinstance(raw_data, bytes) else str(raw_data).encode("utf-8", "surrogateescape")
+        message = email.message_from_bytes(data, policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        return {
+            "to": _addresses(message, "To") or [str(address) for address in destinations],
+            "from": str(message["From"] or getattr(sent, "source", "") or ""),
+            "reply_to": _addresses(message, "Reply-To"),
+            "subject": str(message["Subject"] or ""),
+            "text": _part(message, "plain"),
+            "html": _part(message, "html"),
+        }
+    body = str(getattr(sent, "body", None) or getattr(sent, "template_data", None) or "")
+    looks_html = body.lstrip().startswith("<")
+    return {
+        "to": [str(address) for address in destinations],
+        "from": str(getattr(sent, "source", "") or ""),
+        "reply_to": [],
+        "subject": str(getattr(sent, "subject", "") or ""),
+        "text": "" if looks_html else body,
+        "html": body if looks_html else "",
+    }
+
+
+def sent_emails() -> list[dict[str, Any]]:
+    """Every email sent through the emulator's SES (v1 and v2 share it), in the order sent."""
+    from moto.backends import get_backend
+
+    views: list[dict[str, Any]] = []
+    for account_backends in list(get_backend("ses").values()):
+        for region_backend in list(account_backends.values()):
+            views.extend(email_view(message) for message in list(region_backend.sent_messages))
+    return views

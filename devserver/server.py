@@ -1,0 +1,335 @@
+"""The local server: the real handlers behind an API-Gateway-shaped HTTP server, on an embedded moto.
+
+Start-up order matters: the emulator first, then the listening socket (its real port is part of the
+allowed origins), then the handlers' environment, then the resources, and only then the handler
+import, because a handler reads its settings once, at import, as in Lambda's init phase.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from devserver import apigw, environment, inspection, site
+from devserver.apigw import HttpResponse
+from devserver.emulator import Emulator, provision, running_moto
+
+log = logging.getLogger("devserver")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+FUNCTIONS_DIR = REPO_ROOT / "functions"
+SITE_DIR = REPO_ROOT / "site"
+
+SUBMIT_HANDLER = "enquiries.api.submit.lambda_handler"
+API_PATH = "/enquiries"
+MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway HTTP API's payload limit
+FUNCTION_TIMEOUT_SECONDS = 10
+# The contract's default SERVICES, for the built-in demo form.
+DEFAULT_SERVICES = "Osteopathy,Sports Massage,Medical Acupuncture,Personal Training,Nutritional Advice"
+
+
+class StartupError(Exception):
+    """The server cannot start; the message says why, for the terminal."""
+
+
+@dataclass
+class FakeLambdaContext:
+    """The attributes of Lambda's context object that handlers and Powertools read."""
+
+    function_name: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int = 512
+    function_version: str = "$LATEST"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    log_group_name: str = "/aws/lambda/local"
+    log_stream_name: str = "local"
+    deadline: float = field(default_factory=lambda: time.monotonic() + FUNCTION_TIMEOUT_SECONDS)
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.deadline - time.monotonic()) * 1000))
+
+
+class LambdaFunction:
+    """A handler run as in one warm Lambda execution environment: one invocation at a time.
+
+    Lambda never runs two events concurrently in one environment, so module state in a handler is
+    safe there; serialising here keeps the local server from inventing races that cannot happen.
+    """
+
+    def __init__(self, name: str, handler: Callable[[dict[str, Any], Any], Any], region: str) -> None:
+        self.name = name
+        self._handler = handler
+        self._arn = f"arn:aws:lambda:{region}:{apigw.LOCAL_ACCOUNT_ID}:function:{name}"
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, dotted: str, *, name: str, region: str) -> LambdaFunction:
+        module_name, _, attribute = dotted.rpartition(".")
+        try:
+            handler = getattr(importlib.import_module(module_name), attribute)
+        except Exception as error:
+            # Typically a missing or malformed setting, which the handler names at import.
+            raise StartupError(f"{dotted} failed to load: {error}") from error
+        return cls(name, handler, region)
+
+    def invoke(self, event: dict[str, Any]) -> Any:
+        """The handler's result after a JSON round trip (what Lambda returns to its caller)."""
+        with self._lock:
+            context = FakeLambdaContext(function_name=self.name, invoked_function_arn=self._arn)
+            result = self._handler(event, context)
+        return json.loads(json.dumps(result))
+
+
+@dataclass
+class DevApp:
+    """What the request handler serves."""
+
+    submit: LambdaFunction
+    dynamodb: Any
+    table_name: str
+    site_root: Path
+    services: list[str]
+
+
+class DevHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    # socketserver's default listen backlog of 5 resets connections when a page fires a burst.
+    request_queue_size = 128
+    app: DevApp | None = None
+
+
+class DevHTTPServer6(DevHTTPServer):
+    address_family = socket.AF_INET6
+
+
+class RequestHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "enquiries-devserver"
+    server: DevHTTPServer
+    _started = 0.0
+
+    # Every method goes through one router; http.server dispatches on do_<METHOD>.
+    def do_GET(self) -> None:
+        self._route()
+
+    do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_GET
+
+    # -- routing -----------------------------------------------------------------------------------
+    def _route(self) -> None:
+        self._started = time.monotonic()
+        path = self.path.split("?", 1)[0]
+        try:
+            response = self._respond(path)
+        except Exception:
+            log.exception("the local server failed on %s %s", self.command, path)
+            response = _json_response(500, {"error": "devserver_error", "message": "See the server log."})
+        try:
+            self._send(response)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+    def _respond(self, path: str) -> HttpResponse:
+        if path == API_PATH or path.startswith(API_PATH + "/"):
+            return self._invoke_api()
+        if path.startswith("/_dev/"):
+            return self._dev_view(path)
+        if self.command in ("GET", "HEAD"):
+            return self._static(path)
+        return _json_response(404, {"error": "not_found", "message": "Nothing here."})
+
+    def _invoke_api(self) -> HttpResponse:
+        body = self._read_body()
+        if isinstance(body, HttpResponse):
+            return body
+        app = self._app()
+        event = apigw.build_event(
+            method=self.command,
+            target=self.path,
+            headers=self.headers.items(),
+            body=body,
+            source_ip=str(self.client_address[0]),
+            domain_name=self.headers.get("Host") or f"localhost:{self.server.server_port}",
+        )
+        try:
+            return apigw.to_http_response(app.submit.invoke(event))
+        except Exception:
+            # Lambda reports an unhandled error and API Gateway answers a bare 500; the traceback is
+            # for the developer's terminal.
+            log.exception("%s raised (request %s)", app.submit.name, event["requestContext"]["requestId"])
+            return apigw.internal_server_error()
+
+    def _dev_view(self, path: str) -> HttpResponse:
+        if path not in ("/_dev/enquiries", "/_dev/emails"):
+            return _json_response(404, {"error": "not_found", "message": "Nothing here."})
+        if self.command not in ("GET", "HEAD"):
+            response = _json_response(405, {"error": "method_not_allowed", "message": "Use GET."})
+            response.headers.append(("Allow", "GET, HEAD"))
+            return response
+        app = self._app()
+        if path == "/_dev/enquiries":
+            return _json_response(200, inspection.stored_enquiries(app.dynamodb, app.table_name))
+        return _json_response(200, inspection.sent_emails())
+
+    def _static(self, path: str) -> HttpResponse:
+        app = self._app()
+        file = site.resolve(app.site_root, path) if app.site_root.is_dir() else None
+        if file is not None:
+            headers = [("Content-Type", site.content_type(file)), ("Cache-Control", "no-store")]
+            return HttpResponse(200, headers, file.read_bytes())
+        if path in ("/", "/index.html") and not app.site_root.is_dir():
+            page = site.builtin_form_page(app.services).encode("utf-8")
+            return HttpResponse(200, [("Content-Type", "text/html; charset=utf-8")], page)
+        return HttpResponse(404, [("Content-Type", "text/plain; charset=utf-8")], b"Not found\n")
+
+    # -- plumbing ----------------------------------------------------------------------------------
+    def _app(self) -> DevApp:
+        assert self.server.app is not None, "the server serves only once the app is set"
+        return self.server.app
+
+    def _read_body(self) -> bytes | HttpResponse:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return self._read_chunked()
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            self.close_connection = True
+            return _json_response(400, {"message": "Bad Request"})
+        if length > MAX_BODY_BYTES:
+            self.close_connection = True
+            return _json_response(413, {"message": "Request Entity Too Large"})
+        return self.rfile.read(length)
+
+    def _read_chunked(self) -> bytes | HttpResponse:
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            size_line = self.rfile.readline(1024).split(b";", 1)[0].strip()
+            try:
+                size = int(size_line, 16)
+            except ValueError:
+                self.close_connection = True
+                return _json_response(400, {"message": "Bad Request"})
+            if size == 0:
+                while self.rfile.readline(1024).strip():  # trailers
+                    pass
+                return b"".join(chunks)
+            total += size
+            if total > MAX_BODY_BYTES:
+                self.close_connection = True
+                return _json_response(413, {"message": "Request Entity Too Large"})
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline(1024)
+
+    def _send(self, response: HttpResponse) -> None:
+        self.send_response(response.status)
+        for name, value in response.headers:
+            if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.body)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(response.body)
+
+    # -- logging: method, path (no query string), status, time; never a body -----------------------
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        path = getattr(self, "path", "").split("?", 1)[0]
+        elapsed = f" {(time.monotonic() - self._started) * 1000:.0f}ms" if self._started else ""
+        status = getattr(code, "value", code)
+        log.info("%s %s %s%s", getattr(self, "command", "-"), path, status, elapsed)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.warning("%s - %s", self.address_string(), format % args)
+
+
+def _json_response(status: int, payload: Any) -> HttpResponse:
+    body = json.dumps(payload, indent=2, ensure_ascii=False).encode("utf-8")
+    return HttpResponse(status, [("Content-Type", "application/json")], body)
+
+
+def _url(host: str, port: int) -> str:
+    shown = "127.0.0.1" if host in ("", "0.0.0.0") else host
+    return f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
+
+
+def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m devserver",
+        description="Run the enquiry handlers locally against an embedded AWS emulator (moto).",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=3000, help="port to listen on; 0 picks a free one")
+    return parser.parse_args(argv)
+
+
+def serve(host: str, port: int) -> None:
+    """Run the local server until interrupted; prints one ready line with its URL."""
+    if str(FUNCTIONS_DIR) not in sys.path:
+        sys.path.insert(0, str(FUNCTIONS_DIR))
+    server_class = DevHTTPServer6 if ":" in host else DevHTTPServer
+    with contextlib.ExitStack() as stack:
+        moto_endpoint = stack.enter_context(running_moto())
+        try:
+            httpd = stack.enter_context(server_class((host, port), RequestHandler))
+        except OSError as error:
+            raise StartupError(f"cannot listen on {host}:{port}: {error}") from error
+        real_port = int(httpd.server_address[1])
+        environment.apply(
+            environment.handler_environment(
+                os.environ, aws_endpoint=moto_endpoint, origins=environment.own_origins(host, real_port)
+            )
+        )
+        emulator = Emulator(endpoint=moto_endpoint, region=os.environ["AWS_DEFAULT_REGION"])
+        table_name = os.environ["TABLE_NAME"].strip()
+        provision(emulator, table_name=table_name, sender=os.environ["SENDER_EMAIL"])
+        # Named as the template names it, with its memory size and timeout (FakeLambdaContext).
+        submit = LambdaFunction.load(SUBMIT_HANDLER, name="SubmitEnquiryFunction", region=emulator.region)
+        services = [s.strip() for s in (os.environ.get("SERVICES") or DEFAULT_SERVICES).split(",")]
+        httpd.app = DevApp(
+            submit=submit,
+            dynamodb=emulator.client("dynamodb"),
+            table_name=table_name,
+            site_root=SITE_DIR,
+            services=[s for s in services if s],
+        )
+        # Background workers (such as a poller running the notifier from the table's stream) are
+        # entered here with stack.enter_context, so they stop before the HTTP server and the emulator.
+        print(f"enquiries local server ready at {_url(host, real_port)}", flush=True)
+        httpd.serve_forever()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    try:
+        serve(args.host, args.port)
+    except KeyboardInterrupt:
+        log.info("stopped")
+    except StartupError as error:
+        print(f"devserver: {error}", file=sys.stderr)
+        return 1
+    return 0

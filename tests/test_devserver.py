@@ -1,0 +1,660 @@
+"""The local server: `python -m devserver` end to end, and its API Gateway translation as pure functions."""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from devserver import apigw, environment, inspection, site
+
+REPO = Path(__file__).resolve().parent.parent
+READY_PREFIX = "enquiries local server ready at "
+READY_TIMEOUT_SECONDS = 30
+
+# Settings a developer's shell might carry that would change what these tests see; the server's
+# own defaults are part of what is tested.
+_CLEARED = (
+    "TABLE_NAME",
+    "CLINIC_EMAIL",
+    "SENDER_EMAIL",
+    "ALLOWED_ORIGINS",
+    "SUCCESS_URL",
+    "CLINIC_PHONE",
+    "SERVICES",
+    "REQUIRE_CONSENT",
+    "DEFAULT_PHONE_REGION",
+    "RETENTION_DAYS",
+    "TURNSTILE_SECRET",
+    "TURNSTILE_VERIFY_URL",
+    "AWS_ENDPOINT_URL",
+    "AWS_PROFILE",
+)
+
+
+# -- the server as a subprocess ----------------------------------------------------------------------
+
+
+@dataclass
+class RunningServer:
+    url: str
+    process: subprocess.Popen[str]
+    output: list[str] = field(default_factory=list)
+
+    def wait_for_output(self, text: str, timeout: float = 5.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(text in line for line in list(self.output)):
+                return
+            time.sleep(0.02)
+        raise AssertionError(f"{text!r} never appeared in the server's output")
+
+
+def _server_env(**overrides: str) -> dict[str, str]:
+    env = {name: value for name, value in os.environ.items() if name not in _CLEARED}
+    # Many posts come from one address here; the limit has its own tests in the handler's suite.
+    env["RATE_LIMIT_PER_HOUR"] = "0"
+    env.update(overrides)
+    return env
+
+
+def _start(env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "devserver", "--port", "0"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+    )
+
+
+def _drain(process: subprocess.Popen[str], lines: list[str], ready: queue.Queue[str]) -> None:
+    """Read the server's output for its whole life, so a full pipe never blocks it."""
+    assert process.stdout is not None
+    for line in process.stdout:
+        lines.append(line)
+        if line.startswith(READY_PREFIX):
+            ready.put(line[len(READY_PREFIX) :].strip())
+
+
+def _wait_ready(process: subprocess.Popen[str], lines: list[str]) -> str:
+    ready: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=_drain, args=(process, lines, ready), daemon=True).start()
+    try:
+        return ready.get(timeout=READY_TIMEOUT_SECONDS)
+    except queue.Empty:
+        process.kill()
+        raise AssertionError("the local server never became ready:\n" + "".join(lines)) from None
+
+
+def _stop(process: subprocess.Popen[str]) -> int:
+    process.terminate()
+    try:
+        return process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[RunningServer]:
+    process = _start(_server_env())
+    lines: list[str] = []
+    url = _wait_ready(process, lines)
+    yield RunningServer(url=url, process=process, output=lines)
+    _stop(process)
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def call(
+    base_url: str, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+) -> Reply:
+    """One request, sent as given (no redirects followed, no path normalised)."""
+    parts = urlsplit(base_url)
+    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=15)
+    try:
+        connection.request(method, path, body=body, headers=headers or {})
+        response = connection.getresponse()
+        return Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())
+    finally:
+        connection.close()
+
+
+def post_json(base_url: str, payload: dict[str, Any]) -> Reply:
+    body = json.dumps(payload).encode("utf-8")
+    return call(base_url, "POST", "/enquiries", body, {"Content-Type": "application/json"})
+
+
+def an_enquiry(**changes: Any) -> dict[str, Any]:
+    enquiry: dict[str, Any] = {
+        "name": "Ada Lovelace",
+        "email": "ada@example.com",
+        "message": f"My left knee hurts when I run ({uuid.uuid4()}).",
+        "consent": True,
+    }
+    enquiry.update(changes)
+    return enquiry
+
+
+# -- the running server -----------------------------------------------------------------------------
+
+
+def test_server_root_serves_an_html_enquiry_form(server: RunningServer) -> None:
+    # Given the running local server
+    # When a browser opens its root
+    reply = call(server.url, "GET", "/")
+    # Then it gets an HTML page with a form that posts to /enquiries
+    assert reply.status == 200
+    assert reply.headers["content-type"].startswith("text/html")
+    page = reply.body.decode("utf-8")
+    assert "<form" in page
+    if not (REPO / "site").is_dir():
+        assert 'action="/enquiries"' in page
+        for name in ("name", "email", "phone", "service", "message", "consent", "_gotcha"):
+            assert f'name="{name}"' in page
+
+
+def test_server_dev_enquiries_returns_a_json_list(server: RunningServer) -> None:
+    # Given the running local server
+    # When the stored enquiries are asked for
+    reply = call(server.url, "GET", "/_dev/enquiries")
+    # Then they come as a JSON list
+    assert reply.status == 200
+    assert reply.headers["content-type"] == "application/json"
+    assert isinstance(reply.json(), list)
+
+
+def test_server_dev_emails_returns_a_json_list(server: RunningServer) -> None:
+    # Given the running local server
+    # When the sent emails are asked for
+    reply = call(server.url, "GET", "/_dev/emails")
+    # Then they come as a JSON list
+    assert reply.status == 200
+    assert reply.headers["content-type"] == "application/json"
+    assert isinstance(reply.json(), list)
+
+
+def test_server_dev_views_refuse_other_methods(server: RunningServer) -> None:
+    # Given the running local server
+    # When something is POSTed to a developer view
+    reply = call(server.url, "POST", "/_dev/enquiries", b"{}", {"Content-Type": "application/json"})
+    # Then it is a 405 that says what is allowed
+    assert reply.status == 405
+    assert reply.headers["allow"] == "GET, HEAD"
+
+
+def test_server_concurrent_posts_are_all_answered(server: RunningServer) -> None:
+    # Given 20 different valid enquiries
+    bodies = [json.dumps(an_enquiry(name=f"Visitor {number}")).encode("utf-8") for number in range(20)]
+
+    def post(body: bytes) -> int:
+        request = urllib.request.Request(
+            server.url + "/enquiries", data=body, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return int(response.status)
+
+    # When they are all posted at once
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        statuses = list(pool.map(post, bodies))
+    # Then every one is answered, and stored
+    assert statuses == [201] * 20
+
+
+def test_server_valid_json_post_is_stored(server: RunningServer) -> None:
+    # Given a valid enquiry
+    enquiry = an_enquiry(phone="0800 987 5336")
+    # When it is posted as JSON
+    reply = post_json(server.url, enquiry)
+    # Then it is a 201 with the id and a sentence, and the item is in the table
+    assert reply.status == 201
+    assert reply.headers["content-type"].startswith("application/json")
+    created = reply.json()
+    assert set(created) == {"id", "message"}
+    items = {item["id"]: item for item in call(server.url, "GET", "/_dev/enquiries").json()}
+    stored = items[created["id"]]
+    assert stored["name"] == enquiry["name"]
+    assert stored["email"] == enquiry["email"]
+    assert stored["message"] == enquiry["message"]
+    assert stored["consent"] is True
+    assert stored["phone"] == "+448009875336"
+    assert isinstance(stored["created_at"], str)
+    assert isinstance(stored["expires_at"], int)
+
+
+def test_server_html_form_post_is_stored(server: RunningServer) -> None:
+    # Given what a plain HTML form sends, from a browser that accepts HTML
+    marker = str(uuid.uuid4())
+    form = {"name": "Bob", "email": "bob@example.com", "message": f"Back pain {marker}", "consent": "on"}
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "text/html,*/*;q=0.8"}
+    # When it is posted
+    reply = call(server.url, "POST", "/enquiries", urlencode(form).encode("ascii"), headers)
+    # Then the visitor gets a page (or a redirect), and the enquiry is stored
+    assert reply.status in (200, 303)
+    messages = [item["message"] for item in call(server.url, "GET", "/_dev/enquiries").json()]
+    assert f"Back pain {marker}" in messages
+
+
+def test_server_own_origin_is_allowed(server: RunningServer) -> None:
+    # Given a page served by the local server itself
+    origin = server.url
+    # When it posts with its Origin
+    body = json.dumps(an_enquiry()).encode("utf-8")
+    reply = call(
+        server.url, "POST", "/enquiries", body, {"Content-Type": "application/json", "Origin": origin}
+    )
+    # Then the origin is allowed
+    assert reply.status == 201
+    assert reply.headers["access-control-allow-origin"] == origin
+
+
+def test_server_log_never_contains_the_enquiry_text(server: RunningServer) -> None:
+    # Given an enquiry with text that is easy to spot
+    secret = f"confidential-symptom-{uuid.uuid4()}"
+    # When it is posted, and a later request marks the end of its log lines
+    assert post_json(server.url, an_enquiry(message=f"I have {secret}")).status == 201
+    sync_path = f"/_dev/sync-{uuid.uuid4()}"
+    call(server.url, "GET", sync_path)
+    server.wait_for_output(sync_path)
+    # Then the text is in no line of the server's output
+    assert not [line for line in server.output if secret in line]
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/../pyproject.toml", "/%2e%2e/pyproject.toml", "/..%2fpyproject.toml", "/.git/config", "/%00"],
+)
+def test_server_static_files_refuse_path_traversal(server: RunningServer, path: str) -> None:
+    # Given the running local server, and files outside site/
+    # When a path tries to climb out of site/
+    reply = call(server.url, "GET", path)
+    # Then nothing is served
+    assert reply.status == 404
+    assert b"[project]" not in reply.body
+
+
+def test_server_stops_cleanly_on_interrupt() -> None:
+    # Given a freshly started local server
+    process = _start(_server_env())
+    _wait_ready(process, [])
+    # When it gets Ctrl-C
+    process.send_signal(signal.SIGINT)
+    # Then it stops promptly, successfully
+    assert process.wait(timeout=10) == 0
+
+
+def test_server_bad_setting_stops_start_with_its_name() -> None:
+    # Given a malformed setting
+    env = _server_env(ALLOWED_ORIGINS="not-an-origin")
+    # When the server starts
+    completed = subprocess.run(
+        [sys.executable, "-m", "devserver", "--port", "0"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    # Then it exits with an error that names the setting, and never says it is ready
+    assert completed.returncode == 1
+    assert "ALLOWED_ORIGINS" in completed.stderr
+    assert READY_PREFIX not in completed.stdout
+
+
+# -- the event builder ----------------------------------------------------------------------------
+
+
+def _event(**changes: Any) -> dict[str, Any]:
+    arguments: dict[str, Any] = {
+        "method": "POST",
+        "target": "/enquiries",
+        "headers": [("Content-Type", "application/json")],
+        "body": b'{"name": "Ada"}',
+        "source_ip": "203.0.113.9",
+        "domain_name": "127.0.0.1:3000",
+        "now": 1_700_000_000.123,
+        "request_id": "req-1",
+    }
+    arguments.update(changes)
+    return apigw.build_event(**arguments)
+
+
+def test_build_event_lowercases_header_names_and_joins_repeats() -> None:
+    # Given headers in mixed case, one of them repeated
+    headers = [("Content-Type", "application/json"), ("X-Thing", "a"), ("x-thing", "b"), ("Accept", "*/*")]
+    # When the event is built
+    event = _event(headers=headers)
+    # Then names are lowercased and repeats joined with commas
+    assert event["headers"]["content-type"] == "application/json"
+    assert event["headers"]["x-thing"] == "a,b"
+    assert event["headers"]["accept"] == "*/*"
+    assert all(name == name.lower() for name in event["headers"])
+
+
+def test_build_event_has_the_payload_v2_shape() -> None:
+    # Given a JSON POST
+    # When the event is built
+    event = _event(headers=[("Content-Type", "application/json"), ("User-Agent", "curl/8")])
+    # Then it is shaped like API Gateway's HTTP API payload 2.0
+    assert event["version"] == "2.0"
+    assert event["routeKey"] == "$default"
+    assert event["rawPath"] == "/enquiries"
+    assert event["rawQueryString"] == ""
+    context = event["requestContext"]
+    assert context["http"] == {
+        "method": "POST",
+        "path": "/enquiries",
+        "protocol": "HTTP/1.1",
+        "sourceIp": "203.0.113.9",
+        "userAgent": "curl/8",
+    }
+    assert context["stage"] == "$default"
+    assert context["requestId"] == "req-1"
+    assert context["timeEpoch"] == 1_700_000_000_123
+    assert context["time"] == "14/Nov/2023:22:13:20 +0000"
+    assert "queryStringParameters" not in event
+    assert "cookies" not in event
+
+
+def test_build_event_keeps_json_bodies_as_text() -> None:
+    # Given a JSON body with non-ASCII text
+    body = json.dumps({"name": "Zoë"}, ensure_ascii=False).encode("utf-8")
+    # When the event is built
+    event = _event(body=body)
+    # Then the body is the text itself
+    assert event["isBase64Encoded"] is False
+    assert event["body"] == '{"name": "Zoë"}'
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=xyz",
+        "Application/X-WWW-Form-Urlencoded",
+    ],
+)
+def test_build_event_base64_encodes_form_bodies(content_type: str) -> None:
+    # Given a form body
+    body = b"name=Ada&message=hello"
+    # When the event is built
+    event = _event(headers=[("Content-Type", content_type)], body=body)
+    # Then, as API Gateway does, the body is base64-encoded
+    assert event["isBase64Encoded"] is True
+    assert base64.b64decode(event["body"]) == body
+
+
+def test_build_event_base64_encodes_bodies_that_are_not_utf8() -> None:
+    # Given a body that is not UTF-8 text
+    body = b'{"name": "\xff\xfe"}'
+    # When the event is built
+    event = _event(body=body)
+    # Then it is base64-encoded
+    assert event["isBase64Encoded"] is True
+    assert base64.b64decode(event["body"]) == body
+
+
+def test_build_event_takes_source_ip_from_client_address() -> None:
+    # Given a client that claims another address in X-Forwarded-For
+    headers = [("Content-Type", "application/json"), ("X-Forwarded-For", "198.51.100.1")]
+    # When the event is built for the socket's client address
+    event = _event(headers=headers, source_ip="192.0.2.44")
+    # Then sourceIp is the socket's address, appended to the forwarded chain as API Gateway does
+    assert event["requestContext"]["http"]["sourceIp"] == "192.0.2.44"
+    assert event["headers"]["x-forwarded-for"] == "198.51.100.1, 192.0.2.44"
+
+
+def test_build_event_moves_cookies_and_parses_the_query_string() -> None:
+    # Given cookies and a query string with a repeated key
+    headers = [("Cookie", "a=1; b=2"), ("Cookie", "c=3")]
+    # When the event is built
+    event = _event(method="get", target="/enquiries?x=1&x=2&y=%C3%A9", headers=headers, body=b"")
+    # Then cookies are listed apart, and parameters decoded with repeats joined
+    assert event["cookies"] == ["a=1", "b=2", "c=3"]
+    assert "cookie" not in event["headers"]
+    assert event["rawPath"] == "/enquiries"
+    assert event["rawQueryString"] == "x=1&x=2&y=%C3%A9"
+    assert event["queryStringParameters"] == {"x": "1,2", "y": "é"}
+    assert event["requestContext"]["http"]["method"] == "GET"
+    assert "body" not in event
+    assert event["isBase64Encoded"] is False
+
+
+# -- the response writer --------------------------------------------------------------------------
+
+
+def test_to_http_response_writes_status_headers_cookies_and_body() -> None:
+    # Given a full Lambda result
+    result = {
+        "statusCode": 422,
+        "headers": {"Content-Type": "application/json", "Vary": "Origin"},
+        "multiValueHeaders": {"X-Many": ["1", "2"]},
+        "cookies": ["a=1; Path=/", "b=2"],
+        "body": '{"error": "validation_failed"}',
+        "isBase64Encoded": False,
+    }
+    # When it becomes an HTTP response
+    response = apigw.to_http_response(result)
+    # Then everything is carried over, cookies as Set-Cookie lines
+    assert response.status == 422
+    assert ("Content-Type", "application/json") in response.headers
+    assert ("Vary", "Origin") in response.headers
+    assert [value for name, value in response.headers if name == "X-Many"] == ["1", "2"]
+    assert [value for name, value in response.headers if name == "Set-Cookie"] == ["a=1; Path=/", "b=2"]
+    assert response.body == b'{"error": "validation_failed"}'
+
+
+def test_to_http_response_decodes_base64_bodies() -> None:
+    # Given a base64-encoded result body
+    result = {
+        "statusCode": 200,
+        "body": base64.b64encode(b"\x00\x01binary").decode(),
+        "isBase64Encoded": True,
+    }
+    # When it becomes an HTTP response
+    response = apigw.to_http_response(result)
+    # Then the body is the decoded bytes
+    assert response.body == b"\x00\x01binary"
+
+
+def test_to_http_response_takes_a_plain_result_as_json() -> None:
+    # Given a result with no statusCode
+    result = {"hello": "world"}
+    # When it becomes an HTTP response
+    response = apigw.to_http_response(result)
+    # Then, by the payload 2.0 rules, it is a 200 JSON body
+    assert response.status == 200
+    assert response.header("content-type") == "application/json"
+    assert json.loads(response.body) == {"hello": "world"}
+
+
+def test_to_http_response_without_body_is_empty() -> None:
+    # Given a preflight-style result with no body
+    # When it becomes an HTTP response
+    response = apigw.to_http_response({"statusCode": 204, "headers": {"Allow": "OPTIONS, POST"}})
+    # Then the body is empty
+    assert response.status == 204
+    assert response.body == b""
+
+
+# -- the handlers' environment ---------------------------------------------------------------------
+
+
+def test_handler_environment_defaults_every_required_setting() -> None:
+    # Given an empty environment
+    # When the handlers' environment is worked out
+    changes = environment.handler_environment(
+        {}, aws_endpoint="http://127.0.0.1:5999", origins=["http://a:1"]
+    )
+    # Then AWS points at the emulator, and every required setting has a working value
+    assert changes["AWS_ENDPOINT_URL"] == "http://127.0.0.1:5999"
+    assert changes["AWS_ACCESS_KEY_ID"] == changes["AWS_SECRET_ACCESS_KEY"] == "testing"
+    assert changes["AWS_ACCOUNT_ID_ENDPOINT_MODE"] == "disabled"
+    assert changes["AWS_DEFAULT_REGION"] == changes["AWS_REGION"] == "eu-west-2"
+    assert changes["TABLE_NAME"] == "enquiries"
+    assert changes["CLINIC_EMAIL"] == "clinic@example.com"
+    assert changes["SENDER_EMAIL"] == "Clinic website <enquiries@example.com>"
+    assert changes["ALLOWED_ORIGINS"] == "http://a:1"
+
+
+def test_handler_environment_keeps_user_settings_and_appends_own_origin() -> None:
+    # Given a developer's own settings, and a profile that must not reach real AWS
+    current = {
+        "TABLE_NAME": "mine",
+        "ALLOWED_ORIGINS": "https://www.example.com, http://localhost:3000",
+        "AWS_REGION": "us-east-1",
+        "AWS_PROFILE": "production",
+        "AWS_ENDPOINT_URL_DYNAMODB": "https://dynamodb.us-east-1.amazonaws.com",
+    }
+    origins = environment.own_origins("127.0.0.1", 3000)
+    # When the handlers' environment is worked out
+    changes = environment.handler_environment(current, aws_endpoint="http://127.0.0.1:1", origins=origins)
+    # Then the settings stay, the server's origins are added once, and the real-AWS pointers go
+    assert "TABLE_NAME" not in changes
+    assert changes["ALLOWED_ORIGINS"] == "https://www.example.com,http://localhost:3000,http://127.0.0.1:3000"
+    assert changes["AWS_DEFAULT_REGION"] == "us-east-1"
+    assert "AWS_REGION" not in changes
+    assert changes["AWS_PROFILE"] is None
+    assert changes["AWS_ENDPOINT_URL_DYNAMODB"] is None
+
+
+# -- the static site ------------------------------------------------------------------------------
+
+
+def test_site_resolve_serves_files_and_refuses_to_leave_the_root(tmp_path: Path) -> None:
+    # Given a site folder beside a secret
+    root = tmp_path / "site"
+    (root / "js").mkdir(parents=True)
+    (root / "index.html").write_text("<form></form>")
+    (root / "js" / "form.js").write_text("// js")
+    (root / ".env").write_text("SECRET=1")
+    (tmp_path / "secret.txt").write_text("secret")
+    (root / "link.txt").symlink_to(tmp_path / "secret.txt")
+    # When paths are resolved
+    # Then files inside are found, and nothing outside (or hidden) is
+    assert site.resolve(root, "/") == (root / "index.html").resolve()
+    assert site.resolve(root, "/js/form.js") == (root / "js" / "form.js").resolve()
+    for path in ("/../secret.txt", "/%2e%2e/secret.txt", "/js/..%2f..%2fsecret.txt", "/.env", "/link.txt"):
+        assert site.resolve(root, path) is None, path
+    assert site.resolve(root, "/missing.js") is None
+
+
+def test_site_content_type_names_scripts_and_pages() -> None:
+    # Given files of the usual kinds
+    # When their content types are chosen
+    # Then browsers get what they need to run and render them
+    assert site.content_type(Path("enquiry-form.js")) == "text/javascript; charset=utf-8"
+    assert site.content_type(Path("index.html")) == "text/html; charset=utf-8"
+    assert site.content_type(Path("style.css")) == "text/css; charset=utf-8"
+    assert site.content_type(Path("logo.png")) == "image/png"
+    assert site.content_type(Path("blob.unknownext")) == "application/octet-stream"
+
+
+# -- the developer views --------------------------------------------------------------------------
+
+
+def test_plain_items_turns_numbers_into_ints_and_sorts_by_created_at() -> None:
+    # Given two items as DynamoDB returns them, newest first
+    raw: list[dict[str, Any]] = [
+        {"id": {"S": "b"}, "created_at": {"S": "2025-01-02T00:00:00Z"}, "expires_at": {"N": "1767312000"}},
+        {"id": {"S": "a"}, "created_at": {"S": "2025-01-01T00:00:00Z"}, "consent": {"BOOL": True}},
+    ]
+    # When they are made plain
+    items = inspection.plain_items(raw)
+    # Then they are plain JSON, oldest first
+    assert items == [
+        {"id": "a", "created_at": "2025-01-01T00:00:00Z", "consent": True},
+        {"id": "b", "created_at": "2025-01-02T00:00:00Z", "expires_at": 1767312000},
+    ]
+    assert type(items[1]["expires_at"]) is int
+
+
+def _notification() -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = "Clinic website <enquiries@example.com>"
+    message["To"] = "clinic@example.com"
+    message["Reply-To"] = "Zoë Smith <zoe@example.com>"
+    message["Subject"] = "New enquiry from Zoë Smith - Osteopathy"
+    message.set_content("Name: Zoë Smith\n")
+    message.add_alternative("<p>Name: Zoë Smith</p>\n", subtype="html")
+    return message
+
+
+def test_email_view_reads_a_raw_mime_message() -> None:
+    # Given a raw message as moto's SES records it
+    sent = SimpleNamespace(
+        source="enquiries@example.com",
+        destinations=["clinic@example.com"],
+        raw_data=_notification().as_string(),
+    )
+    # When it is viewed
+    view = inspection.email_view(sent)
+    # Then every part of it is there, decoded
+    assert view == {
+        "to": ["clinic@example.com"],
+        "from": "Clinic website <enquiries@example.com>",
+        "reply_to": ["Zoë Smith <zoe@example.com>"],
+        "subject": "New enquiry from Zoë Smith - Osteopathy",
+        "text": "Name: Zoë Smith\n",
+        "html": "<p>Name: Zoë Smith</p>\n",
+    }
+
+
+def test_sent_emails_lists_what_went_through_moto_ses(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given moto's SES with a verified sender, and a notification sent through SESv2 as raw MIME
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "eu-west-2",
+        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        boto3.client("ses").verify_email_identity(EmailAddress="enquiries@example.com")
+        boto3.client("sesv2").send_email(
+            FromEmailAddress="Clinic website <enquiries@example.com>",
+            Destination={"ToAddresses": ["clinic@example.com"]},
+            Content={"Raw": {"Data": _notification().as_bytes()}},
+        )
+        # When the sent emails are listed
+        emails = inspection.sent_emails()
+    # Then the notification is there, with its parts
+    assert len(emails) == 1
+    assert emails[0]["to"] == ["clinic@example.com"]
+    assert emails[0]["reply_to"] == ["Zoë Smith <zoe@example.com>"]
+    assert emails[0]["subject"] == "New enquiry from Zoë Smith - Osteopathy"
+    assert emails[0]["html"] == "<p>Name: Zoë Smith</p>\n"
