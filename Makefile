@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 3000
 
-.PHONY: dev test lint typecheck unit install clean
+.PHONY: dev test lint typecheck unit install clean sample-email
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ unit: $(VENV)/.installed
 	$(PY) -m pytest
 
 test: lint typecheck unit
+
+# A sample notification email from fixed data (events/stream-insert.json), for staff and reviewers.
+sample-email: $(VENV)/.installed
+	$(PY) -m devserver.sample_email
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .aws-sam

@@ -62,6 +62,9 @@ class Settings(BaseModel):
 
     table_name: Annotated[str, BeforeValidator(_stripped)] = Field(alias="TABLE_NAME")
     allowed_origins: CommaList = Field(default=(), alias="ALLOWED_ORIGINS")
+    # Required by the notifier only (see `load_settings(required=...)`).
+    clinic_email: CommaList = Field(default=(), alias="CLINIC_EMAIL")
+    sender_email: OptionalText = Field(default=None, alias="SENDER_EMAIL")
     success_url: OptionalText = Field(default=None, alias="SUCCESS_URL")
     clinic_phone: OptionalText = Field(default=None, alias="CLINIC_PHONE")
     services: CommaList = Field(default=DEFAULT_SERVICES, alias="SERVICES", min_length=1)
@@ -91,12 +94,12 @@ class Settings(BaseModel):
             raise ValueError("must be an absolute http(s) URL")
         return url
 
-    def is_allowed_origin(self, origin: str) -> bool:
-        return origin in self.allowed_origins
 
+def load_settings(environ: Mapping[str, str] | None = None, required: tuple[str, ...] = ()) -> Settings:
+    """Read the settings from `environ` (default: os.environ), or raise SettingsError naming the variables.
 
-def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """Read the settings from `environ` (default: os.environ), or raise SettingsError naming the variables."""
+    `required` names variables that are optional in general but that this function cannot do without.
+    """
     source = os.environ if environ is None else environ
     # A blank variable (a CloudFormation parameter left empty) means unset: its default, or "required".
     values = {
@@ -104,14 +107,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         for field in Settings.model_fields.values()
         if field.alias and source.get(field.alias, "").strip()
     }
+    problems = [f"{name} is required but not set" for name in required if name not in values]
     try:
-        return Settings.model_validate(values)
+        settings = Settings.model_validate(values)
     except ValidationError as error:
-        problems = []
         for detail in error.errors():
             variable = str(detail["loc"][0]) if detail["loc"] else "settings"
             reason = (
                 "is required but not set" if detail["type"] == "missing" else f"is invalid: {detail['msg']}"
             )
             problems.append(f"{variable} {reason}")
-        raise SettingsError("Configuration error: " + "; ".join(problems)) from None
+    if problems:
+        raise SettingsError("Configuration error: " + "; ".join(problems))
+    return settings

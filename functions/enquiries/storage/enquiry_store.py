@@ -34,9 +34,39 @@ class IdAlreadyUsed(Exception):
     """An item with this id exists already (the conditional write refused to overwrite it)."""
 
 
+class AlreadyNotified(Exception):
+    """The item was marked notified already (by an earlier delivery of the same record)."""
+
+
 class EnquiryStore(Protocol):
     def put_new(self, item: dict[str, Any]) -> None:
         """Store a new enquiry; raise IdAlreadyUsed or StorageUnavailable."""
+
+
+class NotificationLedger(Protocol):
+    def get(self, enquiry_id: str) -> dict[str, Any] | None:
+        """The item as stored now (a consistent read), or None if it is gone."""
+
+    def mark_notified(self, enquiry_id: str, notified_at: str, ses_message_id: str) -> None:
+        """Record the sent email on the item; raise AlreadyNotified if it was recorded before."""
+
+
+def _plain(attribute: dict[str, Any]) -> Any:
+    if "S" in attribute:
+        return attribute["S"]
+    if "N" in attribute:
+        number = attribute["N"]
+        return int(number) if number.lstrip("-").isdigit() else float(number)
+    if "BOOL" in attribute:
+        return bool(attribute["BOOL"])
+    if "NULL" in attribute:
+        return None
+    raise TypeError(f"unexpected attribute type {sorted(attribute)}")
+
+
+def plain_item(item: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """A DynamoDB item (low-level attribute maps) as plain Python values."""
+    return {key: _plain(value) for key, value in item.items()}
 
 
 def _attribute(value: Any) -> dict[str, Any]:
@@ -57,27 +87,47 @@ class DynamoEnquiryStore:
         self._client_factory = client_factory
 
     def put_new(self, item: dict[str, Any]) -> None:
+        self._call(
+            "put_item",
+            on_condition_failed=IdAlreadyUsed(item["id"]),
+            TableName=self.table_name,
+            Item={key: _attribute(value) for key, value in item.items()},
+            # Never overwrite: an id is written once.
+            ConditionExpression="attribute_not_exists(id)",
+        )
+
+    def get(self, enquiry_id: str) -> dict[str, Any] | None:
+        response = self._call(
+            "get_item", TableName=self.table_name, Key={"id": {"S": enquiry_id}}, ConsistentRead=True
+        )
+        return plain_item(response["Item"]) if "Item" in response else None
+
+    def mark_notified(self, enquiry_id: str, notified_at: str, ses_message_id: str) -> None:
+        self._call(
+            "update_item",
+            on_condition_failed=AlreadyNotified(enquiry_id),
+            TableName=self.table_name,
+            Key={"id": {"S": enquiry_id}},
+            UpdateExpression="SET notified_at = :at, ses_message_id = :mid",
+            ConditionExpression="attribute_exists(id) AND attribute_not_exists(notified_at)",
+            ExpressionAttributeValues={":at": {"S": notified_at}, ":mid": {"S": ses_message_id}},
+        )
+
+    def _call(self, operation: str, on_condition_failed: Exception | None = None, **request: Any) -> Any:
         from botocore.exceptions import ClientError, HTTPClientError
         from botocore.exceptions import ConnectionError as AwsConnectionError
 
         try:
-            self._client_factory().put_item(
-                TableName=self.table_name,
-                Item={key: _attribute(value) for key, value in item.items()},
-                # Never overwrite: an id is written once.
-                ConditionExpression="attribute_not_exists(id)",
-            )
+            return getattr(self._client_factory(), operation)(**request)
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code", "Unknown")
-            if code == "ConditionalCheckFailedException":
-                raise IdAlreadyUsed(item["id"]) from None
-            if (
-                code in TRANSIENT_ERROR_CODES
-                or error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500
-            ):
+            if code == "ConditionalCheckFailedException" and on_condition_failed is not None:
+                raise on_condition_failed from None
+            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            if code in TRANSIENT_ERROR_CODES or status >= 500:
                 raise StorageUnavailable(code) from error
             raise
         except (AwsConnectionError, HTTPClientError) as error:
-            # Connect/read timeouts and dropped connections: the write may not have happened, and the
-            # id is fresh per attempt, so the visitor resending is safe (duplicates are caught upstream).
+            # Connect/read timeouts and dropped connections: the call may not have completed. Callers
+            # retry with care (a new enquiry gets a fresh id; the notifier re-reads before sending).
             raise StorageUnavailable(type(error).__name__) from error

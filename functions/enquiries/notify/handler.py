@@ -1,0 +1,77 @@
+"""Lambda entry point of the notifier: the table's stream, in batches, with partial failure reporting.
+
+Only INSERT records matter (the event source mapping filters the rest; this checks again), and each
+record succeeds or fails on its own, so one bad record never holds back or repeats the others.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import (
+    DynamoDBRecord,
+    DynamoDBRecordEventName,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from enquiries.log import logger
+from enquiries.notify.delivery import Outcome, deliver
+from enquiries.notify.mail_settings import mail_settings
+from enquiries.notify.mailer import SendFailed, SesMailer
+from enquiries.notify.message import compose
+from enquiries.settings import load_settings
+from enquiries.storage.enquiry_store import DynamoEnquiryStore, StorageUnavailable
+
+settings = load_settings(required=("CLINIC_EMAIL", "SENDER_EMAIL"))
+mail = mail_settings(settings)
+store = DynamoEnquiryStore(settings.table_name)
+mailer = SesMailer(configuration_set=mail.configuration_set)
+processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+metrics = Metrics(namespace="Enquiries")
+
+
+def record_handler(record: DynamoDBRecord) -> None:
+    keys = record.dynamodb.keys if record.dynamodb else None
+    enquiry_id = str((keys or {}).get("id", ""))
+    if record.event_name != DynamoDBRecordEventName.INSERT or not enquiry_id:
+        logger.info("record skipped", extra={"event_name": str(record.event_name), "enquiry_id": enquiry_id})
+        return
+    try:
+        delivery = deliver(enquiry_id, store, mailer, partial(compose, mail=mail))
+    except SendFailed as failed:
+        metrics.add_metric(name="NotificationFailed", unit=MetricUnit.Count, value=1)
+        log = logger.error if failed.permanent else logger.warning
+        log(
+            "notification not sent",
+            extra={"enquiry_id": enquiry_id, "reason": failed.reason, "permanent": failed.permanent},
+        )
+        raise
+    except StorageUnavailable as unavailable:
+        metrics.add_metric(name="NotificationFailed", unit=MetricUnit.Count, value=1)
+        logger.warning(
+            "notification deferred", extra={"enquiry_id": enquiry_id, "reason": unavailable.reason}
+        )
+        raise
+    if delivery.outcome in (Outcome.SENT, Outcome.SENT_UNMARKED):
+        metrics.add_metric(name="EnquiryNotified", unit=MetricUnit.Count, value=1)
+    logger.info(
+        "record handled",
+        extra={
+            "enquiry_id": enquiry_id,
+            "outcome": delivery.outcome.value,
+            "ses_message_id": delivery.ses_message_id,
+        },
+    )
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

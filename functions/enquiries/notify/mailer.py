@@ -1,0 +1,72 @@
+"""Sends a composed email through SES v2 as raw MIME, mapping failures to transient or permanent."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from email.message import EmailMessage
+from email.policy import SMTP
+from typing import Any
+
+# Retried by the stream: the same send is likely to work a little later.
+TRANSIENT_ERROR_CODES = frozenset(
+    {
+        "TooManyRequestsException",
+        "ThrottlingException",
+        "Throttling",
+        "LimitExceededException",
+        "InternalFailure",
+        "InternalServerError",
+        "ServiceUnavailable",
+    }
+)
+
+
+class SendFailed(Exception):
+    """SES did not accept the message. `reason` (an SES error code) is safe to log."""
+
+    def __init__(self, reason: str, *, permanent: bool) -> None:
+        super().__init__(f"{'permanent' if permanent else 'transient'} send failure: {reason}")
+        self.reason = reason
+        self.permanent = permanent
+
+
+@functools.cache
+def sesv2_client() -> Any:
+    import boto3
+    from botocore.config import Config
+
+    # Not in a visitor's request: allow SES a few seconds and botocore's standard retries (3 attempts),
+    # well inside the notifier's 30 s timeout.
+    config = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "total_max_attempts": 3})
+    return boto3.client("sesv2", config=config)
+
+
+class SesMailer:
+    def __init__(
+        self, configuration_set: str | None = None, client_factory: Callable[[], Any] = sesv2_client
+    ) -> None:
+        self._configuration_set = configuration_set
+        self._client_factory = client_factory
+
+    def send(self, message: EmailMessage) -> str:
+        """Send `message` to its To addresses; return SES's message id, or raise SendFailed."""
+        from botocore.exceptions import ClientError, HTTPClientError
+        from botocore.exceptions import ConnectionError as AwsConnectionError
+
+        request: dict[str, Any] = {
+            "FromEmailAddress": str(message["From"]),
+            "Destination": {"ToAddresses": [str(address) for address in message["To"].addresses]},
+            "Content": {"Raw": {"Data": message.as_bytes(policy=SMTP)}},
+        }
+        if self._configuration_set:
+            request["ConfigurationSetName"] = self._configuration_set
+        try:
+            response = self._client_factory().send_email(**request)
+        except ClientError as error:
+            code = str(error.response.get("Error", {}).get("Code", "Unknown"))
+            status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+            raise SendFailed(code, permanent=code not in TRANSIENT_ERROR_CODES and status < 500) from error
+        except (AwsConnectionError, HTTPClientError) as error:
+            raise SendFailed(type(error).__name__, permanent=False) from error
+        return str(response["MessageId"])

@@ -1,0 +1,154 @@
+"""The notification email's rendering: every field, escaped HTML, encoded headers, no header injection."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from email.message import EmailMessage
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from enquiries.notify.mail_settings import mail_settings
+from enquiries.notify.message import compose
+from enquiries.settings import load_settings
+
+MAIL = mail_settings(
+    load_settings(
+        {
+            "TABLE_NAME": "t",
+            "CLINIC_EMAIL": "frontdesk@clinic.example",
+            "SENDER_EMAIL": "Clinique Zoë <enquiries@clinic.example>",
+        }
+    )
+)
+ITEM: dict[str, Any] = {
+    "id": "01KAPX4Q7N3Y8Z2M5R6T9V1W0A",
+    "name": "Jane Doe",
+    "email": "jane.doe@example.com",
+    "phone": "+448009875336",
+    "service": "Sports Massage",
+    "message": "Line one\nLine two",
+    "consent": True,
+    "created_at": "2026-07-01T09:05:00.000Z",
+    "expires_at": 1,
+}
+
+
+def wire(item: dict[str, Any]) -> EmailMessage:
+    """The message as SES receives it, parsed back as a mail client would."""
+    raw = compose(item, MAIL).as_bytes(policy=email.policy.SMTP)
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(parsed, EmailMessage)
+    return parsed
+
+
+def parts(message: EmailMessage) -> tuple[str, str]:
+    text = message.get_body(("plain",))
+    html = message.get_body(("html",))
+    assert text is not None
+    assert html is not None
+    return text.get_content(), html.get_content()
+
+
+def test_message_has_every_field_in_both_parts() -> None:
+    # When an enquiry is rendered
+    text, html = parts(wire(ITEM))
+
+    # Then both parts hold every field, the id and the time in the clinic's zone (BST in July)
+    for part in (text, html):
+        for expected in (
+            "Jane Doe",
+            "jane.doe@example.com",
+            "+44 800 987 5336",
+            "Sports Massage",
+            "Line one",
+            "Line two",
+            ITEM["id"],
+            "Wednesday 1 July 2026, 10:05 BST",
+        ):
+            assert expected in part
+    assert "Line one<br>" in html
+
+
+def test_message_html_escapes_script_and_attributes() -> None:
+    # Given fields crafted to break out of HTML text and attributes
+    item = dict(
+        ITEM,
+        name='<script>alert("x")</script>',
+        message='<img src=x onerror="alert(1)"> & more',
+        service='Osteopathy"><script>',
+        email='"><script>@example.com',
+        phone='+44800"onmouseover="x',
+    )
+
+    # When it is rendered
+    _, html = parts(wire(item))
+
+    # Then no markup from the visitor survives, in text or in attributes
+    assert "<script>" not in html
+    assert "<img" not in html
+    assert 'onerror="' not in html
+    assert '"onmouseover="' not in html
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in html
+    assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt; &amp; more" in html
+
+
+@pytest.mark.parametrize("field", ["name", "service", "message", "phone", "id"])
+def test_message_crlf_in_any_field_never_becomes_a_header(field: str) -> None:
+    # Given a field carrying an attempted header injection
+    item = dict(ITEM, **{field: "Jane\r\nBcc: victim@evil.example\r\nX-Injected: yes"})
+
+    # When it is rendered and parsed back
+    message = wire(item)
+
+    # Then there is no Bcc or injected header, and To is only the clinic
+    assert message["Bcc"] is None
+    assert message["X-Injected"] is None
+    assert [a.addr_spec for a in message["To"].addresses] == ["frontdesk@clinic.example"]
+    assert len(message["Reply-To"].addresses) == 1
+
+
+def test_message_unicode_name_in_subject_and_display_names() -> None:
+    # Given a non-ASCII name
+    item = dict(ITEM, name="Zoë Łukasiewicz", service=None)
+
+    # When it is rendered
+    raw = compose(item, MAIL).as_bytes(policy=email.policy.SMTP)
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+
+    # Then the headers on the wire are ASCII (RFC 2047) and decode to the right text
+    raw.split(b"\r\n\r\n", 1)[0].decode("ascii")
+    assert message["Subject"] == "New enquiry from Zoë Łukasiewicz"
+    assert message["Reply-To"].addresses[0].display_name == "Zoë Łukasiewicz"
+    assert message["From"].addresses[0].display_name == "Clinique Zoë"
+
+
+def test_message_internationalised_domain_reply_to_is_ascii() -> None:
+    # Given an enquirer at an internationalised domain
+    message = wire(dict(ITEM, email="jane@bücher.example"))
+
+    # Then Reply-To reaches the same address in its DNS form
+    assert message["Reply-To"].addresses[0].addr_spec == "jane@xn--bcher-kva.example"
+
+
+def test_message_time_zone_follows_settings() -> None:
+    # Given a clinic in Sydney
+    sydney = mail_settings(
+        load_settings(
+            {
+                "TABLE_NAME": "t",
+                "CLINIC_EMAIL": "a@b.example",
+                "SENDER_EMAIL": "c@b.example",
+                "TIMEZONE": "Australia/Sydney",
+            }
+        )
+    )
+
+    # When the enquiry is rendered
+    text = compose(ITEM, sydney).get_body(("plain",)).get_content()  # type: ignore[union-attr]
+
+    # Then the received time is Sydney's
+    assert sydney.timezone == ZoneInfo("Australia/Sydney")
+    assert "Wednesday 1 July 2026, 19:05 AEST" in text

@@ -1,0 +1,402 @@
+"""The notifier through its real handler: stream records in, one email per enquiry out, failures retried."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import importlib
+import io
+import json
+from collections.abc import Callable
+from email.message import EmailMessage
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from conftest import EVENTS, REGION, TABLE_NAME, FakeContext, log_records, stored_items
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.ses.models import ses_backends
+
+from enquiries.notify.mailer import SendFailed, SesMailer, sesv2_client
+from enquiries.settings import SettingsError
+
+CLINIC = "Front desk <frontdesk@clinic.example>, therapists@clinic.example"
+SENDER = "Clinic website <enquiries@clinic.example>"
+
+
+def stream_event(name: str) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((EVENTS / name).read_text())
+    return event
+
+
+def put_images(client: Any, event: dict[str, Any]) -> None:
+    """Store the items a stream event speaks of, as the submission function would have."""
+    for record in event["Records"]:
+        image = {
+            k: v
+            for k, v in record["dynamodb"]["NewImage"].items()
+            if k not in ("notified_at", "ses_message_id")
+        }
+        client.put_item(TableName=TABLE_NAME, Item=image)
+
+
+def sent_emails() -> list[EmailMessage]:
+    backend = ses_backends[DEFAULT_ACCOUNT_ID][REGION]
+    return [
+        email.message_from_string(message.raw_data, policy=email.policy.default)  # type: ignore[misc]
+        for message in backend.sent_messages
+    ]
+
+
+Notifier = Callable[[dict[str, Any]], Any]
+
+
+@pytest.fixture
+def notifier_module(dynamodb: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("CLINIC_EMAIL", CLINIC)
+    monkeypatch.setenv("SENDER_EMAIL", SENDER)
+    sesv2_client.cache_clear()
+    boto3.client("ses", region_name=REGION).verify_email_identity(EmailAddress="enquiries@clinic.example")
+    import enquiries.notify.handler as handler
+
+    module = importlib.reload(handler)
+    yield module
+    sesv2_client.cache_clear()
+
+
+@pytest.fixture
+def notify(notifier_module: Any, lambda_context: FakeContext) -> Notifier:
+    return lambda event: notifier_module.lambda_handler(event, lambda_context)
+
+
+# --- the email ----------------------------------------------------------------------------------
+
+
+def test_notify_insert_sends_one_email_with_reply_to_the_patient(notify: Notifier, dynamodb: Any) -> None:
+    # Given a stored enquiry and its INSERT record
+    event = stream_event("stream-insert.json")
+    put_images(dynamodb, event)
+
+    # When the notifier handles the record
+    result = notify(event)
+
+    # Then the clinic gets one email the staff can answer with Reply
+    assert result == {"batchItemFailures": []}
+    [message] = sent_emails()
+    assert message["To"].addresses[0].addr_spec == "frontdesk@clinic.example"
+    assert [a.addr_spec for a in message["To"].addresses] == [
+        "frontdesk@clinic.example",
+        "therapists@clinic.example",
+    ]
+    assert message["From"].addresses[0].display_name == "Clinic website"
+    assert message["Reply-To"].addresses[0].addr_spec == "jane.doe@example.com"
+    assert message["Subject"] == "New enquiry from Jane Doe - Sports Massage"
+    text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    for part in (text, html):
+        assert "01KAPX4Q7N3Y8Z2M5R6T9V1W0A" in part
+        assert "half marathon" in part
+        assert "jane.doe@example.com" in part
+        assert "Saturday 21 November 2026, 10:15 GMT" in part
+    assert 'href="mailto:jane.doe@example.com"' in html
+    assert 'href="tel:+448009875336"' in html
+    assert "+44 800 987 5336" in text
+
+
+def test_notify_marks_the_item_notified(notify: Notifier, dynamodb: Any) -> None:
+    # Given a stored enquiry
+    event = stream_event("stream-insert.json")
+    put_images(dynamodb, event)
+
+    # When it is notified
+    notify(event)
+
+    # Then the item records when and which SES message
+    [item] = stored_items(dynamodb)
+    assert item["notified_at"].endswith("Z")
+    assert item["ses_message_id"]
+
+
+def test_notify_time_received_is_shown_in_the_clinic_time_zone(
+    notifier_module: Any, dynamodb: Any, monkeypatch: pytest.MonkeyPatch, lambda_context: FakeContext
+) -> None:
+    # Given a clinic in New York
+    monkeypatch.setenv("TIMEZONE", "America/New_York")
+    module = importlib.reload(notifier_module)
+    event = stream_event("stream-insert.json")
+    put_images(dynamodb, event)
+
+    # When the enquiry is notified
+    module.lambda_handler(event, lambda_context)
+
+    # Then the time is local to the clinic
+    [message] = sent_emails()
+    assert "Saturday 21 November 2026, 05:15 EST" in message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+
+
+def test_notify_subject_without_service_and_with_unicode_name(notify: Notifier, dynamodb: Any) -> None:
+    # Given an enquiry from a name outside ASCII and one with no service
+    event = stream_event("stream-batch.json")
+    put_images(dynamodb, event)
+
+    # When they are notified
+    notify(event)
+
+    # Then subjects read correctly once decoded
+    subjects = sorted(message["Subject"] for message in sent_emails())
+    assert subjects == [
+        "New enquiry from Jane Doe - Sports Massage",
+        "New enquiry from Priya Natarajan",
+        "New enquiry from Tomás Ó Briain - Osteopathy",
+    ]
+
+
+def test_notify_counts_notified_and_failed_in_metrics(
+    notify: Notifier,
+    notifier_module: Any,
+    dynamodb: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given a batch of three where one send fails
+    event = stream_event("stream-batch.json")
+    put_images(dynamodb, event)
+    failing = {"01KAPX4QC9D8E7F6G5H4J3K2M1": SendFailed("MessageRejected", permanent=True)}
+    monkeypatch.setattr(notifier_module, "mailer", FlakyMailer(notifier_module.mailer, failing))
+
+    # When the batch is handled
+    notify(event)
+
+    # Then the metrics (CloudWatch embedded metric format on stdout) count 2 sent and 1 failed
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert emf
+
+    def total(values: float | list[float]) -> float:
+        return sum(values) if isinstance(values, list) else values
+
+    assert total(emf[-1]["EnquiryNotified"]) == 2
+    assert total(emf[-1]["NotificationFailed"]) == 1
+    assert emf[-1]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Enquiries"
+
+
+# --- exactly once --------------------------------------------------------------------------------
+
+
+def test_notify_same_record_delivered_twice_sends_one_email(notify: Notifier, dynamodb: Any) -> None:
+    # Given a record the stream delivers twice (a retried batch)
+    event = stream_event("stream-insert.json")
+    put_images(dynamodb, event)
+
+    # When both deliveries are handled
+    first = notify(event)
+    second = notify(event)
+
+    # Then one email was sent and both deliveries succeeded
+    assert first == second == {"batchItemFailures": []}
+    assert len(sent_emails()) == 1
+
+
+def test_notify_modify_records_send_nothing(notify: Notifier, dynamodb: Any) -> None:
+    # Given the MODIFY record that marking an item produces
+    event = stream_event("stream-modify.json")
+
+    # When it reaches the notifier
+    result = notify(event)
+
+    # Then nothing is sent and nothing fails
+    assert result == {"batchItemFailures": []}
+    assert sent_emails() == []
+
+
+def test_notify_item_gone_sends_nothing(notify: Notifier) -> None:
+    # Given an INSERT record whose item was deleted before the notifier ran
+    event = stream_event("stream-insert.json")
+
+    # When it is handled
+    result = notify(event)
+
+    # Then nothing is sent and the record is done
+    assert result == {"batchItemFailures": []}
+    assert sent_emails() == []
+
+
+# --- failures -------------------------------------------------------------------------------------
+
+
+class FlakyMailer:
+    """Sends through the real mailer, except for the enquiry ids told to fail."""
+
+    def __init__(self, real: SesMailer, failing: dict[str, SendFailed]) -> None:
+        self.real = real
+        self.failing = failing
+
+    def send(self, message: EmailMessage) -> str:
+        failure = self.failing.get(str(message["X-Enquiry-Id"]))
+        if failure:
+            raise failure
+        return self.real.send(message)
+
+
+def test_notify_one_failing_record_is_the_only_one_reported(
+    notify: Notifier, notifier_module: Any, dynamodb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a batch of three where SES throttles the second
+    event = stream_event("stream-batch.json")
+    put_images(dynamodb, event)
+    failing_id = "01KAPX4QB2C3D4E5F6G7H8J9K0"
+    flaky = FlakyMailer(
+        notifier_module.mailer, {failing_id: SendFailed("TooManyRequestsException", permanent=False)}
+    )
+    monkeypatch.setattr(notifier_module, "mailer", flaky)
+
+    # When the batch is handled
+    result = notify(event)
+
+    # Then only that record is reported for retry, and the others were emailed
+    assert result == {"batchItemFailures": [{"itemIdentifier": "100000000000000000002"}]}
+    assert len(sent_emails()) == 2
+
+    # And when the stream retries from the failed record, only it is emailed now
+    flaky.failing.clear()
+    retry = {"Records": event["Records"][1:]}
+    assert notify(retry) == {"batchItemFailures": []}
+    assert len(sent_emails()) == 3
+
+
+@pytest.mark.parametrize(
+    ("code", "http_status", "permanent"),
+    [
+        ("TooManyRequestsException", 429, False),
+        ("LimitExceededException", 400, False),
+        ("InternalFailure", 500, False),
+        ("MessageRejected", 400, True),
+        ("MailFromDomainNotVerifiedException", 400, True),
+        ("AccountSuspendedException", 400, True),
+        ("SendingPausedException", 400, True),
+    ],
+)
+def test_notify_ses_failures_fail_the_record_with_a_clear_reason(
+    notifier_module: Any,
+    dynamodb: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    lambda_context: FakeContext,
+    log_output: io.StringIO,
+    code: str,
+    http_status: int,
+    permanent: bool,
+) -> None:
+    # Given SES refuses the send with this error
+    client = boto3.client("sesv2", region_name=REGION)
+    stubber = Stubber(client)
+    stubber.add_client_error("send_email", service_error_code=code, http_status_code=http_status)
+    stubber.activate()
+    monkeypatch.setattr(notifier_module, "mailer", SesMailer(client_factory=lambda: client))
+    event = stream_event("stream-insert.json")
+    put_images(dynamodb, event)
+
+    # When the record is handled
+    with pytest.raises(Exception, match="All records failed"):
+        notifier_module.lambda_handler(event, lambda_context)
+
+    # Then the record failed (so the stream retries it, then dead-letters it), the reason is logged,
+    # and the item is not marked notified
+    failures = [r for r in log_records(log_output) if r["message"] == "notification not sent"]
+    assert [(r["reason"], r["permanent"]) for r in failures] == [(code, permanent)]
+    assert failures[0]["level"] == ("ERROR" if permanent else "WARNING")
+    [item] = stored_items(dynamodb)
+    assert "notified_at" not in item
+
+
+def test_notify_unverified_sender_is_a_permanent_failure(
+    notifier_module: Any, dynamodb: Any, monkeypatch: pytest.MonkeyPatch, lambda_context: FakeContext
+) -> None:
+    # Given a sender SES has not verified (moto refuses it as SES would)
+    monkeypatch.setenv("SENDER_EMAIL", "someone-else@unverified.example")
+    module = importlib.reload(notifier_module)
+    event = stream_event("stream-insert.json")
+    put_images(dynamodb, event)
+
+    # When the record is handled
+    with pytest.raises(Exception, match="All records failed"):
+        module.lambda_handler(event, lambda_context)
+
+    # Then nothing was sent
+    assert sent_emails() == []
+
+
+def test_notify_mark_failure_after_send_does_not_resend(
+    notify: Notifier,
+    notifier_module: Any,
+    dynamodb: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    log_output: io.StringIO,
+) -> None:
+    # Given the table throttles the update that marks the item, after SES accepted the email
+    event = stream_event("stream-insert.json")
+    put_images(dynamodb, event)
+    store = notifier_module.store
+    real_client = store._client_factory()
+    stubbed = boto3.client("dynamodb", region_name=REGION)
+    stubber = Stubber(stubbed)
+    stubber.add_response(
+        "get_item",
+        real_client.get_item(TableName=TABLE_NAME, Key={"id": {"S": "01KAPX4Q7N3Y8Z2M5R6T9V1W0A"}}),
+    )
+    stubber.add_client_error("update_item", service_error_code="ProvisionedThroughputExceededException")
+    stubber.activate()
+    monkeypatch.setattr(store, "_client_factory", lambda: stubbed)
+
+    # When the record is handled
+    result = notify(event)
+
+    # Then the record is not retried (that would email the clinic twice) and the gap is logged by id
+    assert result == {"batchItemFailures": []}
+    assert len(sent_emails()) == 1
+    [gap] = [r for r in log_records(log_output) if r["message"] == "emailed but not marked notified"]
+    assert gap["enquiry_id"] == "01KAPX4Q7N3Y8Z2M5R6T9V1W0A"
+
+
+def test_notify_storage_throttled_before_send_fails_the_record(
+    notify: Notifier, notifier_module: Any, dynamodb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the table throttles the read before sending
+    event = stream_event("stream-batch.json")
+    put_images(dynamodb, event)
+    stubbed = boto3.client("dynamodb", region_name=REGION)
+    stubber = Stubber(stubbed)
+    for _ in event["Records"]:
+        stubber.add_client_error("get_item", service_error_code="ThrottlingException")
+    stubber.activate()
+    monkeypatch.setattr(notifier_module.store, "_client_factory", lambda: stubbed)
+
+    # When the batch is handled
+    with pytest.raises(Exception, match="All records failed"):
+        notify(event)
+
+    # Then nothing was sent, so the retry will send each one
+    assert sent_emails() == []
+
+
+# --- configuration ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "named"),
+    [
+        ("CLINIC_EMAIL", "", "CLINIC_EMAIL is required"),
+        ("SENDER_EMAIL", "", "SENDER_EMAIL is required"),
+        ("CLINIC_EMAIL", "frontdesk@clinic.example, not-an-address", "CLINIC_EMAIL is invalid"),
+        ("SENDER_EMAIL", "Clinic <nobody>", "SENDER_EMAIL is invalid"),
+        ("TIMEZONE", "Europe/Atlantis", "TIMEZONE is invalid"),
+    ],
+)
+def test_notify_bad_configuration_fails_at_start_naming_the_variable(
+    notifier_module: Any, monkeypatch: pytest.MonkeyPatch, variable: str, value: str, named: str
+) -> None:
+    # Given a misconfigured notifier
+    monkeypatch.setenv(variable, value)
+
+    # When Lambda imports it
+    with pytest.raises(SettingsError, match=named):
+        importlib.reload(notifier_module)
