@@ -32,7 +32,8 @@ def main() -> None:
     message = compose(item, mail_settings(settings), now=datetime(2026, 11, 21, 10, 15, 31, tzinfo=UTC))
     html = message.get_body(("html",))
     text = message.get_body(("plain",))
-    assert html is not None and text is not None
+    if html is None or text is None:
+        raise SystemExit("the notification email lacks a text or an HTML part")
     out = REPO / "docs"
     out.mkdir(exist_ok=True)
     (out / "sample-notification.html").write_text(html.get_content())
