@@ -3,6 +3,7 @@ clean, and that the local table built from it matches it."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -69,6 +70,41 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+def _role_of(cfn: dict[str, Any], function: str) -> dict[str, Any]:
+    role_ref = cfn["Resources"][function]["Properties"]["Role"]
+    role: dict[str, Any] = cfn["Resources"][role_ref["Fn::GetAtt"][0]]
+    return role
+
+
+def _role_statements(role: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every statement of the role's inline policies, both branches of a conditional one included."""
+    statements = []
+    for policy in role["Properties"].get("Policies", []):
+        for statement in _statements(policy["PolicyDocument"]):
+            branches = statement["Fn::If"][1:] if "Fn::If" in statement else [statement]
+            statements += [branch for branch in branches if branch != {"Ref": "AWS::NoValue"}]
+    return statements
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    return [str(action).lower() for action in _as_list(statement["Action"])]
+
+
+def _handler_source(function: str) -> tuple[Path, str]:
+    template = load_template()
+    code_root = REPO_ROOT / template["Globals"]["Function"]["CodeUri"]
+    module, _, name = template["Resources"][function]["Properties"]["Handler"].rpartition(".")
+    return code_root / Path(*module.split(".")).with_suffix(".py"), name
+
+
+ALARMS = (
+    "NotificationDeadLetterAlarm",
+    "NotifierErrorsAlarm",
+    "NotifierIteratorAgeAlarm",
+    "SubmitErrorsAlarm",
+)
+
+
 def test_submit_function_runtime_architecture_and_sizing() -> None:
     # Given the SAM template
     template = load_template()
@@ -86,34 +122,50 @@ def test_submit_function_runtime_architecture_and_sizing() -> None:
     assert props["Timeout"] == 10
 
 
-def test_submit_function_handler_resolves_to_a_module_under_code_uri() -> None:
-    # Given the handler's dotted path and the functions/ code root (CodeUri)
-    template = load_template()
-    code_root = REPO_ROOT / template["Globals"]["Function"]["CodeUri"]
-    module, _, function = template["Resources"]["SubmitEnquiryFunction"]["Properties"]["Handler"].rpartition(
-        "."
-    )
-
+@pytest.mark.parametrize("function", ["SubmitEnquiryFunction", "NotifyEnquiryFunction"])
+def test_function_handler_resolves_to_a_module_under_code_uri(function: str) -> None:
+    # Given the function's handler (a dotted path) under the functions/ code root (CodeUri)
     # When it is mapped to a source file
-    source = code_root / Path(*module.split(".")).with_suffix(".py")
+    source, name = _handler_source(function)
 
     # Then that file exists and defines the handler (read as text: importing it needs settings)
     assert source.is_file(), f"{source} is missing"
-    assert f"def {function}(" in source.read_text(encoding="utf-8")
+    assert f"def {name}(" in source.read_text(encoding="utf-8")
 
 
-def test_submit_function_environment_has_every_contract_setting(cfn: dict[str, Any]) -> None:
-    # Given the translated submit function
-    variables = cfn["Resources"]["SubmitEnquiryFunction"]["Properties"]["Environment"]["Variables"]
+@pytest.mark.parametrize("function", ["SubmitEnquiryFunction", "NotifyEnquiryFunction"])
+def test_function_environment_has_every_contract_setting(cfn: dict[str, Any], function: str) -> None:
+    # Given a translated function
+    variables = cfn["Resources"][function]["Properties"]["Environment"]["Variables"]
 
     # When its environment is compared with the contract's Configuration section
     missing = [name for name in CONTRACT_SETTINGS if name not in variables]
 
-    # Then every setting is there, the table name from the table resource, powertools configured
+    # Then every setting is there (the one settings object reads them all), the table name from the
+    # table resource, powertools configured
     assert missing == []
     assert variables["TABLE_NAME"] == {"Ref": "EnquiriesTable"}
+    assert variables["SENDER_EMAIL"] == {"Ref": "SenderEmail"}
+    assert variables["SES_CONFIGURATION_SET"] == {"Ref": "SesConfigurationSet"}
     assert variables["POWERTOOLS_SERVICE_NAME"] == "enquiries"
     assert variables["POWERTOOLS_LOG_LEVEL"] == "INFO"
+
+
+def test_notify_function_runtime_handler_sizing_and_metrics_namespace(cfn: dict[str, Any]) -> None:
+    # Given the translated notifier
+    function = cfn["Resources"]["NotifyEnquiryFunction"]
+
+    # When its properties are read
+    props = function["Properties"]
+
+    # Then it runs the stream handler on Python 3.13 / arm64 with the documented sizing and metrics
+    assert function["Type"] == "AWS::Lambda::Function"
+    assert props["Runtime"] == "python3.13"
+    assert props["Architectures"] == ["arm64"]
+    assert props["Handler"] == "enquiries.notify.handler.lambda_handler"
+    assert props["MemorySize"] == 256
+    assert props["Timeout"] == 30
+    assert props["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"] == "Enquiries"
 
 
 def test_template_parameters_cover_settings_with_contract_defaults() -> None:
@@ -142,7 +194,7 @@ def test_template_parameters_cover_settings_with_contract_defaults() -> None:
     ):
         assert defaults[optional] == "", optional
     assert parameters["TurnstileSecret"]["NoEcho"] is True
-    for required in ("AllowedOrigins", "ClinicEmail", "SenderEmail"):
+    for required in ("AllowedOrigins", "ClinicEmail", "SenderEmail", "SenderIdentity", "AlertEmail"):
         assert "Default" not in parameters[required], required
 
 
@@ -155,6 +207,19 @@ def test_allowed_origins_parameter_accepts_origins_and_rejects_paths_and_spaces(
     rejected = ["", "https://www.example.com/contact", "https://a.example, https://b.example", "example.com"]
 
     # Then only comma-separated bare origins pass (the CORS !Split does not trim spaces)
+    assert all(pattern.fullmatch(value) for value in accepted)
+    assert not any(pattern.fullmatch(value) for value in rejected)
+
+
+def test_sender_identity_parameter_accepts_a_domain_or_bare_address_only() -> None:
+    # Given the SenderIdentity parameter's pattern (the name in the SES identity ARN)
+    pattern = re.compile(load_template()["Parameters"]["SenderIdentity"]["AllowedPattern"])
+
+    # When identities are checked
+    accepted = ["example.com", "mail.example.co.uk", "clinic@example.com"]
+    rejected = ["", "localhost", "Clinic <clinic@example.com>", "a@example.com,b@example.com", "*"]
+
+    # Then only a domain or a bare address passes (never a display name, a list or a wildcard)
     assert all(pattern.fullmatch(value) for value in accepted)
     assert not any(pattern.fullmatch(value) for value in rejected)
 
@@ -178,23 +243,129 @@ def test_submit_role_allows_only_put_item_on_the_table(cfn: dict[str, Any]) -> N
     ]
 
 
-def test_template_grants_no_ses_permission_anywhere(cfn: dict[str, Any]) -> None:
-    # Given every IAM role and policy in the translated template
-    documents = [
-        policy["PolicyDocument"]
-        for role in _resources_of_type(cfn, "AWS::IAM::Role").values()
-        for policy in role["Properties"].get("Policies", [])
-    ] + [
-        policy["Properties"]["PolicyDocument"]
-        for policy in _resources_of_type(cfn, "AWS::IAM::Policy").values()
+def test_only_the_notify_role_may_send_email_or_update_items(cfn: dict[str, Any]) -> None:
+    # Given every IAM role in the translated template, and that no standalone policy exists
+    roles = _resources_of_type(cfn, "AWS::IAM::Role")
+    assert _resources_of_type(cfn, "AWS::IAM::Policy") == {}
+
+    # When the roles holding SES or UpdateItem actions (or a wildcard action) are listed
+    def holders(predicate: Any) -> set[str]:
+        return {
+            name
+            for name, role in roles.items()
+            for statement in _role_statements(role)
+            for action in _actions(statement)
+            if predicate(action)
+        }
+
+    # Then only the notifier's role sends email or updates items, and no role has a wildcard action
+    notify_role = cfn["Resources"]["NotifyEnquiryFunction"]["Properties"]["Role"]["Fn::GetAtt"][0]
+    assert holders(lambda action: action.startswith("ses:")) == {notify_role}
+    assert holders(lambda action: action == "dynamodb:updateitem") == {notify_role}
+    assert holders(lambda action: "*" in action) == set()
+
+
+def test_notify_role_reads_and_marks_items_on_the_table_only(cfn: dict[str, Any]) -> None:
+    # Given the role the notifier runs as
+    role = _role_of(cfn, "NotifyEnquiryFunction")
+
+    # When its DynamoDB and SQS grants are collected
+    statements = _role_statements(role)
+    dynamodb = [s for s in statements if any(a.startswith("dynamodb:") for a in _actions(s))]
+    sqs = [s for s in statements if any(a.startswith("sqs:") for a in _actions(s))]
+
+    # Then it may get and update items of the table only (no put, delete, scan or query), send to
+    # the dead-letter queue only (SAM's grant for the failure destination), and read the stream
+    # through the managed policy SAM attaches for a DynamoDB event
+    assert [(s["Effect"], sorted(_actions(s)), s["Resource"]) for s in dynamodb] == [
+        ("Allow", ["dynamodb:getitem", "dynamodb:updateitem"], {"Fn::GetAtt": ["EnquiriesTable", "Arn"]})
+    ]
+    assert [(s["Effect"], _actions(s), s["Resource"]) for s in sqs] == [
+        ("Allow", ["sqs:sendmessage"], {"Fn::GetAtt": ["NotificationDeadLetterQueue", "Arn"]})
+    ]
+    assert sorted(role["Properties"]["ManagedPolicyArns"]) == [
+        "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+        "arn:aws:iam::aws:policy/service-role/AWSLambdaDynamoDBExecutionRole",
     ]
 
-    # When their actions are listed
-    actions = [action for doc in documents for s in _statements(doc) for action in _as_list(s["Action"])]
 
-    # Then none is an SES action (email is a later, separate function)
-    assert actions
-    assert not [action for action in actions if str(action).lower().startswith(("ses:", "*"))]
+def test_notify_role_sends_only_as_the_sender_identity(cfn: dict[str, Any]) -> None:
+    # Given the notifier's role
+    role = _role_of(cfn, "NotifyEnquiryFunction")
+
+    # When its SES grants are collected (a configuration set's grant included)
+    ses = [s for s in _role_statements(role) if any(a.startswith("ses:") for a in _actions(s))]
+
+    # Then they allow only sending, on the sender identity and the configuration set, never on "*"
+    identity = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${SenderIdentity}"
+    configuration_set = (
+        "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:configuration-set/${SesConfigurationSet}"
+    )
+    assert [(s["Effect"], sorted(_actions(s)), s["Resource"]) for s in ses] == [
+        ("Allow", ["ses:sendemail", "ses:sendrawemail"], {"Fn::Sub": identity}),
+        ("Allow", ["ses:sendemail", "ses:sendrawemail"], {"Fn::Sub": configuration_set}),
+    ]
+
+
+def test_notify_role_uses_the_configuration_set_only_when_one_is_set(cfn: dict[str, Any]) -> None:
+    # Given the notifier's inline policy statements, as written (conditions unresolved)
+    role = _role_of(cfn, "NotifyEnquiryFunction")
+    statements = [
+        s for policy in role["Properties"]["Policies"] for s in _statements(policy["PolicyDocument"])
+    ]
+
+    # When the conditional statements are picked out
+    conditional = [s["Fn::If"] for s in statements if "Fn::If" in s]
+
+    # Then the one conditional grant is the configuration set's, present only when the parameter is
+    # non-empty (an empty name would make the ARN a meaningless "configuration-set/")
+    ((condition, when_set, otherwise),) = conditional
+    assert condition == "HasSesConfigurationSet"
+    assert "configuration-set/${SesConfigurationSet}" in when_set["Resource"]["Fn::Sub"]
+    assert otherwise == {"Ref": "AWS::NoValue"}
+    assert cfn["Conditions"]["HasSesConfigurationSet"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "SesConfigurationSet"}, ""]}]
+    }
+
+
+def test_notify_event_source_reads_only_inserts_from_the_table_stream(cfn: dict[str, Any]) -> None:
+    # Given the notifier's event source mappings
+    mappings = [
+        m["Properties"]
+        for m in _resources_of_type(cfn, "AWS::Lambda::EventSourceMapping").values()
+        if m["Properties"]["FunctionName"] == {"Ref": "NotifyEnquiryFunction"}
+    ]
+
+    # When the single mapping is read
+    (mapping,) = mappings
+
+    # Then it reads the table's stream from the oldest record, invoked at once and only for INSERTs
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["EnquiriesTable", "StreamArn"]}
+    assert mapping["StartingPosition"] == "TRIM_HORIZON"
+    assert mapping["BatchSize"] == 10
+    assert mapping["MaximumBatchingWindowInSeconds"] in (0, 1)
+    (only_filter,) = mapping["FilterCriteria"]["Filters"]
+    assert json.loads(only_filter["Pattern"]) == {"eventName": ["INSERT"]}
+
+
+def test_notify_event_source_retries_a_bounded_time_then_dead_letters(cfn: dict[str, Any]) -> None:
+    # Given the notifier's event source mapping
+    (mapping,) = [
+        m["Properties"]
+        for m in _resources_of_type(cfn, "AWS::Lambda::EventSourceMapping").values()
+        if m["Properties"]["FunctionName"] == {"Ref": "NotifyEnquiryFunction"}
+    ]
+
+    # When its failure handling is read
+    destination = mapping["DestinationConfig"]["OnFailure"]
+
+    # Then failed records are reported one by one, bisected, retried a bounded number of times for
+    # at most an hour, and then recorded in the dead-letter queue
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["BisectBatchOnFunctionError"] is True
+    assert 1 <= mapping["MaximumRetryAttempts"] <= 10
+    assert mapping["MaximumRecordAgeInSeconds"] == 3600
+    assert destination == {"Destination": {"Fn::GetAtt": ["NotificationDeadLetterQueue", "Arn"]}}
 
 
 def test_enquiries_table_is_durable_and_streams_new_images(cfn: dict[str, Any]) -> None:
@@ -273,16 +444,129 @@ def test_http_api_stage_is_throttled_from_parameters(cfn: dict[str, Any]) -> Non
     }
 
 
-def test_submit_function_logs_have_a_retention(cfn: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    ("function", "log_group"),
+    [("SubmitEnquiryFunction", "SubmitEnquiryLogGroup"), ("NotifyEnquiryFunction", "NotifyEnquiryLogGroup")],
+)
+def test_function_logs_have_a_retention(cfn: dict[str, Any], function: str, log_group: str) -> None:
     # Given the translated log groups
     log_groups = _resources_of_type(cfn, "AWS::Logs::LogGroup")
 
-    # When the submit function's is looked up
-    group = log_groups["SubmitEnquiryLogGroup"]["Properties"]
+    # When the function's is looked up
+    group = log_groups[log_group]["Properties"]
 
     # Then it is the function's own group, with a retention
-    assert group["LogGroupName"] == {"Fn::Sub": "/aws/lambda/${SubmitEnquiryFunction}"}
+    assert group["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/${{{function}}}"}
     assert group["RetentionInDays"] == 90
+
+
+def test_dead_letter_queue_is_encrypted_and_keeps_messages_14_days(cfn: dict[str, Any]) -> None:
+    # Given the translated dead-letter queue
+    queue = cfn["Resources"]["NotificationDeadLetterQueue"]
+
+    # When its properties are read
+    props = queue["Properties"]
+
+    # Then it is encrypted with SQS-managed keys and keeps messages for the SQS maximum of 14 days
+    assert queue["Type"] == "AWS::SQS::Queue"
+    assert props["SqsManagedSseEnabled"] is True
+    assert props["MessageRetentionPeriod"] == 14 * 24 * 60 * 60
+
+
+def test_alert_topic_emails_the_alert_address_under_a_key_cloudwatch_may_use(cfn: dict[str, Any]) -> None:
+    # Given the translated alert topic and its key
+    topic = cfn["Resources"]["AlertTopic"]["Properties"]
+    key = cfn["Resources"]["AlertTopicKey"]["Properties"]
+
+    # When the key policy's grant to CloudWatch is picked out
+    (grant,) = [
+        s for s in key["KeyPolicy"]["Statement"] if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    ]
+
+    # Then the topic emails AlertEmail, is encrypted with its own rotating key (not the AWS managed
+    # alias/aws/sns, which CloudWatch cannot use), and that key lets only this stack's alarms publish
+    assert topic["Subscription"] == [{"Protocol": "email", "Endpoint": {"Ref": "AlertEmail"}}]
+    assert topic["KmsMasterKeyId"] == {"Ref": "AlertTopicKey"}
+    assert key["EnableKeyRotation"] is True
+    assert sorted(grant["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    assert grant["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    assert grant["Condition"]["ArnLike"]["aws:SourceArn"]["Fn::Sub"].endswith(":alarm:${AWS::StackName}-*")
+
+
+@pytest.mark.parametrize("alarm", ALARMS)
+def test_alarm_notifies_the_alert_topic_and_is_covered_by_its_key(cfn: dict[str, Any], alarm: str) -> None:
+    # Given a translated alarm
+    props = cfn["Resources"][alarm]["Properties"]
+
+    # When its actions and name are read
+    actions = (props["AlarmActions"], props["OKActions"])
+
+    # Then it notifies the topic on ALARM and on OK, treats no data as fine, and its name starts with
+    # the stack name (which the topic key's policy matches)
+    assert actions == ([{"Ref": "AlertTopic"}], [{"Ref": "AlertTopic"}])
+    assert props["TreatMissingData"] == "notBreaching"
+    assert props["AlarmName"]["Fn::Sub"].startswith("${AWS::StackName}-")
+
+
+@pytest.mark.parametrize(
+    ("alarm", "metric", "dimension", "statistic", "comparison", "threshold"),
+    [
+        (
+            "NotificationDeadLetterAlarm",
+            ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
+            ("QueueName", {"Fn::GetAtt": ["NotificationDeadLetterQueue", "QueueName"]}),
+            "Maximum",
+            "GreaterThanOrEqualToThreshold",
+            1,
+        ),
+        (
+            "NotifierErrorsAlarm",
+            ("AWS/Lambda", "Errors"),
+            ("FunctionName", {"Ref": "NotifyEnquiryFunction"}),
+            "Sum",
+            "GreaterThanOrEqualToThreshold",
+            1,
+        ),
+        (
+            "NotifierIteratorAgeAlarm",
+            ("AWS/Lambda", "IteratorAge"),
+            ("FunctionName", {"Ref": "NotifyEnquiryFunction"}),
+            "Maximum",
+            "GreaterThanThreshold",
+            300_000,
+        ),
+        (
+            "SubmitErrorsAlarm",
+            ("AWS/Lambda", "Errors"),
+            ("FunctionName", {"Ref": "SubmitEnquiryFunction"}),
+            "Sum",
+            "GreaterThanOrEqualToThreshold",
+            1,
+        ),
+    ],
+)
+def test_alarm_watches_its_metric_over_one_five_minute_period(
+    cfn: dict[str, Any],
+    alarm: str,
+    metric: tuple[str, str],
+    dimension: tuple[str, Any],
+    statistic: str,
+    comparison: str,
+    threshold: int,
+) -> None:
+    # Given a translated alarm
+    props = cfn["Resources"][alarm]["Properties"]
+
+    # When its metric and threshold are read
+    watched = (props["Namespace"], props["MetricName"])
+
+    # Then it watches the right resource's metric, and fires on the first bad 5-minute period
+    assert watched == metric
+    assert props["Dimensions"] == [{"Name": dimension[0], "Value": dimension[1]}]
+    assert props["Statistic"] == statistic
+    assert props["ComparisonOperator"] == comparison
+    assert props["Threshold"] == threshold
+    assert (props["Period"], props["EvaluationPeriods"]) == (300, 1)
 
 
 def test_template_outputs_api_url_and_table_name(cfn: dict[str, Any]) -> None:
@@ -292,9 +576,11 @@ def test_template_outputs_api_url_and_table_name(cfn: dict[str, Any]) -> None:
     # When the API URL is read
     api_url = outputs["ApiUrl"]["Value"]["Fn::Sub"]
 
-    # Then it is the full POST /enquiries endpoint, and the table name is exported too
+    # Then it is the full POST /enquiries endpoint; the table, dead-letter queue and topic are exported too
     assert api_url == "https://${EnquiriesApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/enquiries"
     assert outputs["TableName"]["Value"] == {"Ref": "EnquiriesTable"}
+    assert outputs["DeadLetterQueueUrl"]["Value"] == {"Ref": "NotificationDeadLetterQueue"}
+    assert outputs["AlertTopicArn"]["Value"] == {"Ref": "AlertTopic"}
 
 
 @mock_aws
@@ -334,7 +620,9 @@ def test_load_template_reads_short_form_intrinsics_as_long_form() -> None:
 
     # Then the tags are plain CloudFormation values, and callers get their own copy
     function = template["Resources"]["SubmitEnquiryFunction"]["Properties"]
-    assert function["Environment"]["Variables"]["TABLE_NAME"] == {"Ref": "EnquiriesTable"}
+    assert template["Globals"]["Function"]["Environment"]["Variables"]["TABLE_NAME"] == {
+        "Ref": "EnquiriesTable"
+    }
     assert function["Policies"][0]["Statement"][0]["Resource"] == {"Fn::GetAtt": ["EnquiriesTable", "Arn"]}
     template["Resources"].clear()
     assert load_template()["Resources"]
