@@ -21,11 +21,15 @@ from devserver.template_tables import create_table_from_template
 REPO = Path(__file__).resolve().parent.parent
 EVENTS = REPO / "events"
 TABLE_NAME = "enquiries-test"
+GUARD_TABLE_NAME = "enquiries-guard-test"
+SECRET_NAME = "enquiries-client-address-key"
 REGION = "eu-west-2"
 ALLOWED_ORIGIN = "https://www.example-clinic.co.uk"
 
 BASE_ENV = {
     "TABLE_NAME": TABLE_NAME,
+    "GUARD_TABLE_NAME": GUARD_TABLE_NAME,
+    "CLIENT_ADDRESS_SECRET_ARN": SECRET_NAME,
     "ALLOWED_ORIGINS": ALLOWED_ORIGIN,
     "AWS_DEFAULT_REGION": REGION,
     "AWS_REGION": REGION,
@@ -95,15 +99,22 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 
 @pytest.fixture
 def dynamodb(aws_env: dict[str, str]) -> Iterator[Any]:
-    """A moto DynamoDB with the enquiries table created from template.yaml's own properties."""
-    from enquiries.aws_clients import dynamodb_client
+    """A moto DynamoDB with the enquiries and guard tables created from template.yaml's own
+    properties, and the address-hashing secret the template would create."""
+    from enquiries.aws_clients import dynamodb_client, secretsmanager_client
 
     with mock_aws():
         dynamodb_client.cache_clear()
+        secretsmanager_client.cache_clear()
         client = boto3.client("dynamodb", region_name=REGION)
         create_table_from_template(client, TABLE_NAME)
+        create_table_from_template(client, GUARD_TABLE_NAME, logical_id="GuardTable")
+        boto3.client("secretsmanager", region_name=REGION).create_secret(
+            Name=SECRET_NAME, SecretString="test-address-hash-key"
+        )
         yield client
         dynamodb_client.cache_clear()
+        secretsmanager_client.cache_clear()
 
 
 def stored_items(client: Any) -> list[dict[str, Any]]:

@@ -224,7 +224,7 @@ def test_sender_identity_parameter_accepts_a_domain_or_bare_address_only() -> No
     assert not any(pattern.fullmatch(value) for value in rejected)
 
 
-def test_submit_role_allows_only_put_item_on_the_table(cfn: dict[str, Any]) -> None:
+def test_submit_role_allows_only_put_item_on_the_table_and_guard_records(cfn: dict[str, Any]) -> None:
     # Given the role the submit function runs as
     role_ref = cfn["Resources"]["SubmitEnquiryFunction"]["Properties"]["Role"]
     role = cfn["Resources"][role_ref["Fn::GetAtt"][0]]
@@ -234,9 +234,16 @@ def test_submit_role_allows_only_put_item_on_the_table(cfn: dict[str, Any]) -> N
         s for policy in role["Properties"]["Policies"] for s in _statements(policy["PolicyDocument"])
     ]
 
-    # Then the only grant is dynamodb:PutItem on the table (plus the managed basic-logging policy)
+    # Then it may only put enquiries (never read them back), keep request records on the guard
+    # table, and read its address-hashing key (plus the managed basic-logging policy)
     assert [(s["Effect"], _as_list(s["Action"]), s["Resource"]) for s in statements] == [
-        ("Allow", ["dynamodb:PutItem"], {"Fn::GetAtt": ["EnquiriesTable", "Arn"]})
+        ("Allow", ["dynamodb:PutItem"], {"Fn::GetAtt": ["EnquiriesTable", "Arn"]}),
+        (
+            "Allow",
+            ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+            {"Fn::GetAtt": ["GuardTable", "Arn"]},
+        ),
+        ("Allow", ["secretsmanager:GetSecretValue"], {"Ref": "ClientAddressSecret"}),
     ]
     assert role["Properties"]["ManagedPolicyArns"] == [
         "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
@@ -249,19 +256,19 @@ def test_only_the_notify_role_may_send_email_or_update_items(cfn: dict[str, Any]
     assert _resources_of_type(cfn, "AWS::IAM::Policy") == {}
 
     # When the roles holding SES or UpdateItem actions (or a wildcard action) are listed
-    def holders(predicate: Any) -> set[str]:
+    def holders(predicate: Any, on: str | None = None) -> set[str]:
         return {
             name
             for name, role in roles.items()
             for statement in _role_statements(role)
             for action in _actions(statement)
-            if predicate(action)
+            if predicate(action) and (on is None or on in json.dumps(statement.get("Resource")))
         }
 
     # Then only the notifier's role sends email or updates items, and no role has a wildcard action
     notify_role = cfn["Resources"]["NotifyEnquiryFunction"]["Properties"]["Role"]["Fn::GetAtt"][0]
     assert holders(lambda action: action.startswith("ses:")) == {notify_role}
-    assert holders(lambda action: action == "dynamodb:updateitem") == {notify_role}
+    assert holders(lambda action: action == "dynamodb:updateitem", on="EnquiriesTable") == {notify_role}
     assert holders(lambda action: "*" in action) == set()
 
 

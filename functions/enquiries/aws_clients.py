@@ -12,16 +12,27 @@ import functools
 from typing import Any
 
 
-@functools.cache
-def dynamodb_client() -> Any:
-    import boto3
+def _request_config() -> Any:
     from botocore.config import Config
 
-    config = Config(
+    return Config(
         connect_timeout=1,
         read_timeout=2,
         retries={"mode": "standard", "total_max_attempts": 2},
         # Keep the connection warm between requests of a warm container.
         tcp_keepalive=True,
     )
-    return boto3.client("dynamodb", config=config)
+
+
+@functools.cache
+def dynamodb_client() -> Any:
+    import boto3
+
+    return boto3.client("dynamodb", config=_request_config())
+
+
+@functools.cache
+def secretsmanager_client() -> Any:
+    import boto3
+
+    return boto3.client("secretsmanager", config=_request_config())

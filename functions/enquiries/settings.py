@@ -62,6 +62,11 @@ class Settings(BaseModel):
 
     table_name: Annotated[str, BeforeValidator(_stripped)] = Field(alias="TABLE_NAME")
     allowed_origins: CommaList = Field(default=(), alias="ALLOWED_ORIGINS")
+    # Set by the template for the submission function: short-lived request records (Idempotency-Key
+    # replays, double-submit fingerprints, rate-limit windows) and the secret that keys the hash of
+    # client addresses, so no address is ever stored in the clear.
+    guard_table_name: OptionalText = Field(default=None, alias="GUARD_TABLE_NAME")
+    client_address_secret_arn: OptionalText = Field(default=None, alias="CLIENT_ADDRESS_SECRET_ARN")
     # Required by the notifier only (see `load_settings(required=...)`).
     clinic_email: CommaList = Field(default=(), alias="CLINIC_EMAIL")
     sender_email: OptionalText = Field(default=None, alias="SENDER_EMAIL")

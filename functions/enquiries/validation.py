@@ -42,6 +42,8 @@ class FieldRules:
     services: tuple[str, ...]
     require_consent: bool = True
     default_phone_region: str = "GB"
+    # With TURNSTILE_SECRET set, the widget's token field is required; without it, it is unknown.
+    captcha_required: bool = False
 
 
 class InvalidEnquiry(Exception):
@@ -88,6 +90,8 @@ class Enquiry(BaseModel):
     # Honeypot and redirect: accepted, never stored.
     gotcha: str | None = Field(default=None, alias="_gotcha", validate_default=True)
     next_url: str | None = Field(default=None, alias="_next", validate_default=True)
+    # Cloudflare Turnstile's token; checked against Cloudflare after validation, never stored.
+    captcha_token: str | None = Field(default=None, alias="cf-turnstile-response", validate_default=True)
 
     @field_validator("name", mode="plain")
     @classmethod
@@ -172,6 +176,19 @@ class Enquiry(BaseModel):
             return True
         raise _fail("consent")
 
+    @field_validator("captcha_token", mode="plain")
+    @classmethod
+    def _captcha_token(cls, value: Any, info: ValidationInfo) -> str | None:
+        required = _rules(info).captcha_required
+        if not required:
+            if value is not None:
+                raise _fail("unknown")
+            return None
+        text = _single_text(value)
+        if text is None:
+            raise _fail("captcha")
+        return text
+
     @field_validator("gotcha", "next_url", mode="plain")
     @classmethod
     def _optional_text(cls, value: Any) -> str | None:
@@ -179,8 +196,7 @@ class Enquiry(BaseModel):
 
     def stored_fields(self) -> dict[str, Any]:
         """The fields that are stored, without absent optional ones."""
-        fields = self.model_dump(exclude={"gotcha", "next_url"}, exclude_none=True)
-        return fields
+        return self.model_dump(exclude={"gotcha", "next_url", "captcha_token"}, exclude_none=True)
 
 
 def validate_enquiry(data: dict[str, Any], rules: FieldRules) -> Enquiry:
@@ -191,6 +207,8 @@ def validate_enquiry(data: dict[str, Any], rules: FieldRules) -> Enquiry:
         fields: dict[str, str] = {}
         for detail in error.errors():
             field = str(detail["loc"][0]) if detail["loc"] else "form"
+            if detail["type"] == "captcha":
+                field = "captcha"  # the contract names the check, not the widget's field
             message = MESSAGES["unknown"] if detail["type"] == "extra_forbidden" else detail["msg"]
             fields.setdefault(field, message)
         raise InvalidEnquiry(fields) from None

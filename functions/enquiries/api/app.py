@@ -5,10 +5,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,11 +21,17 @@ from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 
 from enquiries.api.body import FORM_TYPES, media_type, read_form
 from enquiries.api.errors import RETRY_AFTER_SECONDS, ApiError, error_body
+from enquiries.client_address import AddressHasher
+from enquiries.ids import new_enquiry_id
 from enquiries.log import logger
+from enquiries.rate_limit import RateLimited, RateLimiter
+from enquiries.replay import DOUBLE_SUBMIT_SECONDS, IDEMPOTENCY_KEY_SECONDS, Replayable, ResponseMemory
 from enquiries.settings import Settings
-from enquiries.storage.enquiry_store import EnquiryStore, StorageUnavailable
-from enquiries.submission import accept_enquiry, utc_now
-from enquiries.validation import FieldRules, InvalidEnquiry, validate_enquiry
+from enquiries.storage.enquiry_store import DynamoEnquiryStore, EnquiryStore, StorageUnavailable
+from enquiries.submission import Receipt, accept_enquiry, utc_now
+from enquiries.turnstile import CaptchaFailed, CaptchaUnavailable, TurnstileVerifier
+from enquiries.validation import MESSAGES as FIELD_MESSAGES
+from enquiries.validation import Enquiry, FieldRules, InvalidEnquiry, validate_enquiry
 
 ENQUIRIES_PATH = "/enquiries"
 ALLOWED_METHODS = "OPTIONS, POST"
@@ -31,7 +39,21 @@ SUCCESS_MESSAGE = "Thank you: your enquiry has been sent. We will reply by email
 IDEMPOTENCY_KEY_MAX = 128
 JSON_TYPE = "application/json"
 HTML_TYPE = "text/html; charset=utf-8"
-KNOWN_FIELDS = frozenset({"name", "email", "phone", "service", "message", "consent", "_gotcha", "_next"})
+KNOWN_FIELDS = frozenset(
+    {
+        "name",
+        "email",
+        "phone",
+        "service",
+        "message",
+        "consent",
+        "_gotcha",
+        "_next",
+        "captcha",
+        "cf-turnstile-response",
+    }
+)
+CAPTCHA_MESSAGE = FIELD_MESSAGES["captcha"]
 
 
 def _header(app: APIGatewayHttpResolver, name: str) -> str | None:
@@ -67,11 +89,104 @@ def _json(status: int, body: dict[str, object], headers: dict[str, str] | None =
     )
 
 
+@dataclass
+class Services:
+    """What the submission path talks to. Tests hand in fakes or moto-backed ones; None turns a
+    feature off (no duplicate detection, no rate limit, no captcha)."""
+
+    store: EnquiryStore
+    memory: ResponseMemory | None = None
+    hasher: AddressHasher | None = None
+    limiter: RateLimiter | None = None
+    verifier: TurnstileVerifier | None = None
+
+
+def services_from(settings: Settings) -> Services:
+    """The real services for these settings, each creating its AWS client on first use."""
+    guard_table = settings.guard_table_name
+    return Services(
+        store=DynamoEnquiryStore(settings.table_name),
+        memory=ResponseMemory(guard_table) if guard_table else None,
+        hasher=AddressHasher(settings.client_address_secret_arn)
+        if settings.client_address_secret_arn
+        else None,
+        limiter=(
+            RateLimiter(guard_table, settings.rate_limit_per_hour)
+            if guard_table and settings.rate_limit_per_hour > 0
+            else None
+        ),
+        verifier=(
+            TurnstileVerifier(settings.turnstile_secret, settings.turnstile_verify_url)
+            if settings.turnstile_secret
+            else None
+        ),
+    )
+
+
+def submission_fingerprint(enquiry: Enquiry, client_key: str) -> str:
+    """Same normalised fields from the same client address: the same submission."""
+    material = json.dumps(
+        {"fields": enquiry.stored_fields(), "next": enquiry.next_url, "client": client_key}, sort_keys=True
+    )
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+def to_replayable(response: Response[str]) -> Replayable:
+    enquiry_id = None
+    if response.status_code == 201 and isinstance(response.body, str):
+        enquiry_id = json.loads(response.body).get("id")
+    return {
+        "status_code": response.status_code,
+        "content_type": response.headers.get("Content-Type"),
+        "headers": {k: v for k, v in response.headers.items() if k != "Content-Type"},
+        "body": response.body,
+        "enquiry_id": enquiry_id,
+    }
+
+
+def from_replayable(replayable: Replayable) -> Response[str]:
+    return Response(
+        status_code=int(replayable["status_code"]),
+        content_type=replayable.get("content_type"),
+        body=replayable.get("body") or "",
+        headers=dict(replayable.get("headers") or {}),
+    )
+
+
+def rate_limited_message(retry_after: int) -> str:
+    minutes = max(1, round(retry_after / 60))
+    return (
+        "You have sent several enquiries from this connection in the last hour. "
+        f"Please try again in about {minutes} minute{'s' if minutes != 1 else ''}."
+    )
+
+
+def verify_captcha(verifier: TurnstileVerifier, token: str, remote_ip: str) -> None:
+    try:
+        verifier.verify(token, remote_ip or None)
+    except CaptchaFailed:
+        raise ApiError(
+            422, "validation_failed", fields={"captcha": CAPTCHA_MESSAGE}, reason="captcha_failed"
+        ) from None
+    except CaptchaUnavailable as unavailable:
+        raise ApiError(503, "unavailable", reason=unavailable.reason) from None
+
+
+def count_spam_blocked() -> None:
+    from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+    with single_metric(name="SpamBlocked", unit=MetricUnit.Count, value=1, namespace="Enquiries") as metric:
+        metric.add_dimension(name="service", value="enquiries")
+
+
 def build_app(
     settings: Settings,
-    store: EnquiryStore,
+    services: Services | EnquiryStore,
     clock: Callable[[], datetime] = utc_now,
 ) -> APIGatewayHttpResolver:
+    """The resolver for POST /enquiries. `services` may be a bare store (no duplicates, limits or captcha)."""
+    if not isinstance(services, Services):
+        services = Services(store=services)
     origins = list(settings.allowed_origins)
     cors = (
         CORSConfig(
@@ -85,6 +200,7 @@ def build_app(
         services=settings.services,
         require_consent=settings.require_consent,
         default_phone_region=settings.default_phone_region,
+        captcha_required=services.verifier is not None,
     )
     allowed_origins = {origin.lower() for origin in origins}
 
@@ -117,6 +233,9 @@ def build_app(
             if origin is not None and origin.lower() not in allowed_origins:
                 raise ApiError(403, "origin_not_allowed", reason="origin")
             response = next_middleware(app)
+        except StorageUnavailable as unavailable:  # throttled, down or timing out: "try again soon"
+            app.context.update(outcome="unavailable", reason=unavailable.reason)
+            response = render_error(ApiError(503, "unavailable", reason=unavailable.reason))
         except ApiError as error:
             app.context.update(outcome=error.code, reason=error.reason, invalid_fields=error.fields)
             response = render_error(error)
@@ -161,30 +280,7 @@ def build_app(
             raise ApiError(405, "method_not_allowed", reason="method")
         raise ApiError(404, "not_found", reason="path")
 
-    @app.post(ENQUIRIES_PATH)
-    def submit() -> Response[str]:
-        event = app.current_event
-        key = _header(app, "idempotency-key")
-        if key is not None and (
-            len(key) > IDEMPOTENCY_KEY_MAX or any(ord(c) < 32 or ord(c) == 127 for c in key)
-        ):
-            raise ApiError(
-                400,
-                "bad_request",
-                message=f"Idempotency-Key must be at most {IDEMPOTENCY_KEY_MAX} printable characters.",
-                reason="idempotency_key",
-            )
-        _, fields = read_form(event.body, bool(event.is_base64_encoded), _header(app, "content-type"))
-        try:
-            enquiry = validate_enquiry(fields, rules)
-        except InvalidEnquiry as invalid:
-            raise ApiError(422, "validation_failed", fields=invalid.fields, reason="fields") from None
-        try:
-            receipt = accept_enquiry(enquiry, store, retention_days=settings.retention_days, now=clock())
-        except StorageUnavailable as unavailable:
-            raise ApiError(503, "unavailable", reason=unavailable.reason) from None
-        app.context.update(enquiry_id=receipt.enquiry_id, outcome="stored" if receipt.stored else "honeypot")
-
+    def success(receipt: Receipt, enquiry: Enquiry) -> Response[str]:
         if _wants_html(app):
             target = allowed_url(enquiry.next_url) or settings.success_url
             if target:
@@ -195,5 +291,86 @@ def build_app(
 
             return Response(status_code=200, content_type=HTML_TYPE, body=thank_you_page(receipt.enquiry_id))
         return _json(201, {"id": receipt.enquiry_id, "message": SUCCESS_MESSAGE})
+
+    def accept(enquiry: Enquiry, client_key: str | None) -> Response[str]:
+        """Rate limit, captcha, store: what only a first, genuine submission goes through."""
+        reservation = None
+        if services.limiter is not None and client_key is not None:
+            try:
+                reservation = services.limiter.reserve(client_key, clock().timestamp())
+            except RateLimited as limited:
+                raise ApiError(
+                    429,
+                    "rate_limited",
+                    headers={"Retry-After": str(limited.retry_after)},
+                    message=rate_limited_message(limited.retry_after),
+                    reason="rate_limit",
+                ) from None
+        try:
+            if services.verifier is not None:
+                verify_captcha(services.verifier, enquiry.captcha_token or "", source_ip())
+            receipt = accept_enquiry(
+                enquiry, services.store, retention_days=settings.retention_days, now=clock()
+            )
+        except BaseException:
+            if reservation is not None and services.limiter is not None:
+                services.limiter.release(reservation)
+            raise
+        app.context.update(enquiry_id=receipt.enquiry_id, outcome="stored")
+        return success(receipt, enquiry)
+
+    def submission() -> Response[str]:
+        event = app.current_event
+        _, fields = read_form(event.body, bool(event.is_base64_encoded), _header(app, "content-type"))
+        try:
+            enquiry = validate_enquiry(fields, rules)
+        except InvalidEnquiry as invalid:
+            raise ApiError(422, "validation_failed", fields=invalid.fields, reason="fields") from None
+        if enquiry.gotcha:
+            # A bot filled the hidden field: answer like a success, store and send nothing, count it.
+            receipt = Receipt(enquiry_id=new_enquiry_id(), stored=False)
+            app.context.update(enquiry_id=receipt.enquiry_id, outcome="honeypot")
+            count_spam_blocked()
+            return success(receipt, enquiry)
+        if services.memory is None or services.hasher is None:
+            return accept(enquiry, None)
+        client_key = services.hasher.hash(source_ip())
+        fingerprint = submission_fingerprint(enquiry, client_key)
+        replayable, replayed = services.memory.once(
+            "double-submit",
+            fingerprint,
+            DOUBLE_SUBMIT_SECONDS,
+            lambda: to_replayable(accept(enquiry, client_key)),
+            app.lambda_context,
+        )
+        if replayed:
+            app.context.update(outcome="double_submit", enquiry_id=replayable.get("enquiry_id"))
+        return from_replayable(replayable)
+
+    @app.post(ENQUIRIES_PATH)
+    def submit() -> Response[str]:
+        key = _header(app, "idempotency-key")
+        if key is None or services.memory is None:
+            return submission()
+        if len(key) > IDEMPOTENCY_KEY_MAX or not key or any(ord(c) < 32 or ord(c) == 127 for c in key):
+            raise ApiError(
+                400,
+                "bad_request",
+                message=f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} printable characters.",
+                reason="idempotency_key",
+            )
+        replayable, replayed = services.memory.once(
+            "idempotency-key",
+            key,
+            IDEMPOTENCY_KEY_SECONDS,
+            lambda: to_replayable(submission()),
+            app.lambda_context,
+        )
+        if replayed:
+            app.context.update(outcome="idempotent_replay", enquiry_id=replayable.get("enquiry_id"))
+        return from_replayable(replayable)
+
+    def source_ip() -> str:
+        return str(app.current_event.request_context.http.source_ip or "")
 
     return app

@@ -18,6 +18,7 @@ MESSAGES = {
         "(application/x-www-form-urlencoded or multipart/form-data)."
     ),
     "validation_failed": "Some details need correcting before the enquiry can be sent.",
+    "rate_limited": "You have sent several enquiries in the last hour. Please try again later.",
     "unavailable": "We could not save your enquiry just now. Please try again in a minute.",
     "internal_error": (
         "Something went wrong on our side and your enquiry was not saved. Please try again later."

@@ -8,13 +8,12 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from enquiries.api.app import build_app
+from enquiries.api.app import build_app, services_from
 from enquiries.log import logger
 from enquiries.settings import load_settings
-from enquiries.storage.enquiry_store import DynamoEnquiryStore
 
-settings = load_settings()
-app = build_app(settings, DynamoEnquiryStore(settings.table_name))
+settings = load_settings(required=("GUARD_TABLE_NAME", "CLIENT_ADDRESS_SECRET_ARN"))
+app = build_app(settings, services_from(settings))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

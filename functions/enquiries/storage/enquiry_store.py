@@ -114,20 +114,28 @@ class DynamoEnquiryStore:
         )
 
     def _call(self, operation: str, on_condition_failed: Exception | None = None, **request: Any) -> Any:
-        from botocore.exceptions import ClientError, HTTPClientError
-        from botocore.exceptions import ConnectionError as AwsConnectionError
+        return aws_call(self._client_factory(), operation, on_condition_failed, **request)
 
-        try:
-            return getattr(self._client_factory(), operation)(**request)
-        except ClientError as error:
-            code = error.response.get("Error", {}).get("Code", "Unknown")
-            if code == "ConditionalCheckFailedException" and on_condition_failed is not None:
-                raise on_condition_failed from None
-            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-            if code in TRANSIENT_ERROR_CODES or status >= 500:
-                raise StorageUnavailable(code) from error
-            raise
-        except (AwsConnectionError, HTTPClientError) as error:
-            # Connect/read timeouts and dropped connections: the call may not have completed. Callers
-            # retry with care (a new enquiry gets a fresh id; the notifier re-reads before sending).
-            raise StorageUnavailable(type(error).__name__) from error
+
+def aws_call(
+    client: Any, operation: str, on_condition_failed: Exception | None = None, **request: Any
+) -> Any:
+    """Call a DynamoDB operation, mapping "not now" failures to StorageUnavailable and a failed
+    condition to `on_condition_failed`; anything else (a bug, a missing permission) propagates."""
+    from botocore.exceptions import ClientError, HTTPClientError
+    from botocore.exceptions import ConnectionError as AwsConnectionError
+
+    try:
+        return getattr(client, operation)(**request)
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "Unknown")
+        if code == "ConditionalCheckFailedException" and on_condition_failed is not None:
+            raise on_condition_failed from None
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        if code in TRANSIENT_ERROR_CODES or status >= 500:
+            raise StorageUnavailable(code) from error
+        raise
+    except (AwsConnectionError, HTTPClientError) as error:
+        # Connect/read timeouts and dropped connections: the call may not have completed. Callers
+        # retry with care (a new enquiry gets a fresh id; the notifier re-reads before sending).
+        raise StorageUnavailable(type(error).__name__) from error

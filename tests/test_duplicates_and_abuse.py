@@ -1,0 +1,492 @@
+"""Duplicates and abuse through the real submission handler against moto: one enquiry per intent.
+
+Idempotency-Key replays, double-submit detection, the per-address rate limit, the honeypot and
+Cloudflare Turnstile. Stored items are counted in the table, never assumed.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+
+import pytest
+from conftest import GUARD_TABLE_NAME, Handler, body_of, load_event, stored_items, with_json_body
+
+from enquiries.api.app import build_app, services_from
+from enquiries.settings import load_settings
+
+VALID = {
+    "name": "Jane Doe",
+    "email": "jane.doe@example.com",
+    "message": "My lower back hurts after running.",
+    "consent": True,
+}
+
+
+def enquiry_event(ip: str = "203.0.113.24", key: str | None = None, **fields: Any) -> dict[str, Any]:
+    event = with_json_body("submit-json.json", dict(VALID, **fields))
+    event["requestContext"]["http"]["sourceIp"] = ip
+    if key is not None:
+        event["headers"]["idempotency-key"] = key
+    return event
+
+
+class Clock:
+    """A clock the test moves: the rate limit's hour passes without sleeping."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def handler_at(
+    make_handler: Callable[..., Handler], monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., Handler]:
+    """The real handler with its real services, on a clock the test controls."""
+
+    def make(clock: Clock, **settings: str) -> Handler:
+        handler = make_handler(**settings)
+        loaded = load_settings()
+        monkeypatch.setattr(
+            sys.modules["enquiries.api.submit"], "app", build_app(loaded, services_from(loaded), clock=clock)
+        )
+        return handler
+
+    return make
+
+
+def run_together(handler: Handler, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Handle the events on parallel threads released at the same moment."""
+    barrier = threading.Barrier(len(events))
+    results: list[dict[str, Any]] = [{}] * len(events)
+
+    def run(index: int) -> None:
+        barrier.wait()
+        results[index] = handler(events[index])
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(events))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return results
+
+
+# --- Idempotency-Key ---------------------------------------------------------------------------
+
+
+def test_idempotency_key_repeat_gets_first_response_and_stores_once(handler: Handler, dynamodb: Any) -> None:
+    # Given a request with an Idempotency-Key, sent three times (a phone on a train retrying)
+    event = enquiry_event(key="3f0e2f4c-1a77-4b8e-9a59-6f1c2b9e0d4a")
+
+    # When each is handled
+    responses = [handler(event) for _ in range(3)]
+
+    # Then all three get the first one's status and body, and one enquiry is stored
+    assert {r["statusCode"] for r in responses} == {201}
+    assert len({r["body"] for r in responses}) == 1
+    assert [item["id"] for item in stored_items(dynamodb)] == [body_of(responses[0])["id"]]
+
+
+def test_idempotency_key_replays_first_response_even_for_another_body(
+    handler: Handler, dynamodb: Any
+) -> None:
+    # Given a key already used for one enquiry
+    first = handler(enquiry_event(key="same-key"))
+
+    # When the same key comes with different content
+    second = handler(enquiry_event(key="same-key", message="A different message"))
+
+    # Then the first response is returned and nothing more is stored
+    assert second["statusCode"] == first["statusCode"] == 201
+    assert second["body"] == first["body"]
+    assert len(stored_items(dynamodb)) == 1
+
+
+def test_idempotency_key_concurrent_requests_store_one(handler: Handler, dynamodb: Any) -> None:
+    # Given five identical requests with one key arriving at the same moment
+    events = [enquiry_event(key="concurrent-key") for _ in range(5)]
+
+    # When they are handled in parallel
+    responses = run_together(handler, events)
+
+    # Then every one gets the same 201 and one enquiry is stored
+    assert [r["statusCode"] for r in responses] == [201] * 5
+    assert len({r["body"] for r in responses}) == 1
+    assert len(stored_items(dynamodb)) == 1
+
+
+def test_idempotency_key_failure_is_not_remembered(handler: Handler, dynamodb: Any) -> None:
+    # Given a first attempt that fails validation
+    first = handler(enquiry_event(key="fix-and-resend", email="jane@"))
+
+    # When the visitor fixes the email and resends with the same key (the form script keeps it)
+    second = handler(enquiry_event(key="fix-and-resend"))
+
+    # Then the corrected enquiry is stored, not the old 422 replayed
+    assert first["statusCode"] == 422
+    assert second["statusCode"] == 201
+    assert len(stored_items(dynamodb)) == 1
+
+
+def test_idempotency_key_different_keys_are_different_enquiries(handler: Handler, dynamodb: Any) -> None:
+    # Given two different keys with different messages
+    handler(enquiry_event(key="key-one", message="First question"))
+    handler(enquiry_event(key="key-two", message="Second question"))
+
+    # Then both are stored
+    assert len(stored_items(dynamodb)) == 2
+
+
+def test_idempotency_key_html_form_post_replays_the_redirect(handler: Handler, dynamodb: Any) -> None:
+    # Given a plain form post with a key, sent twice
+    event = load_event("submit-urlencoded.json", headers={"idempotency-key": "form-key"})
+
+    # When both are handled
+    first, second = handler(event), handler(event)
+
+    # Then both get the thank-you page for the one stored enquiry
+    assert first["statusCode"] == second["statusCode"] == 200
+    [item] = stored_items(dynamodb)
+    assert item["id"] in second["body"]
+
+
+# --- double submit without a key -----------------------------------------------------------------
+
+
+def test_double_submit_gets_first_response_and_stores_once(handler: Handler, dynamodb: Any) -> None:
+    # Given the same enquiry sent twice from one address without a key (a double click)
+    first = handler(enquiry_event())
+    second = handler(enquiry_event())
+
+    # Then the second gets the first one's response and nothing more is stored
+    assert first["statusCode"] == second["statusCode"] == 201
+    assert first["body"] == second["body"]
+    assert len(stored_items(dynamodb)) == 1
+
+
+def test_double_submit_normalised_fields_count_as_the_same(handler: Handler, dynamodb: Any) -> None:
+    # Given the same enquiry typed with different spacing and email case
+    handler(enquiry_event(name="Jane Doe", email="jane.doe@example.com"))
+    handler(enquiry_event(name="  Jane Doe ", email="jane.doe@EXAMPLE.COM"))
+
+    # Then it is one enquiry
+    assert len(stored_items(dynamodb)) == 1
+
+
+def test_double_submit_concurrent_identical_requests_store_one(handler: Handler, dynamodb: Any) -> None:
+    # Given four identical submissions arriving together
+    responses = run_together(handler, [enquiry_event() for _ in range(4)])
+
+    # Then one is stored and all get its response
+    assert [r["statusCode"] for r in responses] == [201] * 4
+    assert len({r["body"] for r in responses}) == 1
+    assert len(stored_items(dynamodb)) == 1
+
+
+def test_double_submit_other_address_or_other_text_is_a_new_enquiry(handler: Handler, dynamodb: Any) -> None:
+    # Given the same text from another address, and other text from the same address
+    handler(enquiry_event(ip="203.0.113.24"))
+    handler(enquiry_event(ip="198.51.100.9"))
+    handler(enquiry_event(ip="203.0.113.24", message="A follow-up question"))
+
+    # Then all three are stored
+    assert len(stored_items(dynamodb)) == 3
+
+
+def test_double_submit_window_is_ten_minutes(handler: Handler, dynamodb: Any) -> None:
+    # Given an enquiry, whose double-submit record expires ten minutes after it
+    import time
+
+    handler(enquiry_event())
+    [record] = [
+        item
+        for item in dynamodb.scan(TableName=GUARD_TABLE_NAME)["Items"]
+        if item["id"]["S"].startswith("double")
+    ]
+    assert int(record["expiration"]["N"]) == pytest.approx(time.time() + 600, abs=5)
+
+    # When those ten minutes have passed (the record's expiry moved into the past) and it is sent again
+    dynamodb.update_item(
+        TableName=GUARD_TABLE_NAME,
+        Key={"id": record["id"]},
+        UpdateExpression="SET expiration = :past",
+        ExpressionAttributeValues={":past": {"N": str(int(time.time()) - 1)}},
+    )
+    again = handler(enquiry_event())
+
+    # Then it is stored as a new enquiry
+    assert again["statusCode"] == 201
+    assert len(stored_items(dynamodb)) == 2
+
+
+# --- rate limit ------------------------------------------------------------------------------------
+
+
+def test_rate_limit_over_the_limit_is_429_with_retry_after(
+    handler_at: Callable[..., Handler], dynamodb: Any
+) -> None:
+    # Given a limit of 3 per hour and three enquiries from one address, 10 minutes apart
+    clock = Clock()
+    handler = handler_at(clock, RATE_LIMIT_PER_HOUR="3")
+    for n in range(3):
+        assert handler(enquiry_event(message=f"Question {n}"))["statusCode"] == 201
+        clock.advance(minutes=10)
+
+    # When a fourth comes 30 minutes after the first
+    response = handler(enquiry_event(message="Question 4"))
+
+    # Then it is a 429 whose Retry-After is the time until the first leaves the hour (30 min)
+    assert response["statusCode"] == 429
+    assert response["headers"]["Retry-After"] == str(30 * 60)
+    body = body_of(response)
+    assert body["error"] == "rate_limited"
+    assert "30 minutes" in body["message"]
+    assert len(stored_items(dynamodb)) == 3
+
+
+def test_rate_limit_slot_frees_after_an_hour(handler_at: Callable[..., Handler], dynamodb: Any) -> None:
+    # Given an address at its limit of 2
+    clock = Clock()
+    handler = handler_at(clock, RATE_LIMIT_PER_HOUR="2")
+    handler(enquiry_event(message="One"))
+    clock.advance(minutes=5)
+    handler(enquiry_event(message="Two"))
+    assert handler(enquiry_event(message="Three"))["statusCode"] == 429
+
+    # When the Retry-After has passed (the first acceptance is an hour old)
+    clock.advance(minutes=55, seconds=1)
+    response = handler(enquiry_event(message="Three"))
+
+    # Then the enquiry is accepted
+    assert response["statusCode"] == 201
+    assert len(stored_items(dynamodb)) == 3
+
+
+def test_rate_limit_is_per_address(handler_at: Callable[..., Handler], dynamodb: Any) -> None:
+    # Given one address at its limit of 1
+    handler = handler_at(Clock(), RATE_LIMIT_PER_HOUR="1")
+    handler(enquiry_event(ip="203.0.113.24", message="One"))
+
+    # When another address sends
+    response = handler(enquiry_event(ip="198.51.100.9", message="Two"))
+
+    # Then it is accepted
+    assert response["statusCode"] == 201
+
+
+def test_rate_limit_ignores_forwarded_headers(handler_at: Callable[..., Handler], dynamodb: Any) -> None:
+    # Given an address at its limit that claims another address in X-Forwarded-For
+    handler = handler_at(Clock(), RATE_LIMIT_PER_HOUR="1")
+    handler(enquiry_event(message="One"))
+    event = enquiry_event(message="Two")
+    event["headers"]["x-forwarded-for"] = "192.0.2.1"
+
+    # When it sends again
+    response = handler(event)
+
+    # Then the socket address counts, not the header
+    assert response["statusCode"] == 429
+
+
+def test_rate_limit_duplicates_and_honeypot_do_not_count(
+    handler_at: Callable[..., Handler], dynamodb: Any
+) -> None:
+    # Given a limit of 2, one enquiry, its double click, and a honeypot hit
+    handler = handler_at(Clock(), RATE_LIMIT_PER_HOUR="2")
+    handler(enquiry_event(message="One"))
+    handler(enquiry_event(message="One"))
+    handler(load_event("submit-honeypot.json"))
+    handler(enquiry_event(message="Spam", _gotcha="https://pills.example"))
+
+    # When a second genuine enquiry comes
+    response = handler(enquiry_event(message="Two"))
+
+    # Then it is accepted: only accepted enquiries count
+    assert response["statusCode"] == 201
+    assert len(stored_items(dynamodb)) == 2
+
+
+def test_rate_limit_zero_turns_it_off(handler_at: Callable[..., Handler], dynamodb: Any) -> None:
+    # Given RATE_LIMIT_PER_HOUR=0
+    handler = handler_at(Clock(), RATE_LIMIT_PER_HOUR="0")
+
+    # When one address sends 15 different enquiries
+    statuses = [handler(enquiry_event(message=f"Question {n}"))["statusCode"] for n in range(15)]
+
+    # Then all are accepted
+    assert statuses == [201] * 15
+
+
+def test_rate_limit_stores_only_a_keyed_hash_of_the_address(
+    handler_at: Callable[..., Handler], dynamodb: Any
+) -> None:
+    # Given an enquiry from a distinctive address
+    handler = handler_at(Clock(), RATE_LIMIT_PER_HOUR="5")
+    handler(enquiry_event(ip="198.51.100.77"))
+
+    # When every stored record is read
+    guard_items = dynamodb.scan(TableName=GUARD_TABLE_NAME)["Items"]
+    everything = json.dumps(guard_items) + json.dumps(stored_items(dynamodb), default=str)
+
+    # Then the address is nowhere in the clear, and every guard record expires by TTL
+    assert guard_items
+    assert "198.51.100.77" not in everything
+    assert all("expiration" in item for item in guard_items)
+
+
+def test_rate_limit_slot_is_given_back_when_storage_fails(
+    handler_at: Callable[..., Handler], dynamodb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a limit of 1 and a first attempt whose write is throttled
+    from enquiries.storage.enquiry_store import DynamoEnquiryStore, StorageUnavailable
+
+    handler = handler_at(Clock(), RATE_LIMIT_PER_HOUR="1")
+    real_put = DynamoEnquiryStore.put_new
+
+    def throttled(self: DynamoEnquiryStore, item: dict[str, Any]) -> None:
+        raise StorageUnavailable("ProvisionedThroughputExceededException")
+
+    monkeypatch.setattr(DynamoEnquiryStore, "put_new", throttled)
+    first = handler(enquiry_event())
+
+    # When the visitor resends after the 503
+    monkeypatch.setattr(DynamoEnquiryStore, "put_new", real_put)
+    second = handler(enquiry_event())
+
+    # Then the resend is accepted: the failed attempt did not use the slot
+    assert first["statusCode"] == 503
+    assert second["statusCode"] == 201
+    assert len(stored_items(dynamodb)) == 1
+
+
+# --- honeypot ---------------------------------------------------------------------------------------
+
+
+def test_honeypot_counts_spam_blocked_metric(
+    handler: Handler, dynamodb: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a bot's submission
+    response = handler(load_event("submit-honeypot.json"))
+
+    # Then it looks accepted, nothing is stored, and SpamBlocked is counted (no personal data in it)
+    assert response["statusCode"] == 201
+    assert stored_items(dynamodb) == []
+    metrics = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"SpamBlocked"' in line]
+    assert [m["SpamBlocked"] for m in metrics] in ([1.0], [[1.0]])
+    assert "198.51.100.7" not in json.dumps(metrics)
+
+
+# --- Turnstile ------------------------------------------------------------------------------------
+
+
+class StubVerifier(http.server.BaseHTTPRequestHandler):
+    """Cloudflare's siteverify, on loopback: the token "pass" passes, anything else fails."""
+
+    received: ClassVar[list[dict[str, list[str]]]] = []
+
+    def do_POST(self) -> None:
+        from urllib.parse import parse_qs
+
+        form = parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
+        StubVerifier.received.append(form)
+        ok = form.get("response") == ["pass"] and form.get("secret") == ["turnstile-test-secret"]
+        answer = {"success": ok, "error-codes": [] if ok else ["invalid-input-response"]}
+        body = json.dumps(answer).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def verifier_url() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), StubVerifier)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    StubVerifier.received = []
+    yield f"http://127.0.0.1:{server.server_address[1]}/turnstile/v0/siteverify"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def turnstile_handler(make_handler: Callable[..., Handler], verifier_url: str) -> Handler:
+    return make_handler(TURNSTILE_SECRET="turnstile-test-secret", TURNSTILE_VERIFY_URL=verifier_url)
+
+
+def test_turnstile_valid_token_is_accepted_and_verified_with_address(
+    turnstile_handler: Handler, dynamodb: Any
+) -> None:
+    # Given a submission with a token Cloudflare accepts
+    response = turnstile_handler(enquiry_event(**{"cf-turnstile-response": "pass"}))
+
+    # Then it is stored, the token is not, and the verifier was asked with the secret and address
+    assert response["statusCode"] == 201
+    [item] = stored_items(dynamodb)
+    assert "cf-turnstile-response" not in item
+    assert StubVerifier.received[-1]["remoteip"] == ["203.0.113.24"]
+
+
+def test_turnstile_failed_token_is_422_on_captcha(turnstile_handler: Handler, dynamodb: Any) -> None:
+    # Given a token Cloudflare rejects
+    response = turnstile_handler(enquiry_event(**{"cf-turnstile-response": "forged"}))
+
+    # Then it is a 422 on the captcha field, and nothing is stored
+    assert response["statusCode"] == 422
+    assert set(body_of(response)["fields"]) == {"captcha"}
+    assert stored_items(dynamodb) == []
+
+
+def test_turnstile_missing_token_is_422_on_captcha_with_other_fields(turnstile_handler: Handler) -> None:
+    # Given no token and a bad email
+    response = turnstile_handler(enquiry_event(email="jane@"))
+
+    # Then both are reported at once, and the verifier is not asked (tokens are single-use)
+    assert response["statusCode"] == 422
+    assert set(body_of(response)["fields"]) == {"captcha", "email"}
+    assert StubVerifier.received == []
+
+
+def test_turnstile_verifier_down_is_503_not_acceptance(
+    make_handler: Callable[..., Handler], dynamodb: Any
+) -> None:
+    # Given a verifier URL where nothing answers
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = probe.getsockname()[1]
+    handler = make_handler(TURNSTILE_SECRET="s", TURNSTILE_VERIFY_URL=f"http://127.0.0.1:{dead}/siteverify")
+
+    # When a submission with a token comes
+    response = handler(enquiry_event(**{"cf-turnstile-response": "pass"}))
+
+    # Then it is a 503 with Retry-After, and nothing is stored
+    assert response["statusCode"] == 503
+    assert "Retry-After" in response["headers"]
+    assert stored_items(dynamodb) == []
+
+
+def test_turnstile_field_is_unknown_without_secret(handler: Handler, dynamodb: Any) -> None:
+    # Given no TURNSTILE_SECRET
+    response = handler(enquiry_event(**{"cf-turnstile-response": "pass"}))
+
+    # Then the field is named as unknown
+    assert response["statusCode"] == 422
+    assert set(body_of(response)["fields"]) == {"cf-turnstile-response"}
