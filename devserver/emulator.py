@@ -54,9 +54,49 @@ def running_moto() -> Iterator[str]:
         server.stop()
 
 
-def provision(emulator: Emulator, *, table_name: str, sender: str) -> None:
-    """Create what the template deploys and the handlers need: the table, and the verified sender."""
-    create_table_from_template(emulator.client("dynamodb"), table_name)
+def create_dead_letter_queue(emulator: Emulator, name: str) -> str:
+    """Create the notifier's dead-letter queue (the template's OnFailure destination); return its URL."""
+    url = str(emulator.client("sqs").create_queue(QueueName=name)["QueueUrl"])
+    log.info("created queue %s in the emulator", name)
+    return url
+
+
+def latest_stream_arn(emulator: Emulator, table_name: str) -> str | None:
+    """The ARN of the table's stream, or None when the table has none."""
+    table = emulator.client("dynamodb").describe_table(TableName=table_name)["Table"]
+    arn = table.get("LatestStreamArn")
+    return str(arn) if arn else None
+
+
+def forget_shard_iterator(iterator: str) -> None:
+    """Drop a used shard iterator from moto's memory.
+
+    moto keeps every iterator it hands out, for the life of the process (about 2 KB each, four a
+    second while a stream is polled); the poller never reuses one once it has read with it.
+    """
+    from moto.backends import get_backend
+
+    for account_backends in list(get_backend("dynamodbstreams").values()):
+        for region_backend in list(account_backends.values()):
+            region_backend.shard_iterators.pop(iterator, None)
+
+
+def provision(
+    emulator: Emulator, *, table_name: str, sender: str, guard_table_name: str, address_secret: str
+) -> None:
+    """Create what the template deploys and the handlers need: both tables, the address-hashing
+    secret (a random one per run, as the template generates one per stack) and the verified sender."""
+    import secrets
+
+    dynamodb = emulator.client("dynamodb")
+    create_table_from_template(dynamodb, table_name)
+    create_table_from_template(dynamodb, guard_table_name, logical_id="GuardTable")
+    emulator.client("secretsmanager").create_secret(Name=address_secret, SecretString=secrets.token_hex(32))
     address = parseaddr(sender)[1] or sender
     emulator.client("ses").verify_email_identity(EmailAddress=address)
-    log.info("created table %s and verified sender %s in the emulator", table_name, address)
+    log.info(
+        "created tables %s and %s, the address-hashing secret, and verified sender %s in the emulator",
+        table_name,
+        guard_table_name,
+        address,
+    )

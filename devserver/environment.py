@@ -18,6 +18,9 @@ SETTING_DEFAULTS = {
     "TABLE_NAME": "enquiries",
     "CLINIC_EMAIL": "clinic@example.com",
     "SENDER_EMAIL": "Clinic website <enquiries@example.com>",
+    # Created in the emulator at start, as the template creates them when deployed.
+    "GUARD_TABLE_NAME": "enquiries-guard",
+    "CLIENT_ADDRESS_SECRET_ARN": "enquiries-client-address-key",
 }
 
 # Anything that could point boto3 at a real account or another endpoint is removed.

@@ -61,7 +61,8 @@ def _part(message: EmailMessage, subtype: str) -> str:
     part = message.get_body(preferencelist=(subtype,))
     if part is None or part.get_content_subtype() != subtype:
         return ""
-    return str(part.get_content())
+    # Sent as SMTP wants it (CRLF line ends, as the notifier does); shown as a mail client shows it.
+    return str(part.get_content()).replace("\r\n", "\n")
 
 
 def email_view(sent: Any) -> dict[str, Any]:

@@ -26,9 +26,17 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from devserver import apigw, environment, inspection, site
+from devserver import apigw, environment, inspection, site, stream
 from devserver.apigw import HttpResponse
-from devserver.emulator import Emulator, provision, running_moto
+from devserver.emulator import (
+    Emulator,
+    create_dead_letter_queue,
+    forget_shard_iterator,
+    latest_stream_arn,
+    provision,
+    running_moto,
+)
+from devserver.template_tables import load_template
 
 log = logging.getLogger("devserver")
 
@@ -37,6 +45,7 @@ FUNCTIONS_DIR = REPO_ROOT / "functions"
 SITE_DIR = REPO_ROOT / "site"
 
 SUBMIT_HANDLER = "enquiries.api.submit.lambda_handler"
+NOTIFY_HANDLER = "enquiries.notify.handler.lambda_handler"
 API_PATH = "/enquiries"
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway HTTP API's payload limit
 FUNCTION_TIMEOUT_SECONDS = 10
@@ -72,26 +81,49 @@ class LambdaFunction:
     safe there; serialising here keeps the local server from inventing races that cannot happen.
     """
 
-    def __init__(self, name: str, handler: Callable[[dict[str, Any], Any], Any], region: str) -> None:
+    def __init__(
+        self,
+        name: str,
+        handler: Callable[[dict[str, Any], Any], Any],
+        region: str,
+        *,
+        memory_mb: int = 512,
+        timeout_seconds: float = FUNCTION_TIMEOUT_SECONDS,
+    ) -> None:
         self.name = name
         self._handler = handler
-        self._arn = f"arn:aws:lambda:{region}:{apigw.LOCAL_ACCOUNT_ID}:function:{name}"
+        self.arn = f"arn:aws:lambda:{region}:{apigw.LOCAL_ACCOUNT_ID}:function:{name}"
+        self._memory_mb = memory_mb
+        self._timeout_seconds = timeout_seconds
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, dotted: str, *, name: str, region: str) -> LambdaFunction:
+    def load(
+        cls,
+        dotted: str,
+        *,
+        name: str,
+        region: str,
+        memory_mb: int = 512,
+        timeout_seconds: float = FUNCTION_TIMEOUT_SECONDS,
+    ) -> LambdaFunction:
         module_name, _, attribute = dotted.rpartition(".")
         try:
             handler = getattr(importlib.import_module(module_name), attribute)
         except Exception as error:
             # Typically a missing or malformed setting, which the handler names at import.
             raise StartupError(f"{dotted} failed to load: {error}") from error
-        return cls(name, handler, region)
+        return cls(name, handler, region, memory_mb=memory_mb, timeout_seconds=timeout_seconds)
 
     def invoke(self, event: dict[str, Any]) -> Any:
         """The handler's result after a JSON round trip (what Lambda returns to its caller)."""
         with self._lock:
-            context = FakeLambdaContext(function_name=self.name, invoked_function_arn=self._arn)
+            context = FakeLambdaContext(
+                function_name=self.name,
+                invoked_function_arn=self.arn,
+                memory_limit_in_mb=self._memory_mb,
+                deadline=time.monotonic() + self._timeout_seconds,
+            )
             result = self._handler(event, context)
         return json.loads(json.dumps(result))
 
@@ -105,6 +137,8 @@ class DevApp:
     table_name: str
     site_root: Path
     services: list[str]
+    # The notifier's batches given up on (their OnFailure records), for GET /_dev/dead-letters.
+    dead_letters: Callable[[], list[dict[str, Any]]] = list
 
 
 class DevHTTPServer(ThreadingHTTPServer):
@@ -175,7 +209,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             return apigw.internal_server_error()
 
     def _dev_view(self, path: str) -> HttpResponse:
-        if path not in ("/_dev/enquiries", "/_dev/emails"):
+        if path not in ("/_dev/enquiries", "/_dev/emails", "/_dev/dead-letters"):
             return _json_response(404, {"error": "not_found", "message": "Nothing here."})
         if self.command not in ("GET", "HEAD"):
             response = _json_response(405, {"error": "method_not_allowed", "message": "Use GET."})
@@ -184,6 +218,8 @@ class RequestHandler(BaseHTTPRequestHandler):
         app = self._app()
         if path == "/_dev/enquiries":
             return _json_response(200, inspection.stored_enquiries(app.dynamodb, app.table_name))
+        if path == "/_dev/dead-letters":
+            return _json_response(200, app.dead_letters())
         return _json_response(200, inspection.sent_emails())
 
     def _static(self, path: str) -> HttpResponse:
@@ -304,9 +340,16 @@ def serve(host: str, port: int) -> None:
         )
         emulator = Emulator(endpoint=moto_endpoint, region=os.environ["AWS_DEFAULT_REGION"])
         table_name = os.environ["TABLE_NAME"].strip()
-        provision(emulator, table_name=table_name, sender=os.environ["SENDER_EMAIL"])
+        provision(
+            emulator,
+            table_name=table_name,
+            sender=os.environ["SENDER_EMAIL"],
+            guard_table_name=os.environ["GUARD_TABLE_NAME"].strip(),
+            address_secret=os.environ["CLIENT_ADDRESS_SECRET_ARN"].strip(),
+        )
         # Named as the template names it, with its memory size and timeout (FakeLambdaContext).
         submit = LambdaFunction.load(SUBMIT_HANDLER, name="SubmitEnquiryFunction", region=emulator.region)
+        poller = _notifier_poller(emulator, table_name)
         services = [s.strip() for s in (os.environ.get("SERVICES") or DEFAULT_SERVICES).split(",")]
         httpd.app = DevApp(
             submit=submit,
@@ -314,11 +357,58 @@ def serve(host: str, port: int) -> None:
             table_name=table_name,
             site_root=SITE_DIR,
             services=[s for s in services if s],
+            dead_letters=poller.dead_letters if poller else list,
         )
         # Background workers (such as a poller running the notifier from the table's stream) are
         # entered here with stack.enter_context, so they stop before the HTTP server and the emulator.
+        if poller is not None:
+            stack.enter_context(poller.running())
         print(f"enquiries local server ready at {_url(host, real_port)}", flush=True)
         httpd.serve_forever()
+
+
+def _notifier_poller(emulator: Emulator, table_name: str) -> stream.StreamPoller | None:
+    """The notifier behind the table's stream, as template.yaml's event source mapping runs it."""
+    try:
+        mapping = stream.mapping_from_template(load_template())
+    except ValueError as error:
+        raise StartupError(f"the notifier's event source mapping in template.yaml: {error}") from error
+    stream_arn = latest_stream_arn(emulator, table_name)
+    if stream_arn is None:
+        log.warning("table %s has no stream: no notification emails will be sent", table_name)
+        return None
+    notifier = LambdaFunction.load(
+        NOTIFY_HANDLER,
+        name=mapping.function_name,
+        region=emulator.region,
+        memory_mb=mapping.memory_mb,
+        timeout_seconds=mapping.timeout_seconds,
+    )
+    send_dead_letter: Callable[[str], None] | None = None
+    if mapping.dead_letter_queue:
+        queue_url = create_dead_letter_queue(emulator, mapping.dead_letter_queue)
+        sqs = emulator.client("sqs")
+
+        def send_to_queue(body: str) -> None:
+            sqs.send_message(QueueUrl=queue_url, MessageBody=body)
+
+        send_dead_letter = send_to_queue
+    log.info(
+        "%s runs from the table's stream (batches of up to %d, %d retries); given up: /_dev/dead-letters",
+        mapping.function_name,
+        mapping.batch_size,
+        mapping.maximum_retry_attempts,
+    )
+    return stream.StreamPoller(
+        emulator.client("dynamodbstreams"),
+        stream_arn=stream_arn,
+        handler=notifier.invoke,
+        mapping=mapping,
+        region=emulator.region,
+        function_arn=notifier.arn,
+        send_dead_letter=send_dead_letter,
+        forget_iterator=forget_shard_iterator,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

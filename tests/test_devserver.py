@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import html
 import http.client
 import json
 import os
@@ -18,6 +19,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from email.utils import parseaddr
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -289,6 +291,96 @@ def test_server_log_never_contains_the_enquiry_text(server: RunningServer) -> No
     call(server.url, "GET", sync_path)
     server.wait_for_output(sync_path)
     # Then the text is in no line of the server's output
+    assert not [line for line in server.output if secret in line]
+
+
+def emails_about(server: RunningServer, enquiry_ids: list[str], timeout: float = 2.0) -> list[dict[str, Any]]:
+    """The emails sent about these enquiries, once each has one (or `timeout` passed), then a little
+    longer, so a second email about one of them would show."""
+    deadline = time.monotonic() + timeout
+    while True:
+        emails = [
+            email
+            for email in call(server.url, "GET", "/_dev/emails").json()
+            if any(enquiry_id in email["text"] for enquiry_id in enquiry_ids)
+        ]
+        found = {enquiry_id for enquiry_id in enquiry_ids if any(enquiry_id in e["text"] for e in emails)}
+        if found == set(enquiry_ids) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    time.sleep(0.6)  # more than two polls of the stream
+    return [
+        email
+        for email in call(server.url, "GET", "/_dev/emails").json()
+        if any(enquiry_id in email["text"] for enquiry_id in enquiry_ids)
+    ]
+
+
+def test_server_stored_enquiry_is_emailed_to_the_clinic_from_the_stream(server: RunningServer) -> None:
+    # Given a valid enquiry with a non-ASCII name, a service and text that HTML must escape
+    enquiry = an_enquiry(
+        name="Zoë Smith",
+        email="zoe@example.com",
+        service="osteopathy",
+        message=f"Knee <pain> ({uuid.uuid4()})",
+    )
+    # When it is posted as JSON
+    reply = post_json(server.url, enquiry)
+    assert reply.status == 201
+    enquiry_id = reply.json()["id"]
+    # Then within two seconds exactly one email about it went to the clinic, replying to the enquirer
+    [email] = emails_about(server, [enquiry_id])
+    assert email["to"] == ["clinic@example.com"]
+    assert email["from"] == "Clinic website <enquiries@example.com>"
+    assert [parseaddr(address)[1] for address in email["reply_to"]] == ["zoe@example.com"]
+    assert email["subject"] == "New enquiry from Zoë Smith - Osteopathy"
+    assert enquiry["message"] in email["text"]
+    assert html.escape(enquiry["message"]) in email["html"]
+    assert enquiry["message"] not in email["html"]
+    assert "\r" not in email["text"]
+    # And the item is marked notified, with SES's message id
+    items = {item["id"]: item for item in call(server.url, "GET", "/_dev/enquiries").json()}
+    assert isinstance(items[enquiry_id]["notified_at"], str)
+    assert isinstance(items[enquiry_id]["ses_message_id"], str)
+    assert items[enquiry_id]["ses_message_id"]
+
+
+def test_server_concurrent_enquiries_get_one_email_each(server: RunningServer) -> None:
+    # Given five different valid enquiries
+    enquiries = [an_enquiry(name=f"Concurrent {number}") for number in range(5)]
+    # When they are posted at once
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        replies = list(pool.map(lambda enquiry: post_json(server.url, enquiry), enquiries))
+    assert [reply.status for reply in replies] == [201] * 5
+    ids = [reply.json()["id"] for reply in replies]
+    # Then there are exactly five emails, one per enquiry
+    emails = emails_about(server, ids)
+    assert len(emails) == 5
+    assert sorted(next(i for i in ids if i in email["text"]) for email in emails) == sorted(ids)
+
+
+def test_server_dev_dead_letters_returns_a_json_list(server: RunningServer) -> None:
+    # Given the running local server
+    # When the notifier's dead letters are asked for
+    reply = call(server.url, "GET", "/_dev/dead-letters")
+    # Then they come as a JSON list
+    assert reply.status == 200
+    assert reply.headers["content-type"] == "application/json"
+    assert isinstance(reply.json(), list)
+
+
+def test_server_notifier_log_never_contains_the_enquiry_text(server: RunningServer) -> None:
+    # Given an enquiry with text that is easy to spot
+    secret = f"confidential-symptom-{uuid.uuid4()}"
+    # When it is posted and emailed, and a later request marks the end of its log lines
+    reply = post_json(server.url, an_enquiry(message=f"I have {secret}"))
+    assert reply.status == 201
+    assert emails_about(server, [reply.json()["id"]])
+    sync_path = f"/_dev/sync-{uuid.uuid4()}"
+    call(server.url, "GET", sync_path)
+    server.wait_for_output(sync_path)
+    # Then the notifier ran, and the text is in no line of the server's output
+    assert any("NotifyEnquiryFunction" in line for line in server.output)
     assert not [line for line in server.output if secret in line]
 
 
