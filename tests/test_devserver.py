@@ -359,6 +359,55 @@ def test_server_concurrent_enquiries_get_one_email_each(server: RunningServer) -
     assert sorted(next(i for i in ids if i in email["text"]) for email in emails) == sorted(ids)
 
 
+def stored_with_message(server: RunningServer, message: str) -> list[dict[str, Any]]:
+    return [item for item in call(server.url, "GET", "/_dev/enquiries").json() if item["message"] == message]
+
+
+def test_server_concurrent_same_idempotency_key_stores_and_emails_once(server: RunningServer) -> None:
+    # Given six identical requests with one Idempotency-Key (a retrying phone), sent at once
+    enquiry = an_enquiry()
+    body = json.dumps(enquiry).encode()
+    headers = {"Content-Type": "application/json", "Idempotency-Key": str(uuid.uuid4())}
+
+    # When they reach the local server together
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        replies = list(pool.map(lambda _: call(server.url, "POST", "/enquiries", body, headers), range(6)))
+
+    # Then all get the first response, one enquiry is stored and one email is sent
+    assert [reply.status for reply in replies] == [201] * 6
+    assert len({reply.body for reply in replies}) == 1
+    [item] = stored_with_message(server, enquiry["message"])
+    assert len(emails_about(server, [item["id"]])) == 1
+
+
+def test_server_double_click_in_parallel_stores_and_emails_once(server: RunningServer) -> None:
+    # Given the same enquiry, without a key, posted four times at once (an impatient double click)
+    enquiry = an_enquiry()
+
+    # When the posts reach the local server together
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        replies = list(pool.map(lambda _: post_json(server.url, enquiry), range(4)))
+
+    # Then all get the same answer, one enquiry is stored and one email is sent
+    assert [reply.status for reply in replies] == [201] * 4
+    assert len({reply.json()["id"] for reply in replies}) == 1
+    [item] = stored_with_message(server, enquiry["message"])
+    assert len(emails_about(server, [item["id"]])) == 1
+
+
+def test_server_honeypot_stores_and_emails_nothing(server: RunningServer) -> None:
+    # Given a bot's post with the hidden field filled
+    enquiry = an_enquiry(_gotcha="https://cheap-pills.example")
+
+    # When it is posted
+    reply = post_json(server.url, enquiry)
+
+    # Then it looks accepted, but nothing is stored or emailed
+    assert reply.status == 201
+    assert stored_with_message(server, enquiry["message"]) == []
+    assert emails_about(server, [reply.json()["id"]], timeout=0.5) == []
+
+
 def test_server_dev_dead_letters_returns_a_json_list(server: RunningServer) -> None:
     # Given the running local server
     # When the notifier's dead letters are asked for
