@@ -12,7 +12,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConfig, Response
@@ -29,9 +29,11 @@ from enquiries.replay import DOUBLE_SUBMIT_SECONDS, IDEMPOTENCY_KEY_SECONDS, Rep
 from enquiries.settings import Settings
 from enquiries.storage.enquiry_store import DynamoEnquiryStore, EnquiryStore, StorageUnavailable
 from enquiries.submission import Receipt, accept_enquiry, utc_now
-from enquiries.turnstile import CaptchaFailed, CaptchaUnavailable, TurnstileVerifier
 from enquiries.validation import MESSAGES as FIELD_MESSAGES
 from enquiries.validation import Enquiry, FieldRules, InvalidEnquiry, validate_enquiry
+
+if TYPE_CHECKING:
+    from enquiries.turnstile import TurnstileVerifier
 
 ENQUIRIES_PATH = "/enquiries"
 ALLOWED_METHODS = "OPTIONS, POST"
@@ -115,12 +117,17 @@ def services_from(settings: Settings) -> Services:
             if guard_table and settings.rate_limit_per_hour > 0
             else None
         ),
-        verifier=(
-            TurnstileVerifier(settings.turnstile_secret, settings.turnstile_verify_url)
-            if settings.turnstile_secret
-            else None
-        ),
+        verifier=_turnstile(settings),
     )
+
+
+def _turnstile(settings: Settings) -> TurnstileVerifier | None:
+    if not settings.turnstile_secret:
+        return None
+    # Imported only when configured: urllib.request is not needed otherwise.
+    from enquiries.turnstile import TurnstileVerifier
+
+    return TurnstileVerifier(settings.turnstile_secret, settings.turnstile_verify_url)
 
 
 def submission_fingerprint(enquiry: Enquiry, client_key: str) -> str:
@@ -162,6 +169,8 @@ def rate_limited_message(retry_after: int) -> str:
 
 
 def verify_captcha(verifier: TurnstileVerifier, token: str, remote_ip: str) -> None:
+    from enquiries.turnstile import CaptchaFailed, CaptchaUnavailable
+
     try:
         verifier.verify(token, remote_ip or None)
     except CaptchaFailed:
