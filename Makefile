@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 3000
 
-.PHONY: dev test lint typecheck unit install clean sample-email
+.PHONY: dev test lint typecheck unit install clean sample-email screenshot
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -36,5 +36,28 @@ test: lint typecheck unit
 sample-email: $(VENV)/.installed
 	$(PY) -m devserver.sample_email
 
+# The demo page with the server's inline errors, in Debian's Chromium (/usr/bin/chromium), for the docs.
+screenshot: $(VENV)/.installed
+	$(PY) scripts/screenshot_demo_form.py
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .aws-sam
+
+# --- proof and performance (issue 6) -------------------------------------------------------------
+.PHONY: bench load fuzz openapi
+
+# Submission handler vs a bare boto3 handler, interleaved, against one loopback moto server.
+bench: $(VENV)/.installed
+	$(PY) -m bench
+
+# A bounded load against the local server (loopback only; stops by itself).
+load: $(VENV)/.installed
+	$(PY) -m bench.load
+
+# A longer schemathesis and Hypothesis run than `make test` does.
+fuzz: $(VENV)/.installed
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-1000} $(PY) -m pytest -m fuzz -p no:cacheprovider tests/test_fuzz_api.py tests/test_fuzz_parsing.py
+
+# Regenerate docs/openapi.json from the routes and models (a test fails when it is stale).
+openapi: $(VENV)/.installed
+	$(PY) -m devserver.openapi

@@ -332,9 +332,11 @@ def test_submit_allowed_origin_is_echoed_with_vary(handler: Handler, dynamodb: A
     # When it is handled
     response = handler(event)
 
-    # Then that origin is allowed by name, and caches are told the answer varies by Origin
+    # Then that origin is allowed by name, caches are told the answer varies by Origin, and the
+    # page's script may read Retry-After (for a 429 or 503)
     assert response["headers"]["Access-Control-Allow-Origin"] == ALLOWED_ORIGIN
     assert response["headers"]["Vary"] == "Origin"
+    assert "retry-after" in response["headers"]["Access-Control-Expose-Headers"].lower()
 
 
 def test_submit_errors_carry_cors_headers_so_scripts_can_read_them(handler: Handler, dynamodb: Any) -> None:

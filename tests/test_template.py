@@ -409,6 +409,7 @@ def test_http_api_has_cors_for_allowed_origins(cfn: dict[str, Any]) -> None:
         "allowOrigins": {"Fn::Split": [",", {"Ref": "AllowedOrigins"}]},
         "allowMethods": ["POST", "OPTIONS"],
         "allowHeaders": ["content-type", "idempotency-key"],
+        "exposeHeaders": ["retry-after"],
         "maxAge": 600,
     }
     assert otherwise == {"Ref": "AWS::NoValue"}

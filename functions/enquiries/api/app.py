@@ -199,7 +199,12 @@ def build_app(
     origins = list(settings.allowed_origins)
     cors = (
         CORSConfig(
-            allow_origin=origins[0], extra_origins=origins[1:], allow_headers=["Idempotency-Key"], max_age=600
+            allow_origin=origins[0],
+            extra_origins=origins[1:],
+            allow_headers=["Idempotency-Key"],
+            # The form script reads Retry-After on a 429 or 503 to know when to offer a resend.
+            expose_headers=["Retry-After"],
+            max_age=600,
         )
         if origins
         else None
