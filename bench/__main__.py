@@ -1,0 +1,213 @@
+"""`python -m bench` (`make bench`): the submission handler against a bare boto3 baseline.
+
+Both run against one moto server on the loopback interface, started in this process, interleaved in one
+run: cold starts (fresh processes, alternating), warm requests (one process, alternating blocks), and the
+deployment zip's size. The last three lines are `cold_ratio=`, `warm_ratio=` and `zip_bytes=` (or
+`zip_bytes=skipped` with --skip-zip). The goals of issue 6 are reported, not enforced: a measurement
+exits 0 whether or not they are met, and 1 only when it could not measure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+from importlib import metadata
+
+from bench import harness
+
+COLD_RATIO_GOAL = 1.15
+WARM_RATIO_GOAL = 1.3
+ZIP_BYTES_GOAL = 1024 * 1024
+MIN_COLD_RUNS = 9
+MIN_WARM_REQUESTS = 2000
+PROFILE_REQUESTS = 200
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--cold-runs", type=int, default=11, help="cold starts of each side (default 11; issue 6: >= 9)"
+    )
+    parser.add_argument(
+        "--warm-requests",
+        type=int,
+        default=2000,
+        help="warm requests of each side (default 2000; issue 6: >= 2000)",
+    )
+    parser.add_argument("--warm-block", type=int, default=100, help="requests per alternating block")
+    parser.add_argument("--skip-zip", action="store_true", help="do not build the deployment zip")
+    parser.add_argument(
+        "--importtime",
+        action="store_true",
+        help="only list the handler's 25 most expensive imports (python -X importtime) and exit",
+    )
+    arguments = parser.parse_args(argv)
+    if arguments.cold_runs < 1 or arguments.warm_requests < 1 or arguments.warm_block < 1:
+        parser.error("--cold-runs, --warm-requests and --warm-block must be at least 1")
+    return arguments
+
+
+def _progress(message: str) -> None:
+    print(f"  ... {message}", file=sys.stderr, flush=True)
+
+
+def _verdict(met: bool) -> str:
+    return "met" if met else "NOT MET"
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = _arguments(argv)
+    if arguments.importtime:
+        from bench.importtime import report as importtime_report
+
+        # With the server up, as in the cold runs, should an import ever reach for AWS.
+        with harness.moto_server() as endpoint:
+            harness.create_resources(endpoint)
+            print(importtime_report(harness.HANDLER_MODULE, harness.bench_environ(endpoint)))
+        return 0
+
+    out: list[str] = []
+    print(
+        f"enquiries benchmark: submission handler ({harness.HANDLER_MODULE}) "
+        f"vs bare boto3 baseline ({harness.BASELINE_MODULE})"
+    )
+    print(
+        f"Python {platform.python_version()} on {platform.machine()} ({platform.system()}), "
+        f"boto3 {metadata.version('boto3')}, moto {metadata.version('moto')}; "
+        "Lambda runs python3.13 on arm64 with 512 MB",
+        flush=True,
+    )
+    for note in _shortfalls(arguments):
+        print(f"NOTE: {note}", flush=True)
+
+    profile_requests = min(PROFILE_REQUESTS, arguments.warm_requests)
+    try:
+        with harness.moto_server() as endpoint:
+            harness.create_resources(endpoint)
+            print(
+                f"moto server: {endpoint} (loopback, a thread of this process; both sides use it)", flush=True
+            )
+            environ = harness.bench_environ(endpoint)
+            events = harness.Events()
+            cold = harness.run_cold(arguments.cold_runs, events, environ, _progress)
+            with harness.environment(environ):
+                handlers = harness.import_handlers(environ)
+                warm = harness.run_warm(
+                    arguments.warm_requests, arguments.warm_block, events, handlers, _progress
+                )
+                profiles = {
+                    side: harness.profile_calls(side, h, events, profile_requests)
+                    for side, h in handlers.items()
+                }
+    except harness.BenchError as error:
+        print(f"benchmark failed: {error}", file=sys.stderr)
+        return 1
+
+    cold_median = {side: harness.median([s.in_child_ms for s in runs]) for side, runs in cold.items()}
+    cold_ratio = cold_median["handler"] / cold_median["baseline"]
+    out.append("")
+    out.append(
+        f"cold start: a fresh `python -m bench.cold_child <module>` per run, {arguments.cold_runs} runs "
+        "each, interleaved (handler, baseline, ...), after one discarded run each; medians"
+    )
+    out.append(
+        f"  {'':<10}{'import+1st req ms':>18}{'import ms':>11}{'1st request ms':>16}{'whole process ms':>18}"
+    )
+    for side, runs in cold.items():
+        out.append(
+            f"  {side:<10}{cold_median[side]:>18.1f}"
+            f"{harness.median([s.import_ms for s in runs]):>11.1f}"
+            f"{harness.median([s.first_request_ms for s in runs]):>16.1f}"
+            f"{harness.median([s.process_ms for s in runs]):>18.1f}"
+        )
+    out.append(
+        "  cold_ratio uses the in-child figure (handler import + first request, from perf_counter in the"
+    )
+    out.append(
+        "  child): the interpreter's own start-up is the same for both sides and is in 'whole process' only"
+    )
+
+    warm_median = {side: harness.median(values) for side, values in warm.items()}
+    warm_ratio = warm_median["handler"] / warm_median["baseline"]
+    counts = {side: len(values) for side, values in warm.items()}
+    out.append("")
+    out.append(
+        f"warm: one process, both imported, {counts['handler']} handler and {counts['baseline']} baseline "
+        f"requests in alternating blocks of {min(arguments.warm_block, arguments.warm_requests)}, "
+        "after a discarded warm-up"
+    )
+    out.append(f"  {'':<10}{'median us':>12}{'p95 us':>12}")
+    for side, values in warm.items():
+        out.append(f"  {side:<10}{warm_median[side]:>12.0f}{harness.p95(values):>12.0f}")
+    out.append(
+        "  each time includes moto serving that request's AWS calls, in this process; for reference, a"
+    )
+    out.append(
+        f"  separate pass of {profile_requests} requests each (not in warm_ratio): AWS calls per request, and"
+    )
+    out.append(
+        "  the median time outside them (the handler's own code and botocore's parameter validation and"
+    )
+    out.append("  serialisation; signing, sending, moto and response parsing count as inside the calls)")
+    for side, profile in profiles.items():
+        operations = profile.operations
+        out.append(
+            f"    {side:<9} {len(operations)} calls, {harness.median(profile.own_us):>6.0f} us outside them: "
+            f"{', '.join(operations) or 'none'}"
+        )
+
+    zip_line = "zip_bytes=skipped"
+    zip_met: bool | None = None
+    if arguments.skip_zip:
+        out.append("")
+        out.append("zip: skipped (--skip-zip)")
+    else:
+        from bench.package import build_zip
+
+        package = build_zip(_progress)
+        zip_met = package.zip_bytes <= ZIP_BYTES_GOAL
+        zip_line = f"zip_bytes={package.zip_bytes}"
+        out.append("")
+        out.append(
+            f"zip: {package.zip_bytes:,} bytes ({package.zip_bytes / 1024 / 1024:.2f} MiB), functions/ plus "
+            f"requirements.txt for {package.platform}, ZIP_DEFLATED level 9 ({package.path.name})"
+        )
+        if package.note:
+            out.append(f"  {package.note}")
+        out.append("  largest top-level entries (compressed bytes):")
+        for name, size in package.contributions[:8]:
+            out.append(f"    {size:>10,}  {name}")
+
+    out.append("")
+    out.append("goals (issue 6), reported, not enforced:")
+    out.append(
+        f"  cold_ratio {cold_ratio:.2f} <= {COLD_RATIO_GOAL}: {_verdict(cold_ratio <= COLD_RATIO_GOAL)}"
+    )
+    out.append(
+        f"  warm_ratio {warm_ratio:.2f} <= {WARM_RATIO_GOAL}: {_verdict(warm_ratio <= WARM_RATIO_GOAL)}"
+    )
+    if zip_met is None:
+        out.append("  zip <= 1 MiB: not measured (--skip-zip)")
+    else:
+        out.append(f"  zip <= 1 MiB ({ZIP_BYTES_GOAL} bytes): {_verdict(zip_met)}")
+    out.append(f"cold_ratio={cold_ratio:.2f}")
+    out.append(f"warm_ratio={warm_ratio:.2f}")
+    out.append(zip_line)
+    print("\n".join(out), flush=True)
+    return 0
+
+
+def _shortfalls(arguments: argparse.Namespace) -> list[str]:
+    notes = []
+    if arguments.cold_runs < MIN_COLD_RUNS:
+        notes.append(f"--cold-runs {arguments.cold_runs} is below issue 6's {MIN_COLD_RUNS}: a smoke run")
+    if arguments.warm_requests < MIN_WARM_REQUESTS:
+        notes.append(
+            f"--warm-requests {arguments.warm_requests} is below issue 6's {MIN_WARM_REQUESTS}: a smoke run"
+        )
+    return notes
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,57 @@
+"""The benchmark harness (`python -m bench`) and its bare boto3 baseline handler."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from conftest import REPO, load_event, stored_items
+
+from bench import baseline
+
+
+@pytest.fixture
+def fresh_baseline(dynamodb: Any) -> Iterator[Any]:
+    """The baseline module with no client yet, so it creates one inside moto."""
+    baseline.reset_client()
+    yield baseline
+    baseline.reset_client()
+
+
+def test_baseline_handler_stores_the_submitted_fields_with_an_id(fresh_baseline: Any, dynamodb: Any) -> None:
+    # Given a JSON submission
+    event = load_event("submit-json.json")
+    fields = json.loads(event["body"])
+
+    # When the baseline handler serves it
+    response = fresh_baseline.lambda_handler(event, None)
+
+    # Then it answers 201 with an id, and stored exactly those fields under that id
+    assert response["statusCode"] == 201
+    enquiry_id = json.loads(response["body"])["id"]
+    assert stored_items(dynamodb) == [{**fields, "id": enquiry_id}]
+
+
+@pytest.mark.slow
+def test_bench_smoke_run_ends_with_the_ratio_lines() -> None:
+    # Given the harness with the smallest numbers (one cold start each, a few warm requests, no zip)
+    command = [sys.executable, "-m", "bench", "--cold-runs", "1", "--warm-requests", "20", "--skip-zip"]
+
+    # When it runs
+    completed = subprocess.run(  # noqa: S603 - our own interpreter and module
+        command, cwd=REPO, capture_output=True, text=True, timeout=120, check=False
+    )
+
+    # Then it exits 0 and its last three lines are the ratios and the skipped zip, in that order
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    last = completed.stdout.strip().splitlines()[-3:]
+    assert re.fullmatch(r"cold_ratio=\d+\.\d\d", last[0]), last
+    assert re.fullmatch(r"warm_ratio=\d+\.\d\d", last[1]), last
+    assert last[2] == "zip_bytes=skipped", last
+    assert float(last[0].split("=")[1]) > 0
+    assert float(last[1].split("=")[1]) > 0
