@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from enquiries.aws_clients import dynamodb_client
+from enquiries.log import logger
 from enquiries.storage.enquiry_store import StorageUnavailable
 
 IDEMPOTENCY_KEY_SECONDS = 24 * 3600
@@ -59,11 +60,12 @@ class ResponseMemory:
         if lambda_context is not None:
             # Lets an in-progress record expire with the invocation, so a crash never blocks the key.
             config.register_lambda_context(lambda_context)
-        produced: list[bool] = []
+        produced: list[Replayable] = []
 
         def remembered(request: dict[str, str]) -> Replayable:
-            produced.append(True)
-            return produce()
+            response = produce()
+            produced.append(response)
+            return response
 
         # The record id is "<scope>#<hash of key>".
         guarded = idempotent_function(
@@ -82,5 +84,11 @@ class ResponseMemory:
                 time.sleep(_POLL_SECONDS)
                 continue
             except IdempotencyPersistenceLayerError as error:
-                raise StorageUnavailable(f"{scope}:{type(error.__cause__).__name__}") from error
+                reason = f"{scope}:{type(error.__cause__).__name__}"
+                if produced:
+                    # The work is done (the enquiry is stored); only remembering its answer failed.
+                    # A 503 now would have the visitor resend, and store and email it twice.
+                    logger.warning("response not remembered", extra={"reason": reason})
+                    return produced[0], False
+                raise StorageUnavailable(reason) from error
             return response, not produced

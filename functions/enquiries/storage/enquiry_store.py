@@ -69,6 +69,11 @@ def plain_item(item: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return {key: _plain(value) for key, value in item.items()}
 
 
+def attribute_map(item: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Plain values as a DynamoDB item (low-level attribute maps)."""
+    return {key: _attribute(value) for key, value in item.items()}
+
+
 def _attribute(value: Any) -> dict[str, Any]:
     if isinstance(value, bool):
         return {"BOOL": value}
@@ -87,14 +92,27 @@ class DynamoEnquiryStore:
         self._client_factory = client_factory
 
     def put_new(self, item: dict[str, Any]) -> None:
-        self._call(
-            "put_item",
-            on_condition_failed=IdAlreadyUsed(item["id"]),
-            TableName=self.table_name,
-            Item={key: _attribute(value) for key, value in item.items()},
-            # Never overwrite: an id is written once.
-            ConditionExpression="attribute_not_exists(id)",
-        )
+        from botocore.exceptions import ClientError
+
+        attributes = {key: _attribute(value) for key, value in item.items()}
+        try:
+            self._call(
+                "put_item",
+                TableName=self.table_name,
+                Item=attributes,
+                # Never overwrite: an id is written once.
+                ConditionExpression="attribute_not_exists(id)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            existing = error.response.get("Item") or {}
+            if all(existing.get(key) == value for key, value in attributes.items()):
+                # Our own write: botocore retried a put whose response was lost (a read timeout)
+                # after it had landed. Another id now would store, and email, the enquiry twice.
+                return
+            raise IdAlreadyUsed(item["id"]) from None
 
     def get(self, enquiry_id: str) -> dict[str, Any] | None:
         response = self._call(
