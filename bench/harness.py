@@ -97,6 +97,11 @@ def moto_server() -> Iterator[str]:
 
     from moto.server import ThreadedMotoServer
 
+    from devserver import moto_transactions
+
+    # As the local server does: moto's own transactions copy whole tables (see the module).
+    moto_transactions.install()
+
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()

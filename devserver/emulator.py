@@ -43,6 +43,10 @@ def running_moto() -> Iterator[str]:
     """Start moto's server on a free loopback port for the duration of the block; yields its URL."""
     from moto.server import ThreadedMotoServer
 
+    from devserver import moto_transactions
+
+    moto_transactions.install()
+
     # One line per emulated AWS call is noise next to the local server's own request log.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)

@@ -16,7 +16,11 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from devserver import moto_transactions
 from devserver.template_tables import create_table_from_template
+
+# DynamoDB transactions are atomic and isolated; moto's are not unless patched (see the module).
+moto_transactions.install()
 
 REPO = Path(__file__).resolve().parent.parent
 EVENTS = REPO / "events"

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import pytest
-from conftest import GUARD_TABLE_NAME, Handler, body_of, load_event, stored_items, with_json_body
+from conftest import GUARD_TABLE_NAME, TABLE_NAME, Handler, body_of, load_event, stored_items, with_json_body
 
 from enquiries.api.app import build_app, services_from
 from enquiries.settings import load_settings
@@ -213,7 +213,7 @@ def test_double_submit_window_is_ten_minutes(handler: Handler, dynamodb: Any) ->
     [record] = [
         item
         for item in dynamodb.scan(TableName=GUARD_TABLE_NAME)["Items"]
-        if item["id"]["S"].startswith("double")
+        if item["id"]["S"].startswith("replay#double-submit#")
     ]
     assert int(record["expiration"]["N"]) == pytest.approx(time.time() + 600, abs=5)
 
@@ -247,7 +247,7 @@ def test_rate_limit_over_the_limit_is_429_with_retry_after(
     # When a fourth comes 30 minutes after the first
     response = handler(enquiry_event(message="Question 4"))
 
-    # Then it is a 429 whose Retry-After is the time until the first leaves the hour (30 min)
+    # Then it is a 429 whose Retry-After is the time until the clock hour ends (30 min)
     assert response["statusCode"] == 429
     assert response["headers"]["Retry-After"] == str(30 * 60)
     body = body_of(response)
@@ -265,7 +265,7 @@ def test_rate_limit_slot_frees_after_an_hour(handler_at: Callable[..., Handler],
     handler(enquiry_event(message="Two"))
     assert handler(enquiry_event(message="Three"))["statusCode"] == 429
 
-    # When the Retry-After has passed (the first acceptance is an hour old)
+    # When the Retry-After has passed (a new clock hour has begun)
     clock.advance(minutes=55, seconds=1)
     response = handler(enquiry_event(message="Three"))
 
@@ -346,26 +346,40 @@ def test_rate_limit_stores_only_a_keyed_hash_of_the_address(
     assert all("expiration" in item for item in guard_items)
 
 
-def test_rate_limit_slot_is_given_back_when_storage_fails(
-    handler_at: Callable[..., Handler], dynamodb: Any, monkeypatch: pytest.MonkeyPatch
+def test_rate_limit_slot_is_not_used_when_storage_fails(
+    make_handler: Callable[..., Handler], dynamodb: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given a limit of 1 and a first attempt whose write is throttled
-    from enquiries.storage.enquiry_store import DynamoEnquiryStore, StorageUnavailable
+    # Given a limit of 1 and a first attempt whose write DynamoDB throttles
+    from botocore.exceptions import ClientError
 
-    handler = handler_at(Clock(), RATE_LIMIT_PER_HOUR="1")
-    real_put = DynamoEnquiryStore.put_new
+    from enquiries.aws_clients import dynamodb_client
+    from enquiries.storage.intake_store import DynamoIntakeStore
 
-    def throttled(self: DynamoEnquiryStore, item: dict[str, Any]) -> None:
-        raise StorageUnavailable("ProvisionedThroughputExceededException")
+    handler = make_handler(RATE_LIMIT_PER_HOUR="1")
+    real = dynamodb_client()
+    throttled = {"left": 1}
 
-    monkeypatch.setattr(DynamoEnquiryStore, "put_new", throttled)
-    first = handler(enquiry_event())
+    class ThrottleOnce:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+        def transact_write_items(self, **request: Any) -> Any:
+            if throttled["left"]:
+                throttled["left"] -= 1
+                error = {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}}
+                raise ClientError(error, "TransactWriteItems")
+            return real.transact_write_items(**request)
+
+    loaded = load_settings()
+    services = services_from(loaded)
+    services.store = DynamoIntakeStore(TABLE_NAME, GUARD_TABLE_NAME, client_factory=ThrottleOnce)
+    monkeypatch.setattr(sys.modules["enquiries.api.submit"], "app", build_app(loaded, services))
 
     # When the visitor resends after the 503
-    monkeypatch.setattr(DynamoEnquiryStore, "put_new", real_put)
+    first = handler(enquiry_event())
     second = handler(enquiry_event())
 
-    # Then the resend is accepted: the failed attempt did not use the slot
+    # Then the resend is accepted: the enquiry, its replay record and its count are written together
     assert first["statusCode"] == 503
     assert second["statusCode"] == 201
     assert len(stored_items(dynamodb)) == 1
@@ -490,3 +504,21 @@ def test_turnstile_field_is_unknown_without_secret(handler: Handler, dynamodb: A
     # Then the field is named as unknown
     assert response["statusCode"] == 422
     assert set(body_of(response)["fields"]) == {"cf-turnstile-response"}
+
+
+def test_rate_limit_counts_per_clock_hour(handler_at: Callable[..., Handler], dynamodb: Any) -> None:
+    # Given a limit of 1 reached at 09:59:30
+    clock = Clock()
+    clock.advance(minutes=59, seconds=30)
+    handler = handler_at(clock, RATE_LIMIT_PER_HOUR="1")
+    handler(enquiry_event(message="One"))
+    refused = handler(enquiry_event(message="Two"))
+
+    # When the hour turns
+    clock.advance(seconds=30)
+    accepted = handler(enquiry_event(message="Two"))
+
+    # Then the refusal said 30 seconds, and the count started again at 10:00
+    assert refused["statusCode"] == 429
+    assert refused["headers"]["Retry-After"] == "30"
+    assert accepted["statusCode"] == 201

@@ -64,7 +64,7 @@ LOST_ANSWER_EVERY = 10  # every 10th accepted enquiry is resent as if its 201 ne
 # Lambda's remaining time when the handler starts; an in-progress idempotency record expires with it.
 # Scaled down from the function's 10 s, and the pause before a resend from Retry-After's 30 s with it.
 REMAINING_MILLIS = 1_000
-RESEND_PAUSE_SECONDS = 1.2
+RESEND_PAUSE_SECONDS = 0.0
 ENDPOINT = "https://dynamodb.eu-west-2.amazonaws.com"
 CLINIC = "reception@clinic.example"
 SENDER = "enquiries@clinic.example"
@@ -369,7 +369,7 @@ def describe(faults: dict[Fault, Counter[int]]) -> list[str]:
             f"{count} {OUTCOMES.get(status, f'answered {status}')}"
             for status, count in sorted(faults[fault].items())
         )
-        lines.append(f"  dynamodb {fault.where} {fault.kind}: {sum(faults[fault].values())} → {outcomes}")
+        lines.append(f"  {fault.where} {fault.kind}: {sum(faults[fault].values())} → {outcomes}")
     return lines
 
 
@@ -383,28 +383,19 @@ def test_faults_hundreds_of_enquiries_none_lost_none_twice(
     from enquiries.api.app import Services, build_app
     from enquiries.client_address import AddressHasher
     from enquiries.notify.mailer import SesMailer
-    from enquiries.rate_limit import RateLimiter
-    from enquiries.replay import ResponseMemory
-    from enquiries.storage.enquiry_store import DynamoEnquiryStore
+    from enquiries.storage.intake_store import DynamoIntakeStore
 
-    # Given the real submission handler whose DynamoDB calls fail now and then
+    # Given the real submission handler whose DynamoDB calls fail now and then: the transaction
+    # that stores an enquiry with its replay records and rate-limit count, and the reads and writes
+    # of replay records on their own
     rng = random.Random(SEED)
     journal: list[Fault] = []
-    enquiries_client = FaultyClient(
+    client = FaultyClient(
         dynamodb,
-        "enquiries",
-        {"put_item"},
+        "dynamodb",
+        {"transact_write_items", "get_item", "put_item"},
         ENQUIRY_FAULT_RATE,
         [*DYNAMODB_FAULTS, LOST_ANSWER],
-        rng,
-        journal,
-    )
-    guard_client = FaultyClient(
-        dynamodb,
-        "guard",
-        {"get_item", "put_item", "update_item", "delete_item"},
-        GUARD_FAULT_RATE,
-        list(DYNAMODB_FAULTS),
         rng,
         journal,
     )
@@ -412,12 +403,8 @@ def test_faults_hundreds_of_enquiries_none_lost_none_twice(
     settings = submit.settings
     assert settings.rate_limit_per_hour == 10
     services = Services(
-        store=DynamoEnquiryStore(settings.table_name, client_factory=lambda: enquiries_client),
-        memory=ResponseMemory(GUARD_TABLE_NAME, client_factory=lambda: guard_client),
+        store=DynamoIntakeStore(settings.table_name, GUARD_TABLE_NAME, client_factory=lambda: client),
         hasher=AddressHasher(SECRET_NAME),
-        limiter=RateLimiter(
-            GUARD_TABLE_NAME, settings.rate_limit_per_hour, client_factory=lambda: guard_client
-        ),
     )
     monkeypatch.setattr(submit, "app", build_app(settings, services))
     handler = quietly(submit.lambda_handler, ShortLivedContext())
@@ -458,16 +445,14 @@ def test_faults_hundreds_of_enquiries_none_lost_none_twice(
     assert sorted(item["id"] for item in items) == sorted(accepted)
     assert all(item["message"] == accepted[item["id"]].body["message"] for item in items)
     # and each fault was refused with a 503 or, where the enquiry was stored all the same, absorbed:
-    # a lost answer that botocore resent, or an answer the guard table failed to remember
+    # a write that landed but whose answer was lost, which botocore resent
     for attempt in attempts:
-        absorbed = all(f.kind == LOST_ANSWER or f.where == "guard.update_item" for f in attempt.faults)
+        absorbed = all(f.kind == LOST_ANSWER for f in attempt.faults)
         assert (attempt.status == 201) == (not attempt.faults or absorbed), attempt
-    # and the run exercised every kind of fault, on both tables
-    assert {fault.kind for fault in by_fault} == {*DYNAMODB_FAULTS, LOST_ANSWER}
-    assert {fault.where for fault in by_fault} >= {
-        "enquiries.put_item",
-        "guard.put_item",
-        "guard.update_item",
+    # and the run exercised every kind of fault on the transaction
+    assert {fault.kind for fault in by_fault if fault.where == "dynamodb.transact_write_items"} == {
+        *DYNAMODB_FAULTS,
+        LOST_ANSWER,
     }
 
     # Given the notifier, whose SES sends fail now and then, and for good for a few enquiries
@@ -517,26 +502,28 @@ def test_faults_hundreds_of_enquiries_none_lost_none_twice(
 # --- regressions the fault run found ---------------------------------------------------------------
 
 
-def test_faults_put_resent_by_botocore_after_a_lost_answer_stores_one_enquiry(
+def test_faults_write_resent_by_botocore_after_a_lost_answer_stores_one_enquiry(
     make_handler: Callable[..., Handler], dynamodb: Any, fast_botocore_retries: None
 ) -> None:
     from enquiries.aws_clients import dynamodb_client
 
-    # Given a PutItem on the enquiries table whose write lands but whose answer times out once
+    # Given a write transaction that lands but whose answer times out once
     handler = make_handler()
     direct = boto3.client("dynamodb", region_name=REGION)
     lost: list[str] = []
 
     def land_then_time_out(request: Any, **_: Any) -> None:
         body = json.loads(request.body)
-        if body.get("TableName") == TABLE_NAME and not lost:
-            direct.put_item(**body)
-            lost.append(body["Item"]["id"]["S"])
+        if not lost:
+            direct.transact_write_items(**body)
+            lost.append(body["TransactItems"][0]["Put"]["Item"]["id"]["S"])
             raise ReadTimeoutError(endpoint_url=ENDPOINT)
 
-    dynamodb_client().meta.events.register_first("before-send.dynamodb.PutItem", land_then_time_out)
+    dynamodb_client().meta.events.register_first(
+        "before-send.dynamodb.TransactWriteItems", land_then_time_out
+    )
 
-    # When an enquiry is submitted (botocore resends the put, which finds the item already there)
+    # When an enquiry is submitted (botocore resends the transaction, which finds it already applied)
     response = handler(with_json_body("submit-json.json", sample_body()))
 
     # Then the visitor is told the id that was stored, and it is stored once
@@ -544,27 +531,22 @@ def test_faults_put_resent_by_botocore_after_a_lost_answer_stores_one_enquiry(
     assert [item["id"] for item in stored_items(dynamodb)] == lost == [body_of(response)["id"]]
 
 
-def test_faults_answer_not_remembered_still_answers_201_for_the_stored_enquiry(
-    make_handler: Callable[..., Handler], dynamodb: Any, fast_botocore_retries: None
+def test_faults_keyed_resend_after_a_lost_answer_gets_the_same_enquiry(
+    make_handler: Callable[..., Handler], dynamodb: Any
 ) -> None:
-    from enquiries.aws_clients import dynamodb_client
-
-    # Given a guard table that cannot record the Idempotency-Key's answer once the enquiry is stored
+    # Given an enquiry with an Idempotency-Key that was stored, but whose 201 never arrived
     handler = make_handler()
+    event = with_json_body("submit-json.json", sample_body(), headers={"idempotency-key": "k1"})
+    first = handler(event)
 
-    def refuse_completion(request: Any, **_: Any) -> None:
-        body = json.loads(request.body)
-        if body.get("TableName") == GUARD_TABLE_NAME and body["Key"]["id"]["S"].startswith("idempotency-key"):
-            raise ReadTimeoutError(endpoint_url=ENDPOINT)
+    # When the form script resends it, from another network (another address) a minute later
+    event["requestContext"]["http"]["sourceIp"] = "198.51.100.200"
+    again = handler(event)
 
-    dynamodb_client().meta.events.register_first("before-send.dynamodb.UpdateItem", refuse_completion)
-
-    # When an enquiry with an Idempotency-Key is submitted
-    response = handler(with_json_body("submit-json.json", sample_body(), headers={"idempotency-key": "k1"}))
-
-    # Then the visitor learns it was stored (a 503 would have them send it, and the clinic get it, twice)
-    assert response["statusCode"] == 201
-    assert [item["id"] for item in stored_items(dynamodb)] == [body_of(response)["id"]]
+    # Then the resend gets the first answer and nothing more is stored
+    assert again["statusCode"] == first["statusCode"] == 201
+    assert again["body"] == first["body"]
+    assert [item["id"] for item in stored_items(dynamodb)] == [body_of(first)["id"]]
 
 
 def sample_body() -> dict[str, Any]:

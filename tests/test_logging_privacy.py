@@ -12,11 +12,11 @@ from urllib.parse import urlencode
 import boto3
 import pytest
 from botocore.stub import Stubber
-from conftest import REGION, TABLE_NAME, Handler, load_event, log_records, with_json_body
+from conftest import GUARD_TABLE_NAME, REGION, TABLE_NAME, Handler, load_event, log_records, with_json_body
 
 from enquiries.api.app import build_app
 from enquiries.settings import load_settings
-from enquiries.storage.enquiry_store import DynamoEnquiryStore
+from enquiries.storage.intake_store import DynamoIntakeStore
 
 NAME = "Philippa Quennell-Tarrant"
 EMAIL = "pq.tarrant.7731@example.org"
@@ -70,9 +70,11 @@ def test_logs_never_contain_enquiry_content_when_storage_fails(
     handler = make_handler()
     client = boto3.client("dynamodb", region_name=REGION)
     stubber = Stubber(client)
-    stubber.add_client_error("put_item", service_error_code=code, http_status_code=400)
+    stubber.add_client_error("transact_write_items", service_error_code=code, http_status_code=400)
     stubber.activate()
-    app = build_app(load_settings(), DynamoEnquiryStore(TABLE_NAME, client_factory=lambda: client))
+    app = build_app(
+        load_settings(), DynamoIntakeStore(TABLE_NAME, GUARD_TABLE_NAME, client_factory=lambda: client)
+    )
     monkeypatch.setattr(sys.modules["enquiries.api.submit"], "app", app)
 
     # When a distinctive enquiry is submitted

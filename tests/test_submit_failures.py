@@ -13,11 +13,20 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.stub import Stubber
-from conftest import REGION, TABLE_NAME, Handler, body_of, load_event, log_records, stored_items
+from conftest import (
+    GUARD_TABLE_NAME,
+    REGION,
+    TABLE_NAME,
+    Handler,
+    body_of,
+    load_event,
+    log_records,
+    stored_items,
+)
 
 from enquiries.api.app import build_app
 from enquiries.settings import load_settings
-from enquiries.storage.enquiry_store import DynamoEnquiryStore
+from enquiries.storage.intake_store import DynamoIntakeStore
 
 REQUEST_ID = "Vx3kQjmOLPEEMvw="  # requestContext.requestId of events/submit-json.json
 
@@ -31,7 +40,9 @@ def handler_with_client(
     def make(client: Any, **settings: str) -> Handler:
         handler = make_handler(**settings)
         submit = sys.modules["enquiries.api.submit"]
-        app = build_app(load_settings(), DynamoEnquiryStore(TABLE_NAME, client_factory=lambda: client))
+        app = build_app(
+            load_settings(), DynamoIntakeStore(TABLE_NAME, GUARD_TABLE_NAME, client_factory=lambda: client)
+        )
         monkeypatch.setattr(submit, "app", app)
         return handler
 
@@ -41,7 +52,7 @@ def handler_with_client(
 def stubbed_client_failing_with(code: str, http_status: int) -> tuple[Any, Stubber]:
     client = boto3.client("dynamodb", region_name=REGION)
     stubber = Stubber(client)
-    stubber.add_client_error("put_item", service_error_code=code, http_status_code=http_status)
+    stubber.add_client_error("transact_write_items", service_error_code=code, http_status_code=http_status)
     stubber.activate()
     return client, stubber
 
@@ -171,7 +182,9 @@ def test_submit_after_a_503_the_resend_is_stored(make_handler: Callable[..., Han
     submit = sys.modules["enquiries.api.submit"]
     real_put = submit.app  # the moto-backed app
     client, _ = stubbed_client_failing_with("ProvisionedThroughputExceededException", 400)
-    throttled = build_app(load_settings(), DynamoEnquiryStore(TABLE_NAME, client_factory=lambda: client))
+    throttled = build_app(
+        load_settings(), DynamoIntakeStore(TABLE_NAME, GUARD_TABLE_NAME, client_factory=lambda: client)
+    )
 
     # When the first attempt is throttled and the visitor resends
     submit.app = throttled
@@ -199,4 +212,28 @@ def test_submit_html_form_post_storage_failure_page_offers_phone(
     assert response["statusCode"] == 503
     assert response["headers"]["Content-Type"].startswith("text/html")
     assert "01632 960000" in response["body"]
+    assert "Retry-After" in response["headers"]
+
+
+@pytest.mark.parametrize("reason", ["ThrottlingError", "ProvisionedThroughputExceeded"])
+def test_submit_transaction_cancelled_by_throttling_is_503(
+    handler_with_client: Callable[..., Handler], reason: str
+) -> None:
+    # Given DynamoDB cancels the write transaction because one of its items is throttled
+    client = boto3.client("dynamodb", region_name=REGION)
+    stubber = Stubber(client)
+    stubber.add_client_error(
+        "transact_write_items",
+        service_error_code="TransactionCanceledException",
+        http_status_code=400,
+        modeled_fields={"CancellationReasons": [{"Code": "None"}, {"Code": reason}]},
+    )
+    stubber.activate()
+    handler = handler_with_client(client)
+
+    # When an enquiry is submitted
+    response = handler(load_event("submit-json.json"))
+
+    # Then the visitor is told to try again shortly, not that something broke
+    assert response["statusCode"] == 503
     assert "Retry-After" in response["headers"]

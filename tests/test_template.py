@@ -240,7 +240,7 @@ def test_submit_role_allows_only_put_item_on_the_table_and_guard_records(cfn: di
         ("Allow", ["dynamodb:PutItem"], {"Fn::GetAtt": ["EnquiriesTable", "Arn"]}),
         (
             "Allow",
-            ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+            ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
             {"Fn::GetAtt": ["GuardTable", "Arn"]},
         ),
         ("Allow", ["secretsmanager:GetSecretValue"], {"Ref": "ClientAddressSecret"}),

@@ -1,4 +1,4 @@
-"""The submission logic: turn a valid enquiry into a stored item. Storage is passed in."""
+"""The submission logic: turn a valid enquiry into a stored item with its guards. Storage is passed in."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from enquiries.ids import new_enquiry_id
-from enquiries.storage.enquiry_store import EnquiryStore, IdAlreadyUsed
+from enquiries.storage.enquiry_store import IdAlreadyUsed
+from enquiries.storage.intake_store import IntakeStore, RateWindow, Replayable, ReplayKey
 from enquiries.validation import Enquiry
 
 # A fresh ULID colliding is practically impossible; one retry covers a clock or randomness oddity.
@@ -16,11 +17,9 @@ _ID_ATTEMPTS = 2
 
 
 @dataclass(frozen=True)
-class Receipt:
-    """What the visitor is told: the enquiry id. `stored` is False for a honeypot hit."""
-
+class Accepted:
     enquiry_id: str
-    stored: bool
+    response: Replayable
 
 
 def utc_now() -> datetime:
@@ -40,24 +39,26 @@ def enquiry_item(enquiry: Enquiry, enquiry_id: str, now: datetime, retention_day
 
 def accept_enquiry(
     enquiry: Enquiry,
-    store: EnquiryStore,
+    store: IntakeStore,
     *,
+    respond: Callable[[str], Replayable],
+    keys: list[ReplayKey],
+    rate: RateWindow | None,
     retention_days: int,
     now: datetime,
     new_id: Callable[[], str] = new_enquiry_id,
-) -> Receipt:
-    """Store the enquiry and return its receipt; StorageUnavailable propagates to the caller.
+) -> Accepted:
+    """Store the enquiry with the response `respond(id)` gives, remembered under `keys`.
 
-    A filled honeypot (`_gotcha`) gets a receipt that looks exactly like a real one, so a bot
-    learns nothing, but nothing is stored (and so nothing is emailed).
+    Raises Replayed (a repeat: the first response), RateLimited or StorageUnavailable; in each
+    case nothing was stored.
     """
-    if enquiry.gotcha:
-        return Receipt(enquiry_id=new_id(), stored=False)
     for _ in range(_ID_ATTEMPTS):
         enquiry_id = new_id()
+        response = respond(enquiry_id)
         try:
-            store.put_new(enquiry_item(enquiry, enquiry_id, now, retention_days))
+            store.accept(enquiry_item(enquiry, enquiry_id, now, retention_days), response, keys, rate)
         except IdAlreadyUsed:
             continue
-        return Receipt(enquiry_id=enquiry_id, stored=True)
+        return Accepted(enquiry_id, response)
     raise RuntimeError("no unused enquiry id after retrying")

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -24,11 +25,20 @@ from enquiries.api.errors import RETRY_AFTER_SECONDS, ApiError, error_body
 from enquiries.client_address import AddressHasher
 from enquiries.ids import new_enquiry_id
 from enquiries.log import logger
-from enquiries.rate_limit import RateLimited, RateLimiter
-from enquiries.replay import DOUBLE_SUBMIT_SECONDS, IDEMPOTENCY_KEY_SECONDS, Replayable, ResponseMemory
 from enquiries.settings import Settings
-from enquiries.storage.enquiry_store import DynamoEnquiryStore, EnquiryStore, StorageUnavailable
-from enquiries.submission import Receipt, accept_enquiry, utc_now
+from enquiries.storage.enquiry_store import StorageUnavailable
+from enquiries.storage.intake_store import (
+    DOUBLE_SUBMIT_SECONDS,
+    IDEMPOTENCY_KEY_SECONDS,
+    DynamoIntakeStore,
+    IntakeStore,
+    RateLimited,
+    RateWindow,
+    Replayable,
+    Replayed,
+    ReplayKey,
+)
+from enquiries.submission import accept_enquiry, utc_now
 from enquiries.validation import MESSAGES as FIELD_MESSAGES
 from enquiries.validation import Enquiry, FieldRules, InvalidEnquiry, validate_enquiry
 
@@ -93,30 +103,22 @@ def _json(status: int, body: dict[str, object], headers: dict[str, str] | None =
 
 @dataclass
 class Services:
-    """What the submission path talks to. Tests hand in fakes or moto-backed ones; None turns a
-    feature off (no duplicate detection, no rate limit, no captcha)."""
+    """What the submission path talks to. Tests hand in fakes or moto-backed ones. Without a
+    hasher there is no double-submit detection and no rate limit (both key on the address);
+    without a verifier, no captcha."""
 
-    store: EnquiryStore
-    memory: ResponseMemory | None = None
+    store: IntakeStore
     hasher: AddressHasher | None = None
-    limiter: RateLimiter | None = None
     verifier: TurnstileVerifier | None = None
 
 
 def services_from(settings: Settings) -> Services:
     """The real services for these settings, each creating its AWS client on first use."""
-    guard_table = settings.guard_table_name
     return Services(
-        store=DynamoEnquiryStore(settings.table_name),
-        memory=ResponseMemory(guard_table) if guard_table else None,
+        store=DynamoIntakeStore(settings.table_name, settings.guard_table_name or ""),
         hasher=AddressHasher(settings.client_address_secret_arn)
         if settings.client_address_secret_arn
         else None,
-        limiter=(
-            RateLimiter(guard_table, settings.rate_limit_per_hour)
-            if guard_table and settings.rate_limit_per_hour > 0
-            else None
-        ),
         verifier=_turnstile(settings),
     )
 
@@ -138,10 +140,7 @@ def submission_fingerprint(enquiry: Enquiry, client_key: str) -> str:
     return hashlib.sha256(material.encode()).hexdigest()
 
 
-def to_replayable(response: Response[str]) -> Replayable:
-    enquiry_id = None
-    if response.status_code == 201 and isinstance(response.body, str):
-        enquiry_id = json.loads(response.body).get("id")
+def to_replayable(response: Response[str], enquiry_id: str | None) -> Replayable:
     return {
         "status_code": response.status_code,
         "content_type": response.headers.get("Content-Type"),
@@ -163,7 +162,7 @@ def from_replayable(replayable: Replayable) -> Response[str]:
 def rate_limited_message(retry_after: int) -> str:
     minutes = max(1, round(retry_after / 60))
     return (
-        "You have sent several enquiries from this connection in the last hour. "
+        "You have sent several enquiries from this connection within the hour. "
         f"Please try again in about {minutes} minute{'s' if minutes != 1 else ''}."
     )
 
@@ -190,7 +189,7 @@ def count_spam_blocked() -> None:
 
 def build_app(
     settings: Settings,
-    services: Services | EnquiryStore,
+    services: Services | IntakeStore,
     clock: Callable[[], datetime] = utc_now,
 ) -> APIGatewayHttpResolver:
     """The resolver for POST /enquiries. `services` may be a bare store (no duplicates, limits or captcha)."""
@@ -294,7 +293,7 @@ def build_app(
             raise ApiError(405, "method_not_allowed", reason="method")
         raise ApiError(404, "not_found", reason="path")
 
-    def success(receipt: Receipt, enquiry: Enquiry) -> Response[str]:
+    def success(enquiry_id: str, enquiry: Enquiry) -> Response[str]:
         if _wants_html(app):
             target = allowed_url(enquiry.next_url) or settings.success_url
             if target:
@@ -303,86 +302,96 @@ def build_app(
                 )
             from enquiries.api.pages import thank_you_page
 
-            return Response(status_code=200, content_type=HTML_TYPE, body=thank_you_page(receipt.enquiry_id))
-        return _json(201, {"id": receipt.enquiry_id, "message": SUCCESS_MESSAGE})
+            return Response(status_code=200, content_type=HTML_TYPE, body=thank_you_page(enquiry_id))
+        return _json(201, {"id": enquiry_id, "message": SUCCESS_MESSAGE})
 
-    def accept(enquiry: Enquiry, client_key: str | None) -> Response[str]:
-        """Rate limit, captcha, store: what only a first, genuine submission goes through."""
-        reservation = None
-        if services.limiter is not None and client_key is not None:
-            try:
-                reservation = services.limiter.reserve(client_key, clock().timestamp())
-            except RateLimited as limited:
-                raise ApiError(
-                    429,
-                    "rate_limited",
-                    headers={"Retry-After": str(limited.retry_after)},
-                    message=rate_limited_message(limited.retry_after),
-                    reason="rate_limit",
-                ) from None
-        try:
-            if services.verifier is not None:
-                verify_captcha(services.verifier, enquiry.captcha_token or "", source_ip())
-            receipt = accept_enquiry(
-                enquiry, services.store, retention_days=settings.retention_days, now=clock()
-            )
-        except BaseException:
-            if reservation is not None and services.limiter is not None:
-                services.limiter.release(reservation)
-            raise
-        app.context.update(enquiry_id=receipt.enquiry_id, outcome="stored")
-        return success(receipt, enquiry)
+    def replay(replayable: Replayable, outcome: str) -> Response[str]:
+        app.context.update(outcome=outcome, enquiry_id=replayable.get("enquiry_id"))
+        return from_replayable(replayable)
 
-    def submission() -> Response[str]:
+    def recalled(keys: list[ReplayKey]) -> Response[str] | None:
+        found = services.store.recall(keys) if keys else None
+        return replay(found[1], f"replay:{found[0].scope}") if found else None
+
+    def submission(idempotency_key: str | None) -> Response[str]:
+        keys: list[ReplayKey] = []
+        if idempotency_key is not None:
+            digest = hashlib.sha256(idempotency_key.encode()).hexdigest()
+            keys.append(ReplayKey("idempotency-key", digest, IDEMPOTENCY_KEY_SECONDS))
         event = app.current_event
-        _, fields = read_form(event.body, bool(event.is_base64_encoded), _header(app, "content-type"))
         try:
-            enquiry = validate_enquiry(fields, rules)
-        except InvalidEnquiry as invalid:
-            raise ApiError(422, "validation_failed", fields=invalid.fields, reason="fields") from None
+            _, fields = read_form(event.body, bool(event.is_base64_encoded), _header(app, "content-type"))
+            try:
+                enquiry = validate_enquiry(fields, rules)
+            except InvalidEnquiry as invalid:
+                raise ApiError(422, "validation_failed", fields=invalid.fields, reason="fields") from None
+        except ApiError:
+            # A repeated key gets the first response, whatever this body holds.
+            earlier = recalled(keys)
+            if earlier is not None:
+                return earlier
+            raise
         if enquiry.gotcha:
             # A bot filled the hidden field: answer like a success, store and send nothing, count it.
-            receipt = Receipt(enquiry_id=new_enquiry_id(), stored=False)
-            app.context.update(enquiry_id=receipt.enquiry_id, outcome="honeypot")
+            enquiry_id = new_enquiry_id()
+            app.context.update(enquiry_id=enquiry_id, outcome="honeypot")
             count_spam_blocked()
-            return success(receipt, enquiry)
-        if services.memory is None or services.hasher is None:
-            return accept(enquiry, None)
-        client_key = services.hasher.hash(source_ip())
-        fingerprint = submission_fingerprint(enquiry, client_key)
-        replayable, replayed = services.memory.once(
-            "double-submit",
-            fingerprint,
-            DOUBLE_SUBMIT_SECONDS,
-            lambda: to_replayable(accept(enquiry, client_key)),
-            app.lambda_context,
-        )
-        if replayed:
-            app.context.update(outcome="double_submit", enquiry_id=replayable.get("enquiry_id"))
-        return from_replayable(replayable)
+            return success(enquiry_id, enquiry)
+        now = clock()
+        rate = None
+        if services.hasher is not None:
+            client_key = services.hasher.hash(source_ip())
+            keys.append(
+                ReplayKey("double-submit", submission_fingerprint(enquiry, client_key), DOUBLE_SUBMIT_SECONDS)
+            )
+            if settings.rate_limit_per_hour > 0:
+                rate = RateWindow(client_key, settings.rate_limit_per_hour, now.timestamp())
+        if services.verifier is not None:
+            # A Turnstile token works once: a repeat must get its first answer before the check.
+            earlier = recalled(keys)
+            if earlier is not None:
+                return earlier
+            verify_captcha(services.verifier, enquiry.captcha_token or "", source_ip())
+        try:
+            accepted = accept_enquiry(
+                enquiry,
+                services.store,
+                respond=lambda enquiry_id: to_replayable(success(enquiry_id, enquiry), enquiry_id),
+                keys=keys,
+                rate=rate,
+                retention_days=settings.retention_days,
+                now=now,
+            )
+        except Replayed as repeat:
+            if repeat.key.scope == "double-submit" and idempotency_key is not None:
+                # Remember the answer under this key too, so its retries keep getting it after 10 minutes.
+                with contextlib.suppress(StorageUnavailable):
+                    services.store.remember(keys[0], repeat.response)
+            return replay(repeat.response, f"replay:{repeat.key.scope}")
+        except RateLimited as limited:
+            raise ApiError(
+                429,
+                "rate_limited",
+                headers={"Retry-After": str(limited.retry_after)},
+                message=rate_limited_message(limited.retry_after),
+                reason="rate_limit",
+            ) from None
+        app.context.update(enquiry_id=accepted.enquiry_id, outcome="stored")
+        return from_replayable(accepted.response)
 
     @app.post(ENQUIRIES_PATH)
     def submit() -> Response[str]:
         key = _header(app, "idempotency-key")
-        if key is None or services.memory is None:
-            return submission()
-        if len(key) > IDEMPOTENCY_KEY_MAX or not key or any(ord(c) < 32 or ord(c) == 127 for c in key):
+        if key is not None and (
+            not key or len(key) > IDEMPOTENCY_KEY_MAX or any(ord(c) < 32 or ord(c) == 127 for c in key)
+        ):
             raise ApiError(
                 400,
                 "bad_request",
                 message=f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} printable characters.",
                 reason="idempotency_key",
             )
-        replayable, replayed = services.memory.once(
-            "idempotency-key",
-            key,
-            IDEMPOTENCY_KEY_SECONDS,
-            lambda: to_replayable(submission()),
-            app.lambda_context,
-        )
-        if replayed:
-            app.context.update(outcome="idempotent_replay", enquiry_id=replayable.get("enquiry_id"))
-        return from_replayable(replayable)
+        return submission(key)
 
     def source_ip() -> str:
         return str(app.current_event.request_context.http.source_ip or "")

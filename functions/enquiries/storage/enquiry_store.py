@@ -38,11 +38,6 @@ class AlreadyNotified(Exception):
     """The item was marked notified already (by an earlier delivery of the same record)."""
 
 
-class EnquiryStore(Protocol):
-    def put_new(self, item: dict[str, Any]) -> None:
-        """Store a new enquiry; raise IdAlreadyUsed or StorageUnavailable."""
-
-
 class NotificationLedger(Protocol):
     def get(self, enquiry_id: str) -> dict[str, Any] | None:
         """The item as stored now (a consistent read), or None if it is gone."""
@@ -90,29 +85,6 @@ class DynamoEnquiryStore:
     def __init__(self, table_name: str, client_factory: Callable[[], Any] = dynamodb_client) -> None:
         self.table_name = table_name
         self._client_factory = client_factory
-
-    def put_new(self, item: dict[str, Any]) -> None:
-        from botocore.exceptions import ClientError
-
-        attributes = {key: _attribute(value) for key, value in item.items()}
-        try:
-            self._call(
-                "put_item",
-                TableName=self.table_name,
-                Item=attributes,
-                # Never overwrite: an id is written once.
-                ConditionExpression="attribute_not_exists(id)",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise
-            existing = error.response.get("Item") or {}
-            if all(existing.get(key) == value for key, value in attributes.items()):
-                # Our own write: botocore retried a put whose response was lost (a read timeout)
-                # after it had landed. Another id now would store, and email, the enquiry twice.
-                return
-            raise IdAlreadyUsed(item["id"]) from None
 
     def get(self, enquiry_id: str) -> dict[str, Any] | None:
         response = self._call(

@@ -1,0 +1,85 @@
+"""DynamoDB transactions in moto, made to behave as DynamoDB's do for this project.
+
+moto 5 applies a transaction write by write and, on a failed condition, rolls back by putting
+deep copies of the whole tables in place. That makes every transaction cost the size of the
+tables, lets two concurrent transactions interleave, and on rollback swaps the table's stream
+shard for a copy, so a stream reader stops seeing new records. DynamoDB transactions are
+atomic and isolated; the submission function relies on that. This replaces moto's method with
+one that, under a lock, checks every condition first and only then applies the writes through
+moto's own put/update/delete (which feed the stream as usual). Only what the project uses is
+supported: Put, Update, Delete and ConditionCheck with condition expressions.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+_LOCK = threading.RLock()
+_installed = False
+
+
+def install() -> None:
+    """Patch moto's DynamoDB backend (idempotent)."""
+    global _installed
+    if _installed:
+        return
+    from moto.dynamodb.comparisons import get_filter_expression
+    from moto.dynamodb.exceptions import (
+        MultipleTransactionsException,
+        TooManyTransactionsException,
+        TransactionCanceledException,
+    )
+    from moto.dynamodb.models import DynamoDBBackend
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        if len(transact_items) > 100:
+            raise TooManyTransactionsException()
+        with _LOCK:
+            planned: list[tuple[str, dict[str, Any]]] = []
+            errors: list[tuple[Any, Any, Any]] = []
+            seen: set[tuple[str, str]] = set()
+            for entry in transact_items:
+                op_type, op = next(iter(entry.items()))
+                table = self.get_table(op["TableName"])
+                if op_type == "Put":
+                    key = {table.hash_key_attr: op["Item"][table.hash_key_attr]}
+                    if table.range_key_attr is not None:
+                        key[table.range_key_attr] = op["Item"][table.range_key_attr]
+                else:
+                    key = op["Key"]
+                identity = (op["TableName"], str(sorted(key.items())))
+                if identity in seen:
+                    raise MultipleTransactionsException()
+                seen.add(identity)
+                current = self.get_item(op["TableName"], key)
+                condition = op.get("ConditionExpression")
+                if condition is not None and not get_filter_expression(
+                    condition, op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+                ).expr(current):
+                    old = None
+                    if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
+                        old = current.to_json()["Attributes"]
+                    errors.append(("ConditionalCheckFailed", "The conditional request failed", old))
+                else:
+                    errors.append((None, None, None))
+                planned.append((op_type, {**op, "Key": key}))
+            if any(code is not None for code, _, _ in errors):
+                raise TransactionCanceledException(errors)
+            for op_type, op in planned:
+                names, values = op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+                if op_type == "Put":
+                    self.put_item(op["TableName"], op["Item"])
+                elif op_type == "Update":
+                    self.update_item(
+                        op["TableName"],
+                        op["Key"],
+                        update_expression=op["UpdateExpression"],
+                        expression_attribute_names=names,
+                        expression_attribute_values=values,
+                    )
+                elif op_type == "Delete":
+                    self.delete_item(op["TableName"], op["Key"])
+
+    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    _installed = True

@@ -1,0 +1,232 @@
+"""Accepting an enquiry in one DynamoDB round trip: the enquiry, the records that let a repeat get
+the same answer, and the address's rate-limit count, written together in one transaction.
+
+- Replay records (`replay#<scope>#<hash>` on the guard table) hold the response the visitor got.
+  They are written only with a stored enquiry, so failures are never remembered; a repeat whose
+  record exists gets that response back. Scopes: an Idempotency-Key (24 hours) and a fingerprint
+  of the normalised fields and hashed address (10 minutes).
+- The rate-limit count (`rate#<hashed address>#<hour>`) is incremented only if under the limit:
+  at most `limit` accepted enquiries per address per clock hour.
+- `ClientRequestToken` makes a transaction botocore retries after a lost answer idempotent, so a
+  timeout can never store one enquiry twice.
+
+Two writes per request (as Powertools idempotency makes) plus a read and a write for a sliding
+rate limit cost five round trips; this costs one, and the guarantees are the same.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from enquiries.aws_clients import dynamodb_client
+from enquiries.storage.enquiry_store import IdAlreadyUsed, StorageUnavailable, attribute_map, aws_call
+
+Replayable = dict[str, Any]
+
+IDEMPOTENCY_KEY_SECONDS = 24 * 3600
+DOUBLE_SUBMIT_SECONDS = 10 * 60
+RATE_WINDOW_SECONDS = 3600
+# Concurrent repeats race for the same records; DynamoDB cancels all but one transaction.
+_CONFLICT_ATTEMPTS = 20
+_CONFLICT_PAUSE_SECONDS = 0.05
+_TRANSIENT_REASONS = frozenset(
+    {"ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded", "InternalServerError"}
+)
+
+
+@dataclass(frozen=True)
+class ReplayKey:
+    """A record that makes a repeat of this request get the same response."""
+
+    scope: str
+    digest: str
+    ttl_seconds: int
+
+    @property
+    def record_id(self) -> str:
+        return f"replay#{self.scope}#{self.digest}"
+
+
+@dataclass(frozen=True)
+class RateWindow:
+    """This address's count for the current clock hour."""
+
+    client_key: str
+    limit: int
+    now: float
+
+    @property
+    def start(self) -> int:
+        return int(self.now // RATE_WINDOW_SECONDS * RATE_WINDOW_SECONDS)
+
+    @property
+    def record_id(self) -> str:
+        return f"rate#{self.client_key}#{self.start}"
+
+    @property
+    def retry_after(self) -> int:
+        return max(1, math.ceil(self.start + RATE_WINDOW_SECONDS - self.now))
+
+
+class Replayed(Exception):
+    """A repeat: here is the response the first request got."""
+
+    def __init__(self, key: ReplayKey, response: Replayable) -> None:
+        super().__init__(f"replay of {key.scope}")
+        self.key = key
+        self.response = response
+
+
+class RateLimited(Exception):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"rate limited for {retry_after} s")
+        self.retry_after = retry_after
+
+
+class IntakeStore(Protocol):
+    def accept(
+        self, item: dict[str, Any], response: Replayable, keys: list[ReplayKey], rate: RateWindow | None
+    ) -> None:
+        """Store the enquiry with its guards, or raise Replayed, RateLimited, IdAlreadyUsed or
+        StorageUnavailable (nothing is written then)."""
+
+    def recall(self, keys: list[ReplayKey]) -> tuple[ReplayKey, Replayable] | None:
+        """The first remembered response among `keys`, if any."""
+
+    def remember(self, key: ReplayKey, response: Replayable) -> None:
+        """Remember `response` under `key` too, unless it already holds one."""
+
+
+class DynamoIntakeStore:
+    def __init__(
+        self,
+        table_name: str,
+        guard_table_name: str,
+        client_factory: Callable[[], Any] = dynamodb_client,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.table_name = table_name
+        self.guard_table_name = guard_table_name
+        self._client_factory = client_factory
+        self._clock = clock
+
+    def _replay_put(self, key: ReplayKey, response: Replayable, now: int) -> dict[str, Any]:
+        return {
+            "TableName": self.guard_table_name,
+            "Item": {
+                "id": {"S": key.record_id},
+                "response": {"S": json.dumps(response)},
+                "expiration": {"N": str(now + key.ttl_seconds)},
+            },
+            # A record past its expiry may still be there (TTL deletes lazily): it no longer counts.
+            "ConditionExpression": "attribute_not_exists(id) OR expiration < :now",
+            "ExpressionAttributeValues": {":now": {"N": str(now)}},
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+
+    def accept(
+        self, item: dict[str, Any], response: Replayable, keys: list[ReplayKey], rate: RateWindow | None
+    ) -> None:
+        from botocore.exceptions import ClientError
+
+        now = int(self._clock())
+        writes: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self.table_name,
+                    "Item": attribute_map(item),
+                    "ConditionExpression": "attribute_not_exists(id)",
+                }
+            }
+        ]
+        writes += [{"Put": self._replay_put(key, response, now)} for key in keys]
+        if rate is not None:
+            writes.append(
+                {
+                    "Update": {
+                        "TableName": self.guard_table_name,
+                        "Key": {"id": {"S": rate.record_id}},
+                        "UpdateExpression": "ADD accepted :one SET expiration = :expires",
+                        "ConditionExpression": "attribute_not_exists(accepted) OR accepted < :limit",
+                        "ExpressionAttributeValues": {
+                            ":one": {"N": "1"},
+                            ":limit": {"N": str(rate.limit)},
+                            ":expires": {"N": str(rate.start + RATE_WINDOW_SECONDS)},
+                        },
+                    }
+                }
+            )
+        for _ in range(_CONFLICT_ATTEMPTS):
+            try:
+                # The enquiry id is fresh per attempt of the caller, so it is a safe request token.
+                aws_call(
+                    self._client_factory(),
+                    "transact_write_items",
+                    TransactItems=writes,
+                    ClientRequestToken=str(item["id"]),
+                )
+                return
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                    raise
+                reasons = [str(r.get("Code", "None")) for r in error.response.get("CancellationReasons", [])]
+                old_items = [r.get("Item") for r in error.response.get("CancellationReasons", [])]
+            # Checked in order of what the visitor should see: a repeat is a repeat, even if the
+            # address is now over its limit.
+            for index, key in enumerate(keys, start=1):
+                if index < len(reasons) and reasons[index] == "ConditionalCheckFailed":
+                    remembered = old_items[index] or self._get(key)
+                    if remembered is not None:
+                        raise Replayed(key, _response_of(remembered))
+            if rate is not None and reasons and reasons[-1] == "ConditionalCheckFailed":
+                raise RateLimited(rate.retry_after)
+            if reasons and reasons[0] == "ConditionalCheckFailed":
+                raise IdAlreadyUsed(str(item["id"]))
+            transient = [reason for reason in reasons if reason in _TRANSIENT_REASONS]
+            if transient:
+                raise StorageUnavailable(transient[0])
+            if "TransactionConflict" not in reasons:
+                raise StorageUnavailable("transaction_cancelled:" + ",".join(reasons))
+            # Another request is writing the same records right now: wait for it, then look again.
+            time.sleep(_CONFLICT_PAUSE_SECONDS)
+        raise StorageUnavailable("transaction_conflict")
+
+    def _get(self, key: ReplayKey) -> dict[str, Any] | None:
+        found = aws_call(
+            self._client_factory(),
+            "get_item",
+            TableName=self.guard_table_name,
+            Key={"id": {"S": key.record_id}},
+            ConsistentRead=True,
+        ).get("Item")
+        if not found or int(found.get("expiration", {}).get("N", "0")) < int(self._clock()):
+            return None
+        return dict(found)
+
+    def recall(self, keys: list[ReplayKey]) -> tuple[ReplayKey, Replayable] | None:
+        for key in keys:
+            found = self._get(key)
+            if found is not None:
+                return key, _response_of(found)
+        return None
+
+    def remember(self, key: ReplayKey, response: Replayable) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            aws_call(
+                self._client_factory(), "put_item", **self._replay_put(key, response, int(self._clock()))
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+
+
+def _response_of(record: dict[str, Any]) -> Replayable:
+    response: Replayable = json.loads(record["response"]["S"])
+    return response
