@@ -143,7 +143,10 @@ def build_zip(progress: Callable[[str], None]) -> ZipReport:
         for info in archive.infolist():
             sizes[_project(info.filename.split("/", 1)[0])] += info.compress_size
     note = meta.get("note")
-    excluded = f"left out (provided by the runtime): {meta.get('excluded')}"
+    excluded = (
+        f"left out (provided by the runtime): {meta.get('excluded')}; aws-lambda-powertools and "
+        "pydantic are not in requirements.txt: the template's public Powertools layer provides them"
+    )
     return ZipReport(
         path=output,
         zip_bytes=output.stat().st_size,

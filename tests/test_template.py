@@ -652,3 +652,21 @@ def test_template_passes_cfn_lint() -> None:
 
     # Then it reports nothing
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_functions_use_the_public_powertools_layer_pinned_like_the_tests(cfn: dict[str, Any]) -> None:
+    # Given the template's Powertools layer parameter and the pinned dev requirements
+    parameter = load_template()["Parameters"]["PowertoolsLayerArn"]
+    pins = (REPO_ROOT / "requirements-dev.txt").read_text()
+
+    # Then both functions use the layer, resolved from Powertools' public SSM parameter, for the
+    # same version the tests run against, and the bundled requirements leave Powertools out
+    assert parameter["Type"] == "AWS::SSM::Parameter::Value<String>"
+    version = parameter["Default"].rsplit("/", 1)[1]
+    assert parameter["Default"] == f"/aws/service/powertools/python/arm64/python3.13/{version}"
+    assert f"aws-lambda-powertools=={version}" in pins
+    for name in ("SubmitEnquiryFunction", "NotifyEnquiryFunction"):
+        assert cfn["Resources"][name]["Properties"]["Layers"] == [{"Ref": "PowertoolsLayerArn"}]
+    bundled = (REPO_ROOT / "requirements.txt").read_text()
+    assert "aws-lambda-powertools==" not in bundled
+    assert "pydantic==" not in bundled
