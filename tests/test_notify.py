@@ -13,11 +13,13 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from conftest import EVENTS, REGION, TABLE_NAME, FakeContext, log_records, stored_items
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
+from enquiries.notify import delivery
 from enquiries.notify.mailer import SendFailed, SesMailer, sesv2_client
 from enquiries.settings import SettingsError
 
@@ -343,14 +345,17 @@ def test_notify_mark_failure_after_send_does_not_resend(
         "get_item",
         real_client.get_item(TableName=TABLE_NAME, Key={"id": {"S": "01KAPX4Q7N3Y8Z2M5R6T9V1W0A"}}),
     )
-    stubber.add_client_error("update_item", service_error_code="ProvisionedThroughputExceededException")
+    for _ in range(1 + len(delivery.MARK_RETRY_PAUSES)):
+        stubber.add_client_error("update_item", service_error_code="ProvisionedThroughputExceededException")
     stubber.activate()
     monkeypatch.setattr(store, "_client_factory", lambda: stubbed)
+    monkeypatch.setattr(delivery, "MARK_RETRY_PAUSES", (0.0, 0.0, 0.0))
 
     # When the record is handled
     result = notify(event)
 
-    # Then the record is not retried (that would email the clinic twice) and the gap is logged by id
+    # Then, every retry of the mark having failed, the record is still not failed (a retry would
+    # email the clinic twice), and the gap is logged by id
     assert result == {"batchItemFailures": []}
     assert len(sent_emails()) == 1
     [gap] = [r for r in log_records(log_output) if r["message"] == "emailed but not marked notified"]
@@ -376,6 +381,39 @@ def test_notify_storage_throttled_before_send_fails_the_record(
 
     # Then nothing was sent, so the retry will send each one
     assert sent_emails() == []
+
+
+def test_notify_mark_throttled_once_is_retried_and_recorded(
+    notify: Notifier, notifier_module: Any, dynamodb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the update that marks the item is throttled once, after SES accepted the email
+    event = stream_event("stream-insert.json")
+    put_images(dynamodb, event)
+    store = notifier_module.store
+    real_client = store._client_factory()
+    throttled = {"left": 1}
+
+    class ThrottleOnce:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real_client, name)
+
+        def update_item(self, **request: Any) -> Any:
+            if throttled["left"]:
+                throttled["left"] -= 1
+                raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow"}}, "UpdateItem")
+            return real_client.update_item(**request)
+
+    monkeypatch.setattr(store, "_client_factory", ThrottleOnce)
+    monkeypatch.setattr(delivery, "MARK_RETRY_PAUSES", (0.0, 0.0, 0.0))
+
+    # When the record is handled, and the stream delivers it again
+    notify(event)
+    notify(event)
+
+    # Then the retried mark was recorded, so the second delivery sent nothing
+    assert len(sent_emails()) == 1
+    [item] = stored_items(dynamodb)
+    assert item["notified_at"]
 
 
 # --- configuration ---------------------------------------------------------------------------------

@@ -2,13 +2,17 @@
 
 Before sending, a consistent read skips an enquiry already marked notified (a stream batch is
 retried from its first failed record, so records after it arrive again). After sending, a
-conditional update marks the item. What remains: if the process dies after SES accepted the
-email and before the mark is written (milliseconds), the retry sends a second copy. A failed
-mark after a successful send is logged, never retried, for the same reason.
+conditional update marks the item, retried a few times over about a second if DynamoDB is
+throttling, since an unmarked item is emailed again if the stream delivers its record again.
+What remains: if the process dies after SES accepted the email and before the mark is written,
+or the mark still fails after its retries and the record's batch is then retried for another
+record's sake, the clinic gets a second copy. A mark that fails is logged by id and never fails
+the record: failing it would make that second copy certain.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,6 +22,20 @@ from typing import Any, Protocol
 
 from enquiries.log import logger
 from enquiries.storage.enquiry_store import AlreadyNotified, NotificationLedger, StorageUnavailable
+
+# Pauses between attempts to mark an item notified after its email was sent.
+MARK_RETRY_PAUSES = (0.2, 0.4, 0.8)
+
+
+def _mark_notified(ledger: NotificationLedger, enquiry_id: str, notified_at: str, message_id: str) -> None:
+    for pause in (*MARK_RETRY_PAUSES, None):
+        try:
+            ledger.mark_notified(enquiry_id, notified_at, message_id)
+            return
+        except StorageUnavailable:
+            if pause is None:
+                raise
+            time.sleep(pause)
 
 
 class Mailer(Protocol):
@@ -55,7 +73,7 @@ def deliver(
     message_id = mailer.send(compose(item))
     notified_at = clock().astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     try:
-        ledger.mark_notified(enquiry_id, notified_at, message_id)
+        _mark_notified(ledger, enquiry_id, notified_at, message_id)
     except AlreadyNotified:
         # Another delivery of the same record marked it between our read and our send.
         logger.warning(
