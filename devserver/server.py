@@ -162,7 +162,8 @@ class RequestHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self._route()
 
-    do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_GET
+    # TRACE and QUERY too: every method on /enquiries reaches the handler (405 for all but POST).
+    do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_TRACE = do_QUERY = do_GET
 
     # -- routing -----------------------------------------------------------------------------------
     def _route(self) -> None:

@@ -74,14 +74,21 @@ def _json_fields(raw: bytes) -> dict[str, Any]:
             _keep(fields, key, value)
         return fields
 
+    text = _text(raw, "json_not_utf8")
     try:
-        data = json.loads(_text(raw, "json_not_utf8"), object_pairs_hook=object_with_repeats)
+        data = json.loads(text, object_pairs_hook=object_with_repeats)
     except (ValueError, RecursionError):
         raise ApiError(400, "bad_request", reason="malformed_json") from None
     if not isinstance(data, dict):
         raise ApiError(
             400, "bad_request", message="Send the enquiry as a JSON object.", reason="json_not_object"
         )
+    if "\\u" in text:
+        try:
+            # An escape such as "\ud800" decodes to a lone surrogate: not text, and nothing can store it.
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+        except (UnicodeEncodeError, RecursionError):
+            raise ApiError(400, "bad_request", reason="json_not_unicode") from None
     return data
 
 
@@ -120,6 +127,10 @@ def _multipart_fields(raw: bytes, content_type: str) -> dict[str, Any]:
         parse_form({"Content-Type": content_type.encode("latin-1")}, io.BytesIO(raw), on_field, on_file)
     except (FormParserError, ValueError, UnicodeEncodeError):
         raise ApiError(400, "bad_request", reason="malformed_multipart") from None
+    # The parser silently drops a part cut off before the closing boundary: refuse, never store less.
+    close = b"--" + media_type(content_type)[1].get("boundary", "").encode("latin-1") + b"--"
+    if not (raw.startswith(close) or b"\r\n" + close in raw):
+        raise ApiError(400, "bad_request", reason="multipart_truncated")
     if files:
         raise ApiError(
             422,

@@ -1,0 +1,484 @@
+"""The API's OpenAPI document, built from the submission app's own routes and models.
+
+`python -m devserver.openapi` writes docs/openapi.json; `--check` only compares, and exits 1 when the
+committed file is stale. Powertools' `get_openapi_json_schema` gives the routes, operation id and
+document frame; what it cannot know (the bodies the handler reads itself, the contract's error bodies,
+303 and HTML answers for form posts, 405 with Allow, the CORS preflight) is corrected here, from the
+same constants the handler uses (field limits, error codes, Idempotency-Key length). No AWS is needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+FUNCTIONS_DIR = REPO / "functions"
+DOCUMENT_PATH = REPO / "docs" / "openapi.json"
+TITLE = "enquiries"
+ENQUIRIES_PATH = "/enquiries"
+# The document describes the defaults; an example origin turns CORS (and so the preflight) on.
+EXAMPLE_ORIGIN = "https://www.example-clinic.co.uk"
+
+Schema = dict[str, Any]
+
+# Which status carries which error code (the contract's Responses table).
+STATUS_CODES: dict[int, str] = {
+    400: "bad_request",
+    403: "origin_not_allowed",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_failed",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "unavailable",
+}
+# Component names of the error responses, by status.
+ERROR_RESPONSES: dict[int, tuple[str, str]] = {
+    400: (
+        "BadRequest",
+        "The body cannot be read: malformed JSON or multipart, not a JSON object, not UTF-8, bad "
+        "base64, a multipart body without a boundary or cut short; or a bad Idempotency-Key.",
+    ),
+    403: (
+        "OriginNotAllowed",
+        "The request has an `Origin` header that is not in `ALLOWED_ORIGINS`; nothing is stored.",
+    ),
+    404: ("NotFound", "Any path other than /enquiries."),
+    405: ("MethodNotAllowed", "Any method on /enquiries other than POST and OPTIONS; `Allow` lists them."),
+    413: ("PayloadTooLarge", "The body is over 32 KiB (after base64 decoding)."),
+    415: (
+        "UnsupportedMediaType",
+        "The content type is not JSON, urlencoded or multipart, or its charset is not UTF-8.",
+    ),
+    422: (
+        "ValidationFailed",
+        "One or more fields fail; `fields` names every one, each with what to fix, in "
+        "plain words. Unknown fields, repeated fields and file parts are named too.",
+    ),
+    429: (
+        "RateLimited",
+        "Over `RATE_LIMIT_PER_HOUR` accepted enquiries from one client address in an "
+        "hour; `Retry-After` says when to resend.",
+    ),
+    500: ("InternalError", "Anything else unexpected; `reference` is also in the log line for it."),
+    503: (
+        "Unavailable",
+        "Storage (or the Turnstile verifier) is unavailable or throttled; resend after "
+        "`Retry-After` seconds.",
+    ),
+}
+# Statuses a POST /enquiries can answer with an error (404 and 405 are for other paths and methods).
+POST_ERROR_STATUSES = (400, 403, 413, 415, 422, 429, 500, 503)
+DESCRIPTION = (
+    "A self-hosted backend for the contact form of a static website: `POST /enquiries` takes JSON, a "
+    "plain HTML form (urlencoded) or multipart/form-data, checks it, stores it and has it emailed to "
+    "staff. The repository's CONTRACT.md is the public contract; this document follows it.\n\n"
+    "Every response is JSON unless the request is an HTML form post (urlencoded or multipart) whose "
+    "`Accept` contains `text/html`: then success is a `303` (to an allowed `_next` or `SUCCESS_URL`) or a "
+    "`200` thank-you page, and an error is an HTML page with the same status. Every error body has a "
+    "stable `error` code and a `message` a visitor can act on; 5xx bodies add a `reference`. Any other "
+    "path answers `404` (`NotFound`), and any other method on /enquiries `405` (`MethodNotAllowed`).\n\n"
+    "This document shows the default settings: consent required, the default `SERVICES`, no Turnstile."
+)
+
+
+def project_version() -> str:
+    data = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    return str(data["project"]["version"])
+
+
+class _NoStore:
+    """The store handed to the app while only its routes are read: any call to it is a mistake."""
+
+    def __getattr__(self, name: str) -> Any:
+        def refuse(*args: Any, **kwargs: Any) -> None:
+            raise RuntimeError(f"the OpenAPI build never stores anything (store.{name} was called)")
+
+        return refuse
+
+
+def powertools_document() -> Schema:
+    """What Powertools generates from the app's routes, before any correction."""
+    if str(FUNCTIONS_DIR) not in sys.path:
+        sys.path.insert(0, str(FUNCTIONS_DIR))
+    from enquiries.api.app import build_app
+    from enquiries.settings import load_settings
+
+    settings = load_settings({"TABLE_NAME": "enquiries", "ALLOWED_ORIGINS": EXAMPLE_ORIGIN})
+    store: Any = _NoStore()  # whatever the store's protocol, nothing is ever stored here
+    app = build_app(settings, store)
+    document: Schema = json.loads(
+        app.get_openapi_json_schema(title=TITLE, version=project_version(), description=DESCRIPTION)
+    )
+    return document
+
+
+# -- request bodies ------------------------------------------------------------------------------------
+
+
+# Unicode's control characters (category Cc), as a regular expression class body.
+CONTROL = "\\x00-\\x1f\\x7f-\\x9f"
+NOT_CONTROL = f"[^{CONTROL}]"
+TURNSTILE_NOTE = (
+    "With `TURNSTILE_SECRET` set, the field `cf-turnstile-response` (the Cloudflare Turnstile token) is "
+    "required too, and a failed check is a 422 on field `captcha`; without it, that field is unknown."
+)
+
+
+def _field_rules(form: bool) -> dict[str, Schema | None]:
+    """The contract's rule for each field of the Enquiry model, as JSON Schema (None: not a field under
+    the default settings). `form` is for urlencoded and multipart bodies, where every value is text.
+    """
+    from enquiries.settings import DEFAULT_SERVICES
+    from enquiries.validation import CONSENT_TRUE, EMAIL_MAX, MESSAGE_MAX, NAME_MAX
+
+    def optional(schema: Schema) -> Schema:
+        return schema if form else {**schema, "type": ["string", "null"]}
+
+    consent_words = sorted(CONSENT_TRUE)
+    consent_text: Schema = {"type": "string", "enum": consent_words}
+    return {
+        "name": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": NAME_MAX,
+            # Something other than spaces, and no control characters.
+            "pattern": f"^{NOT_CONTROL}*[^\\s{CONTROL}]{NOT_CONTROL}*$",
+            "description": f"1-{NAME_MAX} characters after trimming; no control characters. Stored trimmed.",
+            "examples": ["Jane Doe"],
+        },
+        "email": {
+            "type": "string",
+            "format": "email",
+            "maxLength": EMAIL_MAX,
+            "description": f"A syntactically valid address of at most {EMAIL_MAX} characters (no DNS "
+            "look-up). Stored normalised.",
+            "examples": ["jane.doe@example.com"],
+        },
+        "phone": optional(
+            {
+                "type": "string",
+                "description": "Optional: a possible phone number; national numbers are read in "
+                "`DEFAULT_PHONE_REGION` (default GB). Stored as E.164, e.g. +448009875336. Empty counts "
+                "as absent.",
+                "examples": ["0800 987 5336", "+44 1632 960123"],
+            }
+        ),
+        "service": optional(
+            {
+                "type": "string",
+                "description": "Optional: one of `SERVICES`, matched case-insensitively (default: "
+                + ", ".join(DEFAULT_SERVICES)
+                + "). Stored in its canonical spelling. Empty counts as absent.",
+                "examples": list(DEFAULT_SERVICES),
+            }
+        ),
+        "message": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MESSAGE_MAX,
+            "pattern": r"\S",
+            "description": f"1-{MESSAGE_MAX:,} characters after trimming. Stored trimmed.",
+            "examples": ["My lower back has been stiff since a half marathon."],
+        },
+        "consent": {
+            **(consent_text if form else {"anyOf": [{"type": "boolean", "const": True}, consent_text]}),
+            "description": "Required unless `REQUIRE_CONSENT=false`: "
+            + ("" if form else "true, or ")
+            + "one of "
+            + ", ".join(consent_words)
+            + " (any letter case). Stored as true.",
+        },
+        "_gotcha": optional(
+            {
+                "type": "string",
+                "maxLength": 0,
+                "description": "The honeypot: must stay empty. A filled one gets the same response as a "
+                "success, and nothing is stored or sent. Never stored.",
+            }
+        ),
+        "_next": optional(
+            {
+                "type": "string",
+                "format": "uri",
+                "description": "Where an HTML form post is sent (303) on success; honoured only when its "
+                "origin is in `ALLOWED_ORIGINS`. Never stored.",
+            }
+        ),
+        # Unknown (a 422) under the default settings this document shows; see TURNSTILE_NOTE.
+        "cf-turnstile-response": None,
+    }
+
+
+def enquiry_schemas() -> tuple[Schema, Schema]:
+    """The JSON body (from the pydantic model, with the contract's rules) and the form body schemas."""
+    from enquiries.validation import Enquiry
+
+    model = Enquiry.model_json_schema(by_alias=True)
+    required = ["name", "email", "message", "consent"]
+    schemas = []
+    for form in (False, True):
+        rules = _field_rules(form)
+        properties: Schema = {}
+        for name, generated in model["properties"].items():
+            if name not in rules:  # a new model field must get its contract rule here
+                raise ValueError(f"the Enquiry model's field {name!r} has no rule in devserver/openapi.py")
+            if rules[name] is None:
+                continue
+            schema = {key: value for key, value in generated.items() if key not in ("default", "anyOf")}
+            properties[name] = {**schema, **(rules[name] or {})}
+        schemas.append(
+            {
+                "title": "EnquiryForm" if form else model["title"],
+                "description": (
+                    "An enquiry sent as an HTML form: the same fields as `Enquiry`, every value text; a "
+                    "file part is a 422."
+                    if form
+                    else "An enquiry as a UTF-8 JSON object."
+                )
+                + " Any other field is a 422 that names it; a field sent twice is a 422. "
+                + TURNSTILE_NOTE,
+                "type": "object",
+                "properties": properties,
+                "required": required,
+                "additionalProperties": model.get("additionalProperties", False),
+            }
+        )
+    return schemas[0], schemas[1]
+
+
+# -- responses -----------------------------------------------------------------------------------------
+
+
+def _ref(kind: str, name: str) -> Schema:
+    return {"$ref": f"#/components/{kind}/{name}"}
+
+
+def error_body_schema() -> Schema:
+    from enquiries.api.errors import MESSAGES
+
+    return {
+        "title": "ErrorBody",
+        "description": "Every error body. `message` is a sentence a visitor can act on (on 5xx it offers "
+        "`CLINIC_PHONE` when set); `fields` comes with 422; `reference` with every 5xx, and the same id "
+        "is in the log line for that failure.",
+        "type": "object",
+        "properties": {
+            "error": {"type": "string", "enum": list(MESSAGES), "description": "A stable code."},
+            "message": {"type": "string", "minLength": 1},
+            "fields": {
+                "type": "object",
+                "minProperties": 1,
+                "additionalProperties": {"type": "string", "minLength": 1},
+                "description": "Each failing field (or `captcha`) and what to fix, in plain words.",
+            },
+            "reference": {"type": "string", "minLength": 1},
+        },
+        "required": ["error", "message"],
+        "additionalProperties": False,
+    }
+
+
+HTML_PAGE: Schema = {"type": "string", "description": "An HTML page (for HTML form posts)."}
+RETRY_AFTER: Schema = {
+    "description": "Seconds to wait before resending.",
+    "required": True,
+    "schema": {"type": "integer", "minimum": 0},
+}
+
+
+def error_response(status: int) -> Schema:
+    description = ERROR_RESPONSES[status][1]
+    schema: Schema = {
+        "allOf": [_ref("schemas", "ErrorBody"), {"properties": {"error": {"const": STATUS_CODES[status]}}}]
+    }
+    if status == 422:
+        schema["allOf"][1]["required"] = ["fields"]
+    if status >= 500:
+        schema["allOf"][1]["required"] = ["reference"]
+    response: Schema = {
+        "description": description,
+        "content": {"application/json": {"schema": schema}, "text/html": {"schema": HTML_PAGE}},
+    }
+    if status == 405:
+        response["headers"] = {
+            "Allow": {
+                "description": "The methods /enquiries takes.",
+                "required": True,
+                "schema": {"type": "string", "examples": ["OPTIONS, POST"]},
+            }
+        }
+    if status in (429, 503):
+        response["headers"] = {"Retry-After": RETRY_AFTER}
+    return response
+
+
+def success_schema() -> Schema:
+    return {
+        "title": "Accepted",
+        "type": "object",
+        "properties": {
+            "id": {"type": "string", "minLength": 1, "description": "The enquiry id."},
+            "message": {"type": "string", "minLength": 1, "description": "A sentence for the visitor."},
+        },
+        "required": ["id", "message"],
+        "additionalProperties": False,
+    }
+
+
+def post_operation(generated: Schema) -> Schema:
+    from enquiries.api.app import IDEMPOTENCY_KEY_MAX
+
+    operation = {key: value for key, value in generated.items() if key not in ("responses", "summary")}
+    responses: Schema = {
+        "201": {
+            "description": "Stored. A filled honeypot gets the same answer, and nothing is stored.",
+            "content": {"application/json": {"schema": _ref("schemas", "Accepted")}},
+        },
+        "200": {
+            "description": "An HTML form post stored, with no allowed `_next` and no `SUCCESS_URL`: a "
+            "thank-you page.",
+            "content": {"text/html": {"schema": HTML_PAGE}},
+        },
+        "303": {
+            "description": "An HTML form post stored: to the allowed `_next`, else to `SUCCESS_URL`.",
+            "headers": {
+                "Location": {"required": True, "schema": {"type": "string", "format": "uri"}},
+            },
+            "content": {"text/html": {"schema": {"type": "string", "maxLength": 0}}},
+        },
+    }
+    for status in POST_ERROR_STATUSES:
+        responses[str(status)] = _ref("responses", ERROR_RESPONSES[status][0])
+    return {
+        **operation,
+        "summary": "Send an enquiry",
+        "description": "Checks, stores and (from the table's stream) emails an enquiry. Requests with "
+        "the same `Idempotency-Key` within 24 hours, and identical submissions from one client address "
+        "within 10 minutes, get the first one's response; nothing is stored or sent twice.",
+        "parameters": [
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "description": f"1 to {IDEMPOTENCY_KEY_MAX} printable characters; longer, or with control "
+                "characters, is a 400.",
+                "schema": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": IDEMPOTENCY_KEY_MAX,
+                    "pattern": "^[^\\x00-\\x1f\\x7f]+$",
+                },
+            }
+        ],
+        "requestBody": {
+            "required": True,
+            "description": "At most 32 KiB. API Gateway may hand it over base64-encoded; it is decoded "
+            "first. Any other content type is a 415.",
+            "content": {
+                "application/json": {"schema": _ref("schemas", "Enquiry")},
+                "application/x-www-form-urlencoded": {"schema": _ref("schemas", "EnquiryForm")},
+                "multipart/form-data": {"schema": _ref("schemas", "EnquiryForm")},
+            },
+        },
+        "responses": responses,
+    }
+
+
+def preflight_operation() -> Schema:
+    text: Schema = {"type": "string"}
+    return {
+        "operationId": "preflight_enquiries_options",
+        "summary": "CORS preflight",
+        "description": "A browser's preflight for a cross-origin POST. Requests with no `Origin` are "
+        "allowed too (curl, server-side code).",
+        "parameters": [
+            {
+                "name": "Access-Control-Request-Method",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string", "examples": ["POST"]},
+            },
+            {
+                "name": "Access-Control-Request-Headers",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string", "examples": ["content-type,idempotency-key"]},
+            },
+        ],
+        "responses": {
+            "204": {
+                "description": "Allowed: `POST`, with the headers `Content-Type` and `Idempotency-Key`. "
+                "`Access-Control-Allow-Origin` echoes an allowed `Origin`.",
+                "headers": {
+                    "Access-Control-Allow-Methods": {"required": True, "schema": text},
+                    "Access-Control-Allow-Origin": {"required": False, "schema": text},
+                    "Access-Control-Allow-Headers": {"required": False, "schema": text},
+                    "Access-Control-Max-Age": {"required": False, "schema": {"type": "integer"}},
+                    "Vary": {"required": True, "schema": text},
+                },
+            },
+            "403": _ref("responses", "OriginNotAllowed"),
+        },
+    }
+
+
+def correct(document: Schema) -> Schema:
+    """Powertools' document, made to say what the contract says."""
+    corrected = copy.deepcopy(document)
+    path = corrected["paths"][ENQUIRIES_PATH]
+    path["post"] = post_operation(path["post"])
+    path["options"] = preflight_operation()
+    json_body, form_body = enquiry_schemas()
+    # Powertools' 422 shapes (HTTPValidationError, ValidationError, ResponseValidationError) describe its
+    # own request validation, which this app does not use: the contract's ErrorBody replaces them.
+    corrected["components"] = {
+        "schemas": {
+            "Enquiry": json_body,
+            "EnquiryForm": form_body,
+            "Accepted": success_schema(),
+            "ErrorBody": error_body_schema(),
+        },
+        "responses": {name: error_response(status) for status, (name, _) in ERROR_RESPONSES.items()},
+    }
+    return corrected
+
+
+def build_document() -> Schema:
+    return correct(powertools_document())
+
+
+def render(document: Schema) -> str:
+    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m devserver.openapi", description=__doc__)
+    parser.add_argument("--check", action="store_true", help="exit 1 if docs/openapi.json is stale")
+    parser.add_argument("--output", type=Path, default=DOCUMENT_PATH, help="where to write the document")
+    args = parser.parse_args(argv)
+    text = render(build_document())
+    output: Path = args.output
+    if args.check:
+        current = output.read_text(encoding="utf-8") if output.exists() else ""
+        if current != text:
+            print(f"{output} is stale: run `make openapi`", file=sys.stderr)
+            return 1
+        print(f"{output} is up to date")
+        return 0
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text, encoding="utf-8")
+    print(f"wrote {output}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
