@@ -415,8 +415,11 @@ class StubVerifier(http.server.BaseHTTPRequestHandler):
 
         form = parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
         StubVerifier.received.append(form)
-        ok = form.get("response") == ["pass"] and form.get("secret") == ["turnstile-test-secret"]
-        answer = {"success": ok, "error-codes": [] if ok else ["invalid-input-response"]}
+        if form.get("secret") != ["turnstile-test-secret"]:
+            answer = {"success": False, "error-codes": ["invalid-input-secret"]}
+        else:
+            ok = form.get("response") == ["pass"]
+            answer = {"success": ok, "error-codes": [] if ok else ["invalid-input-response"]}
         body = json.dumps(answer).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -522,3 +525,19 @@ def test_rate_limit_counts_per_clock_hour(handler_at: Callable[..., Handler], dy
     assert refused["statusCode"] == 429
     assert refused["headers"]["Retry-After"] == "30"
     assert accepted["statusCode"] == 201
+
+
+def test_turnstile_wrong_secret_is_503_not_the_visitors_fault(
+    make_handler: Callable[..., Handler], verifier_url: str, dynamodb: Any
+) -> None:
+    # Given a deployment whose TURNSTILE_SECRET Cloudflare does not recognise
+    handler = make_handler(TURNSTILE_SECRET="a-stale-secret", TURNSTILE_VERIFY_URL=verifier_url)
+
+    # When a visitor with a good token submits
+    response = handler(enquiry_event(**{"cf-turnstile-response": "pass"}))
+
+    # Then they are told to try again later (and the operator sees why in the log), not that
+    # they failed the robot check
+    assert response["statusCode"] == 503
+    assert body_of(response)["error"] == "unavailable"
+    assert stored_items(dynamodb) == []

@@ -90,14 +90,30 @@ class Settings(BaseModel):
         for origin in origins:
             if not _ORIGIN.match(origin):
                 raise ValueError(f"{origin!r} is not an origin like https://www.example.com (no path)")
-        return origins
+        # Browsers send origins in lower case; so must the CORS headers that echo them.
+        return tuple(origin.lower() for origin in origins)
 
     @field_validator("success_url", "turnstile_verify_url")
     @classmethod
     def _absolute_url(cls, url: str | None) -> str | None:
-        if url is not None and not url.startswith(("https://", "http://")):
-            raise ValueError("must be an absolute http(s) URL")
+        if url is None:
+            return None
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        if parts.scheme not in ("https", "http") or not parts.hostname or any(c.isspace() for c in url):
+            raise ValueError("must be an absolute http(s) URL, like https://www.example.com/thanks/")
         return url
+
+    @field_validator("default_phone_region")
+    @classmethod
+    def _known_region(cls, region: str) -> str:
+        if region != "GB":  # the default is known good: only a chosen region costs the import
+            import phonenumbers
+
+            if region not in phonenumbers.SUPPORTED_REGIONS:
+                raise ValueError(f"{region!r} is not a region phone numbers can be read in (GB, not UK)")
+        return region
 
 
 def load_settings(environ: Mapping[str, str] | None = None, required: tuple[str, ...] = ()) -> Settings:

@@ -13,6 +13,8 @@ from urllib.request import Request, urlopen
 
 DEFAULT_VERIFY_URL = "https://challenges.cloudflare.com/turnstile/v0/siteverify"
 TIMEOUT_SECONDS = 3
+# siteverify error codes that mean the operator's secret or Cloudflare is at fault.
+OPERATOR_ERROR_CODES = frozenset({"missing-input-secret", "invalid-input-secret", "internal-error"})
 
 
 class CaptchaFailed(Exception):
@@ -53,4 +55,10 @@ class TurnstileVerifier:
         if not isinstance(answer, dict) or not isinstance(answer.get("success"), bool):
             raise CaptchaUnavailable("turnstile:bad_answer")
         if not answer["success"]:
+            codes = answer.get("error-codes") or []
+            ours = [str(code) for code in codes if code in OPERATOR_ERROR_CODES]
+            if ours:
+                # Our secret or Cloudflare is at fault, not the visitor: a 503, and a reason that
+                # names it in the log, rather than a check every visitor would fail.
+                raise CaptchaUnavailable("turnstile:" + ",".join(ours))
             raise CaptchaFailed

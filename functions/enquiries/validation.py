@@ -17,6 +17,7 @@ NAME_MAX = 120
 MESSAGE_MAX = 5000
 EMAIL_MAX = 254
 CONSENT_TRUE = {"true", "on", "yes", "1"}
+CONSENT_FALSE = {"false", "off", "no", "0"}
 
 MESSAGES = {
     "name": "Enter your name.",
@@ -24,12 +25,14 @@ MESSAGES = {
     "name_control": "Enter your name without special control characters.",
     "email": "Enter an email address like name@example.com.",
     "email_long": f"Enter an email address of at most {EMAIL_MAX} characters.",
+    "email_ascii": "Enter an email address without accents or symbols before the @, like name@example.com.",
     "phone": "Enter a phone number like 01632 960123 or +44 1632 960123, or leave it blank.",
     "message": "Enter your message.",
     "message_long": f"Shorten your message to at most {MESSAGE_MAX:,} characters.",
     "consent": "Tick the box to agree that we may use your details to reply to your enquiry.",
     "not_text": "Enter this as text.",
     "repeated": "Send this field only once.",
+    "file": "Files cannot be sent with this form: remove the attachment.",
     "unknown": "This form has no field with this name: remove it.",
     "captcha": "Complete the check that you are not a robot.",
 }
@@ -58,10 +61,19 @@ def _fail(key: str, message: str | None = None) -> PydanticCustomError:
     return PydanticCustomError(key, message or MESSAGES[key])
 
 
+class FilePart:
+    """A multipart part that carried a file (the contract refuses them, naming the field)."""
+
+    def __repr__(self) -> str:
+        return "FilePart()"
+
+
 def _single_text(value: Any) -> str | None:
     """The field's text, or None when absent or blank; a list means the field was sent twice."""
     if value is None:
         return None
+    if isinstance(value, FilePart):
+        raise _fail("file")
     if isinstance(value, list):
         raise _fail("repeated")
     if not isinstance(value, str):
@@ -116,9 +128,12 @@ class Enquiry(BaseModel):
         from email_validator import EmailNotValidError, validate_email
 
         try:
-            valid = validate_email(text, check_deliverability=False)
+            # Without SMTPUTF8: the clinic answers through Reply-To, which must be an address every
+            # mail system accepts (an accented domain is fine: it has an ASCII form).
+            valid = validate_email(text, check_deliverability=False, allow_smtputf8=False)
         except EmailNotValidError:
-            raise _fail("email") from None
+            accented_local = not text.rpartition("@")[0].isascii()
+            raise _fail("email_ascii" if accented_local else "email") from None
         if len(valid.normalized) > EMAIL_MAX:
             raise _fail("email_long")
         return valid.normalized
@@ -165,15 +180,19 @@ class Enquiry(BaseModel):
     @field_validator("consent", mode="plain")
     @classmethod
     def _consent(cls, value: Any, info: ValidationInfo) -> bool | None:
+        if isinstance(value, FilePart):
+            raise _fail("file")
         if isinstance(value, list):
             raise _fail("repeated")
         given = value is not None and not (isinstance(value, str) and not value.strip())
-        if not given:
-            if _rules(info).require_consent:
-                raise _fail("consent")
-            return None
-        if value is True or (isinstance(value, str | int) and str(value).strip().lower() in CONSENT_TRUE):
+        if given and (
+            value is True or (isinstance(value, str | int) and str(value).strip().lower() in CONSENT_TRUE)
+        ):
             return True
+        if _rules(info).require_consent:
+            raise _fail("consent")
+        if not given or value is False or str(value).strip().lower() in CONSENT_FALSE:
+            return None  # consent is optional here, and was not given
         raise _fail("consent")
 
     @field_validator("captcha_token", mode="plain")
@@ -209,6 +228,11 @@ def validate_enquiry(data: dict[str, Any], rules: FieldRules) -> Enquiry:
             field = str(detail["loc"][0]) if detail["loc"] else "form"
             if detail["type"] == "captcha":
                 field = "captcha"  # the contract names the check, not the widget's field
-            message = MESSAGES["unknown"] if detail["type"] == "extra_forbidden" else detail["msg"]
+            if detail["type"] == "extra_forbidden":
+                message = (
+                    MESSAGES["file"] if isinstance(detail.get("input"), FilePart) else MESSAGES["unknown"]
+                )
+            else:
+                message = detail["msg"]
             fields.setdefault(field, message)
         raise InvalidEnquiry(fields) from None

@@ -81,6 +81,9 @@ def _origin_of(url: str) -> str | None:
         parts = urlsplit(url)
     except ValueError:
         return None
+    # urlsplit silently drops CR, LF and tab, so they are refused here: they must never reach Location.
+    if any(char.isspace() or ord(char) < 32 or ord(char) == 127 for char in url):
+        return None
     if parts.scheme not in ("http", "https") or not parts.netloc or "@" in parts.netloc or "\\" in url:
         return None
     return f"{parts.scheme}://{parts.netloc}".lower()
@@ -180,6 +183,13 @@ def verify_captcha(verifier: TurnstileVerifier, token: str, remote_ip: str) -> N
         raise ApiError(503, "unavailable", reason=unavailable.reason) from None
 
 
+def _honeypot_filled(fields: dict[str, Any]) -> bool:
+    value = fields.get("_gotcha")
+    if isinstance(value, list):
+        return any(isinstance(item, str) and item.strip() for item in value)
+    return value is not None and (not isinstance(value, str) or bool(value.strip()))
+
+
 def count_spam_blocked() -> None:
     from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
@@ -245,6 +255,9 @@ def build_app(
         try:
             if origin is not None and origin.lower() not in allowed_origins:
                 raise ApiError(403, "origin_not_allowed", reason="origin")
+            if app.current_event.raw_path != ENQUIRIES_PATH and app.current_event.http_method == "OPTIONS":
+                # Powertools would answer any path's preflight; only /enquiries exists.
+                raise ApiError(404, "not_found", reason="path")
             response = next_middleware(app)
         except StorageUnavailable as unavailable:  # throttled, down or timing out: "try again soon"
             app.context.update(outcome="unavailable", reason=unavailable.reason)
@@ -289,13 +302,16 @@ def build_app(
 
     @app.not_found
     def not_found(_: NotFoundError) -> Response[str]:
-        if app.current_event.raw_path.rstrip("/") == ENQUIRIES_PATH:
-            raise ApiError(405, "method_not_allowed", reason="method")
-        raise ApiError(404, "not_found", reason="path")
+        if app.current_event.raw_path != ENQUIRIES_PATH:
+            raise ApiError(404, "not_found", reason="path")
+        if app.current_event.request_context.http.method.upper() == "OPTIONS":
+            # No ALLOWED_ORIGINS, so no preflight to answer; still say what the path allows.
+            return Response(status_code=204, content_type=None, body="", headers={"Allow": ALLOWED_METHODS})
+        raise ApiError(405, "method_not_allowed", reason="method")
 
-    def success(enquiry_id: str, enquiry: Enquiry) -> Response[str]:
+    def success(enquiry_id: str, next_url: str | None) -> Response[str]:
         if _wants_html(app):
-            target = allowed_url(enquiry.next_url) or settings.success_url
+            target = allowed_url(next_url) or settings.success_url
             if target:
                 return Response(
                     status_code=303, content_type=HTML_TYPE, body="", headers={"Location": target}
@@ -321,6 +337,14 @@ def build_app(
         event = app.current_event
         try:
             _, fields = read_form(event.body, bool(event.is_base64_encoded), _header(app, "content-type"))
+            if _honeypot_filled(fields):
+                # A bot filled the hidden field: whatever else it sent, answer like a success, store
+                # and send nothing, and count it.
+                enquiry_id = new_enquiry_id()
+                app.context.update(enquiry_id=enquiry_id, outcome="honeypot")
+                count_spam_blocked()
+                next_url = fields.get("_next")
+                return success(enquiry_id, next_url if isinstance(next_url, str) else None)
             try:
                 enquiry = validate_enquiry(fields, rules)
             except InvalidEnquiry as invalid:
@@ -331,12 +355,6 @@ def build_app(
             if earlier is not None:
                 return earlier
             raise
-        if enquiry.gotcha:
-            # A bot filled the hidden field: answer like a success, store and send nothing, count it.
-            enquiry_id = new_enquiry_id()
-            app.context.update(enquiry_id=enquiry_id, outcome="honeypot")
-            count_spam_blocked()
-            return success(enquiry_id, enquiry)
         now = clock()
         rate = None
         if services.hasher is not None:
@@ -356,7 +374,7 @@ def build_app(
             accepted = accept_enquiry(
                 enquiry,
                 services.store,
-                respond=lambda enquiry_id: to_replayable(success(enquiry_id, enquiry), enquiry_id),
+                respond=lambda enquiry_id: to_replayable(success(enquiry_id, enquiry.next_url), enquiry_id),
                 keys=keys,
                 rate=rate,
                 retention_days=settings.retention_days,

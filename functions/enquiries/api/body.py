@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from enquiries.api.errors import ApiError
+from enquiries.validation import FilePart
 
 MAX_BODY_BYTES = 32 * 1024
 JSON = "application/json"
@@ -57,7 +58,7 @@ def _text(raw: bytes, reason: str) -> str:
         raise ApiError(400, "bad_request", reason=reason) from None
 
 
-def _keep(fields: dict[str, Any], name: str, value: str) -> None:
+def _keep(fields: dict[str, Any], name: str, value: Any) -> None:
     if name in fields:
         previous = fields[name]
         fields[name] = [*previous, value] if isinstance(previous, list) else [previous, value]
@@ -112,14 +113,14 @@ def _multipart_fields(raw: bytes, content_type: str) -> dict[str, Any]:
     from python_multipart.multipart import parse_form
 
     fields: dict[str, Any] = {}
-    files: list[str] = []
 
     def on_field(part: Any) -> None:
         name = _text(part.field_name or b"", "multipart_not_utf8")
         _keep(fields, name, _text(part.value or b"", "multipart_not_utf8"))
 
     def on_file(part: Any) -> None:
-        files.append(_text(part.field_name or b"", "multipart_not_utf8"))
+        # Kept as a marker, so validation names it beside every other failing field.
+        _keep(fields, _text(part.field_name or b"", "multipart_not_utf8"), FilePart())
 
     import io
 
@@ -131,13 +132,6 @@ def _multipart_fields(raw: bytes, content_type: str) -> dict[str, Any]:
     close = b"--" + media_type(content_type)[1].get("boundary", "").encode("latin-1") + b"--"
     if not (raw.startswith(close) or b"\r\n" + close in raw):
         raise ApiError(400, "bad_request", reason="multipart_truncated")
-    if files:
-        raise ApiError(
-            422,
-            "validation_failed",
-            fields={name: "Files cannot be sent with this form: remove the attachment." for name in files},
-            reason="file_part",
-        )
     return fields
 
 

@@ -26,14 +26,20 @@ FIELD_LABELS = (
 
 
 def one_line(text: str) -> str:
-    """Collapse every run of white space (CR and LF included) into one space: safe for a header."""
+    """Collapse every run of white space (CR and LF included) into one space."""
     return " ".join(text.split())
 
 
+def header_text(text: str) -> str:
+    """Visitor text made safe for a header: one line, and no RFC 2047 encoded-word (`=?...?=`),
+    which the email package would decode, CR and LF included, into the header it builds."""
+    return one_line(text).replace("=?", "= ?")
+
+
 def subject_for(item: Mapping[str, Any]) -> str:
-    subject = f"New enquiry from {one_line(str(item['name']))}"
+    subject = f"New enquiry from {header_text(str(item['name']))}"
     if item.get("service"):
-        subject += f" - {one_line(str(item['service']))}"
+        subject += f" - {header_text(str(item['service']))}"
     return subject
 
 
@@ -55,12 +61,14 @@ def _phone_display(e164: str) -> str:
 
 
 def _reply_to(item: Mapping[str, Any]) -> Address:
+    import idna
+
     local, _, domain = str(item["email"]).rpartition("@")
-    try:
-        domain.encode("ascii")
-    except UnicodeEncodeError:
-        domain = domain.encode("idna").decode("ascii")  # an internationalised domain, as DNS knows it
-    return Address(display_name=one_line(str(item["name"])), username=local, domain=domain)
+    if not domain.isascii():
+        # An internationalised domain, as DNS knows it (IDNA 2008, as email-validator checked it:
+        # IDNA 2003 would turn "straße.de" into another domain, "strasse.de").
+        domain = idna.encode(domain, uts46=True).decode("ascii")
+    return Address(display_name=header_text(str(item["name"])), username=local, domain=domain)
 
 
 def text_body(item: Mapping[str, Any], mail: MailSettings) -> str:
@@ -140,7 +148,7 @@ def compose(item: Mapping[str, Any], mail: MailSettings, now: datetime | None = 
     message["Reply-To"] = _reply_to(item)
     message["Subject"] = subject_for(item)
     message["Date"] = format_datetime(now or datetime.now(UTC))
-    message["X-Enquiry-Id"] = one_line(str(item["id"]))
+    message["X-Enquiry-Id"] = header_text(str(item["id"]))
     # Quoted-printable keeps every line 7-bit and short, as all mail relays accept.
     message.set_content(text_body(item, mail), cte="quoted-printable")
     message.add_alternative(html_body(item, mail), subtype="html", cte="quoted-printable")

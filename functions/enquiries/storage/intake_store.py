@@ -31,8 +31,9 @@ Replayable = dict[str, Any]
 IDEMPOTENCY_KEY_SECONDS = 24 * 3600
 DOUBLE_SUBMIT_SECONDS = 10 * 60
 RATE_WINDOW_SECONDS = 3600
-# Concurrent repeats race for the same records; DynamoDB cancels all but one transaction.
-_CONFLICT_ATTEMPTS = 20
+# Concurrent repeats race for the same records; DynamoDB cancels all but one transaction. A
+# request waits at most this long for the others before answering a 503.
+_CONFLICT_WAIT_SECONDS = 3.0
 _CONFLICT_PAUSE_SECONDS = 0.05
 _TRANSIENT_REASONS = frozenset(
     {"ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded", "InternalServerError"}
@@ -161,7 +162,8 @@ class DynamoIntakeStore:
                     }
                 }
             )
-        for _ in range(_CONFLICT_ATTEMPTS):
+        deadline = time.monotonic() + _CONFLICT_WAIT_SECONDS
+        while True:
             try:
                 # The enquiry id is fresh per attempt of the caller, so it is a safe request token.
                 aws_call(
@@ -193,8 +195,9 @@ class DynamoIntakeStore:
             if "TransactionConflict" not in reasons:
                 raise StorageUnavailable("transaction_cancelled:" + ",".join(reasons))
             # Another request is writing the same records right now: wait for it, then look again.
+            if time.monotonic() > deadline:
+                raise StorageUnavailable("transaction_conflict")
             time.sleep(_CONFLICT_PAUSE_SECONDS)
-        raise StorageUnavailable("transaction_conflict")
 
     def _get(self, key: ReplayKey) -> dict[str, Any] | None:
         found = aws_call(
