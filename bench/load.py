@@ -38,7 +38,7 @@ REPO = Path(__file__).resolve().parent.parent
 READY_PREFIX = "enquiries local server ready at "
 READY_TIMEOUT_SECONDS = 60.0
 REQUEST_TIMEOUT_SECONDS = 30.0
-POLL_SECONDS = 1.0
+POLL_SECONDS = 3.0  # each look scans the emulated table: not too often, it slows the notifier
 STOP_TIMEOUT_SECONDS = 10.0
 # Settings a shell might carry that would change what the load sees (a captcha would refuse it all).
 CLEARED = (
@@ -305,8 +305,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--email-wait-seconds",
         type=float,
-        default=60.0,
-        help="how long to wait for the emails after the last request (default 60)",
+        default=240.0,
+        help="how long to wait for the emails after the last request (default 240: the local "
+        "notifier, one process beside moto, emails about 15 a second)",
     )
     args = parser.parse_args(argv)
     if args.requests < 1 or args.concurrency < 1 or args.timeout_seconds <= 0 or args.email_wait_seconds < 0:
