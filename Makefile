@@ -38,7 +38,7 @@ sample-email: $(VENV)/.installed
 
 # The demo page with the server's inline errors, in Debian's Chromium (/usr/bin/chromium), for the docs.
 screenshot: $(VENV)/.installed
-	$(PY) scripts/screenshot_demo_form.py
+	$(PY) -m scripts.screenshot_demo_form
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .aws-sam

@@ -90,26 +90,12 @@ def bench_environ(endpoint: str) -> dict[str, str]:
     return environ
 
 
-@contextlib.contextmanager
-def moto_server() -> Iterator[str]:
-    """One moto server on a free loopback port, in a thread of this process; yields its URL."""
-    import logging
+def moto_server() -> contextlib.AbstractContextManager[str]:
+    """One moto server on a free loopback port, in a thread of this process, as the local server runs
+    it (with DynamoDB's atomic transactions); yields its URL."""
+    from devserver.emulator import running_moto
 
-    from moto.server import ThreadedMotoServer
-
-    from devserver import moto_transactions
-
-    # As the local server does: moto's own transactions copy whole tables (see the module).
-    moto_transactions.install()
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+    return running_moto()
 
 
 def create_resources(endpoint: str) -> None:

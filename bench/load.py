@@ -16,85 +16,25 @@ import argparse
 import http.client
 import json
 import math
-import os
 import queue
 import re
 import signal
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any
+from typing import Any
 from urllib.parse import urlsplit
 
+from devserver.launcher import ServerNotReady, local_server
+
 REPO = Path(__file__).resolve().parent.parent
-READY_PREFIX = "enquiries local server ready at "
-READY_TIMEOUT_SECONDS = 60.0
 REQUEST_TIMEOUT_SECONDS = 30.0
 POLL_SECONDS = 3.0  # each look scans the emulated table: not too often, it slows the notifier
-STOP_TIMEOUT_SECONDS = 10.0
-# Settings a shell might carry that would change what the load sees (a captcha would refuse it all).
-CLEARED = (
-    "TABLE_NAME",
-    "CLINIC_EMAIL",
-    "SENDER_EMAIL",
-    "ALLOWED_ORIGINS",
-    "SUCCESS_URL",
-    "SERVICES",
-    "REQUIRE_CONSENT",
-    "TURNSTILE_SECRET",
-    "TURNSTILE_VERIFY_URL",
-    "AWS_ENDPOINT_URL",
-    "AWS_PROFILE",
-)
 ENQUIRY_ID = re.compile(r"\b[0-9A-HJKMNP-TV-Z]{26}\b")
-
-
-# -- the server -------------------------------------------------------------------------------------
-
-
-@contextmanager
-def local_server(log: IO[str]) -> Iterator[str]:
-    """The local server on a free loopback port, its output in `log`; yields its URL, stops it after."""
-    env = {name: value for name, value in os.environ.items() if name not in CLEARED}
-    env["RATE_LIMIT_PER_HOUR"] = "0"  # every enquiry comes from 127.0.0.1
-    process = subprocess.Popen(
-        [sys.executable, "-m", "devserver", "--host", "127.0.0.1", "--port", "0"],
-        cwd=REPO,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-    )
-    try:
-        yield wait_ready(process, Path(log.name))
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=STOP_TIMEOUT_SECONDS)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=STOP_TIMEOUT_SECONDS)
-
-
-def wait_ready(process: subprocess.Popen[bytes], log_path: Path) -> str:
-    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        for line in log_path.read_text(errors="replace").splitlines():
-            if line.startswith(READY_PREFIX):
-                return line[len(READY_PREFIX) :].strip()
-        if process.poll() is not None:
-            break
-        time.sleep(0.1)
-    tail = log_path.read_text(errors="replace")[-4000:]
-    raise SystemExit(f"load: the local server did not become ready; its output ends:\n{tail}")
 
 
 # -- the load ---------------------------------------------------------------------------------------
@@ -322,20 +262,23 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)  # stopped from outside: still stop the server first
-    with tempfile.NamedTemporaryFile("w+", prefix="enquiries-load-", suffix=".log") as log:
-        try:
-            with local_server(log) as url:
-                print(f"load: the local server is at {url}", flush=True)
-                load = run_load(url, args.requests, args.concurrency, args.timeout_seconds)
-                stored, emailed, waited = wait_for_emails(url, args.email_wait_seconds)
-        except KeyboardInterrupt:
-            print("load: interrupted; the local server was stopped", file=sys.stderr)
-            return 130
-        status = report(args, load, stored, emailed, waited)
-        if status:
-            tail = Path(log.name).read_text(errors="replace").splitlines()[-20:]
-            print("load: the local server's output ended with:", *tail, sep="\n", file=sys.stderr)
-        return status
+    output: list[str] = []
+    try:
+        with local_server() as server:
+            output = server.output
+            print(f"load: the local server is at {server.url}", flush=True)
+            load = run_load(server.url, args.requests, args.concurrency, args.timeout_seconds)
+            stored, emailed, waited = wait_for_emails(server.url, args.email_wait_seconds)
+    except ServerNotReady as not_ready:
+        raise SystemExit(f"load: {not_ready}") from None
+    except KeyboardInterrupt:
+        print("load: interrupted; the local server was stopped", file=sys.stderr)
+        return 130
+    status = report(args, load, stored, emailed, waited)
+    if status:
+        tail = [line.rstrip() for line in output[-20:]]
+        print("load: the local server's output ended with:", *tail, sep="\n", file=sys.stderr)
+    return status
 
 
 if __name__ == "__main__":

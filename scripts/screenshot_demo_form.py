@@ -7,58 +7,35 @@ Run by `make screenshot`. Starts `python -m devserver` on a free port and drives
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import threading
 from pathlib import Path
 
 from playwright.sync_api import expect, sync_playwright
 
+from devserver.launcher import local_server
+
 REPO = Path(__file__).resolve().parent.parent
 OUTPUT = REPO / "docs" / "demo-form-errors.png"
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
-READY_PREFIX = "enquiries local server ready at "
 
 
 def main() -> int:
     if not CHROMIUM.exists():
         print(f"{CHROMIUM} is missing: install Debian's chromium package, or set CHROMIUM", file=sys.stderr)
         return 1
-    env = {**os.environ, "RATE_LIMIT_PER_HOUR": "0"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "devserver", "--port", "0"],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        for line in server.stdout:  # the server logs little before this line
-            if line.startswith(READY_PREFIX):
-                url = line[len(READY_PREFIX) :].strip()
-                break
-        else:
-            print("the local server stopped before it was ready", file=sys.stderr)
-            return 1
-        threading.Thread(target=server.stdout.read, daemon=True).start()  # keep the pipe from filling
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=str(CHROMIUM),
-                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"],
-            )
-            page = browser.new_page(viewport={"width": 760, "height": 900})
-            page.goto(url + "/")
-            page.get_by_label("Email address").fill("jane@")
-            page.get_by_role("button", name="Send enquiry").click()
-            expect(page.locator(".enquiry-status")).to_contain_text("correcting")
-            page.mouse.move(0, 0)  # no hover effect in the picture
-            page.screenshot(path=OUTPUT, full_page=True)
-            browser.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    with local_server() as server, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"],
+        )
+        page = browser.new_page(viewport={"width": 760, "height": 900})
+        page.goto(server.url + "/")
+        page.get_by_label("Email address").fill("jane@")
+        page.get_by_role("button", name="Send enquiry").click()
+        expect(page.locator(".enquiry-status")).to_contain_text("correcting")
+        page.mouse.move(0, 0)  # no hover effect in the picture
+        page.screenshot(path=OUTPUT, full_page=True)
+        browser.close()
     print(f"saved {OUTPUT.relative_to(REPO)}")
     return 0
 

@@ -8,11 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import re
-import subprocess
-import sys
-import threading
 import time
 import urllib.request
 import uuid
@@ -21,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from devserver.launcher import ServerNotReady, local_server
 
 pytestmark = pytest.mark.browser
 
@@ -34,20 +32,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-READY_PREFIX = "enquiries local server ready at "
-# Settings a developer's shell might carry that would change what the page shows.
-_CLEARED = (
-    "TABLE_NAME",
-    "ALLOWED_ORIGINS",
-    "SUCCESS_URL",
-    "CLINIC_PHONE",
-    "SERVICES",
-    "REQUIRE_CONSENT",
-    "DEFAULT_PHONE_REGION",
-    "TURNSTILE_SECRET",
-    "AWS_ENDPOINT_URL",
-    "AWS_PROFILE",
-)
 UUID_PATTERN = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 UNAVAILABLE_BODY = {
     "error": "unavailable",
@@ -72,43 +56,11 @@ def _chromium_present() -> None:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    env = {name: value for name, value in os.environ.items() if name not in _CLEARED}
-    env["RATE_LIMIT_PER_HOUR"] = "0"  # every test posts from the same address
-    process = subprocess.Popen(
-        [sys.executable, "-m", "devserver", "--port", "0"],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        bufsize=1,
-    )
-    lines: list[str] = []
-    ready: queue.Queue[str] = queue.Queue()
-
-    def drain() -> None:  # read for the server's whole life, so a full pipe never blocks it
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.append(line)
-            if line.startswith(READY_PREFIX):
-                ready.put(line[len(READY_PREFIX) :].strip())
-        ready.put("")  # the server stopped
-
-    threading.Thread(target=drain, daemon=True).start()
     try:
-        url = ready.get(timeout=30)
-    except queue.Empty:
-        url = ""
-    if not url:
-        process.kill()
-        pytest.fail("the local server never became ready:\n" + "".join(lines))
-    yield url
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
+        with local_server() as running:
+            yield running.url
+    except ServerNotReady as not_ready:
+        pytest.fail(str(not_ready))
 
 
 @pytest.fixture(scope="module")

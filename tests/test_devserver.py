@@ -6,18 +6,13 @@ import base64
 import html
 import http.client
 import json
-import os
-import queue
 import signal
-import subprocess
-import sys
-import threading
 import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import parseaddr
 from pathlib import Path
@@ -30,104 +25,17 @@ import pytest
 from moto import mock_aws
 
 from devserver import apigw, environment, inspection, site
+from devserver.launcher import READY_PREFIX, LocalServerProcess, ServerNotReady, local_server
 
 REPO = Path(__file__).resolve().parent.parent
-READY_PREFIX = "enquiries local server ready at "
-READY_TIMEOUT_SECONDS = 30
 
-# Settings a developer's shell might carry that would change what these tests see; the server's
-# own defaults are part of what is tested.
-_CLEARED = (
-    "TABLE_NAME",
-    "CLINIC_EMAIL",
-    "SENDER_EMAIL",
-    "ALLOWED_ORIGINS",
-    "SUCCESS_URL",
-    "CLINIC_PHONE",
-    "SERVICES",
-    "REQUIRE_CONSENT",
-    "DEFAULT_PHONE_REGION",
-    "RETENTION_DAYS",
-    "TURNSTILE_SECRET",
-    "TURNSTILE_VERIFY_URL",
-    "AWS_ENDPOINT_URL",
-    "AWS_PROFILE",
-)
-
-
-# -- the server as a subprocess ----------------------------------------------------------------------
-
-
-@dataclass
-class RunningServer:
-    url: str
-    process: subprocess.Popen[str]
-    output: list[str] = field(default_factory=list)
-
-    def wait_for_output(self, text: str, timeout: float = 5.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if any(text in line for line in list(self.output)):
-                return
-            time.sleep(0.02)
-        raise AssertionError(f"{text!r} never appeared in the server's output")
-
-
-def _server_env(**overrides: str) -> dict[str, str]:
-    env = {name: value for name, value in os.environ.items() if name not in _CLEARED}
-    # Many posts come from one address here; the limit has its own tests in the handler's suite.
-    env["RATE_LIMIT_PER_HOUR"] = "0"
-    env.update(overrides)
-    return env
-
-
-def _start(env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "devserver", "--port", "0"],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        bufsize=1,
-    )
-
-
-def _drain(process: subprocess.Popen[str], lines: list[str], ready: queue.Queue[str]) -> None:
-    """Read the server's output for its whole life, so a full pipe never blocks it."""
-    assert process.stdout is not None
-    for line in process.stdout:
-        lines.append(line)
-        if line.startswith(READY_PREFIX):
-            ready.put(line[len(READY_PREFIX) :].strip())
-
-
-def _wait_ready(process: subprocess.Popen[str], lines: list[str]) -> str:
-    ready: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=_drain, args=(process, lines, ready), daemon=True).start()
-    try:
-        return ready.get(timeout=READY_TIMEOUT_SECONDS)
-    except queue.Empty:
-        process.kill()
-        raise AssertionError("the local server never became ready:\n" + "".join(lines)) from None
-
-
-def _stop(process: subprocess.Popen[str]) -> int:
-    process.terminate()
-    try:
-        return process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        return process.wait(timeout=10)
+RunningServer = LocalServerProcess
 
 
 @pytest.fixture(scope="session")
 def server() -> Iterator[RunningServer]:
-    process = _start(_server_env())
-    lines: list[str] = []
-    url = _wait_ready(process, lines)
-    yield RunningServer(url=url, process=process, output=lines)
-    _stop(process)
+    with local_server() as running:
+        yield running
 
 
 @dataclass
@@ -448,31 +356,24 @@ def test_server_static_files_refuse_path_traversal(server: RunningServer, path: 
 
 def test_server_stops_cleanly_on_interrupt() -> None:
     # Given a freshly started local server
-    process = _start(_server_env())
-    _wait_ready(process, [])
+    server = LocalServerProcess()
+    server.wait_ready()
     # When it gets Ctrl-C
-    process.send_signal(signal.SIGINT)
+    server.process.send_signal(signal.SIGINT)
     # Then it stops promptly, successfully
-    assert process.wait(timeout=10) == 0
+    assert server.wait_exit() == 0
 
 
 def test_server_bad_setting_stops_start_with_its_name() -> None:
     # Given a malformed setting
-    env = _server_env(ALLOWED_ORIGINS="not-an-origin")
+    server = LocalServerProcess({"ALLOWED_ORIGINS": "not-an-origin"})
     # When the server starts
-    completed = subprocess.run(
-        [sys.executable, "-m", "devserver", "--port", "0"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    with pytest.raises(ServerNotReady) as not_ready:
+        server.wait_ready(timeout=60)
     # Then it exits with an error that names the setting, and never says it is ready
-    assert completed.returncode == 1
-    assert "ALLOWED_ORIGINS" in completed.stderr
-    assert READY_PREFIX not in completed.stdout
+    assert server.wait_exit() == 1
+    assert "ALLOWED_ORIGINS" in str(not_ready.value)
+    assert READY_PREFIX not in str(not_ready.value)
 
 
 # -- the event builder ----------------------------------------------------------------------------

@@ -11,10 +11,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import queue
-import subprocess
-import sys
-import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,10 +24,11 @@ from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
+from devserver.launcher import local_server
+
 REPO = Path(__file__).resolve().parent.parent
 DOCUMENT = REPO / "docs" / "openapi.json"
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "30"))
-READY_PREFIX = "enquiries local server ready at "
 CONTRACT_ERROR_CODES = {
     "bad_request",
     "origin_not_allowed",
@@ -45,23 +42,6 @@ CONTRACT_ERROR_CODES = {
     "internal_error",
 }
 CONTRACT_STATUSES = {200, 201, 204, 303, 400, 403, 404, 405, 413, 415, 422, 429, 500, 503}
-# Settings a developer's shell might carry that would change what the server does.
-_CLEARED = (
-    "TABLE_NAME",
-    "CLINIC_EMAIL",
-    "SENDER_EMAIL",
-    "ALLOWED_ORIGINS",
-    "SUCCESS_URL",
-    "CLINIC_PHONE",
-    "SERVICES",
-    "REQUIRE_CONSENT",
-    "DEFAULT_PHONE_REGION",
-    "RETENTION_DAYS",
-    "TURNSTILE_SECRET",
-    "TURNSTILE_VERIFY_URL",
-    "AWS_ENDPOINT_URL",
-    "AWS_PROFILE",
-)
 
 schema = schemathesis.openapi.from_path(DOCUMENT, config=schemathesis.Config())
 # The running server's output, so that a failure can quote the server's log line for it.
@@ -73,41 +53,12 @@ SERVER_OUTPUT: list[str] = []
 
 @pytest.fixture(scope="module")
 def server_url() -> Iterator[str]:
-    env = {name: value for name, value in os.environ.items() if name not in _CLEARED}
-    env["RATE_LIMIT_PER_HOUR"] = "0"  # every request comes from one address
-    process = subprocess.Popen(
-        [sys.executable, "-m", "devserver", "--port", "0"],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        bufsize=1,
-    )
+    SERVER_OUTPUT.clear()
+    with local_server() as server:
+        # The running server's output, so that a failure can quote the server's log line for it.
+        server.output = SERVER_OUTPUT
+        yield server.url
     output = SERVER_OUTPUT
-    output.clear()
-    ready: queue.Queue[str] = queue.Queue()
-
-    def drain() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            output.append(line)
-            if line.startswith(READY_PREFIX):
-                ready.put(line[len(READY_PREFIX) :].strip())
-
-    threading.Thread(target=drain, daemon=True).start()
-    try:
-        url = ready.get(timeout=30)
-    except queue.Empty:
-        process.kill()
-        raise AssertionError("the local server never became ready:\n" + "".join(output)) from None
-    yield url
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
     tracebacks = [line for line in output if line.startswith("Traceback")]
     assert not tracebacks, "the local server logged a traceback:\n" + "".join(output[-200:])
 
