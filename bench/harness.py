@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.cold_child import RESULT_MARKER, FakeContext
+from devserver.environment import SETTING_NAMES
 
 REPO = Path(__file__).resolve().parent.parent
 CODE_ROOT = REPO / "functions"
@@ -34,26 +35,6 @@ GUARD_TABLE_NAME = "enquiries-guard-bench"
 SECRET_NAME = "enquiries-client-address-key-bench"  # noqa: S105 - a name, in moto
 ALLOWED_ORIGIN = "https://www.example-clinic.co.uk"
 
-# Every setting of the contract: a developer's shell must not change what is measured.
-CONTRACT_SETTINGS = (
-    "TABLE_NAME",
-    "GUARD_TABLE_NAME",
-    "CLIENT_ADDRESS_SECRET_ARN",
-    "CLINIC_EMAIL",
-    "SENDER_EMAIL",
-    "ALLOWED_ORIGINS",
-    "SUCCESS_URL",
-    "CLINIC_PHONE",
-    "SERVICES",
-    "REQUIRE_CONSENT",
-    "DEFAULT_PHONE_REGION",
-    "RATE_LIMIT_PER_HOUR",
-    "RETENTION_DAYS",
-    "TIMEZONE",
-    "SES_CONFIGURATION_SET",
-    "TURNSTILE_SECRET",
-    "TURNSTILE_VERIFY_URL",
-)
 COLD_CHILD_TIMEOUT_SECONDS = 120
 
 
@@ -63,7 +44,7 @@ def bench_environ(endpoint: str) -> dict[str, str]:
     environ = {
         name: value
         for name, value in os.environ.items()
-        if name not in CONTRACT_SETTINGS and not name.startswith(("AWS_", "POWERTOOLS_", "PYTHON"))
+        if name not in SETTING_NAMES and not name.startswith(("AWS_", "POWERTOOLS_", "PYTHON"))
     }
     environ.update(
         {

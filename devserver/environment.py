@@ -11,6 +11,29 @@ import os
 from collections.abc import Mapping, MutableMapping, Sequence
 
 DEFAULT_REGION = "eu-west-2"
+
+# Every variable the functions read (the contract's settings and the two the template sets); a test
+# keeps this equal to the settings model. A shell that carries one must not change what the local
+# server, the tests or the benchmark do unless asked to.
+SETTING_NAMES = (
+    "TABLE_NAME",
+    "GUARD_TABLE_NAME",
+    "CLIENT_ADDRESS_SECRET_ARN",
+    "CLINIC_EMAIL",
+    "SENDER_EMAIL",
+    "ALLOWED_ORIGINS",
+    "SUCCESS_URL",
+    "CLINIC_PHONE",
+    "SERVICES",
+    "REQUIRE_CONSENT",
+    "DEFAULT_PHONE_REGION",
+    "RATE_LIMIT_PER_HOUR",
+    "RETENTION_DAYS",
+    "TIMEZONE",
+    "SES_CONFIGURATION_SET",
+    "TURNSTILE_SECRET",
+    "TURNSTILE_VERIFY_URL",
+)
 DUMMY_CREDENTIAL = "testing"  # moto accepts any key; a real one must never be used here
 
 # Working defaults for the settings the handlers require; a value already set (non-blank) wins.

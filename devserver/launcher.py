@@ -17,6 +17,8 @@ import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+from devserver.environment import SETTING_NAMES
+
 REPO = Path(__file__).resolve().parent.parent
 READY_PREFIX = "enquiries local server ready at "
 READY_TIMEOUT_SECONDS = 30.0
@@ -24,24 +26,7 @@ STOP_TIMEOUT_SECONDS = 10.0
 
 # Settings a developer's shell might carry that would change what the server does; the server's
 # own defaults are what callers expect.
-CLEARED_SETTINGS = (
-    "TABLE_NAME",
-    "GUARD_TABLE_NAME",
-    "CLIENT_ADDRESS_SECRET_ARN",
-    "CLINIC_EMAIL",
-    "SENDER_EMAIL",
-    "ALLOWED_ORIGINS",
-    "SUCCESS_URL",
-    "CLINIC_PHONE",
-    "SERVICES",
-    "REQUIRE_CONSENT",
-    "DEFAULT_PHONE_REGION",
-    "RETENTION_DAYS",
-    "TURNSTILE_SECRET",
-    "TURNSTILE_VERIFY_URL",
-    "AWS_ENDPOINT_URL",
-    "AWS_PROFILE",
-)
+CLEARED_SETTINGS = (*SETTING_NAMES, "AWS_ENDPOINT_URL", "AWS_PROFILE")
 
 
 class ServerNotReady(RuntimeError):

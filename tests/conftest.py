@@ -17,6 +17,7 @@ import pytest
 from moto import mock_aws
 
 from devserver import moto_transactions
+from devserver.environment import SETTING_NAMES
 from devserver.template_tables import create_table_from_template
 
 # DynamoDB transactions are atomic and isolated; moto's are not unless patched (see the module).
@@ -44,18 +45,23 @@ BASE_ENV = {
     "POWERTOOLS_SERVICE_NAME": "enquiries",
 }
 # Settings a developer's shell might carry that would change what the tests see.
-_CLEARED = (
-    "SUCCESS_URL",
-    "CLINIC_PHONE",
-    "SERVICES",
-    "REQUIRE_CONSENT",
-    "DEFAULT_PHONE_REGION",
-    "RATE_LIMIT_PER_HOUR",
-    "RETENTION_DAYS",
-    "AWS_ENDPOINT_URL",
-    "AWS_PROFILE",
-    "TURNSTILE_SECRET",
-)
+_CLEARED = (*SETTING_NAMES, "AWS_ENDPOINT_URL", "AWS_PROFILE")
+
+
+# The contract's Responses table: the error code each status carries (the tests' own copy, so that
+# the code and the OpenAPI document are checked against the contract, not against themselves).
+CONTRACT_ERRORS = {
+    400: "bad_request",
+    403: "origin_not_allowed",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_failed",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "unavailable",
+}
 
 
 def load_event(name: str, **changes: Any) -> dict[str, Any]:

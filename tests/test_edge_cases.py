@@ -146,6 +146,7 @@ def test_submit_multipart_file_is_reported_with_every_other_failing_field(
     fields = body_of(response)["fields"]
     assert set(fields) == {"scan", "email", "message", "consent"}
     assert "Files cannot be sent" in fields["scan"]
+    assert stored_items(dynamodb) == []
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import schemathesis
+from conftest import CONTRACT_ERRORS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
@@ -29,18 +30,7 @@ from devserver.launcher import local_server
 REPO = Path(__file__).resolve().parent.parent
 DOCUMENT = REPO / "docs" / "openapi.json"
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "30"))
-CONTRACT_ERROR_CODES = {
-    "bad_request",
-    "origin_not_allowed",
-    "not_found",
-    "method_not_allowed",
-    "payload_too_large",
-    "unsupported_media_type",
-    "validation_failed",
-    "rate_limited",
-    "unavailable",
-    "internal_error",
-}
+CONTRACT_ERROR_CODES = set(CONTRACT_ERRORS.values())
 CONTRACT_STATUSES = {200, 201, 204, 303, 400, 403, 404, 405, 413, 415, 422, 429, 500, 503}
 
 schema = schemathesis.openapi.from_path(DOCUMENT, config=schemathesis.Config())

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import pytest
-from conftest import ALLOWED_ORIGIN, Handler, load_event, stored_items, with_json_body
+from conftest import ALLOWED_ORIGIN, CONTRACT_ERRORS, Handler, load_event, stored_items, with_json_body
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -44,18 +44,6 @@ FUZZ_WITH_FIXTURES = settings(
     FUZZ, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
 )
 
-CONTRACT_ERRORS = {
-    400: "bad_request",
-    403: "origin_not_allowed",
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    422: "validation_failed",
-    429: "rate_limited",
-    500: "internal_error",
-    503: "unavailable",
-}
 READ_FORM_STATUSES = {400, 413, 415, 422}
 # Every sentence a visitor can read about a field is ours, never a library's.
 OUR_MESSAGES = set(FIELD_MESSAGES.values())

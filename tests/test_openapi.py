@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, Handler, load_event
+from conftest import CONTRACT_ERRORS, REPO, Handler, load_event
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate as validate_openapi
 from referencing import Registry, Resource
@@ -18,18 +18,6 @@ from referencing.jsonschema import DRAFT202012
 from devserver import openapi
 
 DOCUMENT_PATH = REPO / "docs" / "openapi.json"
-CONTRACT_CODES = {
-    400: "bad_request",
-    403: "origin_not_allowed",
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    422: "validation_failed",
-    429: "rate_limited",
-    500: "internal_error",
-    503: "unavailable",
-}
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
@@ -178,12 +166,12 @@ def test_openapi_error_responses_carry_their_contract_code_and_headers(document:
     components = document["components"]["responses"]
     by_status = {status: components[name] for status, (name, _) in openapi.ERROR_RESPONSES.items()}
     # Then each is an ErrorBody with its status's code, in JSON or (for form posts) as an HTML page
-    assert set(by_status) == set(CONTRACT_CODES)
+    assert set(by_status) == set(CONTRACT_ERRORS)
     for status, response in by_status.items():
         assert set(response["content"]) == {"application/json", "text/html"}
         base, refinement = response["content"]["application/json"]["schema"]["allOf"]
         assert base == {"$ref": "#/components/schemas/ErrorBody"}
-        assert refinement["properties"]["error"]["const"] == CONTRACT_CODES[status]
+        assert refinement["properties"]["error"]["const"] == CONTRACT_ERRORS[status]
     assert by_status[422]["content"]["application/json"]["schema"]["allOf"][1]["required"] == ["fields"]
     for status in (500, 503):
         assert by_status[status]["content"]["application/json"]["schema"]["allOf"][1]["required"] == [
@@ -198,7 +186,7 @@ def test_openapi_error_body_lists_exactly_the_contract_codes(document: dict[str,
     # Given the ErrorBody schema
     body = document["components"]["schemas"]["ErrorBody"]
     # Then its codes are the contract's, `error` and `message` are required, and nothing else is allowed
-    assert set(body["properties"]["error"]["enum"]) == set(CONTRACT_CODES.values())
+    assert set(body["properties"]["error"]["enum"]) == set(CONTRACT_ERRORS.values())
     assert body["required"] == ["error", "message"]
     assert set(body["properties"]) == {"error", "message", "fields", "reference"}
     assert body["additionalProperties"] is False

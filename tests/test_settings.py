@@ -77,3 +77,12 @@ def test_settings_submission_function_fails_at_start_without_table_name(
     # When Lambda imports the handler (its init phase)
     with pytest.raises(SettingsError, match="TABLE_NAME"):
         importlib.import_module("enquiries.api.submit")
+
+
+def test_settings_every_variable_is_in_the_shared_list_of_setting_names() -> None:
+    # Given the settings model and the list the local server, the tests and the benchmark clear
+    from devserver.environment import SETTING_NAMES
+    from enquiries.settings import Settings
+
+    # Then they name the same variables, so a new setting cannot leak in from a developer's shell
+    assert {field.alias for field in Settings.model_fields.values()} == set(SETTING_NAMES)

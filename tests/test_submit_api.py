@@ -255,29 +255,6 @@ def test_submit_body_of_exactly_32_kib_is_read_and_one_byte_more_is_413(
     assert len(stored_items(dynamodb)) == 1
 
 
-def test_submit_file_part_in_multipart_is_422_naming_it(handler: Handler, dynamodb: Any) -> None:
-    # Given a multipart post with a file attached
-    boundary = "b0und4ry"
-    raw = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="name"\r\n\r\nJane\r\n'
-        f'--{boundary}\r\nContent-Disposition: form-data; name="scan"; filename="xray.png"\r\n'
-        f"Content-Type: image/png\r\n\r\n\x89PNG\r\n--{boundary}--\r\n"
-    ).encode()
-    event = load_event(
-        "submit-multipart.json",
-        body=base64.b64encode(raw).decode(),
-        headers={"content-type": f"multipart/form-data; boundary={boundary}", "accept": "application/json"},
-    )
-
-    # When it is handled
-    response = handler(event)
-
-    # Then it is a 422 on that field, and nothing is stored
-    assert response["statusCode"] == 422
-    assert "scan" in body_of(response)["fields"]
-    assert stored_items(dynamodb) == []
-
-
 def test_submit_invalid_fields_are_all_reported_at_once(handler: Handler, dynamodb: Any) -> None:
     # Given a submission where every field is wrong and one is unknown
     event = load_event("submit-invalid-fields.json")

@@ -81,6 +81,16 @@ def _single_text(value: Any) -> str | None:
     return value.strip() or None
 
 
+def _required_text(value: Any, field: str, max_length: int) -> str:
+    """A required field's trimmed text: the field's own message when absent, `<field>_long` when too long."""
+    text = _single_text(value)
+    if text is None:
+        raise _fail(field)
+    if len(text) > max_length:
+        raise _fail(f"{field}_long")
+    return text
+
+
 def _rules(info: ValidationInfo) -> FieldRules:
     rules = info.context
     if not isinstance(rules, FieldRules):  # a programming error, not a visitor's
@@ -108,11 +118,7 @@ class Enquiry(BaseModel):
     @field_validator("name", mode="plain")
     @classmethod
     def _name(cls, value: Any) -> str:
-        text = _single_text(value)
-        if text is None:
-            raise _fail("name")
-        if len(text) > NAME_MAX:
-            raise _fail("name_long")
+        text = _required_text(value, "name", NAME_MAX)
         if any(unicodedata.category(char) == "Cc" for char in text):
             raise _fail("name_control")
         return text
@@ -120,11 +126,7 @@ class Enquiry(BaseModel):
     @field_validator("email", mode="plain")
     @classmethod
     def _email(cls, value: Any) -> str:
-        text = _single_text(value)
-        if text is None:
-            raise _fail("email")
-        if len(text) > EMAIL_MAX:
-            raise _fail("email_long")
+        text = _required_text(value, "email", EMAIL_MAX)
         from email_validator import EmailNotValidError, validate_email
 
         try:
@@ -170,12 +172,7 @@ class Enquiry(BaseModel):
     @field_validator("message", mode="plain")
     @classmethod
     def _message(cls, value: Any) -> str:
-        text = _single_text(value)
-        if text is None:
-            raise _fail("message")
-        if len(text) > MESSAGE_MAX:
-            raise _fail("message_long")
-        return text
+        return _required_text(value, "message", MESSAGE_MAX)
 
     @field_validator("consent", mode="plain")
     @classmethod
