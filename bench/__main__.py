@@ -170,8 +170,8 @@ def main(argv: list[str] | None = None) -> int:
         zip_line = f"zip_bytes={package.zip_bytes}"
         out.append("")
         out.append(
-            f"zip: {package.zip_bytes:,} bytes ({package.zip_bytes / 1024 / 1024:.2f} MiB), functions/ plus "
-            f"requirements.txt for {package.platform}, ZIP_DEFLATED level 9 ({package.path.name})"
+            f"zip: {package.zip_bytes:,} bytes ({package.zip_bytes / 1024 / 1024:.2f} MiB), functions/ with "
+            f"functions/requirements.txt for {package.platform}, ZIP_DEFLATED level 9 ({package.path.name})"
         )
         if package.note:
             out.append(f"  {package.note}")

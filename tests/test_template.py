@@ -46,13 +46,16 @@ def cfn() -> dict[str, Any]:
 
     No AWS access: the region comes from a bare boto3 Session, and no managed policy is looked up by
     name (the template names none). `sam package` would replace the local CodeUri with an S3 URI,
-    which the translator requires, so the test does the same.
+    (and a layer's ContentUri) with an S3 URI, which the translator requires, so the test does the same.
     """
     return _translate(load_template())
 
 
 def _translate(template: dict[str, Any]) -> dict[str, Any]:
     template["Globals"]["Function"]["CodeUri"] = "s3://artifacts-bucket/enquiries.zip"
+    for name, resource in template["Resources"].items():
+        if resource["Type"] == "AWS::Serverless::LayerVersion":
+            resource["Properties"]["ContentUri"] = f"s3://artifacts-bucket/{name}.zip"
     translator = Translator(None, Parser(), boto_session=boto3.Session(region_name="eu-west-2"))
     return translator.translate(template, parameter_values={}, get_managed_policy_map=lambda: {})
 
@@ -667,7 +670,32 @@ def test_functions_use_the_public_powertools_layer_pinned_like_the_tests(cfn: di
     assert parameter["Default"] == f"/aws/service/powertools/python/arm64/python3.13/{version}"
     assert f"aws-lambda-powertools=={version}" in pins
     for name in ("SubmitEnquiryFunction", "NotifyEnquiryFunction"):
-        assert cfn["Resources"][name]["Properties"]["Layers"] == [{"Ref": "PowertoolsLayerArn"}]
-    bundled = (REPO_ROOT / "requirements.txt").read_text()
+        assert cfn["Resources"][name]["Properties"]["Layers"][0] == {"Ref": "PowertoolsLayerArn"}
+    bundled = (REPO_ROOT / "functions" / "requirements.txt").read_text()
     assert "aws-lambda-powertools==" not in bundled
     assert "pydantic==" not in bundled
+
+
+def test_time_zone_data_is_only_in_the_notifiers_layer(cfn: dict[str, Any]) -> None:
+    # Given the translated template and the two requirements files sam build installs
+    resources = cfn["Resources"]
+    layer_ids = [
+        name for name, resource in resources.items() if resource["Type"] == "AWS::Lambda::LayerVersion"
+    ]
+    bundled = (REPO_ROOT / "functions" / "requirements.txt").read_text()
+    layer_pins = (REPO_ROOT / "layers" / "timezone-data" / "requirements.txt").read_text()
+    template = load_template()["Resources"]["TimeZoneDataLayer"]
+
+    # Then the notifier gets tzdata from its own layer, built by sam build for arm64 / python3.13,
+    # and the submission function, which works in UTC, carries neither the layer nor tzdata
+    assert len(layer_ids) == 1
+    assert template["Metadata"] == {"BuildMethod": "python3.13", "BuildArchitecture": "arm64"}
+    assert template["Properties"]["ContentUri"] == "layers/timezone-data/"
+    assert resources["NotifyEnquiryFunction"]["Properties"]["Layers"] == [
+        {"Ref": "PowertoolsLayerArn"},
+        {"Ref": layer_ids[0]},
+    ]
+    assert resources["SubmitEnquiryFunction"]["Properties"]["Layers"] == [{"Ref": "PowertoolsLayerArn"}]
+    assert "tzdata==" in layer_pins
+    assert "tzdata" not in bundled.split("Not here, on purpose:")[0]
+    assert not any(line.startswith("tzdata") for line in bundled.splitlines())
