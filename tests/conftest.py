@@ -111,9 +111,10 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 def dynamodb(aws_env: dict[str, str]) -> Iterator[Any]:
     """A moto DynamoDB with the enquiries and guard tables created from template.yaml's own
     properties, and the address-hashing secret the template would create."""
-    from enquiries.aws_clients import dynamodb_client, secretsmanager_client
+    from enquiries.aws_clients import aws_session, dynamodb_client, secretsmanager_client
 
     with mock_aws():
+        aws_session.cache_clear()
         dynamodb_client.cache_clear()
         secretsmanager_client.cache_clear()
         client = boto3.client("dynamodb", region_name=REGION)
@@ -123,6 +124,7 @@ def dynamodb(aws_env: dict[str, str]) -> Iterator[Any]:
             Name=SECRET_NAME, SecretString="test-address-hash-key"
         )
         yield client
+        aws_session.cache_clear()
         dynamodb_client.cache_clear()
         secretsmanager_client.cache_clear()
 

@@ -33,13 +33,14 @@ class SendFailed(Exception):
 
 @functools.cache
 def sesv2_client() -> Any:
-    import boto3
     from botocore.config import Config
+
+    from enquiries.aws_clients import aws_session
 
     # Not in a visitor's request: allow SES a few seconds and botocore's standard retries (3 attempts),
     # well inside the notifier's 30 s timeout.
     config = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "total_max_attempts": 3})
-    return boto3.client("sesv2", config=config)
+    return aws_session().create_client("sesv2", config=config)
 
 
 class SesMailer:
