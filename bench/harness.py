@@ -27,7 +27,10 @@ EVENT_PATH = REPO / "events" / "submit-json.json"
 
 HANDLER_MODULE = "enquiries.api.submit"
 BASELINE_MODULE = "bench.baseline"
-SIDES = {"handler": HANDLER_MODULE, "baseline": BASELINE_MODULE}
+FLOOR_MODULE = "bench.floor"
+# The ratios are handler / baseline; the floor (a lower bound for any validating handler) is shown
+# beside them for reference.
+SIDES = {"handler": HANDLER_MODULE, "baseline": BASELINE_MODULE, "floor": FLOOR_MODULE}
 
 REGION = "eu-west-2"
 TABLE_NAME = "enquiries-bench"

@@ -1,4 +1,4 @@
-"""The benchmark harness (`python -m bench`) and its bare boto3 baseline handler."""
+"""The benchmark harness (`python -m bench`), its bare boto3 baseline and its lower-bound handler."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import REPO, load_event, stored_items
+from conftest import GUARD_TABLE_NAME, REPO, load_event, stored_items
 
-from bench import baseline
+from bench import baseline, floor
 
 
 @pytest.fixture
@@ -35,6 +35,34 @@ def test_baseline_handler_stores_the_submitted_fields_with_an_id(fresh_baseline:
     assert response["statusCode"] == 201
     enquiry_id = json.loads(response["body"])["id"]
     assert stored_items(dynamodb) == [{**fields, "id": enquiry_id}]
+
+
+@pytest.fixture
+def fresh_floor(dynamodb: Any) -> Iterator[Any]:
+    """The lower-bound module with no clients yet, so it creates them inside moto."""
+    floor.reset_clients()
+    yield floor
+    floor.reset_clients()
+
+
+def test_floor_handler_stores_the_enquiry_with_its_guard_records(fresh_floor: Any, dynamodb: Any) -> None:
+    # Given a JSON submission
+    event = load_event("submit-json.json")
+
+    # When the lower-bound handler serves it
+    response = fresh_floor.lambda_handler(event, None)
+
+    # Then it did the work it stands for: the enquiry stored with the normalised phone, and the
+    # double-submit record and the address's rate count beside it, the address only as a hash
+    assert response["statusCode"] == 201
+    enquiry_id = json.loads(response["body"])["id"]
+    [stored] = stored_items(dynamodb)
+    assert stored["id"] == enquiry_id
+    assert stored["phone"] == "+448009875336"
+    guard = dynamodb.scan(TableName=GUARD_TABLE_NAME)["Items"]
+    kinds = sorted(item["id"]["S"].split("#")[0] for item in guard)
+    assert kinds == ["rate", "replay"]
+    assert not any(event["requestContext"]["http"]["sourceIp"] in json.dumps(item) for item in guard)
 
 
 @pytest.mark.slow
