@@ -1,8 +1,9 @@
 """The bare baseline the submission handler is measured against: what a minimal boto3 Lambda handler
 for a contact form looks like. `json.loads` the body, one `put_item` of its fields plus an id, 201.
 
-Deliberately without validation, Powertools, duplicates, rate limits or error handling: it is the floor
-("what does DynamoDB behind API Gateway cost at all"), not a competitor. Like a plain handler, it creates
+Deliberately without validation, Powertools, duplicates, rate limits or error handling: it is the bare
+minimum ("what does DynamoDB behind API Gateway cost at all"), not a competitor (bench/floor.py is the
+least a handler that validates and guards an enquiry must do). Like a plain handler, it creates
 its boto3 client lazily, once per process, with boto3's default settings.
 """
 

@@ -3,10 +3,11 @@
 `sam build` copies the CodeUri (functions/) and pip-installs functions/requirements.txt beside it
 with a Python of the template's runtime (python3.13), for its architecture (arm64). This does the same
 with pip's cross-platform download (manylinux2014_aarch64, CPython 3.13, wheels only), run by a Python
-3.13 when this machine has one (found on PATH, or under pyenv), because pip evaluates a requirement's
-environment markers (`python_version < '3.12'`) for the interpreter it runs in, not for
---python-version. It leaves out what the Lambda runtime already provides (boto3, botocore, s3transfer),
-drops bytecode caches, and zips it all with ZIP_DEFLATED level 9. The notifier's time zone layer
+3.13 when this machine has one (BENCH_LAMBDA_PYTHON names one; else python3.13 on PATH, or one under
+pyenv), because pip evaluates a requirement's environment markers (`python_version < '3.12'`) for the
+interpreter it runs in, not for --python-version. It leaves out what the Lambda runtime already
+provides (boto3, botocore, s3transfer), drops bytecode caches, and zips it all with ZIP_DEFLATED
+level 9. The notifier's time zone layer
 (layers/timezone-data/) is not part of the submission function, so it is not counted.
 
 The installed dependencies are zipped once per requirements file, platform and pip interpreter under

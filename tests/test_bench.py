@@ -59,6 +59,9 @@ def test_floor_handler_stores_the_enquiry_with_its_guard_records(fresh_floor: An
     [stored] = stored_items(dynamodb)
     assert stored["id"] == enquiry_id
     assert stored["phone"] == "+448009875336"
+    assert stored["consent"] is True
+    assert stored["created_at"].endswith("Z")
+    assert stored["expires_at"] > 0
     guard = dynamodb.scan(TableName=GUARD_TABLE_NAME)["Items"]
     kinds = sorted(item["id"]["S"].split("#")[0] for item in guard)
     assert kinds == ["rate", "replay"]

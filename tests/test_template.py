@@ -45,8 +45,8 @@ def cfn() -> dict[str, Any]:
     """template.yaml translated by the SAM translator, as CloudFormation would receive it.
 
     No AWS access: the region comes from a bare boto3 Session, and no managed policy is looked up by
-    name (the template names none). `sam package` would replace the local CodeUri with an S3 URI,
-    (and a layer's ContentUri) with an S3 URI, which the translator requires, so the test does the same.
+    name (the template names none). `sam package` would replace the local CodeUri (and the layer's
+    ContentUri) with an S3 URI, which the translator requires, so the test does the same.
     """
     return _translate(load_template())
 
