@@ -29,7 +29,7 @@ PROFILE_REQUESTS = 200
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--cold-runs", type=int, default=11, help="cold starts of each side (default 11; issue 6: >= 9)"
+        "--cold-runs", type=int, default=41, help="cold starts of each side (default 41; issue 6: >= 9)"
     )
     parser.add_argument(
         "--warm-requests",
