@@ -48,6 +48,21 @@ BASE_ENV = {
 _CLEARED = (*SETTING_NAMES, "AWS_ENDPOINT_URL", "AWS_PROFILE")
 
 
+# Content types the fuzzers send: the three the contract accepts, near misses and nonsense.
+FUZZ_MEDIA_TYPES = (
+    "application/json",
+    "application/x-www-form-urlencoded",
+    "multipart/form-data",
+    "text/plain",
+    "application/xml",
+    "application/octet-stream",
+    "text/html",
+    "application/jsonx",
+    "multipart/mixed",
+    "",
+    " ",
+)
+
 # The contract's Responses table: the error code each status carries (the tests' own copy, so that
 # the code and the OpenAPI document are checked against the contract, not against themselves).
 CONTRACT_ERRORS = {

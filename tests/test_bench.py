@@ -16,20 +16,23 @@ from bench import baseline, floor
 
 
 @pytest.fixture
-def fresh_baseline(dynamodb: Any) -> Iterator[Any]:
-    """The baseline module with no client yet, so it creates one inside moto."""
+def fresh_references(dynamodb: Any) -> Iterator[None]:
+    """The baseline and the floor with no clients yet, so they create theirs inside moto."""
     baseline.reset_client()
-    yield baseline
+    floor.reset_clients()
+    yield
     baseline.reset_client()
+    floor.reset_clients()
 
 
-def test_baseline_handler_stores_the_submitted_fields_with_an_id(fresh_baseline: Any, dynamodb: Any) -> None:
+@pytest.mark.usefixtures("fresh_references")
+def test_baseline_handler_stores_the_submitted_fields_with_an_id(dynamodb: Any) -> None:
     # Given a JSON submission
     event = load_event("submit-json.json")
     fields = json.loads(event["body"])
 
     # When the baseline handler serves it
-    response = fresh_baseline.lambda_handler(event, None)
+    response = baseline.lambda_handler(event, None)
 
     # Then it answers 201 with an id, and stored exactly those fields under that id
     assert response["statusCode"] == 201
@@ -37,20 +40,13 @@ def test_baseline_handler_stores_the_submitted_fields_with_an_id(fresh_baseline:
     assert stored_items(dynamodb) == [{**fields, "id": enquiry_id}]
 
 
-@pytest.fixture
-def fresh_floor(dynamodb: Any) -> Iterator[Any]:
-    """The lower-bound module with no clients yet, so it creates them inside moto."""
-    floor.reset_clients()
-    yield floor
-    floor.reset_clients()
-
-
-def test_floor_handler_stores_the_enquiry_with_its_guard_records(fresh_floor: Any, dynamodb: Any) -> None:
+@pytest.mark.usefixtures("fresh_references")
+def test_floor_handler_stores_the_enquiry_with_its_guard_records(dynamodb: Any) -> None:
     # Given a JSON submission
     event = load_event("submit-json.json")
 
     # When the lower-bound handler serves it
-    response = fresh_floor.lambda_handler(event, None)
+    response = floor.lambda_handler(event, None)
 
     # Then it did the work it stands for: the enquiry stored with the normalised phone, and the
     # double-submit record and the address's rate count beside it, the address only as a hash

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import schemathesis
-from conftest import CONTRACT_ERRORS
+from conftest import CONTRACT_ERRORS, FUZZ_MEDIA_TYPES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
@@ -166,18 +166,7 @@ def test_api_answers_every_generated_browser_request_as_documented(case: Any, se
 
 # -- raw bytes -----------------------------------------------------------------------------------------
 
-_MEDIA_TYPES = st.sampled_from(
-    [
-        "application/json",
-        "application/x-www-form-urlencoded",
-        "multipart/form-data",
-        "text/plain",
-        "application/xml",
-        "application/octet-stream",
-        "text/html",
-        "",
-    ]
-)
+_MEDIA_TYPES = st.sampled_from(FUZZ_MEDIA_TYPES)
 _CASES = st.sampled_from([str.lower, str.upper, str.title, lambda text: text])
 _PARAMETERS = st.lists(
     st.sampled_from(

@@ -49,6 +49,13 @@ def handler_with_client(
     return make
 
 
+def _loopback_dynamodb(port: int, **timeouts: float) -> Any:
+    """A DynamoDB client for a loopback port, with one attempt and the given timeouts."""
+    config = Config(retries={"mode": "standard", "total_max_attempts": 1}, **timeouts)
+    endpoint = f"http://127.0.0.1:{port}"
+    return boto3.client("dynamodb", region_name=REGION, endpoint_url=endpoint, config=config)
+
+
 def stubbed_client_failing_with(code: str, http_status: int) -> tuple[Any, Stubber]:
     client = boto3.client("dynamodb", region_name=REGION)
     stubber = Stubber(client)
@@ -113,13 +120,7 @@ def test_submit_unreachable_storage_is_503(handler_with_client: Callable[..., Ha
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    client = boto3.client(
-        "dynamodb",
-        region_name=REGION,
-        endpoint_url=f"http://127.0.0.1:{port}",
-        config=Config(connect_timeout=0.5, retries={"mode": "standard", "total_max_attempts": 1}),
-    )
-    handler = handler_with_client(client)
+    handler = handler_with_client(_loopback_dynamodb(port, connect_timeout=0.5))
 
     # When an enquiry is submitted
     response = handler(load_event("submit-json.json"))
@@ -160,13 +161,7 @@ def test_submit_storage_timeout_is_503(
     handler_with_client: Callable[..., Handler], silent_server: int
 ) -> None:
     # Given a DynamoDB that accepts the connection but never answers
-    client = boto3.client(
-        "dynamodb",
-        region_name=REGION,
-        endpoint_url=f"http://127.0.0.1:{silent_server}",
-        config=Config(read_timeout=0.3, retries={"mode": "standard", "total_max_attempts": 1}),
-    )
-    handler = handler_with_client(client)
+    handler = handler_with_client(_loopback_dynamodb(silent_server, read_timeout=0.3))
 
     # When an enquiry is submitted
     response = handler(load_event("submit-json.json"))
