@@ -276,45 +276,72 @@ def test_only_the_notify_role_may_send_email_or_update_items(cfn: dict[str, Any]
     assert holders(lambda action: "*" in action) == set()
 
 
-def test_notify_role_reads_and_marks_items_on_the_table_only(cfn: dict[str, Any]) -> None:
-    # Given the role the notifier runs as
-    role = _role_of(cfn, "NotifyEnquiryFunction")
+def test_notify_role_reads_the_enquiries_stream_only_not_every_stream(cfn: dict[str, Any]) -> None:
+    # Given the role the notifier runs as (its own, not one SAM generates)
+    role_id = cfn["Resources"]["NotifyEnquiryFunction"]["Properties"]["Role"]["Fn::GetAtt"][0]
+    role = cfn["Resources"][role_id]
 
-    # When its DynamoDB and SQS grants are collected
+    # When its stream, DynamoDB and SQS grants are collected
     statements = _role_statements(role)
-    dynamodb = [s for s in statements if any(a.startswith("dynamodb:") for a in _actions(s))]
+    stream = [s for s in statements if "dynamodb:getrecords" in _actions(s)]
+    items = [s for s in statements if "dynamodb:getitem" in _actions(s)]
     sqs = [s for s in statements if any(a.startswith("sqs:") for a in _actions(s))]
 
-    # Then it may get and update items of the table only (no put, delete, scan or query), send to
-    # the dead-letter queue only (SAM's grant for the failure destination), and read the stream
-    # through the managed policy SAM attaches for a DynamoDB event
-    assert [(s["Effect"], sorted(_actions(s)), s["Resource"]) for s in dynamodb] == [
-        ("Allow", ["dynamodb:getitem", "dynamodb:updateitem"], {"Fn::GetAtt": ["EnquiriesTable", "Arn"]})
+    # Then it reads the enquiries table's streams only (not the managed AWSLambdaDynamoDBExecutionRole,
+    # which reads every stream in the account), gets and updates items of the table only (no put,
+    # delete, scan or query), and sends to the dead-letter queue only; its one managed policy is for
+    # its own logs
+    assert role["Type"] == "AWS::IAM::Role"
+    assert [(sorted(_actions(s)), s["Resource"]) for s in stream] == [
+        (
+            [
+                "dynamodb:describestream",
+                "dynamodb:getrecords",
+                "dynamodb:getsharditerator",
+                "dynamodb:liststreams",
+            ],
+            {"Fn::Sub": "${EnquiriesTable.Arn}/stream/*"},
+        )
     ]
-    assert [(s["Effect"], _actions(s), s["Resource"]) for s in sqs] == [
-        ("Allow", ["sqs:sendmessage"], {"Fn::GetAtt": ["NotificationDeadLetterQueue", "Arn"]})
+    assert [(sorted(_actions(s)), s["Resource"]) for s in items] == [
+        (["dynamodb:getitem", "dynamodb:updateitem"], {"Fn::GetAtt": ["EnquiriesTable", "Arn"]})
     ]
-    assert sorted(role["Properties"]["ManagedPolicyArns"]) == [
-        "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
-        "arn:aws:iam::aws:policy/service-role/AWSLambdaDynamoDBExecutionRole",
+    assert [(_actions(s), s["Resource"]) for s in sqs] == [
+        (["sqs:sendmessage"], {"Fn::GetAtt": ["NotificationDeadLetterQueue", "Arn"]})
+    ]
+    assert role["Properties"]["ManagedPolicyArns"] == [
+        {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"}
     ]
 
 
-def test_notify_role_sends_only_as_the_sender_identity(cfn: dict[str, Any]) -> None:
+def test_notify_role_sends_only_from_the_sender_identity(cfn: dict[str, Any]) -> None:
     # Given the notifier's role
     role = _role_of(cfn, "NotifyEnquiryFunction")
 
     # When its SES grants are collected (a configuration set's grant included)
     ses = [s for s in _role_statements(role) if any(a.startswith("ses:") for a in _actions(s))]
 
-    # Then they allow only sending, on the sender identity and the configuration set, never on "*"
-    identity = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${SenderIdentity}"
-    configuration_set = (
-        "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:configuration-set/${SesConfigurationSet}"
-    )
-    assert [(s["Effect"], sorted(_actions(s)), s["Resource"]) for s in ses] == [
-        ("Allow", ["ses:sendemail"], {"Fn::Sub": identity}),
-        ("Allow", ["ses:sendemail"], {"Fn::Sub": configuration_set}),
+    # Then they allow sending raw email (SES v2 SendEmail with Content.Raw is authorised as
+    # ses:SendRawEmail), on this account's identities (in the SES sandbox the recipients' identities
+    # are checked too) and configuration set, never on "*", and only From the sender identity: an
+    # address at its domain, or the address itself
+    arn = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}"
+    from_sender_identity = {
+        "StringLike": {"ses:FromAddress": [{"Fn::Sub": "*@${SenderIdentity}"}, {"Ref": "SenderIdentity"}]}
+    }
+    assert [(s["Effect"], sorted(_actions(s)), s["Resource"], s["Condition"]) for s in ses] == [
+        (
+            "Allow",
+            ["ses:sendemail", "ses:sendrawemail"],
+            {"Fn::Sub": f"{arn}:identity/*"},
+            from_sender_identity,
+        ),
+        (
+            "Allow",
+            ["ses:sendemail", "ses:sendrawemail"],
+            {"Fn::Sub": arn + ":configuration-set/${SesConfigurationSet}"},
+            from_sender_identity,
+        ),
     ]
 
 
