@@ -101,6 +101,7 @@ def _handler_source(function: str) -> tuple[Path, str]:
 
 
 ALARMS = (
+    "ApiServerErrorsAlarm",
     "NotificationDeadLetterAlarm",
     "NotifierErrorsAlarm",
     "NotifierIteratorAgeAlarm",
@@ -540,20 +541,58 @@ def test_alarm_notifies_the_alert_topic_and_is_covered_by_its_key(cfn: dict[str,
     # When its actions and name are read
     actions = (props["AlarmActions"], props["OKActions"])
 
-    # Then it notifies the topic on ALARM and on OK, treats no data as fine, and its name starts with
-    # the stack name (which the topic key's policy matches)
+    # Then it notifies the topic on ALARM and on OK, and its name starts with the stack name (which
+    # the topic key's policy matches)
     assert actions == ([{"Ref": "AlertTopic"}], [{"Ref": "AlertTopic"}])
-    assert props["TreatMissingData"] == "notBreaching"
     assert props["AlarmName"]["Fn::Sub"].startswith("${AWS::StackName}-")
 
 
+@pytest.mark.parametrize("alarm", [alarm for alarm in ALARMS if alarm != "NotificationDeadLetterAlarm"])
+def test_alarm_on_activity_treats_no_data_as_nothing_happened(cfn: dict[str, Any], alarm: str) -> None:
+    # Given an alarm on requests or invocations (no data: no requests, no invocations)
+    props = cfn["Resources"][alarm]["Properties"]
+
+    # When its handling of missing data is read
+    treatment = props["TreatMissingData"]
+
+    # Then a quiet period counts as fine
+    assert treatment == "notBreaching"
+
+
+def test_dead_letter_alarm_stays_in_alarm_while_the_queue_is_quiet(cfn: dict[str, Any]) -> None:
+    # Given the dead-letter queue's alarm (SQS publishes queue metrics only while a queue is active,
+    # so failed batches can wait in a quiet queue with no data points)
+    props = cfn["Resources"]["NotificationDeadLetterAlarm"]["Properties"]
+
+    # When its handling of missing data is read
+    treatment = props["TreatMissingData"]
+
+    # Then missing data keeps the current state: it turns OK only on a data point under 1 (the queue
+    # emptied), never because the metric went quiet, and it went into ALARM on the first message
+    assert treatment == "ignore"
+    assert (props["MetricName"], props["Statistic"], props["Threshold"]) == (
+        "ApproximateNumberOfMessagesVisible",
+        "Maximum",
+        1,
+    )
+    assert props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+
+
 @pytest.mark.parametrize(
-    ("alarm", "metric", "dimension", "statistic", "comparison", "threshold"),
+    ("alarm", "metric", "dimensions", "statistic", "comparison", "threshold"),
     [
+        (
+            "ApiServerErrorsAlarm",
+            ("AWS/ApiGateway", "5xx"),
+            {"ApiId": {"Ref": "EnquiriesApi"}, "Stage": "$default"},
+            "Sum",
+            "GreaterThanOrEqualToThreshold",
+            1,
+        ),
         (
             "NotificationDeadLetterAlarm",
             ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
-            ("QueueName", {"Fn::GetAtt": ["NotificationDeadLetterQueue", "QueueName"]}),
+            {"QueueName": {"Fn::GetAtt": ["NotificationDeadLetterQueue", "QueueName"]}},
             "Maximum",
             "GreaterThanOrEqualToThreshold",
             1,
@@ -561,7 +600,7 @@ def test_alarm_notifies_the_alert_topic_and_is_covered_by_its_key(cfn: dict[str,
         (
             "NotifierErrorsAlarm",
             ("AWS/Lambda", "Errors"),
-            ("FunctionName", {"Ref": "NotifyEnquiryFunction"}),
+            {"FunctionName": {"Ref": "NotifyEnquiryFunction"}},
             "Sum",
             "GreaterThanOrEqualToThreshold",
             1,
@@ -569,7 +608,7 @@ def test_alarm_notifies_the_alert_topic_and_is_covered_by_its_key(cfn: dict[str,
         (
             "NotifierIteratorAgeAlarm",
             ("AWS/Lambda", "IteratorAge"),
-            ("FunctionName", {"Ref": "NotifyEnquiryFunction"}),
+            {"FunctionName": {"Ref": "NotifyEnquiryFunction"}},
             "Maximum",
             "GreaterThanThreshold",
             300_000,
@@ -577,7 +616,7 @@ def test_alarm_notifies_the_alert_topic_and_is_covered_by_its_key(cfn: dict[str,
         (
             "SubmitErrorsAlarm",
             ("AWS/Lambda", "Errors"),
-            ("FunctionName", {"Ref": "SubmitEnquiryFunction"}),
+            {"FunctionName": {"Ref": "SubmitEnquiryFunction"}},
             "Sum",
             "GreaterThanOrEqualToThreshold",
             1,
@@ -588,7 +627,7 @@ def test_alarm_watches_its_metric_over_one_five_minute_period(
     cfn: dict[str, Any],
     alarm: str,
     metric: tuple[str, str],
-    dimension: tuple[str, Any],
+    dimensions: dict[str, Any],
     statistic: str,
     comparison: str,
     threshold: int,
@@ -601,7 +640,7 @@ def test_alarm_watches_its_metric_over_one_five_minute_period(
 
     # Then it watches the right resource's metric, and fires on the first bad 5-minute period
     assert watched == metric
-    assert props["Dimensions"] == [{"Name": dimension[0], "Value": dimension[1]}]
+    assert props["Dimensions"] == [{"Name": name, "Value": value} for name, value in dimensions.items()]
     assert props["Statistic"] == statistic
     assert props["ComparisonOperator"] == comparison
     assert props["Threshold"] == threshold
