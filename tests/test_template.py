@@ -447,9 +447,11 @@ def test_http_api_has_cors_for_allowed_origins(cfn: dict[str, Any]) -> None:
     assert otherwise == {"Ref": "AWS::NoValue"}
 
 
-def test_http_api_routes_enquiries_and_everything_else_to_the_function(cfn: dict[str, Any]) -> None:
-    # Given the translated HTTP API's routes
+def test_http_api_sends_every_request_to_the_function_through_one_route(cfn: dict[str, Any]) -> None:
+    # Given the translated HTTP API's routes, and the function events SAM CLI's guided deploy asks
+    # about ("has no authentication. Is this okay?", once per HttpApi event)
     paths = cfn["Resources"]["EnquiriesApi"]["Properties"]["Body"]["paths"]
+    events = load_template()["Resources"]["SubmitEnquiryFunction"]["Properties"]["Events"]
 
     # When the integrations are listed
     routes = {
@@ -458,15 +460,14 @@ def test_http_api_routes_enquiries_and_everything_else_to_the_function(cfn: dict
         for method, operation in operations.items()
     }
 
-    # Then POST/OPTIONS /enquiries and the $default catch-all reach the function with payload 2.0
-    assert set(routes) == {
-        ("/enquiries", "post"),
-        ("/enquiries", "options"),
-        ("$default", "x-amazon-apigateway-any-method"),
-    }
+    # Then the $default catch-all alone reaches the function with payload 2.0: POST /enquiries,
+    # preflights and every other path or method (the function answers the contract's 404 / 405
+    # itself), and the guided deploy asks its question once
+    assert set(routes) == {("$default", "x-amazon-apigateway-any-method")}
     for integration in routes.values():
         assert integration["payloadFormatVersion"] == "2.0"
         assert "${SubmitEnquiryFunction.Arn}" in integration["uri"]["Fn::Sub"]
+    assert [event["Type"] for event in events.values()] == ["HttpApi"]
 
 
 def test_http_api_stage_is_throttled_from_parameters(cfn: dict[str, Any]) -> None:
@@ -482,6 +483,53 @@ def test_http_api_stage_is_throttled_from_parameters(cfn: dict[str, Any]) -> Non
         "ThrottlingRateLimit": {"Ref": "ApiThrottleRateLimit"},
         "ThrottlingBurstLimit": {"Ref": "ApiThrottleBurstLimit"},
     }
+
+
+def test_http_api_stage_logs_each_request_without_personal_data(cfn: dict[str, Any]) -> None:
+    # Given the translated HTTP API stage and its access log group
+    (stage,) = _resources_of_type(cfn, "AWS::ApiGatewayV2::Stage").values()
+    settings = stage["Properties"]["AccessLogSettings"]
+    group = cfn["Resources"]["ApiAccessLogGroup"]
+
+    # When a log line is formatted the way API Gateway fills it in
+    line = json.loads(re.sub(r"\$context\.[A-Za-z.]+", "x", settings["Format"]))
+    variables = set(re.findall(r"\$context\.([A-Za-z.]+)", settings["Format"]))
+
+    # Then each request leaves one JSON line in a group kept 90 days: its id, the route, the status,
+    # the integration's status and error, API Gateway's own error (throttling), and the timings; and
+    # nothing that identifies a visitor or carries what a visitor typed (no address, user agent,
+    # path or query)
+    assert settings["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}
+    assert group["Type"] == "AWS::Logs::LogGroup"
+    assert group["Properties"]["RetentionInDays"] == 90
+    assert group["DeletionPolicy"] == "Delete"
+    assert set(line.values()) == {"x"}
+    assert {
+        "requestId",
+        "routeKey",
+        "status",
+        "integrationStatus",
+        "integrationErrorMessage",
+        "error.responseType",
+        "error.message",
+        "responseLatency",
+        "integrationLatency",
+    } <= variables
+    identifying = {"identity.sourceIp", "identity.userAgent", "path", "domainName", "authorizer.principalId"}
+    assert not {v for v in variables if v in identifying or v.startswith(("identity.", "authorizer."))}
+
+
+def test_visitor_errors_alarm_watches_the_deployed_stage(cfn: dict[str, Any]) -> None:
+    # Given the alarm on the HTTP API's 5xx and the translated stage
+    alarm = cfn["Resources"]["ApiServerErrorsAlarm"]["Properties"]
+    dimensions = {dimension["Name"]: dimension["Value"] for dimension in alarm["Dimensions"]}
+    (stage,) = _resources_of_type(cfn, "AWS::ApiGatewayV2::Stage").values()
+
+    # When the alarm's dimensions are compared with the stage
+    watched = (dimensions["ApiId"], dimensions["Stage"])
+
+    # Then they name the API and the stage that serves visitors (HTTP API metrics by ApiId and Stage)
+    assert watched == (stage["Properties"]["ApiId"], stage["Properties"]["StageName"])
 
 
 @pytest.mark.parametrize(
