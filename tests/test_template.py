@@ -414,7 +414,8 @@ def test_enquiries_table_is_durable_and_streams_new_images(cfn: dict[str, Any]) 
     # When its properties are read
     props = table["Properties"]
 
-    # Then it is on-demand, backed up, encrypted, expiring, streaming, and never deleted with the stack
+    # Then it is on-demand, backed up, encrypted, expiring, streaming, never deleted with the stack, and
+    # protected from a delete by hand
     assert table["Type"] == "AWS::DynamoDB::Table"
     assert table["DeletionPolicy"] == "Retain"
     assert table["UpdateReplacePolicy"] == "Retain"
@@ -426,6 +427,7 @@ def test_enquiries_table_is_durable_and_streams_new_images(cfn: dict[str, Any]) 
     assert props["SSESpecification"]["SSEEnabled"] is True
     assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
     assert props["StreamSpecification"] == {"StreamViewType": "NEW_IMAGE"}
+    assert props["DeletionProtectionEnabled"] is True
 
 
 def test_http_api_has_cors_for_allowed_origins(cfn: dict[str, Any]) -> None:
