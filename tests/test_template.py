@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -201,6 +202,39 @@ def test_template_parameters_cover_settings_with_contract_defaults() -> None:
     assert parameters["TurnstileSecret"]["NoEcho"] is True
     for required in ("AllowedOrigins", "ClinicEmail", "SenderEmail", "SenderIdentity", "AlertEmail"):
         assert "Default" not in parameters[required], required
+
+
+def test_guided_deploy_asks_for_the_required_parameters_first() -> None:
+    # Given the template's parameters, in the order `sam deploy --guided` asks for them
+    parameters = load_template()["Parameters"]
+
+    # When those without a default (the deployer must type a value) are picked out
+    order = list(parameters)
+    required = [name for name, spec in parameters.items() if "Default" not in spec]
+
+    # Then they come first, so that Enter is right for every question after them
+    assert order[: len(required)] == required
+    assert required == ["AllowedOrigins", "ClinicEmail", "SenderEmail", "SenderIdentity", "AlertEmail"]
+
+
+def test_deploy_settings_go_to_an_ignored_local_file_never_the_tracked_samconfig() -> None:
+    # Given the tracked SAM configuration, .gitignore and the README's commands
+    config = tomllib.loads((REPO_ROOT / "samconfig.toml").read_text(encoding="utf-8"))
+    ignored = (REPO_ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    deploy_commands = [line.strip() for line in readme.splitlines() if line.strip().startswith("sam deploy")]
+
+    # When the deploy settings are looked for
+    sections = {env: sorted(commands) for env, commands in config.items() if isinstance(commands, dict)}
+
+    # Then samconfig.toml holds build and validate settings only (so it offers no deploy section for
+    # the guided deploy to fill with the clinic's addresses), the local file is ignored by git, and
+    # every deploy command in the README reads and writes that local file
+    assert sections == {"default": ["build", "validate"]}
+    assert "parameter_overrides" not in json.dumps(config)
+    assert "samconfig.local.toml" in ignored
+    assert deploy_commands
+    assert all("--config-file samconfig.local.toml" in command for command in deploy_commands)
 
 
 def test_allowed_origins_parameter_accepts_origins_and_rejects_paths_and_spaces() -> None:
