@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,7 @@ def _handler_source(function: str) -> tuple[Path, str]:
 
 
 ALARMS = (
+    "ApiServerErrorsAlarm",
     "NotificationDeadLetterAlarm",
     "NotifierErrorsAlarm",
     "NotifierIteratorAgeAlarm",
@@ -202,6 +204,39 @@ def test_template_parameters_cover_settings_with_contract_defaults() -> None:
         assert "Default" not in parameters[required], required
 
 
+def test_guided_deploy_asks_for_the_required_parameters_first() -> None:
+    # Given the template's parameters, in the order `sam deploy --guided` asks for them
+    parameters = load_template()["Parameters"]
+
+    # When those without a default (the deployer must type a value) are picked out
+    order = list(parameters)
+    required = [name for name, spec in parameters.items() if "Default" not in spec]
+
+    # Then they come first, so that Enter is right for every question after them
+    assert order[: len(required)] == required
+    assert required == ["AllowedOrigins", "ClinicEmail", "SenderEmail", "SenderIdentity", "AlertEmail"]
+
+
+def test_deploy_settings_go_to_an_ignored_local_file_never_the_tracked_samconfig() -> None:
+    # Given the tracked SAM configuration, .gitignore and the README's commands
+    config = tomllib.loads((REPO_ROOT / "samconfig.toml").read_text(encoding="utf-8"))
+    ignored = (REPO_ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    deploy_commands = [line.strip() for line in readme.splitlines() if line.strip().startswith("sam deploy")]
+
+    # When the deploy settings are looked for
+    sections = {env: sorted(commands) for env, commands in config.items() if isinstance(commands, dict)}
+
+    # Then samconfig.toml holds build and validate settings only (so it offers no deploy section for
+    # the guided deploy to fill with the clinic's addresses), the local file is ignored by git, and
+    # every deploy command in the README reads and writes that local file
+    assert sections == {"default": ["build", "validate"]}
+    assert "parameter_overrides" not in json.dumps(config)
+    assert "samconfig.local.toml" in ignored
+    assert deploy_commands
+    assert all("--config-file samconfig.local.toml" in command for command in deploy_commands)
+
+
 def test_allowed_origins_parameter_accepts_origins_and_rejects_paths_and_spaces() -> None:
     # Given the AllowedOrigins parameter's pattern (CloudFormation anchors it to the whole value)
     pattern = re.compile(load_template()["Parameters"]["AllowedOrigins"]["AllowedPattern"])
@@ -276,45 +311,72 @@ def test_only_the_notify_role_may_send_email_or_update_items(cfn: dict[str, Any]
     assert holders(lambda action: "*" in action) == set()
 
 
-def test_notify_role_reads_and_marks_items_on_the_table_only(cfn: dict[str, Any]) -> None:
-    # Given the role the notifier runs as
-    role = _role_of(cfn, "NotifyEnquiryFunction")
+def test_notify_role_reads_the_enquiries_stream_only_not_every_stream(cfn: dict[str, Any]) -> None:
+    # Given the role the notifier runs as (its own, not one SAM generates)
+    role_id = cfn["Resources"]["NotifyEnquiryFunction"]["Properties"]["Role"]["Fn::GetAtt"][0]
+    role = cfn["Resources"][role_id]
 
-    # When its DynamoDB and SQS grants are collected
+    # When its stream, DynamoDB and SQS grants are collected
     statements = _role_statements(role)
-    dynamodb = [s for s in statements if any(a.startswith("dynamodb:") for a in _actions(s))]
+    stream = [s for s in statements if "dynamodb:getrecords" in _actions(s)]
+    items = [s for s in statements if "dynamodb:getitem" in _actions(s)]
     sqs = [s for s in statements if any(a.startswith("sqs:") for a in _actions(s))]
 
-    # Then it may get and update items of the table only (no put, delete, scan or query), send to
-    # the dead-letter queue only (SAM's grant for the failure destination), and read the stream
-    # through the managed policy SAM attaches for a DynamoDB event
-    assert [(s["Effect"], sorted(_actions(s)), s["Resource"]) for s in dynamodb] == [
-        ("Allow", ["dynamodb:getitem", "dynamodb:updateitem"], {"Fn::GetAtt": ["EnquiriesTable", "Arn"]})
+    # Then it reads the enquiries table's streams only (not the managed AWSLambdaDynamoDBExecutionRole,
+    # which reads every stream in the account), gets and updates items of the table only (no put,
+    # delete, scan or query), and sends to the dead-letter queue only; its one managed policy is for
+    # its own logs
+    assert role["Type"] == "AWS::IAM::Role"
+    assert [(sorted(_actions(s)), s["Resource"]) for s in stream] == [
+        (
+            [
+                "dynamodb:describestream",
+                "dynamodb:getrecords",
+                "dynamodb:getsharditerator",
+                "dynamodb:liststreams",
+            ],
+            {"Fn::Sub": "${EnquiriesTable.Arn}/stream/*"},
+        )
     ]
-    assert [(s["Effect"], _actions(s), s["Resource"]) for s in sqs] == [
-        ("Allow", ["sqs:sendmessage"], {"Fn::GetAtt": ["NotificationDeadLetterQueue", "Arn"]})
+    assert [(sorted(_actions(s)), s["Resource"]) for s in items] == [
+        (["dynamodb:getitem", "dynamodb:updateitem"], {"Fn::GetAtt": ["EnquiriesTable", "Arn"]})
     ]
-    assert sorted(role["Properties"]["ManagedPolicyArns"]) == [
-        "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
-        "arn:aws:iam::aws:policy/service-role/AWSLambdaDynamoDBExecutionRole",
+    assert [(_actions(s), s["Resource"]) for s in sqs] == [
+        (["sqs:sendmessage"], {"Fn::GetAtt": ["NotificationDeadLetterQueue", "Arn"]})
+    ]
+    assert role["Properties"]["ManagedPolicyArns"] == [
+        {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"}
     ]
 
 
-def test_notify_role_sends_only_as_the_sender_identity(cfn: dict[str, Any]) -> None:
+def test_notify_role_sends_only_from_the_sender_identity(cfn: dict[str, Any]) -> None:
     # Given the notifier's role
     role = _role_of(cfn, "NotifyEnquiryFunction")
 
     # When its SES grants are collected (a configuration set's grant included)
     ses = [s for s in _role_statements(role) if any(a.startswith("ses:") for a in _actions(s))]
 
-    # Then they allow only sending, on the sender identity and the configuration set, never on "*"
-    identity = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${SenderIdentity}"
-    configuration_set = (
-        "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:configuration-set/${SesConfigurationSet}"
-    )
-    assert [(s["Effect"], sorted(_actions(s)), s["Resource"]) for s in ses] == [
-        ("Allow", ["ses:sendemail"], {"Fn::Sub": identity}),
-        ("Allow", ["ses:sendemail"], {"Fn::Sub": configuration_set}),
+    # Then they allow sending raw email (SES v2 SendEmail with Content.Raw is authorised as
+    # ses:SendRawEmail), on this account's identities (in the SES sandbox the recipients' identities
+    # are checked too) and configuration set, never on "*", and only From the sender identity: an
+    # address at its domain, or the address itself
+    arn = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}"
+    from_sender_identity = {
+        "StringLike": {"ses:FromAddress": [{"Fn::Sub": "*@${SenderIdentity}"}, {"Ref": "SenderIdentity"}]}
+    }
+    assert [(s["Effect"], sorted(_actions(s)), s["Resource"], s["Condition"]) for s in ses] == [
+        (
+            "Allow",
+            ["ses:sendemail", "ses:sendrawemail"],
+            {"Fn::Sub": f"{arn}:identity/*"},
+            from_sender_identity,
+        ),
+        (
+            "Allow",
+            ["ses:sendemail", "ses:sendrawemail"],
+            {"Fn::Sub": arn + ":configuration-set/${SesConfigurationSet}"},
+            from_sender_identity,
+        ),
     ]
 
 
@@ -386,7 +448,8 @@ def test_enquiries_table_is_durable_and_streams_new_images(cfn: dict[str, Any]) 
     # When its properties are read
     props = table["Properties"]
 
-    # Then it is on-demand, backed up, encrypted, expiring, streaming, and never deleted with the stack
+    # Then it is on-demand, backed up, encrypted, expiring, streaming, never deleted with the stack, and
+    # protected from a delete by hand
     assert table["Type"] == "AWS::DynamoDB::Table"
     assert table["DeletionPolicy"] == "Retain"
     assert table["UpdateReplacePolicy"] == "Retain"
@@ -398,6 +461,7 @@ def test_enquiries_table_is_durable_and_streams_new_images(cfn: dict[str, Any]) 
     assert props["SSESpecification"]["SSEEnabled"] is True
     assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
     assert props["StreamSpecification"] == {"StreamViewType": "NEW_IMAGE"}
+    assert props["DeletionProtectionEnabled"] is True
 
 
 def test_http_api_has_cors_for_allowed_origins(cfn: dict[str, Any]) -> None:
@@ -419,9 +483,11 @@ def test_http_api_has_cors_for_allowed_origins(cfn: dict[str, Any]) -> None:
     assert otherwise == {"Ref": "AWS::NoValue"}
 
 
-def test_http_api_routes_enquiries_and_everything_else_to_the_function(cfn: dict[str, Any]) -> None:
-    # Given the translated HTTP API's routes
+def test_http_api_sends_every_request_to_the_function_through_one_route(cfn: dict[str, Any]) -> None:
+    # Given the translated HTTP API's routes, and the function events SAM CLI's guided deploy asks
+    # about ("has no authentication. Is this okay?", once per HttpApi event)
     paths = cfn["Resources"]["EnquiriesApi"]["Properties"]["Body"]["paths"]
+    events = load_template()["Resources"]["SubmitEnquiryFunction"]["Properties"]["Events"]
 
     # When the integrations are listed
     routes = {
@@ -430,15 +496,14 @@ def test_http_api_routes_enquiries_and_everything_else_to_the_function(cfn: dict
         for method, operation in operations.items()
     }
 
-    # Then POST/OPTIONS /enquiries and the $default catch-all reach the function with payload 2.0
-    assert set(routes) == {
-        ("/enquiries", "post"),
-        ("/enquiries", "options"),
-        ("$default", "x-amazon-apigateway-any-method"),
-    }
+    # Then the $default catch-all alone reaches the function with payload 2.0: POST /enquiries,
+    # preflights and every other path or method (the function answers the contract's 404 / 405
+    # itself), and the guided deploy asks its question once
+    assert set(routes) == {("$default", "x-amazon-apigateway-any-method")}
     for integration in routes.values():
         assert integration["payloadFormatVersion"] == "2.0"
         assert "${SubmitEnquiryFunction.Arn}" in integration["uri"]["Fn::Sub"]
+    assert [event["Type"] for event in events.values()] == ["HttpApi"]
 
 
 def test_http_api_stage_is_throttled_from_parameters(cfn: dict[str, Any]) -> None:
@@ -454,6 +519,53 @@ def test_http_api_stage_is_throttled_from_parameters(cfn: dict[str, Any]) -> Non
         "ThrottlingRateLimit": {"Ref": "ApiThrottleRateLimit"},
         "ThrottlingBurstLimit": {"Ref": "ApiThrottleBurstLimit"},
     }
+
+
+def test_http_api_stage_logs_each_request_without_personal_data(cfn: dict[str, Any]) -> None:
+    # Given the translated HTTP API stage and its access log group
+    (stage,) = _resources_of_type(cfn, "AWS::ApiGatewayV2::Stage").values()
+    settings = stage["Properties"]["AccessLogSettings"]
+    group = cfn["Resources"]["ApiAccessLogGroup"]
+
+    # When a log line is formatted the way API Gateway fills it in
+    line = json.loads(re.sub(r"\$context\.[A-Za-z.]+", "x", settings["Format"]))
+    variables = set(re.findall(r"\$context\.([A-Za-z.]+)", settings["Format"]))
+
+    # Then each request leaves one JSON line in a group kept 90 days: its id, the route, the status,
+    # the integration's status and error, API Gateway's own error (throttling), and the timings; and
+    # nothing that identifies a visitor or carries what a visitor typed (no address, user agent,
+    # path or query)
+    assert settings["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}
+    assert group["Type"] == "AWS::Logs::LogGroup"
+    assert group["Properties"]["RetentionInDays"] == 90
+    assert group["DeletionPolicy"] == "Delete"
+    assert set(line.values()) == {"x"}
+    assert {
+        "requestId",
+        "routeKey",
+        "status",
+        "integrationStatus",
+        "integrationErrorMessage",
+        "error.responseType",
+        "error.message",
+        "responseLatency",
+        "integrationLatency",
+    } <= variables
+    identifying = {"identity.sourceIp", "identity.userAgent", "path", "domainName", "authorizer.principalId"}
+    assert not {v for v in variables if v in identifying or v.startswith(("identity.", "authorizer."))}
+
+
+def test_visitor_errors_alarm_watches_the_deployed_stage(cfn: dict[str, Any]) -> None:
+    # Given the alarm on the HTTP API's 5xx and the translated stage
+    alarm = cfn["Resources"]["ApiServerErrorsAlarm"]["Properties"]
+    dimensions = {dimension["Name"]: dimension["Value"] for dimension in alarm["Dimensions"]}
+    (stage,) = _resources_of_type(cfn, "AWS::ApiGatewayV2::Stage").values()
+
+    # When the alarm's dimensions are compared with the stage
+    watched = (dimensions["ApiId"], dimensions["Stage"])
+
+    # Then they name the API and the stage that serves visitors (HTTP API metrics by ApiId and Stage)
+    assert watched == (stage["Properties"]["ApiId"], stage["Properties"]["StageName"])
 
 
 @pytest.mark.parametrize(
@@ -513,20 +625,58 @@ def test_alarm_notifies_the_alert_topic_and_is_covered_by_its_key(cfn: dict[str,
     # When its actions and name are read
     actions = (props["AlarmActions"], props["OKActions"])
 
-    # Then it notifies the topic on ALARM and on OK, treats no data as fine, and its name starts with
-    # the stack name (which the topic key's policy matches)
+    # Then it notifies the topic on ALARM and on OK, and its name starts with the stack name (which
+    # the topic key's policy matches)
     assert actions == ([{"Ref": "AlertTopic"}], [{"Ref": "AlertTopic"}])
-    assert props["TreatMissingData"] == "notBreaching"
     assert props["AlarmName"]["Fn::Sub"].startswith("${AWS::StackName}-")
 
 
+@pytest.mark.parametrize("alarm", [alarm for alarm in ALARMS if alarm != "NotificationDeadLetterAlarm"])
+def test_alarm_on_activity_treats_no_data_as_nothing_happened(cfn: dict[str, Any], alarm: str) -> None:
+    # Given an alarm on requests or invocations (no data: no requests, no invocations)
+    props = cfn["Resources"][alarm]["Properties"]
+
+    # When its handling of missing data is read
+    treatment = props["TreatMissingData"]
+
+    # Then a quiet period counts as fine
+    assert treatment == "notBreaching"
+
+
+def test_dead_letter_alarm_stays_in_alarm_while_the_queue_is_quiet(cfn: dict[str, Any]) -> None:
+    # Given the dead-letter queue's alarm (SQS publishes queue metrics only while a queue is active,
+    # so failed batches can wait in a quiet queue with no data points)
+    props = cfn["Resources"]["NotificationDeadLetterAlarm"]["Properties"]
+
+    # When its handling of missing data is read
+    treatment = props["TreatMissingData"]
+
+    # Then missing data keeps the current state: it turns OK only on a data point under 1 (the queue
+    # emptied), never because the metric went quiet, and it went into ALARM on the first message
+    assert treatment == "ignore"
+    assert (props["MetricName"], props["Statistic"], props["Threshold"]) == (
+        "ApproximateNumberOfMessagesVisible",
+        "Maximum",
+        1,
+    )
+    assert props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+
+
 @pytest.mark.parametrize(
-    ("alarm", "metric", "dimension", "statistic", "comparison", "threshold"),
+    ("alarm", "metric", "dimensions", "statistic", "comparison", "threshold"),
     [
+        (
+            "ApiServerErrorsAlarm",
+            ("AWS/ApiGateway", "5xx"),
+            {"ApiId": {"Ref": "EnquiriesApi"}, "Stage": "$default"},
+            "Sum",
+            "GreaterThanOrEqualToThreshold",
+            1,
+        ),
         (
             "NotificationDeadLetterAlarm",
             ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
-            ("QueueName", {"Fn::GetAtt": ["NotificationDeadLetterQueue", "QueueName"]}),
+            {"QueueName": {"Fn::GetAtt": ["NotificationDeadLetterQueue", "QueueName"]}},
             "Maximum",
             "GreaterThanOrEqualToThreshold",
             1,
@@ -534,7 +684,7 @@ def test_alarm_notifies_the_alert_topic_and_is_covered_by_its_key(cfn: dict[str,
         (
             "NotifierErrorsAlarm",
             ("AWS/Lambda", "Errors"),
-            ("FunctionName", {"Ref": "NotifyEnquiryFunction"}),
+            {"FunctionName": {"Ref": "NotifyEnquiryFunction"}},
             "Sum",
             "GreaterThanOrEqualToThreshold",
             1,
@@ -542,7 +692,7 @@ def test_alarm_notifies_the_alert_topic_and_is_covered_by_its_key(cfn: dict[str,
         (
             "NotifierIteratorAgeAlarm",
             ("AWS/Lambda", "IteratorAge"),
-            ("FunctionName", {"Ref": "NotifyEnquiryFunction"}),
+            {"FunctionName": {"Ref": "NotifyEnquiryFunction"}},
             "Maximum",
             "GreaterThanThreshold",
             300_000,
@@ -550,7 +700,7 @@ def test_alarm_notifies_the_alert_topic_and_is_covered_by_its_key(cfn: dict[str,
         (
             "SubmitErrorsAlarm",
             ("AWS/Lambda", "Errors"),
-            ("FunctionName", {"Ref": "SubmitEnquiryFunction"}),
+            {"FunctionName": {"Ref": "SubmitEnquiryFunction"}},
             "Sum",
             "GreaterThanOrEqualToThreshold",
             1,
@@ -561,7 +711,7 @@ def test_alarm_watches_its_metric_over_one_five_minute_period(
     cfn: dict[str, Any],
     alarm: str,
     metric: tuple[str, str],
-    dimension: tuple[str, Any],
+    dimensions: dict[str, Any],
     statistic: str,
     comparison: str,
     threshold: int,
@@ -574,7 +724,7 @@ def test_alarm_watches_its_metric_over_one_five_minute_period(
 
     # Then it watches the right resource's metric, and fires on the first bad 5-minute period
     assert watched == metric
-    assert props["Dimensions"] == [{"Name": dimension[0], "Value": dimension[1]}]
+    assert props["Dimensions"] == [{"Name": name, "Value": value} for name, value in dimensions.items()]
     assert props["Statistic"] == statistic
     assert props["ComparisonOperator"] == comparison
     assert props["Threshold"] == threshold
