@@ -21,8 +21,18 @@ from typing import Any, ClassVar, cast
 from unittest.mock import ANY
 from urllib.parse import quote
 
+import boto3
 import pytest
-from conftest import GUARD_TABLE_NAME, TABLE_NAME, Handler, body_of, load_event, stored_items, with_json_body
+from conftest import (
+    GUARD_TABLE_NAME,
+    REGION,
+    TABLE_NAME,
+    Handler,
+    body_of,
+    load_event,
+    stored_items,
+    with_json_body,
+)
 from ulid import ULID
 
 from enquiries.api.app import build_app, services_from
@@ -168,6 +178,86 @@ def test_idempotency_key_html_form_post_replays_the_redirect(handler: Handler, d
     assert first["statusCode"] == second["statusCode"] == 200
     [item] = stored_items(dynamodb)
     assert item["id"] in second["body"]
+
+
+def test_idempotency_key_invalid_resend_still_gets_the_earlier_success(
+    handler: Handler, dynamodb: Any
+) -> None:
+    # Given a key whose enquiry was accepted
+    first = handler(enquiry_event(key="kept-key"))
+
+    # When the same key comes with a body that would fail validation
+    second = handler(enquiry_event(key="kept-key", email="jane@"))
+
+    # Then the remembered success is returned, not field errors
+    assert first["statusCode"] == second["statusCode"] == 201
+    assert second["body"] == first["body"]
+    assert len(stored_items(dynamodb)) == 1
+
+
+def throttled_lookups(
+    make_handler: Callable[..., Handler], monkeypatch: pytest.MonkeyPatch, **settings: str
+) -> Any:
+    """The real handler whose replay look-ups (GetItem on the guard table) DynamoDB throttles, each
+    one answered by a Stubber; every other call reaches moto."""
+    from botocore.stub import Stubber
+
+    from enquiries.aws_clients import dynamodb_client
+    from enquiries.storage.intake_store import DynamoIntakeStore
+
+    handler = make_handler(**settings)
+    real = dynamodb_client()
+    lookups = boto3.client("dynamodb", region_name=REGION)
+    stubber = Stubber(lookups)
+    stubber.activate()
+
+    class ThrottledLookups:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+        def get_item(self, **request: Any) -> Any:
+            stubber.add_client_error(
+                "get_item", service_error_code="ProvisionedThroughputExceededException", http_status_code=400
+            )
+            return lookups.get_item(**request)
+
+    loaded = load_settings()
+    services = services_from(loaded)
+    services.store = DynamoIntakeStore(TABLE_NAME, GUARD_TABLE_NAME, client_factory=ThrottledLookups)
+    monkeypatch.setattr(sys.modules["enquiries.api.submit"], "app", build_app(loaded, services))
+    return handler, stubber
+
+
+@pytest.mark.parametrize(
+    ("event_file", "status"),
+    [
+        ("submit-invalid-fields.json", 422),
+        ("submit-malformed-json.json", 400),
+        ("submit-unsupported-type.json", 415),
+        ("submit-too-large.json", 413),
+    ],
+)
+def test_idempotency_key_refusal_is_not_hidden_by_a_throttled_lookup(
+    make_handler: Callable[..., Handler],
+    monkeypatch: pytest.MonkeyPatch,
+    dynamodb: Any,
+    event_file: str,
+    status: int,
+) -> None:
+    # Given a guard table that throttles the replay look-up, and a body the API refuses
+    handler, stubber = throttled_lookups(make_handler, monkeypatch)
+    keyless = load_event(event_file)
+    keyed = load_event(event_file, headers={"idempotency-key": "a-fresh-key"})
+
+    # When it is sent with an Idempotency-Key, and without one
+    with_key, without_key = handler(keyed), handler(keyless)
+
+    # Then the look-up was tried, and the visitor gets the same refusal as without a key (the
+    # field errors, for a 422), not a 503: nothing remembered could have changed that answer
+    stubber.assert_no_pending_responses()
+    assert with_key["statusCode"] == without_key["statusCode"] == status
+    assert with_key["body"] == without_key["body"]
+    assert stored_items(dynamodb) == []
 
 
 # --- double submit without a key -----------------------------------------------------------------
@@ -780,6 +870,25 @@ def test_turnstile_field_is_unknown_without_secret(handler: Handler, dynamodb: A
     # Then the field is named as unknown
     assert response["statusCode"] == 422
     assert set(body_of(response)["fields"]) == {"cf-turnstile-response"}
+
+
+def test_turnstile_throttled_lookup_still_checks_the_token_and_stores(
+    make_handler: Callable[..., Handler], monkeypatch: pytest.MonkeyPatch, verifier_url: str, dynamodb: Any
+) -> None:
+    # Given Turnstile, and a guard table that throttles the look-up made before the token is used
+    handler, stubber = throttled_lookups(
+        make_handler, monkeypatch, TURNSTILE_SECRET="turnstile-test-secret", TURNSTILE_VERIFY_URL=verifier_url
+    )
+
+    # When a visitor with a good token submits
+    response = handler(enquiry_event(**{"cf-turnstile-response": "pass"}))
+
+    # Then the token is checked and the enquiry stored (the transaction finds repeats itself),
+    # rather than a 503 for a look-up that found nothing to replay
+    stubber.assert_no_pending_responses()
+    assert response["statusCode"] == 201
+    assert len(StubVerifier.received) == 1
+    assert [item["id"] for item in stored_items(dynamodb)] == [body_of(response)["id"]]
 
 
 def test_turnstile_wrong_secret_is_503_not_the_visitors_fault(

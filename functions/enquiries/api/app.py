@@ -324,7 +324,18 @@ def build_app(
         return from_replayable(replayable)
 
     def recalled(keys: list[ReplayKey]) -> Response[str] | None:
-        found = services.store.recall(keys) if keys else None
+        """The response remembered for a repeat of this request, if any.
+
+        It is asked only where the request has an answer of its own without it: its field errors,
+        or a captcha check followed by the transaction, which finds repeats itself. So a lookup
+        that fails (throttled, down) answers "none": it must not turn that answer into a 503."""
+        if not keys:
+            return None
+        try:
+            found = services.store.recall(keys)
+        except StorageUnavailable as unavailable:
+            logger.warning("replay lookup unavailable", extra={"reason": unavailable.reason})
+            return None
         return replay(found[1], f"replay:{found[0].scope}") if found else None
 
     def submission(idempotency_key: str | None) -> Response[str]:
