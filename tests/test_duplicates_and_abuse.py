@@ -723,6 +723,19 @@ def test_honeypot_with_invalid_fields_gets_the_same_field_errors(handler: Handle
     assert stored_items(dynamodb) == []
 
 
+def test_honeypot_repeat_of_a_real_enquiry_gets_its_answer_as_a_double_click_would(
+    handler: Handler, dynamodb: Any
+) -> None:
+    # Given a real enquiry, then the same fields with the trap filled, from the same address
+    real = handler(enquiry_event())
+    caught = handler(filled_trap(enquiry_event()))
+
+    # Then the trapped one gets the real one's answer, and nothing more is stored
+    assert caught["statusCode"] == real["statusCode"] == 201
+    assert caught["body"] == real["body"]
+    assert [item["id"] for item in stored_items(dynamodb)] == [body_of(real)["id"]]
+
+
 def test_honeypot_never_answers_a_real_enquiry_with_its_make_believe(handler: Handler, dynamodb: Any) -> None:
     # Given a trapped post, then the same fields without the trap from the same address
     caught = handler(filled_trap(enquiry_event()))

@@ -364,6 +364,11 @@ def build_app(
         rate = None
         if services.hasher is not None:
             client_key = services.hasher.hash(source_ip())
+            if caught:
+                # A trap hit that repeats a real enquiry gets the real one's answer, as a double
+                # click would; a real enquiry never gets a trap hit's.
+                real = submission_fingerprint(enquiry, client_key)
+                keys.append(ReplayKey("double-submit", real, DOUBLE_SUBMIT_SECONDS, read_only=True))
             fingerprint = submission_fingerprint(enquiry, client_key, caught)
             keys.append(ReplayKey("double-submit", fingerprint, DOUBLE_SUBMIT_SECONDS))
             if settings.rate_limit_per_hour > 0:

@@ -46,11 +46,13 @@ _TRANSIENT_REASONS = frozenset(
 
 @dataclass(frozen=True)
 class ReplayKey:
-    """A record that makes a repeat of this request get the same response."""
+    """A record that makes a repeat of this request get the same response. A read-only key is
+    looked for but never written: the request gets its response if it is there."""
 
     scope: str
     digest: str
     ttl_seconds: int
+    read_only: bool = False
 
     @property
     def record_id(self) -> str:
@@ -120,6 +122,14 @@ class DynamoIntakeStore:
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
 
+    def _replay_write(self, key: ReplayKey, response: Replayable, now: int) -> dict[str, Any]:
+        put = self._replay_put(key, response, now)
+        if not key.read_only:
+            return {"Put": put}
+        # The same condition, checked without writing: it fails, returning the record, if one is there.
+        check = {name: value for name, value in put.items() if name != "Item"}
+        return {"ConditionCheck": {**check, "Key": {"id": put["Item"]["id"]}}}
+
     def accept(
         self, item: dict[str, Any], response: Replayable, keys: list[ReplayKey], rate: RateWindow | None
     ) -> None:
@@ -149,7 +159,7 @@ class DynamoIntakeStore:
         caught = enquiry_put is None
         writes: list[dict[str, Any]] = [{"Put": enquiry_put}] if enquiry_put is not None else []
         first_key = len(writes)
-        writes += [{"Put": self._replay_put(key, response, now)} for key in keys]
+        writes += [self._replay_write(key, response, now) for key in keys]
         # What the rate record held when last seen; None: assume there is none (the common case).
         counters = None
         deadline = time.monotonic() + _CONFLICT_WAIT_SECONDS
