@@ -65,8 +65,9 @@ ERROR_RESPONSES: dict[int, tuple[str, str]] = {
     ),
     429: (
         "RateLimited",
-        "Over `RATE_LIMIT_PER_HOUR` accepted enquiries from one client address in an "
-        "hour; `Retry-After` says when to resend.",
+        "Over `RATE_LIMIT_PER_HOUR` accepted enquiries from one client address in the last "
+        "60 minutes (counted in 10-minute buckets, so a wait may be up to 10 minutes longer); "
+        "`Retry-After` says when to resend.",
     ),
     500: ("InternalError", "Anything else unexpected; `reference` is also in the log line for it."),
     503: (
@@ -201,8 +202,9 @@ def _field_rules(form: bool) -> dict[str, Schema | None]:
             {
                 "type": "string",
                 "maxLength": 0,
-                "description": "The honeypot: must stay empty. A filled one gets the same response as a "
-                "success, and nothing is stored or sent. Never stored.",
+                "description": "The honeypot: must stay empty. A filled one gets the answer an enquiry "
+                "would get (field errors, a success with a fresh id, a repeat's first answer, a 429), and "
+                "nothing is stored or sent. Never stored.",
             }
         ),
         "_next": optional(
@@ -340,7 +342,8 @@ def post_operation(generated: Schema) -> Schema:
     operation = {key: value for key, value in generated.items() if key not in ("responses", "summary")}
     responses: Schema = {
         "201": {
-            "description": "Stored. A filled honeypot gets the same answer, and nothing is stored.",
+            "description": "Stored. A filled honeypot with valid fields gets the same answer, and nothing is "
+            "stored.",
             "content": {"application/json": {"schema": _ref("schemas", "Accepted")}},
         },
         "200": {

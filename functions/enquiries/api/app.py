@@ -23,7 +23,6 @@ from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from enquiries.api.body import FORM_TYPES, media_type, read_form
 from enquiries.api.errors import RETRY_AFTER_SECONDS, ApiError, error_body
 from enquiries.client_address import AddressHasher
-from enquiries.ids import new_enquiry_id
 from enquiries.log import logger
 from enquiries.settings import Settings
 from enquiries.storage.enquiry_store import StorageUnavailable
@@ -33,12 +32,12 @@ from enquiries.storage.intake_store import (
     DynamoIntakeStore,
     IntakeStore,
     RateLimited,
-    RateWindow,
     Replayable,
     Replayed,
     ReplayKey,
 )
-from enquiries.submission import accept_enquiry, utc_now
+from enquiries.storage.rate_limit import RateWindow
+from enquiries.submission import accept_enquiry, answer_caught, utc_now
 from enquiries.validation import MESSAGES as FIELD_MESSAGES
 from enquiries.validation import Enquiry, FieldRules, InvalidEnquiry, validate_enquiry
 
@@ -135,11 +134,17 @@ def _turnstile(settings: Settings) -> TurnstileVerifier | None:
     return TurnstileVerifier(settings.turnstile_secret, settings.turnstile_verify_url)
 
 
-def submission_fingerprint(enquiry: Enquiry, client_key: str) -> str:
-    """Same normalised fields from the same client address: the same submission."""
-    material = json.dumps(
-        {"fields": enquiry.stored_fields(), "next": enquiry.next_url, "client": client_key}, sort_keys=True
-    )
+def submission_fingerprint(enquiry: Enquiry, client_key: str, caught: bool = False) -> str:
+    """Same normalised fields from the same client address: the same submission. A robot-trap hit
+    never matches a real enquiry, so a real one is never answered with a trap hit's make-believe."""
+    fingerprinted: dict[str, object] = {
+        "fields": enquiry.stored_fields(),
+        "next": enquiry.next_url,
+        "client": client_key,
+    }
+    if caught:
+        fingerprinted["caught"] = True
+    material = json.dumps(fingerprinted, sort_keys=True)
     return hashlib.sha256(material.encode()).hexdigest()
 
 
@@ -181,13 +186,6 @@ def verify_captcha(verifier: TurnstileVerifier, token: str, remote_ip: str) -> N
         ) from None
     except CaptchaUnavailable as unavailable:
         raise ApiError(503, "unavailable", reason=unavailable.reason) from None
-
-
-def _honeypot_filled(fields: dict[str, Any]) -> bool:
-    value = fields.get("_gotcha")
-    if isinstance(value, list):
-        return any(isinstance(item, str) and item.strip() for item in value)
-    return value is not None and (not isinstance(value, str) or bool(value.strip()))
 
 
 def count_spam_blocked() -> None:
@@ -326,7 +324,18 @@ def build_app(
         return from_replayable(replayable)
 
     def recalled(keys: list[ReplayKey]) -> Response[str] | None:
-        found = services.store.recall(keys) if keys else None
+        """The response remembered for a repeat of this request, if any.
+
+        It is asked only where the request has an answer of its own without it: its field errors,
+        or a captcha check followed by the transaction, which finds repeats itself. So a lookup
+        that fails (throttled, down) answers "none": it must not turn that answer into a 503."""
+        if not keys:
+            return None
+        try:
+            found = services.store.recall(keys)
+        except StorageUnavailable as unavailable:
+            logger.warning("replay lookup unavailable", extra={"reason": unavailable.reason})
+            return None
         return replay(found[1], f"replay:{found[0].scope}") if found else None
 
     def submission(idempotency_key: str | None) -> Response[str]:
@@ -337,14 +346,6 @@ def build_app(
         event = app.current_event
         try:
             _, fields = read_form(event.body, bool(event.is_base64_encoded), _header(app, "content-type"))
-            if _honeypot_filled(fields):
-                # A bot filled the hidden field: whatever else it sent, answer like a success, store
-                # and send nothing, and count it.
-                enquiry_id = new_enquiry_id()
-                app.context.update(enquiry_id=enquiry_id, outcome="honeypot")
-                count_spam_blocked()
-                next_url = fields.get("_next")
-                return success(enquiry_id, next_url if isinstance(next_url, str) else None)
             try:
                 enquiry = validate_enquiry(fields, rules)
             except InvalidEnquiry as invalid:
@@ -355,13 +356,21 @@ def build_app(
             if earlier is not None:
                 return earlier
             raise
+        # A robot filled the hidden field. It goes the way a real enquiry goes (field errors,
+        # captcha, repeats, rate limit) up to the write, where nothing is stored or sent: only
+        # what lets its repeats get the same answer, as a real enquiry's would.
+        caught = enquiry.gotcha is not None
         now = clock()
         rate = None
         if services.hasher is not None:
             client_key = services.hasher.hash(source_ip())
-            keys.append(
-                ReplayKey("double-submit", submission_fingerprint(enquiry, client_key), DOUBLE_SUBMIT_SECONDS)
-            )
+            if caught:
+                # A trap hit that repeats a real enquiry gets the real one's answer, as a double
+                # click would; a real enquiry never gets a trap hit's.
+                real = submission_fingerprint(enquiry, client_key)
+                keys.append(ReplayKey("double-submit", real, DOUBLE_SUBMIT_SECONDS, read_only=True))
+            fingerprint = submission_fingerprint(enquiry, client_key, caught)
+            keys.append(ReplayKey("double-submit", fingerprint, DOUBLE_SUBMIT_SECONDS))
             if settings.rate_limit_per_hour > 0:
                 rate = RateWindow(client_key, settings.rate_limit_per_hour, now.timestamp())
         if services.verifier is not None:
@@ -370,16 +379,24 @@ def build_app(
             if earlier is not None:
                 return earlier
             verify_captcha(services.verifier, enquiry.captcha_token or "", source_ip())
+
+        def respond(enquiry_id: str) -> Replayable:
+            return to_replayable(success(enquiry_id, enquiry.next_url), enquiry_id)
+
         try:
-            accepted = accept_enquiry(
-                enquiry,
-                services.store,
-                respond=lambda enquiry_id: to_replayable(success(enquiry_id, enquiry.next_url), enquiry_id),
-                keys=keys,
-                rate=rate,
-                retention_days=settings.retention_days,
-                now=now,
-            )
+            if caught:
+                count_spam_blocked()
+                accepted = answer_caught(services.store, respond=respond, keys=keys, rate=rate)
+            else:
+                accepted = accept_enquiry(
+                    enquiry,
+                    services.store,
+                    respond=respond,
+                    keys=keys,
+                    rate=rate,
+                    retention_days=settings.retention_days,
+                    now=now,
+                )
         except Replayed as repeat:
             if repeat.key.scope == "double-submit" and idempotency_key is not None:
                 # Remember the answer under this key too, so its retries keep getting it after 10 minutes.
@@ -394,7 +411,7 @@ def build_app(
                 message=rate_limited_message(limited.retry_after),
                 reason="rate_limit",
             ) from None
-        app.context.update(enquiry_id=accepted.enquiry_id, outcome="stored")
+        app.context.update(enquiry_id=accepted.enquiry_id, outcome="honeypot" if caught else "stored")
         return from_replayable(accepted.response)
 
     @app.post(ENQUIRIES_PATH)
