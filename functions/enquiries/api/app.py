@@ -25,6 +25,7 @@ from enquiries.api.errors import RETRY_AFTER_SECONDS, ApiError, error_body
 from enquiries.client_address import AddressHasher
 from enquiries.ids import new_enquiry_id
 from enquiries.log import logger
+from enquiries.origins import serialise_origin
 from enquiries.settings import Settings
 from enquiries.storage.enquiry_store import StorageUnavailable
 from enquiries.storage.intake_store import (
@@ -86,7 +87,15 @@ def _origin_of(url: str) -> str | None:
         return None
     if parts.scheme not in ("http", "https") or not parts.netloc or "@" in parts.netloc or "\\" in url:
         return None
-    return f"{parts.scheme}://{parts.netloc}".lower()
+    return _serialised_origin(f"{parts.scheme}://{parts.netloc}")
+
+
+def _serialised_origin(origin: str) -> str | None:
+    """The origin as browsers write it (so https://Clinic.example:443 matches), or None if it is none."""
+    try:
+        return serialise_origin(origin)
+    except ValueError:
+        return None
 
 
 def _wants_html(app: APIGatewayHttpResolver) -> bool:
@@ -225,7 +234,7 @@ def build_app(
         default_phone_region=settings.default_phone_region,
         captcha_required=services.verifier is not None,
     )
-    allowed_origins = {origin.lower() for origin in origins}
+    allowed_origins = set(origins)  # serialised by the settings, as browsers send them
 
     def allowed_url(url: str | None) -> str | None:
         return url if url and _origin_of(url) in allowed_origins else None
@@ -253,7 +262,7 @@ def build_app(
         started = time.perf_counter()
         origin = _header(app, "origin")
         try:
-            if origin is not None and origin.lower() not in allowed_origins:
+            if origin is not None and _serialised_origin(origin) not in allowed_origins:
                 raise ApiError(403, "origin_not_allowed", reason="origin")
             if app.current_event.raw_path != ENQUIRIES_PATH and app.current_event.http_method == "OPTIONS":
                 # Powertools would answer any path's preflight; only /enquiries exists.
