@@ -48,6 +48,11 @@ if TYPE_CHECKING:
 
 ENQUIRIES_PATH = "/enquiries"
 ALLOWED_METHODS = "OPTIONS, POST"
+# A preflight allows POST (the only route) with these request headers, as the contract and the
+# template's CorsConfiguration say (tests/test_cors.py compares them).
+CORS_ALLOW_HEADERS = ("Content-Type", "Idempotency-Key")
+CORS_EXPOSE_HEADERS = ("Retry-After",)
+CORS_MAX_AGE_SECONDS = 600
 SUCCESS_MESSAGE = "Thank you: your enquiry has been sent. We will reply by email as soon as we can."
 IDEMPOTENCY_KEY_MAX = 128
 JSON_TYPE = "application/json"
@@ -206,6 +211,22 @@ def count_spam_blocked() -> None:
         metric.add_dimension(name="service", value="enquiries")
 
 
+def _contract_cors(origins: list[str]) -> CORSConfig:
+    """The contract's CORS, the same as the template's HttpApi CorsConfiguration (which API Gateway
+    serves when deployed; this one is what the local server and `sam local` serve)."""
+    cors = CORSConfig(
+        allow_origin=origins[0],
+        extra_origins=origins[1:],
+        # The form script reads Retry-After on a 429 or 503 to know when to offer a resend.
+        expose_headers=list(CORS_EXPOSE_HEADERS),
+        max_age=CORS_MAX_AGE_SECONDS,
+    )
+    # Exactly the contract's request headers: CORSConfig always adds Authorization, X-Api-Key,
+    # X-Amz-Date and X-Amz-Security-Token to those it is given, which the API never reads.
+    cors.allow_headers = set(CORS_ALLOW_HEADERS)
+    return cors
+
+
 def build_app(
     settings: Settings,
     services: Services | IntakeStore,
@@ -215,18 +236,7 @@ def build_app(
     if not isinstance(services, Services):
         services = Services(store=services)
     origins = list(settings.allowed_origins)
-    cors = (
-        CORSConfig(
-            allow_origin=origins[0],
-            extra_origins=origins[1:],
-            allow_headers=["Idempotency-Key"],
-            # The form script reads Retry-After on a 429 or 503 to know when to offer a resend.
-            expose_headers=["Retry-After"],
-            max_age=600,
-        )
-        if origins
-        else None
-    )
+    cors = _contract_cors(origins) if origins else None
     app = APIGatewayHttpResolver(cors=cors)
     rules = FieldRules(
         services=settings.services,
