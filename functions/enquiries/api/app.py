@@ -237,7 +237,9 @@ def build_app(
         services = Services(store=services)
     origins = list(settings.allowed_origins)
     cors = _contract_cors(origins) if origins else None
-    app = APIGatewayHttpResolver(cors=cors)
+    # debug=False whatever POWERTOOLS_DEV says: in debug mode the resolver prints every event, body
+    # and all, to the function's log.
+    app = APIGatewayHttpResolver(cors=cors, debug=False)
     rules = FieldRules(
         services=settings.services,
         require_consent=settings.require_consent,
