@@ -53,7 +53,11 @@ ERROR_RESPONSES: dict[int, tuple[str, str]] = {
     ),
     404: ("NotFound", "Any path other than /enquiries."),
     405: ("MethodNotAllowed", "Any method on /enquiries other than POST and OPTIONS; `Allow` lists them."),
-    413: ("PayloadTooLarge", "The body is over 32 KiB (after base64 decoding)."),
+    413: (
+        "PayloadTooLarge",
+        "The form's content (field names and values, once decoded) is over 32 KiB, or the body itself "
+        "is over 128 KiB.",
+    ),
     415: (
         "UnsupportedMediaType",
         "The content type is not JSON, urlencoded or multipart, or its charset is not UTF-8.",
@@ -384,8 +388,9 @@ def post_operation(generated: Schema) -> Schema:
         ],
         "requestBody": {
             "required": True,
-            "description": "At most 32 KiB. API Gateway may hand it over base64-encoded; it is decoded "
-            "first. Any other content type is a 415.",
+            "description": "At most 32 KiB of content: the UTF-8 bytes of the field names and values once "
+            "decoded, the same in every encoding; the body itself at most 128 KiB. API Gateway may hand it "
+            "over base64-encoded; it is decoded first. Any other content type is a 415.",
             "content": {
                 "application/json": {"schema": _ref("schemas", "Enquiry")},
                 "application/x-www-form-urlencoded": {"schema": _ref("schemas", "EnquiryForm")},

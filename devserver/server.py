@@ -303,11 +303,6 @@ def _json_response(status: int, payload: Any) -> HttpResponse:
     return HttpResponse(status, [("Content-Type", "application/json")], body)
 
 
-def _url(host: str, port: int) -> str:
-    shown = "127.0.0.1" if host in ("", "0.0.0.0") else host
-    return f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
-
-
 def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
@@ -326,6 +321,7 @@ def serve(host: str, port: int) -> None:
     """Run the local server until interrupted; prints one ready line with its URL."""
     if str(FUNCTIONS_DIR) not in sys.path:
         sys.path.insert(0, str(FUNCTIONS_DIR))
+    host = host.strip("[]")  # "--host [::1]" as in a URL: the socket wants the bare address
     server_class = DevHTTPServer6 if ":" in host else DevHTTPServer
     with contextlib.ExitStack() as stack:
         moto_endpoint = stack.enter_context(running_moto())
@@ -334,10 +330,10 @@ def serve(host: str, port: int) -> None:
         except OSError as error:
             raise StartupError(f"cannot listen on {host}:{port}: {error}") from error
         real_port = int(httpd.server_address[1])
+        # The page's own origins are allowed to post: the first is the URL shown when ready.
+        origins = environment.own_origins(host, real_port) or [f"http://{host}:{real_port}"]
         environment.apply(
-            environment.handler_environment(
-                os.environ, aws_endpoint=moto_endpoint, origins=environment.own_origins(host, real_port)
-            )
+            environment.handler_environment(os.environ, aws_endpoint=moto_endpoint, origins=origins)
         )
         emulator = Emulator(endpoint=moto_endpoint, region=os.environ["AWS_DEFAULT_REGION"])
         table_name = os.environ["TABLE_NAME"].strip()
@@ -364,7 +360,7 @@ def serve(host: str, port: int) -> None:
         # entered here with stack.enter_context, so they stop before the HTTP server and the emulator.
         if poller is not None:
             stack.enter_context(poller.running())
-        print(f"enquiries local server ready at {_url(host, real_port)}", flush=True)
+        print(f"enquiries local server ready at {origins[0]}", flush=True)
         httpd.serve_forever()
 
 

@@ -7,6 +7,7 @@ import html
 import http.client
 import json
 import signal
+import socket
 import time
 import urllib.request
 import uuid
@@ -188,6 +189,24 @@ def test_server_own_origin_is_allowed(server: RunningServer) -> None:
     # Then the origin is allowed
     assert reply.status == 201
     assert reply.headers["access-control-allow-origin"] == origin
+
+
+def test_server_on_ipv6_loopback_allows_posts_from_its_own_page() -> None:
+    # Given a machine with an IPv6 loopback, and the local server started with --host ::1
+    try:
+        socket.create_server(("::1", 0), family=socket.AF_INET6).close()
+    except OSError as error:
+        pytest.skip(f"this machine has no IPv6 loopback: {error}")
+    with local_server(host="::1") as running:
+        # When its page, served at http://[::1]:PORT, posts an enquiry with that Origin
+        page_origin = running.url
+        body = json.dumps(an_enquiry()).encode("utf-8")
+        headers = {"Content-Type": "application/json", "Origin": page_origin}
+        reply = call(running.url, "POST", "/enquiries", body, headers)
+    # Then the enquiry is stored, and the answer is readable by that page
+    assert page_origin.startswith("http://[::1]:")
+    assert reply.status == 201, reply.body
+    assert reply.headers["access-control-allow-origin"] == page_origin
 
 
 def test_server_log_never_contains_the_enquiry_text(server: RunningServer) -> None:
@@ -570,6 +589,30 @@ def test_handler_environment_defaults_every_required_setting() -> None:
     assert changes["CLINIC_EMAIL"] == "clinic@example.com"
     assert changes["SENDER_EMAIL"] == "Clinic website <enquiries@example.com>"
     assert changes["ALLOWED_ORIGINS"] == "http://a:1"
+
+
+@pytest.mark.parametrize(
+    ("host", "origins"),
+    [
+        ("127.0.0.1", ["http://127.0.0.1:3000", "http://localhost:3000"]),
+        ("0.0.0.0", ["http://127.0.0.1:3000", "http://localhost:3000"]),  # noqa: S104 - a name, not a bind
+        ("LocalHost", ["http://localhost:3000", "http://127.0.0.1:3000"]),
+        ("::1", ["http://[::1]:3000", "http://localhost:3000"]),
+        ("[::1]", ["http://[::1]:3000", "http://localhost:3000"]),
+        ("0:0:0:0:0:0:0:1", ["http://[::1]:3000", "http://localhost:3000"]),
+        ("::", ["http://[::1]:3000", "http://127.0.0.1:3000", "http://localhost:3000"]),
+        ("FE80::0:1", ["http://[fe80::1]:3000"]),
+        ("192.0.2.7", ["http://192.0.2.7:3000"]),
+        ("Dev.Example", ["http://dev.example:3000"]),
+    ],
+)
+def test_own_origins_are_where_a_browser_reaches_the_server_written_as_it_sends_them(
+    host: str, origins: list[str]
+) -> None:
+    # Given the address the local server listens on
+    # When its own origins are worked out
+    # Then they are the origins a browser sends from its page there (IPv6 in brackets, compressed)
+    assert environment.own_origins(host, 3000) == origins
 
 
 def test_handler_environment_keeps_user_settings_and_appends_own_origin() -> None:

@@ -13,11 +13,14 @@ from typing import Any
 
 import boto3
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from moto import mock_aws
 from samtranslator.public.parser import Parser
 from samtranslator.public.translator import Translator
 
 from devserver.template_tables import TEMPLATE_PATH, create_table_from_template, load_template
+from enquiries.settings import load_settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -242,12 +245,62 @@ def test_allowed_origins_parameter_accepts_origins_and_rejects_paths_and_spaces(
     pattern = re.compile(load_template()["Parameters"]["AllowedOrigins"]["AllowedPattern"])
 
     # When origins lists are checked
-    accepted = ["https://www.example.com", "https://a.example,http://localhost:3000"]
+    accepted = [
+        "https://www.example.com",
+        "https://a.example,http://localhost:3000",
+        "https://xn--bcher-kva.example",
+        "https://clinic.example:8443,http://clinic.example:443,https://clinic.example:80",
+    ]
     rejected = ["", "https://www.example.com/contact", "https://a.example, https://b.example", "example.com"]
 
     # Then only comma-separated bare origins pass (the CORS !Split does not trim spaces)
     assert all(pattern.fullmatch(value) for value in accepted)
     assert not any(pattern.fullmatch(value) for value in rejected)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "https://clinic.example:443",  # browsers never send a default port
+        "http://clinic.example:80",
+        "https://a.example,https://clinic.example:443",
+        "https://clinic.example/",  # nor a trailing slash
+        "https://Clinic.example",  # nor upper case
+        "HTTPS://clinic.example",
+        "https://bücher.example",  # they send punycode
+        "https://clinic.example:0443",
+        "https://clinic.example:0",
+        "https://clinic.example:65536",
+        "https://*.clinic.example",  # CORS has no wildcards here
+        "http://127.1:3000",  # browsers send 127.0.0.1
+        "http://[::1]:3000",
+        "https://clinic..example",
+        "https://clinic.example.",
+    ],
+)
+def test_allowed_origins_parameter_refuses_origins_no_browser_sends(value: str) -> None:
+    # Given the AllowedOrigins parameter's pattern, which API Gateway's CORS gets as written
+    pattern = re.compile(load_template()["Parameters"]["AllowedOrigins"]["AllowedPattern"])
+
+    # When a value that a browser's Origin header can never equal is checked
+    # Then the deploy refuses it, instead of an API whose every post from the site is refused
+    assert not pattern.fullmatch(value)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_allowed_origins_parameter_accepts_only_what_the_function_keeps_unchanged(
+    data: st.DataObject,
+) -> None:
+    # Given any value the AllowedOrigins parameter's pattern lets through to the deploy
+    pattern = load_template()["Parameters"]["AllowedOrigins"]["AllowedPattern"]
+    value = data.draw(st.from_regex(pattern, fullmatch=True))
+
+    # When the function reads it as ALLOWED_ORIGINS
+    origins = load_settings({"TABLE_NAME": "t", "ALLOWED_ORIGINS": value}).allowed_origins
+
+    # Then it takes every origin exactly as written: API Gateway and the function allow the same ones
+    assert list(origins) == list(dict.fromkeys(value.split(",")))
 
 
 def test_sender_identity_parameter_accepts_a_domain_or_bare_address_only() -> None:

@@ -7,11 +7,12 @@ A missing or malformed setting raises `SettingsError` naming the variable, at im
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+
+from enquiries.origins import serialise_origin
 
 DEFAULT_SERVICES = (
     "Osteopathy",
@@ -21,7 +22,6 @@ DEFAULT_SERVICES = (
     "Nutritional Advice",
 )
 
-_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 
@@ -86,12 +86,19 @@ class Settings(BaseModel):
 
     @field_validator("allowed_origins")
     @classmethod
-    def _origins_are_origins(cls, origins: tuple[str, ...]) -> tuple[str, ...]:
+    def _origins_as_browsers_send_them(cls, origins: tuple[str, ...]) -> tuple[str, ...]:
+        # Compared with the Origin header and echoed in CORS headers, so written as browsers write
+        # them (https://clinic.example:443/ becomes https://clinic.example), or refused at start.
+        serialised: list[str] = []
         for origin in origins:
-            if not _ORIGIN.match(origin):
-                raise ValueError(f"{origin!r} is not an origin like https://www.example.com (no path)")
-        # Browsers send origins in lower case; so must the CORS headers that echo them.
-        return tuple(origin.lower() for origin in origins)
+            try:
+                canonical = serialise_origin(origin)
+            except ValueError as reason:
+                example = "an origin looks like https://www.example.com"
+                raise ValueError(f"{origin!r} {reason}; {example}") from None
+            if canonical not in serialised:
+                serialised.append(canonical)
+        return tuple(serialised)
 
     @field_validator("success_url", "turnstile_verify_url")
     @classmethod

@@ -24,6 +24,7 @@ from enquiries.api.body import FORM_TYPES, media_type, read_form
 from enquiries.api.errors import RETRY_AFTER_SECONDS, ApiError, error_body
 from enquiries.client_address import AddressHasher
 from enquiries.log import logger
+from enquiries.origins import serialise_origin
 from enquiries.settings import Settings
 from enquiries.storage.enquiry_store import StorageUnavailable
 from enquiries.storage.intake_store import (
@@ -46,6 +47,11 @@ if TYPE_CHECKING:
 
 ENQUIRIES_PATH = "/enquiries"
 ALLOWED_METHODS = "OPTIONS, POST"
+# A preflight allows POST (the only route) with these request headers, as the contract and the
+# template's CorsConfiguration say (tests/test_cors.py compares them).
+CORS_ALLOW_HEADERS = ("Content-Type", "Idempotency-Key")
+CORS_EXPOSE_HEADERS = ("Retry-After",)
+CORS_MAX_AGE_SECONDS = 600
 SUCCESS_MESSAGE = "Thank you: your enquiry has been sent. We will reply by email as soon as we can."
 IDEMPOTENCY_KEY_MAX = 128
 JSON_TYPE = "application/json"
@@ -85,7 +91,15 @@ def _origin_of(url: str) -> str | None:
         return None
     if parts.scheme not in ("http", "https") or not parts.netloc or "@" in parts.netloc or "\\" in url:
         return None
-    return f"{parts.scheme}://{parts.netloc}".lower()
+    return _serialised_origin(f"{parts.scheme}://{parts.netloc}")
+
+
+def _serialised_origin(origin: str) -> str | None:
+    """The origin as browsers write it (so https://Clinic.example:443 matches), or None if it is none."""
+    try:
+        return serialise_origin(origin)
+    except ValueError:
+        return None
 
 
 def _wants_html(app: APIGatewayHttpResolver) -> bool:
@@ -195,6 +209,22 @@ def count_spam_blocked() -> None:
         metric.add_dimension(name="service", value="enquiries")
 
 
+def _contract_cors(origins: list[str]) -> CORSConfig:
+    """The contract's CORS, the same as the template's HttpApi CorsConfiguration (which API Gateway
+    serves when deployed; this one is what the local server and `sam local` serve)."""
+    cors = CORSConfig(
+        allow_origin=origins[0],
+        extra_origins=origins[1:],
+        # The form script reads Retry-After on a 429 or 503 to know when to offer a resend.
+        expose_headers=list(CORS_EXPOSE_HEADERS),
+        max_age=CORS_MAX_AGE_SECONDS,
+    )
+    # Exactly the contract's request headers: CORSConfig always adds Authorization, X-Api-Key,
+    # X-Amz-Date and X-Amz-Security-Token to those it is given, which the API never reads.
+    cors.allow_headers = set(CORS_ALLOW_HEADERS)
+    return cors
+
+
 def build_app(
     settings: Settings,
     services: Services | IntakeStore,
@@ -204,26 +234,17 @@ def build_app(
     if not isinstance(services, Services):
         services = Services(store=services)
     origins = list(settings.allowed_origins)
-    cors = (
-        CORSConfig(
-            allow_origin=origins[0],
-            extra_origins=origins[1:],
-            allow_headers=["Idempotency-Key"],
-            # The form script reads Retry-After on a 429 or 503 to know when to offer a resend.
-            expose_headers=["Retry-After"],
-            max_age=600,
-        )
-        if origins
-        else None
-    )
-    app = APIGatewayHttpResolver(cors=cors)
+    cors = _contract_cors(origins) if origins else None
+    # debug=False whatever POWERTOOLS_DEV says: in debug mode the resolver prints every event, body
+    # and all, to the function's log.
+    app = APIGatewayHttpResolver(cors=cors, debug=False)
     rules = FieldRules(
         services=settings.services,
         require_consent=settings.require_consent,
         default_phone_region=settings.default_phone_region,
         captcha_required=services.verifier is not None,
     )
-    allowed_origins = {origin.lower() for origin in origins}
+    allowed_origins = set(origins)  # serialised by the settings, as browsers send them
 
     def allowed_url(url: str | None) -> str | None:
         return url if url and _origin_of(url) in allowed_origins else None
@@ -251,7 +272,7 @@ def build_app(
         started = time.perf_counter()
         origin = _header(app, "origin")
         try:
-            if origin is not None and origin.lower() not in allowed_origins:
+            if origin is not None and _serialised_origin(origin) not in allowed_origins:
                 raise ApiError(403, "origin_not_allowed", reason="origin")
             if app.current_event.raw_path != ENQUIRIES_PATH and app.current_event.http_method == "OPTIONS":
                 # Powertools would answer any path's preflight; only /enquiries exists.

@@ -16,6 +16,7 @@ settings = load_settings(required=("GUARD_TABLE_NAME", "CLIENT_ADDRESS_SECRET_AR
 app = build_app(settings, services_from(settings))
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+# log_event=False whatever POWERTOOLS_LOGGER_LOG_EVENT says: the event holds the enquiry.
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -70,7 +70,8 @@ def record_handler(record: DynamoDBRecord) -> None:
 
 
 @metrics.log_metrics
-@logger.inject_lambda_context
+# log_event=False whatever POWERTOOLS_LOGGER_LOG_EVENT says: the stream records hold the enquiries.
+@logger.inject_lambda_context(log_event=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
