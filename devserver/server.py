@@ -26,9 +26,10 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from devserver import apigw, environment, inspection, site, stream
+from devserver import apigw, environment, inspection, site
 from devserver.apigw import HttpResponse
-from devserver.emulator import (
+from emulator import stream
+from emulator.moto_server import (
     Emulator,
     create_dead_letter_queue,
     forget_shard_iterator,
@@ -36,7 +37,7 @@ from devserver.emulator import (
     provision,
     running_moto,
 )
-from devserver.template_tables import load_template
+from emulator.template_tables import load_template
 
 log = logging.getLogger("devserver")
 

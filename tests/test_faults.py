@@ -49,8 +49,8 @@ from conftest import (
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
-from devserver import stream
-from devserver.template_tables import load_template
+from emulator import stream
+from emulator.template_tables import load_template
 
 SEED = 20261121
 SUBMISSIONS = 300

@@ -19,7 +19,7 @@ from moto import mock_aws
 from samtranslator.public.parser import Parser
 from samtranslator.public.translator import Translator
 
-from devserver.template_tables import TEMPLATE_PATH, create_table_from_template, load_template
+from emulator.template_tables import TEMPLATE_PATH, create_table_from_template, load_template
 from enquiries.settings import load_settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

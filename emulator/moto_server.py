@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from email.utils import parseaddr
 from typing import Any
 
-from devserver.environment import DUMMY_CREDENTIAL
-from devserver.template_tables import create_table_from_template
+from emulator.template_tables import create_table_from_template
 
 log = logging.getLogger(__name__)
+
+DUMMY_CREDENTIAL = "testing"  # moto accepts any key; a real one must never be used here
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ def running_moto() -> Iterator[str]:
     """Start moto's server on a free loopback port for the duration of the block; yields its URL."""
     from moto.server import ThreadedMotoServer
 
-    from devserver import moto_transactions
+    from emulator import moto_transactions
 
     moto_transactions.install()
 

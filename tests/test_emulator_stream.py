@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from devserver import stream
-from devserver.stream import StreamMapping, StreamPoller
-from devserver.template_tables import load_template
+from emulator import stream
+from emulator.stream import StreamMapping, StreamPoller
+from emulator.template_tables import load_template
 
 STREAM_ARN = "arn:aws:dynamodb:eu-west-2:123456789012:table/enquiries/stream/2026-01-01T00:00:00.000"
 FUNCTION_ARN = "arn:aws:lambda:eu-west-2:123456789012:function:NotifyEnquiryFunction"
@@ -396,7 +396,7 @@ def test_poller_logs_exception_types_never_record_contents(caplog: pytest.LogCap
     clock = Clock()
     poller, _ = make_poller(streams, Function(respond), clock)
     # When it runs until it gives up
-    with caplog.at_level(logging.DEBUG, logger="devserver.stream"):
+    with caplog.at_level(logging.DEBUG, logger="emulator.stream"):
         run_until_idle(poller, clock)
     # Then the log names the exception's type, and nothing the record holds
     assert "ValueError" in caplog.text

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-log = logging.getLogger("devserver.stream")
+log = logging.getLogger(__name__)
 
 POLL_INTERVAL_SECONDS = 0.25  # Lambda polls a DynamoDB stream shard four times a second
 FIRST_BACKOFF_SECONDS = 0.5
