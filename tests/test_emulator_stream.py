@@ -450,3 +450,24 @@ def test_poller_thread_survives_a_failing_stream_and_resumes_where_it_was() -> N
         "TRIM_HORIZON",
         "AFTER_SEQUENCE_NUMBER",
     ]
+
+
+def test_poller_log_lines_survive_the_functions_log_filter(caplog: pytest.LogCaptureFixture) -> None:
+    # Given the functions' log filter, which withholds what other libraries log (the local server runs
+    # the handlers, and so that filter, in the poller's process)
+    from enquiries.log import withhold_third_party_log_content
+
+    withhold_third_party_log_content()
+    streams = FakeStreams([raw_record(0)])
+
+    def respond(sequences: list[str]) -> Any:
+        raise ValueError("the function failed")
+
+    clock = Clock()
+    poller, _ = make_poller(streams, Function(respond), clock)
+    # When the poller logs why it retries and gives up
+    with caplog.at_level(logging.DEBUG, logger="emulator.stream"):
+        run_until_idle(poller, clock)
+    # Then its lines are kept, as the local server's own are
+    assert "ValueError" in caplog.text
+    assert "gave up on 1 records" in caplog.text
