@@ -29,14 +29,8 @@ from typing import Any
 from devserver import apigw, environment, inspection, site
 from devserver.apigw import HttpResponse
 from emulator import stream
-from emulator.moto_server import (
-    Emulator,
-    create_dead_letter_queue,
-    forget_shard_iterator,
-    latest_stream_arn,
-    provision,
-    running_moto,
-)
+from emulator.moto_server import Emulator, forget_shard_iterator, latest_stream_arn, running_moto
+from emulator.provision import create_dead_letter_queue, provision
 from emulator.template_tables import load_template
 
 log = logging.getLogger("devserver")

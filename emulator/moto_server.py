@@ -1,4 +1,4 @@
-"""The embedded AWS emulator: moto's server in a thread of this process, and the resources on it.
+"""moto's server in a thread of this process, with DynamoDB's atomic transactions, and clients for it.
 
 The handlers reach it over HTTP through AWS_ENDPOINT_URL, exactly as they reach AWS when deployed;
 the local server itself reads moto's in-memory state for what AWS has no API for (sent emails).
@@ -10,10 +10,7 @@ import contextlib
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from email.utils import parseaddr
 from typing import Any
-
-from emulator.template_tables import create_table_from_template
 
 log = logging.getLogger(__name__)
 
@@ -59,13 +56,6 @@ def running_moto() -> Iterator[str]:
         server.stop()
 
 
-def create_dead_letter_queue(emulator: Emulator, name: str) -> str:
-    """Create the notifier's dead-letter queue (the template's OnFailure destination); return its URL."""
-    url = str(emulator.client("sqs").create_queue(QueueName=name)["QueueUrl"])
-    log.info("created queue %s in the emulator", name)
-    return url
-
-
 def latest_stream_arn(emulator: Emulator, table_name: str) -> str | None:
     """The ARN of the table's stream, or None when the table has none."""
     table = emulator.client("dynamodb").describe_table(TableName=table_name)["Table"]
@@ -84,24 +74,3 @@ def forget_shard_iterator(iterator: str) -> None:
     for account_backends in list(get_backend("dynamodbstreams").values()):
         for region_backend in list(account_backends.values()):
             region_backend.shard_iterators.pop(iterator, None)
-
-
-def provision(
-    emulator: Emulator, *, table_name: str, sender: str, guard_table_name: str, address_secret: str
-) -> None:
-    """Create what the template deploys and the handlers need: both tables, the address-hashing
-    secret (a random one per run, as the template generates one per stack) and the verified sender."""
-    import secrets
-
-    dynamodb = emulator.client("dynamodb")
-    create_table_from_template(dynamodb, table_name)
-    create_table_from_template(dynamodb, guard_table_name, logical_id="GuardTable")
-    emulator.client("secretsmanager").create_secret(Name=address_secret, SecretString=secrets.token_hex(32))
-    address = parseaddr(sender)[1] or sender
-    emulator.client("ses").verify_email_identity(EmailAddress=address)
-    log.info(
-        "created tables %s and %s, the address-hashing secret, and verified sender %s in the emulator",
-        table_name,
-        guard_table_name,
-        address,
-    )
