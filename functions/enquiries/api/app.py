@@ -38,6 +38,7 @@ from enquiries.storage.intake_store import (
     Replayed,
     ReplayKey,
 )
+from enquiries.stored_secret import SecretUnavailable, StoredSecret
 from enquiries.submission import accept_enquiry, utc_now
 from enquiries.validation import MESSAGES as FIELD_MESSAGES
 from enquiries.validation import Enquiry, FieldRules, InvalidEnquiry, validate_enquiry
@@ -124,6 +125,11 @@ def services_from(settings: Settings) -> Services:
         else None,
         verifier=_turnstile(settings),
     )
+
+
+def stored_secrets(services: Services) -> list[StoredSecret]:
+    """The Secrets Manager secrets these services read, for the init phase to read first."""
+    return [services.hasher.secret] if services.hasher is not None else []
 
 
 def _turnstile(settings: Settings) -> TurnstileVerifier | None:
@@ -259,7 +265,9 @@ def build_app(
                 # Powertools would answer any path's preflight; only /enquiries exists.
                 raise ApiError(404, "not_found", reason="path")
             response = next_middleware(app)
-        except StorageUnavailable as unavailable:  # throttled, down or timing out: "try again soon"
+        except (StorageUnavailable, SecretUnavailable) as unavailable:  # AWS or its configuration failing
+            # Throttled, down or timing out, or a secret the deployment cannot read (logged once, by
+            # name): "try again soon", with Retry-After, never a 500.
             app.context.update(outcome="unavailable", reason=unavailable.reason)
             response = render_error(ApiError(503, "unavailable", reason=unavailable.reason))
         except ApiError as error:
