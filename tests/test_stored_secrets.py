@@ -34,7 +34,7 @@ from conftest import (
 from enquiries import stored_secret
 from enquiries.api.app import Services, build_app
 from enquiries.client_address import AddressHasher
-from enquiries.settings import load_settings
+from enquiries.settings import SettingsError, load_settings
 from enquiries.storage.intake_store import DynamoIntakeStore
 from enquiries.stored_secret import RETRY_SECONDS, SecretUnavailable, StoredSecret, read_at_init
 
@@ -159,6 +159,26 @@ def test_submit_deleted_address_key_fails_at_init_once_then_503_until_restored(
     assert SECRET_VALUE not in log_output.getvalue()
 
 
+def test_submit_missing_turnstile_secret_is_named_at_init_and_503(
+    make_handler: Callable[..., Handler], dynamodb: Any, log_output: io.StringIO
+) -> None:
+    # Given a Turnstile secret ARN that names no secret
+    arn = f"arn:aws:secretsmanager:{REGION}:123456789012:secret:enquiries/turnstile-AbCdEf"
+    handler = make_handler(TURNSTILE_SECRET_ARN=arn)
+
+    # When a valid enquiry with a token comes
+    event = load_event("submit-json.json")
+    event["body"] = event["body"][:-1] + ', "cf-turnstile-response": "XXXX.DUMMY.TOKEN.XXXX"}'
+    response = handler(event)
+
+    # Then the failure was named at init, and the visitor gets a 503, not a 500 or a captcha error
+    [failure] = unavailable_lines(log_output)
+    assert (failure["setting"], failure["aws_error"]) == ("TURNSTILE_SECRET_ARN", "ResourceNotFoundException")
+    assert response["statusCode"] == 503
+    assert body_of(response)["error"] == "unavailable"
+    assert stored_items(dynamodb) == []
+
+
 def test_submit_secret_is_read_at_init_not_on_the_first_request(
     make_handler: Callable[..., Handler], dynamodb: Any
 ) -> None:
@@ -190,6 +210,19 @@ def test_submit_unreadable_address_key_still_reports_field_errors(
     # Then the visitor still learns what to fix: the key is needed only once the fields are valid
     assert response["statusCode"] == 422
     assert body_of(response)["error"] == "validation_failed"
+
+
+def test_settings_refuse_both_turnstile_secrets_naming_them() -> None:
+    # Given both the plain Turnstile key and the ARN of a secret holding it
+    environ = {"TABLE_NAME": "t", "TURNSTILE_SECRET": "0x4AAA-key", "TURNSTILE_SECRET_ARN": "arn:x"}
+
+    # When settings are loaded
+    with pytest.raises(SettingsError) as raised:
+        load_settings(environ)
+
+    # Then the error names both variables, and not the key
+    assert "TURNSTILE_SECRET and TURNSTILE_SECRET_ARN" in str(raised.value)
+    assert "0x4AAA-key" not in str(raised.value)
 
 
 # --- the stored secret itself ------------------------------------------------------------------------

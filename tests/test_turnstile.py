@@ -16,8 +16,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import boto3
 import pytest
-from conftest import Handler, body_of, log_records, stored_items, with_json_body
+from conftest import REGION, Handler, body_of, log_records, stored_items, with_json_body
 
 TURNSTILE_KEY = "0x4AAAAAAAturnstile-test-key"
 VALID = {
@@ -236,3 +237,21 @@ def test_turnstile_overlong_token_is_422_without_asking_the_verifier(
     assert response["statusCode"] == 422
     assert set(body_of(response)["fields"]) == {"captcha"}
     assert siteverify.received == []
+
+
+def test_turnstile_secret_arn_sends_the_stored_key_to_the_verifier(
+    make_handler: Callable[..., Handler], siteverify: Siteverify, dynamodb: Any
+) -> None:
+    # Given the Turnstile key kept in Secrets Manager (written from a file: a trailing newline) and the
+    # function given only its ARN
+    arn = boto3.client("secretsmanager", region_name=REGION).create_secret(
+        Name="enquiries/turnstile", SecretString=TURNSTILE_KEY + "\n"
+    )["ARN"]
+    handler = make_handler(TURNSTILE_SECRET_ARN=arn, TURNSTILE_VERIFY_URL=siteverify.url)
+
+    # When a valid enquiry with a token is submitted
+    response = handler(token_event())
+
+    # Then the verifier was asked with the stored key, and the enquiry stored
+    assert response["statusCode"] == 201
+    assert [form["secret"] for form in siteverify.received] == [[TURNSTILE_KEY]]

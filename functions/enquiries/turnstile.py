@@ -1,4 +1,4 @@
-"""Cloudflare Turnstile, checked server-side when TURNSTILE_SECRET is set.
+"""Cloudflare Turnstile, checked server-side when TURNSTILE_SECRET or TURNSTILE_SECRET_ARN is set.
 
 A failed check is the visitor's to fix (422 on `captcha`); an unreachable verifier, or an answer that
 is not one siteverify documents, is ours (503), never an acceptance, since accepting unverified posts
@@ -9,10 +9,14 @@ https://developers.cloudflare.com/turnstile/get-started/server-side-validation/
 from __future__ import annotations
 
 from http.client import HTTPException
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 from urllib.request import Request, urlopen
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+if TYPE_CHECKING:
+    from enquiries.stored_secret import StoredSecret
 
 DEFAULT_VERIFY_URL = "https://challenges.cloudflare.com/turnstile/v0/siteverify"
 TIMEOUT_SECONDS = 3
@@ -56,15 +60,28 @@ class SiteverifyAnswer(BaseModel):
 
 
 class TurnstileVerifier:
-    def __init__(self, secret: str, verify_url: str | None = None) -> None:
+    """Asks siteverify about a token. The secret is the key itself (TURNSTILE_SECRET) or a stored secret
+    (TURNSTILE_SECRET_ARN), read once per container; an unreadable one raises SecretUnavailable."""
+
+    def __init__(self, secret: str | StoredSecret, verify_url: str | None = None) -> None:
         self._secret = secret
         self._url = verify_url or DEFAULT_VERIFY_URL
+
+    @property
+    def stored_secret(self) -> StoredSecret | None:
+        return None if isinstance(self._secret, str) else self._secret
+
+    def _secret_key(self) -> str:
+        if isinstance(self._secret, str):
+            return self._secret
+        # A secret written from a file often ends in a newline, which Cloudflare would refuse.
+        return self._secret.value().strip()
 
     def verify(self, token: str, remote_ip: str | None) -> None:
         """Return if Cloudflare confirms the token; raise CaptchaFailed or CaptchaUnavailable."""
         if not token or len(token) > MAX_TOKEN_CHARS:
             raise CaptchaFailed
-        form = {"secret": self._secret, "response": token}
+        form = {"secret": self._secret_key(), "response": token}
         if remote_ip:
             form["remoteip"] = remote_ip
         answer = _classify(self._ask(form))

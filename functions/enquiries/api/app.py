@@ -129,16 +129,23 @@ def services_from(settings: Settings) -> Services:
 
 def stored_secrets(services: Services) -> list[StoredSecret]:
     """The Secrets Manager secrets these services read, for the init phase to read first."""
-    return [services.hasher.secret] if services.hasher is not None else []
+    secrets = [services.hasher.secret] if services.hasher is not None else []
+    if services.verifier is not None and services.verifier.stored_secret is not None:
+        secrets.append(services.verifier.stored_secret)
+    return secrets
 
 
 def _turnstile(settings: Settings) -> TurnstileVerifier | None:
-    if not settings.turnstile_secret:
+    if not (settings.turnstile_secret or settings.turnstile_secret_arn):
         return None
     # Imported only when configured: urllib.request is not needed otherwise.
     from enquiries.turnstile import TurnstileVerifier
 
-    return TurnstileVerifier(settings.turnstile_secret, settings.turnstile_verify_url)
+    if settings.turnstile_secret_arn:
+        return TurnstileVerifier(
+            StoredSecret("TURNSTILE_SECRET_ARN", settings.turnstile_secret_arn), settings.turnstile_verify_url
+        )
+    return TurnstileVerifier(settings.turnstile_secret or "", settings.turnstile_verify_url)
 
 
 def submission_fingerprint(enquiry: Enquiry, client_key: str) -> str:
