@@ -16,7 +16,7 @@ from emulator.moto_server import DUMMY_CREDENTIAL
 
 DEFAULT_REGION = "eu-west-2"
 
-# Every variable the functions read (the contract's settings and the two the template sets); a test
+# Every variable the functions read (the contract's settings and those the template sets); a test
 # keeps this equal to the settings model. A shell that carries one must not change what the local
 # server, the tests or the benchmark do unless asked to.
 SETTING_NAMES = (
@@ -36,6 +36,7 @@ SETTING_NAMES = (
     "TIMEZONE",
     "SES_CONFIGURATION_SET",
     "TURNSTILE_SECRET",
+    "TURNSTILE_SECRET_ARN",
     "TURNSTILE_VERIFY_URL",
 )
 

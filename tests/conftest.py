@@ -7,6 +7,7 @@ import importlib
 import io
 import json
 import logging
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,9 +165,9 @@ def make_handler(
     def make(**settings: str) -> Handler:
         for name, value in settings.items():
             monkeypatch.setenv(name, value)
-        import enquiries.api.submit as submit
-
-        module = importlib.reload(submit)
+        # Imported or reloaded: either way its init (settings, secrets) runs once, as on Lambda.
+        name = "enquiries.api.submit"
+        module = importlib.reload(sys.modules[name]) if name in sys.modules else importlib.import_module(name)
         return lambda event: module.lambda_handler(event, lambda_context)  # type: ignore[arg-type]
 
     return make
