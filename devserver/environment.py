@@ -12,6 +12,8 @@ import ipaddress
 import os
 from collections.abc import Mapping, MutableMapping, Sequence
 
+from emulator.moto_server import DUMMY_CREDENTIAL
+
 DEFAULT_REGION = "eu-west-2"
 
 # Every variable the functions read (the contract's settings and those the template sets); a test
@@ -37,7 +39,6 @@ SETTING_NAMES = (
     "TURNSTILE_SECRET_ARN",
     "TURNSTILE_VERIFY_URL",
 )
-DUMMY_CREDENTIAL = "testing"  # moto accepts any key; a real one must never be used here
 
 # Working defaults for the settings the handlers require; a value already set (non-blank) wins.
 SETTING_DEFAULTS = {

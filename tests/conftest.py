@@ -17,9 +17,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from devserver import moto_transactions
 from devserver.environment import SETTING_NAMES
-from devserver.template_tables import create_table_from_template
+from emulator import moto_transactions
+from emulator.template_tables import create_table_from_template
 
 # DynamoDB transactions are atomic and isolated; moto's are not unless patched (see the module).
 moto_transactions.install()

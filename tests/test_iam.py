@@ -36,7 +36,7 @@ from botocore import xform_name
 from conftest import EVENTS, REGION, TABLE_NAME, FakeContext, load_event
 from test_template import _role_of, _translate
 
-from devserver.template_tables import load_template
+from emulator.template_tables import load_template
 
 FUNCTIONS_DIR = Path(__file__).resolve().parent.parent / "functions"
 SUBMIT = "SubmitEnquiryFunction"

@@ -1,5 +1,5 @@
-"""The SAM template: what it deploys (translated to plain CloudFormation, offline), that it lints
-clean, and that the local table built from it matches it."""
+"""The SAM template: what it deploys (translated to plain CloudFormation, offline), and that it lints
+clean. The emulator's tables built from it: test_emulator_template_tables.py."""
 
 from __future__ import annotations
 
@@ -15,11 +15,10 @@ import boto3
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from moto import mock_aws
 from samtranslator.public.parser import Parser
 from samtranslator.public.translator import Translator
 
-from devserver.template_tables import TEMPLATE_PATH, create_table_from_template, load_template
+from emulator.template_tables import TEMPLATE_PATH, load_template
 from enquiries.settings import load_settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -853,51 +852,6 @@ def test_template_outputs_api_url_and_table_name(cfn: dict[str, Any]) -> None:
     assert outputs["TableName"]["Value"] == {"Ref": "EnquiriesTable"}
     assert outputs["DeadLetterQueueUrl"]["Value"] == {"Ref": "NotificationDeadLetterQueue"}
     assert outputs["AlertTopicArn"]["Value"] == {"Ref": "AlertTopic"}
-
-
-@mock_aws
-def test_create_table_from_template_matches_the_template() -> None:
-    # Given an emulated DynamoDB and the template's table declaration
-    client = boto3.client("dynamodb", region_name="eu-west-2")
-    declared = load_template()["Resources"]["EnquiriesTable"]["Properties"]
-
-    # When the table is created from the template
-    create_table_from_template(client, "enquiries-test")
-
-    # Then its key schema, billing, stream, encryption and TTL are the template's
-    table = client.describe_table(TableName="enquiries-test")["Table"]
-    ttl = client.describe_time_to_live(TableName="enquiries-test")["TimeToLiveDescription"]
-    assert table["TableStatus"] == "ACTIVE"
-    assert table["KeySchema"] == declared["KeySchema"]
-    assert table["AttributeDefinitions"] == declared["AttributeDefinitions"]
-    assert table["BillingModeSummary"]["BillingMode"] == declared["BillingMode"]
-    assert table["StreamSpecification"] == {
-        "StreamEnabled": True,
-        "StreamViewType": declared["StreamSpecification"]["StreamViewType"],
-    }
-    assert table["SSEDescription"]["Status"] == "ENABLED"
-    assert ttl == {
-        "TimeToLiveStatus": "ENABLED",
-        "AttributeName": declared["TimeToLiveSpecification"]["AttributeName"],
-    }
-
-
-def test_load_template_reads_short_form_intrinsics_as_long_form() -> None:
-    # Given the template on disk, which uses !Ref, !GetAtt, !Sub, !Split and !If
-    text = TEMPLATE_PATH.read_text(encoding="utf-8")
-    assert all(tag in text for tag in ("!Ref ", "!GetAtt ", "!Sub ", "!Split ", "!If"))
-
-    # When it is loaded
-    template = load_template()
-
-    # Then the tags are plain CloudFormation values, and callers get their own copy
-    function = template["Resources"]["SubmitEnquiryFunction"]["Properties"]
-    assert template["Globals"]["Function"]["Environment"]["Variables"]["TABLE_NAME"] == {
-        "Ref": "EnquiriesTable"
-    }
-    assert function["Policies"][0]["Statement"][0]["Resource"] == {"Fn::GetAtt": ["EnquiriesTable", "Arn"]}
-    template["Resources"].clear()
-    assert load_template()["Resources"]
 
 
 def test_template_passes_cfn_lint() -> None:
