@@ -13,6 +13,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
+from enquiries.invisible import hidden_format_characters, shows_nothing
+
 NAME_MAX = 120
 MESSAGE_MAX = 5000
 EMAIL_MAX = 254
@@ -23,6 +25,10 @@ MESSAGES = {
     "name": "Enter your name.",
     "name_long": f"Enter your name in at most {NAME_MAX} characters.",
     "name_control": "Enter your name without special control characters.",
+    "name_format": (
+        "Enter your name without invisible formatting characters, such as right-to-left marks:"
+        " type it rather than paste it."
+    ),
     "email": "Enter an email address like name@example.com.",
     "email_long": f"Enter an email address of at most {EMAIL_MAX} characters.",
     "email_ascii": "Enter an email address without accents or symbols before the @, like name@example.com.",
@@ -82,9 +88,10 @@ def _single_text(value: Any) -> str | None:
 
 
 def _required_text(value: Any, field: str, max_length: int) -> str:
-    """A required field's trimmed text: the field's own message when absent, `<field>_long` when too long."""
+    """A required field's trimmed text: the field's own message when absent or when it shows nothing
+    (only invisible characters, such as U+200B or the Hangul filler), `<field>_long` when too long."""
     text = _single_text(value)
-    if text is None:
+    if text is None or shows_nothing(text):
         raise _fail(field)
     if len(text) > max_length:
         raise _fail(f"{field}_long")
@@ -121,6 +128,8 @@ class Enquiry(BaseModel):
         text = _required_text(value, "name", NAME_MAX)
         if any(unicodedata.category(char) == "Cc" for char in text):
             raise _fail("name_control")
+        if hidden_format_characters(text):
+            raise _fail("name_format")
         return text
 
     @field_validator("email", mode="plain")
