@@ -152,3 +152,79 @@ def test_message_time_zone_follows_settings() -> None:
     # Then the received time is Sydney's
     assert sydney.timezone == ZoneInfo("Australia/Sydney")
     assert "Wednesday 1 July 2026, 19:05 AEST" in text
+
+
+# --- enquiries stored before the header rules ---------------------------------------------------
+
+
+def header_block(item: dict[str, Any]) -> bytes:
+    return compose(item, MAIL).as_bytes(policy=email.policy.SMTP).split(b"\r\n\r\n", 1)[0]
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "=?utf-8?q?attacker=40evil=2Eexample=3E=2C_=3Cx?=@example.com",
+        "=?UTF-8?B?YXR0YWNrZXJAZXZpbC5leGFtcGxlPiwgPHg=?=@example.com",
+        "=?utf-8?q?a=0D=0ABcc=3A_x=40evil.example?=@example.com",
+        "=?utf-8?q?a=00b?=@example.com",
+    ],
+)
+def test_message_stored_address_that_would_change_gets_no_reply_to(address: str) -> None:
+    # Given an enquiry stored before validation refused such addresses
+    item = dict(ITEM, email=address)
+
+    # When it is rendered and parsed back as a mail client would
+    message = wire(item)
+    text, html = parts(message)
+
+    # Then no header reaches another address, and staff are told why Reply-To is missing
+    assert message["Reply-To"] is None
+    assert message["Bcc"] is None
+    assert b"evil" not in header_block(item)
+    assert b"\x00" not in header_block(item)
+    assert [a.addr_spec for a in message["To"].addresses] == ["frontdesk@clinic.example"]
+    for part in (text, html):
+        assert "could not be used as Reply-To safely" in part
+        assert "Reply to this email to answer" not in part
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "=?utf-8?q?Eve_=3Ceve=40evil=2Eexample=3E=2C?=",
+        "=?utf-8?q?x=0D=0ABcc=3A_evil=40attacker.example?=",
+        "Jane\u202eevil.example",
+        "Jane\u200bDoe",
+    ],
+)
+def test_message_stored_name_that_would_change_is_left_out_of_the_headers(name: str) -> None:
+    # Given an enquiry stored before validation refused such names
+    item = dict(ITEM, name=name)
+
+    # When it is rendered
+    message = wire(item)
+    text, html = parts(message)
+
+    # Then Subject and Reply-To leave the name out, Reply-To still reaches the enquirer, and staff
+    # are told why
+    assert message["Subject"] == "New enquiry - Sports Massage"
+    [reply_to] = message["Reply-To"].addresses
+    assert (reply_to.display_name, reply_to.addr_spec) == ("", "jane.doe@example.com")
+    assert b"evil" not in header_block(item)
+    assert "could not be put in this email's Subject and Reply-To" in text
+    assert "could not be put in this email&#x27;s Subject and Reply-To" in html
+
+
+def test_message_name_and_address_come_back_exactly_as_stored() -> None:
+    # Given text with every character that means something in an address header
+    item = dict(ITEM, name='Doe, Jane "JD" <x@evil.example>; g: (c) \\', email="o'brien!$*+@example.com")
+
+    # When it is rendered and parsed back
+    message = wire(item)
+
+    # Then Reply-To is that one address with that display name, and the Subject shows the name (once
+    # unfolded: a Subject folded before its first word starts with that white space)
+    [reply_to] = message["Reply-To"].addresses
+    assert (reply_to.display_name, reply_to.addr_spec) == (item["name"], item["email"])
+    assert message["Subject"].strip() == f"New enquiry from {item['name']} - Sports Massage"

@@ -158,6 +158,8 @@ NAME_FORMAT = (
     "Enter your name without invisible formatting characters, such as right-to-left marks:"
     " type it rather than paste it."
 )
+NAME_HEADER = 'Enter your name without the characters "=?", which email reads as a code.'
+EMAIL_HEADER = 'Enter an email address without the characters "=?", which email reads as a code.'
 
 # The format controls that reorder text (UAX #9) and other invisible format characters (category Cf).
 DISPLAY_CONTROLS = {
@@ -242,3 +244,65 @@ def test_validation_message_keeps_direction_controls_as_typed() -> None:
 
     # Then it is stored as typed
     assert enquiry.message == message
+
+
+ENCODED_WORDS = {
+    "q, second address": "=?utf-8?q?attacker=40evil=2Eexample=3E=2C_=3Cx?=",
+    "b, second address": "=?UTF-8?B?YXR0YWNrZXJAZXZpbC5leGFtcGxlPiwgPHg=?=",
+    "q upper case": "=?UTF-8?Q?ATTACKER=40EVIL=2EEXAMPLE?=",
+    "crlf and bcc": "=?utf-8?q?a=0D=0ABcc=3A_x=40evil.example?=",
+    "nul": "=?utf-8?q?a=00b?=",
+    "group": "=?utf-8?q?g=3Aa=40evil.example=3B?=",
+    "comma, latin-1": "=?iso-8859-1?q?a=2Cb?=",
+    "language tag": "=?utf-8*en?q?x=40evil.example?=",
+    "harmless text": "=?utf-8?q?Jane?=",
+}
+
+
+@pytest.mark.parametrize("word", ENCODED_WORDS.values(), ids=ENCODED_WORDS.keys())
+def test_validation_encoded_word_before_the_at_is_refused(word: str) -> None:
+    # Given an address whose local part the email package would decode into other text
+    fields = failing_fields(dict(VALID, email=f"{word}@example.com"))
+
+    # Then it is refused in plain words
+    assert fields == {"email": EMAIL_HEADER}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        *ENCODED_WORDS.values(),
+        *(f"Jane {word} Doe" for word in ENCODED_WORDS.values()),
+        "=?utf-8?q? attacker=40evil=2Eexample=3E=2C_=3Cx?=",  # split by white space: still decoded
+        "=?utf-8?b?RXZlIDxldmVAZXZpbC5leGFtcGxlPiw=?=",
+    ],
+)
+def test_validation_encoded_word_in_the_name_is_refused(name: str) -> None:
+    # Given a name the email package would decode into other text, or another address
+    fields = failing_fields(dict(VALID, name=name))
+
+    # Then it is refused in plain words
+    assert fields == {"name": NAME_HEADER}
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("name", 'Jane "JD" Doe'),
+        ("name", "Doe, Jane <jane@evil.example>"),
+        ("name", "team: a@evil.example, b@evil.example;"),
+        ("name", "O'Brien (née Smith) \\ Jr."),
+        ("name", "a =? b"),
+        ("name", "Zoë Ångström-Łukasiewicz " + "ą" * 80),
+        ("email", "patient?cc=x@evil.example"),
+        ("email", "{a}|b^c`d~e=f#g&h%41/i@example.com"),
+        ("email", "o'brien!$*+@straße.de"),
+    ],
+)
+def test_validation_punctuation_that_headers_quote_is_accepted(field: str, value: str) -> None:
+    # Given text with the characters that have a meaning in address headers, which the email
+    # package quotes rather than reads
+    enquiry = validate_enquiry(dict(VALID, **{field: value}), RULES)
+
+    # Then it is accepted as typed
+    assert enquiry.stored_fields()[field] == value

@@ -29,9 +29,11 @@ MESSAGES = {
         "Enter your name without invisible formatting characters, such as right-to-left marks:"
         " type it rather than paste it."
     ),
+    "name_header": 'Enter your name without the characters "=?", which email reads as a code.',
     "email": "Enter an email address like name@example.com.",
     "email_long": f"Enter an email address of at most {EMAIL_MAX} characters.",
     "email_ascii": "Enter an email address without accents or symbols before the @, like name@example.com.",
+    "email_header": 'Enter an email address without the characters "=?", which email reads as a code.',
     "phone": "Enter a phone number like 01632 960123 or +44 1632 960123, or leave it blank.",
     "message": "Enter your message.",
     "message_long": f"Shorten your message to at most {MESSAGE_MAX:,} characters.",
@@ -130,6 +132,13 @@ class Enquiry(BaseModel):
             raise _fail("name_control")
         if hidden_format_characters(text):
             raise _fail("name_format")
+        # Imported here, with the email package: only a name that got this far needs it.
+        from enquiries.notify.headers import UnsafeHeader, check_name
+
+        try:
+            check_name(text)  # as the notification's Subject and Reply-To display name
+        except UnsafeHeader:
+            raise _fail("name_header") from None
         return text
 
     @field_validator("email", mode="plain")
@@ -147,6 +156,12 @@ class Enquiry(BaseModel):
             raise _fail("email_ascii" if accented_local else "email") from None
         if len(valid.normalized) > EMAIL_MAX:
             raise _fail("email_long")
+        from enquiries.notify.headers import UnsafeHeader, check_email
+
+        try:
+            check_email(valid.normalized)  # as the notification's Reply-To
+        except UnsafeHeader:
+            raise _fail("email_header") from None
         return valid.normalized
 
     @field_validator("phone", mode="plain")
