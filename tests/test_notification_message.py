@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import email
 import email.policy
+import re
 from email.message import EmailMessage
+from html import unescape
 from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -13,6 +16,7 @@ import pytest
 from enquiries.notify.mail_settings import mail_settings
 from enquiries.notify.message import compose
 from enquiries.settings import load_settings
+from enquiries.validation import FieldRules, validate_enquiry
 
 MAIL = mail_settings(
     load_settings(
@@ -34,6 +38,7 @@ ITEM: dict[str, Any] = {
     "created_at": "2026-07-01T09:05:00.000Z",
     "expires_at": 1,
 }
+VALID = {"name": "Jane Doe", "email": "jane@example.com", "message": "Hello", "consent": True}
 
 
 def wire(item: dict[str, Any]) -> EmailMessage:
@@ -228,3 +233,52 @@ def test_message_name_and_address_come_back_exactly_as_stored() -> None:
     [reply_to] = message["Reply-To"].addresses
     assert (reply_to.display_name, reply_to.addr_spec) == (item["name"], item["email"])
     assert message["Subject"].strip() == f"New enquiry from {item['name']} - Sports Massage"
+
+
+# --- the mailto: link ------------------------------------------------------------------------------
+
+
+def mailto_links(html: str) -> list[str]:
+    return [unescape(href) for href in re.findall(r'href="(mailto:[^"]*)"', html)]
+
+
+def read_mailto(uri: str) -> tuple[list[str], dict[str, list[str]], str]:
+    """What a mail client takes from a mailto: URI (RFC 6068 section 2): the addresses of the path,
+    split at commas, the header fields of the query, and the fragment."""
+    parts = urlsplit(uri)
+    assert parts.scheme == "mailto"
+    return [unquote(address) for address in parts.path.split(",")], parse_qs(parts.query), parts.fragment
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "patient?cc=x@evil.example",
+        "patient?bcc=x%40evil.example&body=hi@example.com",
+        "a&cc=x@example.com",
+        "a#b@example.com",
+        "a%3Fcc=x@example.com",  # already percent-encoded: decoded once, it is still this address
+        "a%2C@example.com",
+        "a/b@example.com",
+        "{a}|b^c`d~e=f@example.com",
+        "o'brien!$*+@example.com",
+    ],
+)
+def test_message_mailto_link_holds_exactly_the_one_address(address: str) -> None:
+    # Given an address email-validator accepts, with characters that mean something in a URI
+    assert validate_enquiry(dict(VALID, email=address), FieldRules(services=("X",))).email == address
+
+    # When its enquiry is rendered
+    _, html = parts(wire(dict(ITEM, email=address)))
+
+    # Then the link gives a mail client that address alone: no cc, bcc, body or second address
+    [link] = mailto_links(html)
+    assert read_mailto(link) == ([address], {}, "")
+
+
+def test_message_mailto_link_uses_the_domain_as_dns_knows_it() -> None:
+    # Given an enquirer at an internationalised domain
+    _, html = parts(wire(dict(ITEM, email="jane@straße.de")))
+
+    # Then the link is ASCII, to the same domain as Reply-To
+    assert mailto_links(html) == ["mailto:jane@xn--strae-oqa.de"]

@@ -4,11 +4,13 @@ The headers that carry visitor text (Reply-To and Subject) come from `headers`, 
 each comes back from the wire exactly as given. Validation refuses any name or address that would
 not; for an enquiry stored before that rule, the email leaves the text out of the header (Reply-To
 the bare address, or none; a Subject without the name) and says so to staff in the body.
-Every visitor value in the HTML part passes through `html.escape`.
+Every visitor value in the HTML part passes through `html.escape`, and the enquirer's address is
+percent-encoded in its `mailto:` link.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,6 +19,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from html import escape
 from typing import Any
+from urllib.parse import quote
 
 from enquiries.log import logger
 from enquiries.notify import headers
@@ -75,6 +78,17 @@ def visitor_headers(item: Mapping[str, Any]) -> VisitorHeaders:
     return VisitorHeaders(subject, reply_to, " ".join(notices) or None)
 
 
+def mailto_uri(address: str) -> str:
+    """A `mailto:` URI for exactly this one address (RFC 6068 section 2): in the local part, every
+    character but letters, digits and `-._~!$'*+` percent-encoded, so that `?`, `&`, `=`, `#`, `%`,
+    `/` and `,` cannot start header fields (cc, bcc, body) or another address; the domain as DNS
+    knows it. https://www.rfc-editor.org/rfc/rfc6068#section-2"""
+    local, _, domain = address.rpartition("@")
+    with contextlib.suppress(UnsafeHeader):  # if not, percent-encoded UTF-8, which RFC 6068 allows too
+        domain = headers.ascii_domain(domain)
+    return "mailto:" + quote(local, safe="!$'*+") + "@" + quote(domain, safe="")
+
+
 def received_at(item: Mapping[str, Any], mail: MailSettings) -> str:
     """`created_at` in the clinic's time zone, e.g. "Saturday 21 November 2026, 10:15 GMT"."""
     created = datetime.fromisoformat(str(item["created_at"]).replace("Z", "+00:00")).astimezone(mail.timezone)
@@ -125,7 +139,8 @@ def html_body(item: Mapping[str, Any], mail: MailSettings, visitor: VisitorHeade
             continue
         value = str(item[key])
         if key == "email":
-            cell = f'<a href="mailto:{escape(value, quote=True)}" style="color:#0b5cad;">{escape(value)}</a>'
+            link = escape(mailto_uri(value), quote=True)
+            cell = f'<a href="{link}" style="color:#0b5cad;">{escape(value)}</a>'
         elif key == "phone":
             shown = escape(_phone_display(value))
             cell = f'<a href="tel:{escape(value, quote=True)}" style="color:#0b5cad;">{shown}</a>'
