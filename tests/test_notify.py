@@ -10,6 +10,7 @@ import json
 from collections.abc import Callable
 from email.message import EmailMessage
 from typing import Any
+from unittest.mock import ANY
 
 import boto3
 import pytest
@@ -414,6 +415,82 @@ def test_notify_mark_throttled_once_is_retried_and_recorded(
     assert len(sent_emails()) == 1
     [item] = stored_items(dynamodb)
     assert item["notified_at"]
+
+
+# --- what SES receives -----------------------------------------------------------------------------
+
+
+def test_notify_non_ascii_names_reach_ses_as_ascii_addresses_and_encoded_words(
+    notifier_module: Any, dynamodb: Any, monkeypatch: pytest.MonkeyPatch, lambda_context: FakeContext
+) -> None:
+    # Given a clinic whose sender and recipients have non-ASCII display names and domains
+    monkeypatch.setenv("SENDER_EMAIL", "Clínica Dr. Smith <enquiries@clínica.example>")
+    monkeypatch.setenv(
+        "CLINIC_EMAIL", "Recepción Ñandú <frontdesk@clínica.example>, Équipe <team@clinic.example>"
+    )
+    module = importlib.reload(notifier_module)
+    client = boto3.client("sesv2", region_name=REGION)
+    requests: list[dict[str, Any]] = []
+    client.meta.events.register(
+        "provide-client-params.sesv2.SendEmail", lambda params, **_: requests.append(params)
+    )
+    stubber = Stubber(client)
+    stubber.add_response(
+        "send_email",
+        {"MessageId": "0100018c-test"},
+        {
+            "FromEmailAddress": "enquiries@xn--clnica-4va.example",
+            "Destination": {"ToAddresses": ["frontdesk@xn--clnica-4va.example", "team@clinic.example"]},
+            "Content": ANY,
+        },
+    )
+    stubber.activate()
+    monkeypatch.setattr(module, "mailer", SesMailer(client_factory=lambda: client))
+    event = stream_event("stream-insert.json")
+    put_images(dynamodb, event)
+
+    # When the record is handled
+    result = module.lambda_handler(event, lambda_context)
+
+    # Then SES got bare 7-bit ASCII addresses, and the raw message carries the names as RFC 2047
+    # encoded words that decode to the names as configured
+    assert result == {"batchItemFailures": []}
+    stubber.assert_no_pending_responses()
+    [request] = requests
+    envelope = [request["FromEmailAddress"], *request["Destination"]["ToAddresses"]]
+    assert all(address.isascii() for address in envelope)
+    raw = request["Content"]["Raw"]["Data"]
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    assert head.isascii()
+    assert b"From: =?utf-8?" in head
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    [sender] = message["From"].addresses
+    assert (sender.display_name, sender.addr_spec) == (
+        "Clínica Dr. Smith",
+        "enquiries@xn--clnica-4va.example",
+    )
+    assert [(a.display_name, a.addr_spec) for a in message["To"].addresses] == [
+        ("Recepción Ñandú", "frontdesk@xn--clnica-4va.example"),
+        ("Équipe", "team@clinic.example"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("SENDER_EMAIL", "José <josé@clinic.example>"),
+        ("CLINIC_EMAIL", "frontdesk@clinic.example, recepción@clinic.example"),
+    ],
+)
+def test_notify_address_ses_cannot_send_to_fails_at_start(
+    notifier_module: Any, monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    # Given an address with non-ASCII before the @, which SES cannot use (it has no SMTPUTF8)
+    monkeypatch.setenv(variable, value)
+
+    # When Lambda imports the notifier, it stops, naming the variable
+    with pytest.raises(SettingsError, match=f"{variable} is invalid"):
+        importlib.reload(notifier_module)
 
 
 # --- configuration ---------------------------------------------------------------------------------

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
 from typing import Any
+
+from enquiries.notify.headers import ascii_domain
 
 # Retried by the stream: the same send is likely to work a little later.
 TRANSIENT_ERROR_CODES = frozenset(
@@ -43,6 +46,13 @@ def sesv2_client() -> Any:
     return aws_session().create_client("sesv2", config=config)
 
 
+def envelope_address(address: Address) -> str:
+    """The bare address SES wants in FromEmailAddress and Destination: 7-bit ASCII, the domain in
+    punycode, no display name (SES has no SMTPUTF8; non-ASCII names belong in the raw message's
+    headers, as RFC 2047 encoded words). https://docs.aws.amazon.com/ses/latest/APIReference-V2/API_Destination.html"""
+    return Address(username=address.username, domain=ascii_domain(address.domain)).addr_spec
+
+
 class SesMailer:
     def __init__(
         self, configuration_set: str | None = None, client_factory: Callable[[], Any] = sesv2_client
@@ -56,8 +66,10 @@ class SesMailer:
         from botocore.exceptions import ConnectionError as AwsConnectionError
 
         request: dict[str, Any] = {
-            "FromEmailAddress": str(message["From"]),
-            "Destination": {"ToAddresses": [str(address) for address in message["To"].addresses]},
+            "FromEmailAddress": envelope_address(message["From"].addresses[0]),
+            "Destination": {
+                "ToAddresses": [envelope_address(address) for address in message["To"].addresses]
+            },
             "Content": {"Raw": {"Data": message.as_bytes(policy=SMTP)}},
         }
         if self._configuration_set:
