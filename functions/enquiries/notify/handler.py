@@ -2,12 +2,20 @@
 
 Only INSERT records matter (the event source mapping filters the rest; this checks again), and each
 record succeeds or fails on its own, so one bad record never holds back or repeats the others.
+
+A batch is at most ten records, handled one after another, and one record can take up to
+`RECORD_MAX_SECONDS` (24 s) when AWS is slow. A timeout would fail the whole batch with no partial
+response, and one striking between a send and its mark would email the clinic twice. So a record
+is taken only while the invocation has time left for its worst case (the first is always taken:
+the template's timeout covers one); the rest are reported as failures, and Lambda delivers them
+again from the first of them, in a new invocation
+(https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-batchfailurereporting.html).
 """
 
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -20,7 +28,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from enquiries.log import logger
-from enquiries.notify.delivery import Outcome, deliver
+from enquiries.notify.delivery import RECORD_MAX_SECONDS, Outcome, deliver
 from enquiries.notify.mail_settings import mail_settings
 from enquiries.notify.mailer import SendFailed, SesMailer
 from enquiries.notify.message import compose
@@ -35,12 +43,41 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 metrics = Metrics(namespace="Enquiries")
 
 
-def record_handler(record: DynamoDBRecord) -> None:
+# Time kept back beyond a record's worst case: the response, the metrics and the log flush.
+RESPONSE_MARGIN_SECONDS = 1
+RECORD_START_MIN_MILLIS = (RECORD_MAX_SECONDS + RESPONSE_MARGIN_SECONDS) * 1000
+
+
+class NotEnoughTime(Exception):
+    """The invocation has too little time left to handle this record at worst; a later one will."""
+
+
+class RemainingTime(Protocol):
+    def get_remaining_time_in_millis(self) -> int: ...
+
+
+class RecordBudget:
+    """Lets records start, in one invocation, while the time left covers the worst case of one."""
+
+    def __init__(self, context: RemainingTime) -> None:
+        self._context = context
+        self._started = 0
+
+    def take(self, enquiry_id: str) -> None:
+        remaining = self._context.get_remaining_time_in_millis()
+        if self._started and remaining < RECORD_START_MIN_MILLIS:
+            logger.info("record deferred", extra={"enquiry_id": enquiry_id, "remaining_ms": remaining})
+            raise NotEnoughTime(f"{remaining} ms left")
+        self._started += 1
+
+
+def record_handler(record: DynamoDBRecord, budget: RecordBudget) -> None:
     keys = record.dynamodb.keys if record.dynamodb else None
     enquiry_id = str((keys or {}).get("id", ""))
     if record.event_name != DynamoDBRecordEventName.INSERT or not enquiry_id:
         logger.info("record skipped", extra={"event_name": str(record.event_name), "enquiry_id": enquiry_id})
         return
+    budget.take(enquiry_id)
     try:
         delivery = deliver(enquiry_id, store, mailer, partial(compose, mail=mail))
     except SendFailed as failed:
@@ -73,5 +110,8 @@ def record_handler(record: DynamoDBRecord) -> None:
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
+        event=event,
+        record_handler=partial(record_handler, budget=RecordBudget(context)),
+        processor=processor,
+        context=context,
     )
