@@ -236,7 +236,7 @@ def test_validation_name_or_message_of_invisible_characters_is_empty(field: str,
 
 def test_validation_message_keeps_direction_controls_as_typed() -> None:
     # Given a message mixing scripts, with the marks and isolates right-to-left writers use: the email
-    # shows each line of a message as its own paragraph, so they reorder only the visitor's own line
+    # shows a message as a block (a paragraph a line in plain text), so they reorder only its own text
     message = "\u0645\u0631\u062d\u0628\u0627 \u200f(10:30)\u200f\nRoom \u2067\u0662\u0663\u2069 please\u202e"
 
     # When it is validated
