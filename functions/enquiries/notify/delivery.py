@@ -22,7 +22,6 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from enquiries.log import logger
-from enquiries.notify.mailer import SES_CALL_MAX_SECONDS
 from enquiries.storage.enquiry_store import AlreadyNotified, NotificationLedger, StorageUnavailable
 
 # One DynamoDB call gives up after at most 7 s: the clients of `enquiries.aws_clients` make 2 attempts
@@ -32,8 +31,6 @@ DYNAMODB_CALL_MAX_SECONDS = 7
 # would end within MARK_BUDGET_SECONDS of the first, so marking takes at most that long.
 MARK_RETRY_PAUSES = (0.2, 0.4, 0.8)
 MARK_BUDGET_SECONDS = 8.0
-# The most one record can take: the read, the send, the mark.
-RECORD_MAX_SECONDS = DYNAMODB_CALL_MAX_SECONDS + SES_CALL_MAX_SECONDS + MARK_BUDGET_SECONDS
 
 
 def _mark_notified(ledger: NotificationLedger, enquiry_id: str, notified_at: str, message_id: str) -> None:

@@ -3,19 +3,15 @@
 Only INSERT records matter (the event source mapping filters the rest; this checks again), and each
 record succeeds or fails on its own, so one bad record never holds back or repeats the others.
 
-A batch is at most ten records, handled one after another, and one record can take up to
-`RECORD_MAX_SECONDS` (24 s) when AWS is slow. A timeout would fail the whole batch with no partial
-response, and one striking between a send and its mark would email the clinic twice. So a record
-is taken only while the invocation has time left for its worst case (the first is always taken:
-the template's timeout covers one); the rest are reported as failures, and Lambda delivers them
-again from the first of them, in a new invocation
-(https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-batchfailurereporting.html).
+Records are taken one after another only while the invocation has time for the worst case of one
+(`budget`); the rest are reported as failures, and Lambda delivers them again from the first of
+them, in a new invocation (https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-batchfailurereporting.html).
 """
 
 from __future__ import annotations
 
 from functools import partial
-from typing import Any, Protocol
+from typing import Any
 
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -28,7 +24,8 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from enquiries.log import logger
-from enquiries.notify.delivery import RECORD_MAX_SECONDS, Outcome, deliver
+from enquiries.notify.budget import RecordBudget
+from enquiries.notify.delivery import Outcome, deliver
 from enquiries.notify.mail_settings import mail_settings
 from enquiries.notify.mailer import SendFailed, SesMailer
 from enquiries.notify.message import compose
@@ -41,34 +38,6 @@ store = DynamoEnquiryStore(settings.table_name)
 mailer = SesMailer(configuration_set=mail.configuration_set)
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 metrics = Metrics(namespace="Enquiries")
-
-
-# Time kept back beyond a record's worst case: the response, the metrics and the log flush.
-RESPONSE_MARGIN_SECONDS = 1
-RECORD_START_MIN_MILLIS = (RECORD_MAX_SECONDS + RESPONSE_MARGIN_SECONDS) * 1000
-
-
-class NotEnoughTime(Exception):
-    """The invocation has too little time left to handle this record at worst; a later one will."""
-
-
-class RemainingTime(Protocol):
-    def get_remaining_time_in_millis(self) -> int: ...
-
-
-class RecordBudget:
-    """Lets records start, in one invocation, while the time left covers the worst case of one."""
-
-    def __init__(self, context: RemainingTime) -> None:
-        self._context = context
-        self._started = 0
-
-    def take(self, enquiry_id: str) -> None:
-        remaining = self._context.get_remaining_time_in_millis()
-        if self._started and remaining < RECORD_START_MIN_MILLIS:
-            logger.info("record deferred", extra={"enquiry_id": enquiry_id, "remaining_ms": remaining})
-            raise NotEnoughTime(f"{remaining} ms left")
-        self._started += 1
 
 
 def record_handler(record: DynamoDBRecord, budget: RecordBudget) -> None:

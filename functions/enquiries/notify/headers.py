@@ -18,6 +18,7 @@ show none. Addresses are compared exactly.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from email import message_from_bytes
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -72,7 +73,7 @@ def _printable_ascii_lines(head: bytes) -> bool:
     )
 
 
-def _survives(header: str, value: Address | str, same: Any) -> bool:
+def _survives(header: str, value: Address | str, same: Callable[[Any], bool]) -> bool:
     """Whether `value`, set as `header`, serialised for SMTP and parsed back, passes `same`."""
     message = EmailMessage()
     try:
@@ -82,7 +83,7 @@ def _survives(header: str, value: Address | str, same: Any) -> bool:
         if body or not end_of_headers or not _printable_ascii_lines(head):
             return False
         parsed = message_from_bytes(raw, policy=default_policy)
-        return parsed.keys() == [header] and bool(same(parsed[header]))
+        return parsed.keys() == [header] and same(parsed[header])
     except Exception:  # whatever the email package cannot build or read back is unsafe
         return False
 

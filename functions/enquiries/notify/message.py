@@ -53,29 +53,29 @@ class VisitorHeaders:
 
 def visitor_headers(item: Mapping[str, Any]) -> VisitorHeaders:
     """The Subject and Reply-To for a stored enquiry, leaving out what would not survive as given."""
-    name: str | None = str(item["name"])
     service = str(item["service"]) if item.get("service") else None
-    notices = []
+    left_out: list[str] = []
+    name: str | None = str(item["name"])
     try:
-        headers.check_name(str(name))
+        headers.check_name(str(item["name"]))
     except UnsafeHeader:
         name = None
-        notices.append(NAME_LEFT_OUT)
+        left_out.append("name")
     try:
         reply_to: Address | None = headers.reply_to(name or "", str(item["email"]))
     except UnsafeHeader:
         reply_to = None
-        notices.append(ADDRESS_LEFT_OUT)
+        left_out.append("email")
     try:
         subject = headers.subject(name, service)
     except UnsafeHeader:  # the service, from SERVICES: a configuration the deployer chose
         subject = "New enquiry"
-    if notices:
-        left_out = ["name"] * (name is None) + ["email"] * (reply_to is None)
+    if left_out:
         logger.warning(
             "visitor text left out of headers", extra={"enquiry_id": str(item["id"]), "fields": left_out}
         )
-    return VisitorHeaders(subject, reply_to, " ".join(notices) or None)
+    notice = " ".join({"name": NAME_LEFT_OUT, "email": ADDRESS_LEFT_OUT}[field] for field in left_out)
+    return VisitorHeaders(subject, reply_to, notice or None)
 
 
 def mailto_uri(address: str) -> str:
