@@ -20,7 +20,7 @@ from conftest import EVENTS, REGION, TABLE_NAME, FakeContext, log_records, store
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
-from devserver.template_tables import load_template
+from emulator.template_tables import load_template
 from enquiries.notify import delivery
 from enquiries.notify.mailer import SES_CALL_MAX_SECONDS, SendFailed, SesMailer, sesv2_client
 from enquiries.settings import SettingsError

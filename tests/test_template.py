@@ -166,13 +166,12 @@ def test_notify_function_runtime_handler_sizing_and_metrics_namespace(cfn: dict[
     # When its properties are read
     props = function["Properties"]
 
-    # Then it runs the stream handler on Python 3.13 / arm64 with the documented sizing and metrics
+    # Then it runs the stream handler on Python 3.13 / arm64 with its metrics namespace (its timeout
+    # is checked against the worst case of one record in test_notify.py)
     assert function["Type"] == "AWS::Lambda::Function"
     assert props["Runtime"] == "python3.13"
     assert props["Architectures"] == ["arm64"]
     assert props["Handler"] == "enquiries.notify.handler.lambda_handler"
-    assert props["MemorySize"] == 256
-    assert props["Timeout"] == 30
     assert props["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"] == "Enquiries"
 
 
