@@ -25,9 +25,20 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
-from conftest import EVENTS, GUARD_TABLE_NAME, REGION, TABLE_NAME, FakeContext, log_records, stored_items
+from conftest import (
+    EVENTS,
+    GUARD_TABLE_NAME,
+    REGION,
+    TABLE_NAME,
+    FakeContext,
+    log_records,
+    stored_items,
+    with_json_body,
+)
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
+from test_turnstile import TURNSTILE_KEY, Siteverify
+from test_turnstile import siteverify as siteverify  # the fixture, used by its name
 
 from emulator.template_tables import load_template
 from enquiries.notify.acknowledgement import (
@@ -654,3 +665,101 @@ def test_acknowledgement_bad_configuration_stops_the_notifier_at_start(
     # When Lambda imports the notifier with acknowledgements on and a setting they need missing or bad
     with pytest.raises(SettingsError, match=named):
         notifier_with(**settings)
+
+
+# --- only for stored enquiries -------------------------------------------------------------------------
+
+
+def stream_event(dynamodb: Any) -> dict[str, Any]:
+    """Every INSERT on the table's stream so far (what the mapping's filter lets through), as Lambda
+    hands records to the notifier."""
+    from emulator.stream import lambda_record
+
+    arn = dynamodb.describe_table(TableName=TABLE_NAME)["Table"]["LatestStreamArn"]
+    streams = boto3.client("dynamodbstreams", region_name=REGION)
+    raw: list[dict[str, Any]] = []
+    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+        iterator = streams.get_shard_iterator(
+            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        raw += streams.get_records(ShardIterator=iterator)["Records"]
+    return {
+        "Records": [
+            lambda_record(record, region=REGION, stream_arn=arn)
+            for record in raw
+            if record["eventName"] == "INSERT"
+        ]
+    }
+
+
+FIRST = {
+    "name": "Jane Doe",
+    "email": "patient@example.com",
+    "message": "Is Saturday possible?",
+    "consent": True,
+}
+VICTIM = "victim@example.net"
+
+
+def submission(key: str | None = None, **fields: Any) -> dict[str, Any]:
+    event = with_json_body("submit-json.json", {**FIRST, **fields})
+    if key is not None:
+        event["headers"]["idempotency-key"] = key
+    return event
+
+
+# Each submission that must never reach the table, sent after a first real one (key "first-key") from
+# the same client; the status its sender gets, and the client's RATE_LIMIT_PER_HOUR.
+NEVER_STORED = {
+    "robot trap filled": (submission(email=VICTIM, _gotcha="https://cheap-pills.example"), 201, "10"),
+    "fields refused": (submission(email=VICTIM, message=""), 422, "10"),
+    "same Idempotency-Key, another body": (submission("first-key", email=VICTIM, message="Buy"), 201, "10"),
+    "double submit": (submission(), 201, "10"),
+    "over the rate limit": (submission(email=VICTIM, message="Another question"), 429, "1"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NEVER_STORED))
+def test_acknowledgement_only_for_a_stored_enquiry(
+    notifier: Notifier, make_handler: Callable[..., Any], dynamodb: Any, case: str
+) -> None:
+    # Given a real enquiry accepted from a client
+    event, status, limit = NEVER_STORED[case]
+    submit = make_handler(RATE_LIMIT_PER_HOUR=limit)
+    assert submit(submission("first-key"))["statusCode"] == 201
+
+    # When that client sends this submission, and the notifier takes every INSERT on the stream
+    assert submit(copy.deepcopy(event))["statusCode"] == status
+    notifier(stream_event(dynamodb))
+
+    # Then only the real enquiry was stored, emailed and acknowledged: the submission never reached
+    # the table, so never the stream, and nobody else got an email
+    assert [found["email"] for found in stored_items(dynamodb)] == [FIRST["email"]]
+    assert len(sent()) == 2
+    assert [to_addresses(message) for message in acknowledgements()] == [[FIRST["email"]]]
+
+
+@pytest.mark.parametrize(("verdict", "status", "acknowledged"), [(True, 201, 1), (False, 422, 0)])
+def test_acknowledgement_with_turnstile_only_for_a_submission_that_passed_it(
+    notifier: Notifier,
+    make_handler: Callable[..., Any],
+    dynamodb: Any,
+    siteverify: Siteverify,
+    verdict: bool,
+    status: int,
+    acknowledged: int,
+) -> None:
+    # Given Turnstile on, and Cloudflare's verdict on this submission's token
+    siteverify.answer({"success": verdict, "error-codes": [] if verdict else ["invalid-input-response"]})
+    submit = make_handler(TURNSTILE_SECRET=TURNSTILE_KEY, TURNSTILE_VERIFY_URL=siteverify.url)
+
+    # When it is submitted, and the notifier takes every INSERT on the stream
+    answer = submit(submission(email=VICTIM, **{"cf-turnstile-response": "XXXX.DUMMY.TOKEN.XXXX"}))
+    inserts = stream_event(dynamodb)
+    if inserts["Records"]:  # Lambda never invokes the notifier with no record
+        notifier(inserts)
+
+    # Then it is acknowledged only if it passed: a failed check is refused, never stored
+    assert answer["statusCode"] == status
+    assert len(acknowledgements()) == acknowledged
+    assert len(stored_items(dynamodb)) == acknowledged
