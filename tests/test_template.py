@@ -637,6 +637,13 @@ def test_reputation_alarms_fire_below_the_levels_at_which_ses_reviews_the_accoun
     assert "Condition" not in cfn["Resources"][alarm]  # both emails depend on it, acknowledgements or not
 
 
+def _notifier_variables(cfn: dict[str, Any]) -> dict[str, Any]:
+    variables: dict[str, Any] = cfn["Resources"]["NotifyEnquiryFunction"]["Properties"]["Environment"][
+        "Variables"
+    ]
+    return variables
+
+
 def test_acknowledgement_failure_rate_alarm_fires_when_half_or_more_are_not_sent(cfn: dict[str, Any]) -> None:
     # Given the translated alarm on acknowledgements not sent
     resource = cfn["Resources"]["AcknowledgementFailureRateAlarm"]
@@ -645,15 +652,16 @@ def test_acknowledgement_failure_rate_alarm_fires_when_half_or_more_are_not_sent
     # When its metrics and expression are read
     queries = {query["Id"]: query for query in props["Metrics"]}
 
-    # Then it divides the failed by the attempted, per hour, of the notifier's own counts (with
-    # Powertools' service dimension), and exists only with acknowledgements on
+    # Then it divides the failed by the attempted, per hour, of the notifier's own counts (in its
+    # metrics namespace, with the service dimension Powertools adds to every metric), and exists only
+    # with acknowledgements on
     assert resource["Condition"] == "AcknowledgesEnquirer"
     for query_id, name in (("sent", "AcknowledgementSent"), ("failed", "AcknowledgementFailed")):
         stat = queries[query_id]["MetricStat"]
         assert stat["Metric"] == {
-            "Namespace": "Enquiries",
+            "Namespace": _notifier_variables(cfn)["POWERTOOLS_METRICS_NAMESPACE"],
             "MetricName": name,
-            "Dimensions": [{"Name": "service", "Value": "enquiries"}],
+            "Dimensions": [{"Name": "service", "Value": _notifier_variables(cfn)["POWERTOOLS_SERVICE_NAME"]}],
         }
         assert (stat["Period"], stat["Stat"], queries[query_id]["ReturnData"]) == (3600, "Sum", False)
     rate = queries["failure_rate"]
@@ -675,7 +683,12 @@ def test_acknowledgement_cap_alarm_stays_on_until_one_is_sent_again(cfn: dict[st
 
     # Then any acknowledgement held back by the cap fires it, and only a 0 (one sent again) clears it
     assert resource["Condition"] == "AcknowledgesEnquirer"
-    assert watched == ("Enquiries", "AcknowledgementCapped", [{"Name": "service", "Value": "enquiries"}])
+    variables = _notifier_variables(cfn)
+    assert watched == (
+        variables["POWERTOOLS_METRICS_NAMESPACE"],
+        "AcknowledgementCapped",
+        [{"Name": "service", "Value": variables["POWERTOOLS_SERVICE_NAME"]}],
+    )
     assert (props["Statistic"], props["Threshold"]) == ("Maximum", 1)
     assert props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
     assert props["TreatMissingData"] == "ignore"
