@@ -8,10 +8,10 @@ PORT ?= 3000
 
 .PHONY: dev test lint typecheck unit install clean sample-email screenshot
 
-$(VENV)/.installed: functions/requirements.txt layers/timezone-data/requirements.txt requirements-dev.txt
+$(VENV)/.installed: functions/requirements.txt layers/timezone-data/requirements.txt requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $@
 
 install: $(VENV)/.installed

@@ -846,7 +846,7 @@ def test_load_template_reads_short_form_intrinsics_as_long_form() -> None:
 def test_template_passes_cfn_lint() -> None:
     # Given the template and the pinned cfn-lint installed beside this interpreter
     cfn_lint = Path(sys.executable).with_name("cfn-lint")
-    assert cfn_lint.exists(), f"{cfn_lint} is missing: install requirements-dev.txt"
+    assert cfn_lint.exists(), f"{cfn_lint} is missing: install requirements.txt"
 
     # When cfn-lint checks it (informational findings included)
     result = subprocess.run(  # noqa: S603 - a fixed argument list
@@ -864,7 +864,7 @@ def test_template_passes_cfn_lint() -> None:
 def test_functions_use_the_public_powertools_layer_pinned_like_the_tests(cfn: dict[str, Any]) -> None:
     # Given the template's Powertools layer parameter and the pinned dev requirements
     parameter = load_template()["Parameters"]["PowertoolsLayerArn"]
-    pins = (REPO_ROOT / "requirements-dev.txt").read_text()
+    pins = (REPO_ROOT / "requirements.txt").read_text()
 
     # Then both functions use the layer, resolved from Powertools' public SSM parameter, for the
     # same version the tests run against, and the bundled requirements leave Powertools out
