@@ -7,6 +7,7 @@ import email.policy
 import importlib
 import io
 import json
+import warnings
 from collections.abc import Callable
 from email.message import EmailMessage
 from typing import Any
@@ -60,7 +61,7 @@ def notifier_module(dynamodb: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("SENDER_EMAIL", SENDER)
     sesv2_client.cache_clear()
     boto3.client("ses", region_name=REGION).verify_email_identity(EmailAddress="enquiries@clinic.example")
-    import enquiries.notify.handler as handler
+    from enquiries.notify import handler
 
     module = importlib.reload(handler)
     yield module
@@ -180,6 +181,23 @@ def test_notify_counts_notified_and_failed_in_metrics(
     assert total(emf[-1]["EnquiryNotified"]) == 2
     assert total(emf[-1]["NotificationFailed"]) == 1
     assert emf[-1]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Enquiries"
+
+
+def test_notify_batch_with_nothing_to_count_publishes_no_metrics_and_no_warning(
+    notify: Notifier, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a batch that counts nothing: the MODIFY record that marking an item produces
+    event = stream_event("stream-modify.json")
+
+    # When it is handled, every warning recorded
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = notify(event)
+
+    # Then it succeeds, with no metrics blob and no warning in the function's log
+    assert result == {"batchItemFailures": []}
+    assert '"_aws"' not in capsys.readouterr().out
+    assert [str(warning.message) for warning in caught] == []
 
 
 # --- exactly once --------------------------------------------------------------------------------
