@@ -164,7 +164,7 @@ def make_handler(
     def make(**settings: str) -> Handler:
         for name, value in settings.items():
             monkeypatch.setenv(name, value)
-        import enquiries.api.submit as submit
+        from enquiries.api import submit
 
         module = importlib.reload(submit)
         return lambda event: module.lambda_handler(event, lambda_context)  # type: ignore[arg-type]

@@ -477,7 +477,7 @@ def notifier(dynamodb: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setenv("SENDER_EMAIL", "Clinic website <enquiries@clinic.example>")
     sesv2_client.cache_clear()
     boto3.client("ses", region_name=REGION).verify_domain_identity(Domain="clinic.example")
-    import enquiries.notify.handler as handler
+    from enquiries.notify import handler
 
     yield handler
     sesv2_client.cache_clear()
