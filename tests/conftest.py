@@ -167,7 +167,7 @@ def make_handler(
         from enquiries.api import submit
 
         module = importlib.reload(submit)
-        return lambda event: module.lambda_handler(event, lambda_context)  # type: ignore[arg-type]
+        return lambda event: module.lambda_handler(event, lambda_context)
 
     return make
 

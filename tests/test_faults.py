@@ -46,7 +46,7 @@ from conftest import (
     stored_items,
     with_json_body,
 )
-from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
 from devserver import stream

@@ -415,7 +415,7 @@ def _from_address(made: Made) -> str:
 
 
 def _allowed_from(pattern: Any, sender_identity: str) -> str:
-    text = pattern["Fn::Sub"] if "Fn::Sub" in pattern else "${" + pattern["Ref"] + "}"
+    text: str = pattern["Fn::Sub"] if "Fn::Sub" in pattern else "${" + pattern["Ref"] + "}"
     return text.replace("${SenderIdentity}", sender_identity)
 
 

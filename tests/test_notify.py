@@ -17,7 +17,7 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from conftest import EVENTS, REGION, TABLE_NAME, FakeContext, log_records, stored_items
-from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
 from enquiries.notify import delivery
@@ -47,7 +47,7 @@ def put_images(client: Any, event: dict[str, Any]) -> None:
 def sent_emails() -> list[EmailMessage]:
     backend = ses_backends[DEFAULT_ACCOUNT_ID][REGION]
     return [
-        email.message_from_string(message.raw_data, policy=email.policy.default)  # type: ignore[misc]
+        email.message_from_string(message.raw_data, policy=email.policy.default)
         for message in backend.sent_messages
     ]
 

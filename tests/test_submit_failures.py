@@ -174,7 +174,8 @@ def test_submit_storage_timeout_is_503(
 def test_submit_after_a_503_the_resend_is_stored(make_handler: Callable[..., Handler], dynamodb: Any) -> None:
     # Given the table is throttled for one request only
     handler = make_handler()
-    submit = sys.modules["enquiries.api.submit"]
+    from enquiries.api import submit  # the module make_handler reloaded
+
     real_put = submit.app  # the moto-backed app
     client, _ = stubbed_client_failing_with("ProvisionedThroughputExceededException", 400)
     throttled = build_app(

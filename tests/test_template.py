@@ -61,7 +61,10 @@ def _translate(template: dict[str, Any]) -> dict[str, Any]:
         if resource["Type"] == "AWS::Serverless::LayerVersion":
             resource["Properties"]["ContentUri"] = f"s3://artifacts-bucket/{name}.zip"
     translator = Translator(None, Parser(), boto_session=boto3.Session(region_name="eu-west-2"))
-    return translator.translate(template, parameter_values={}, get_managed_policy_map=lambda: {})
+    translated: dict[str, Any] = translator.translate(
+        template, parameter_values={}, get_managed_policy_map=lambda: {}
+    )
+    return translated
 
 
 def _resources_of_type(cfn: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
