@@ -164,9 +164,11 @@ def make_handler(
     def make(**settings: str) -> Handler:
         for name, value in settings.items():
             monkeypatch.setenv(name, value)
-        from enquiries.api import submit
+        # An import statement, not `from enquiries.api import submit`: it imports the module again when
+        # a test took it out of sys.modules, where the package's attribute would be a stale copy.
+        import enquiries.api.submit as submit_module
 
-        module = importlib.reload(submit)
+        module = importlib.reload(submit_module)
         return lambda event: module.lambda_handler(event, lambda_context)
 
     return make

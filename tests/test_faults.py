@@ -342,9 +342,9 @@ def quietly(handler: Callable[[dict[str, Any], Any], Any], context: Any) -> Hand
 
 
 def load_submit() -> Any:
-    from enquiries.api import submit
+    import enquiries.api.submit as submit_module  # as in conftest's make_handler
 
-    return importlib.reload(submit)
+    return importlib.reload(submit_module)
 
 
 def notifier_sending_through(ses: FaultySes, monkeypatch: pytest.MonkeyPatch) -> Handler:
@@ -367,9 +367,9 @@ def load_notifier(monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("SENDER_EMAIL", SENDER)
     sesv2_client.cache_clear()
     boto3.client("ses", region_name=REGION).verify_email_identity(EmailAddress=SENDER)
-    from enquiries.notify import handler
+    import enquiries.notify.handler as notifier_module
 
-    return importlib.reload(handler)
+    return importlib.reload(notifier_module)
 
 
 def tally(visitors: list[Submission]) -> tuple[list[Attempt], Counter[int], dict[Fault, Counter[int]]]:

@@ -477,9 +477,9 @@ def notifier(dynamodb: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setenv("SENDER_EMAIL", "Clinic website <enquiries@clinic.example>")
     sesv2_client.cache_clear()
     boto3.client("ses", region_name=REGION).verify_domain_identity(Domain="clinic.example")
-    from enquiries.notify import handler
+    import enquiries.notify.handler as notifier_module
 
-    yield handler
+    yield notifier_module
     sesv2_client.cache_clear()
 
 

@@ -61,9 +61,9 @@ def notifier_module(dynamodb: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("SENDER_EMAIL", SENDER)
     sesv2_client.cache_clear()
     boto3.client("ses", region_name=REGION).verify_email_identity(EmailAddress="enquiries@clinic.example")
-    from enquiries.notify import handler
+    import enquiries.notify.handler as notifier_module
 
-    module = importlib.reload(handler)
+    module = importlib.reload(notifier_module)
     yield module
     sesv2_client.cache_clear()
 
