@@ -116,21 +116,26 @@ ALARMS = (
 )
 
 
-def test_submit_function_runtime_architecture_and_sizing() -> None:
+# HTTP APIs wait at most 30 s for an integration, a limit that cannot be raised:
+# https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-quotas.html
+HTTP_API_INTEGRATION_TIMEOUT_SECONDS = 30
+
+
+def test_submit_function_runtime_architecture_and_timeout() -> None:
     # Given the SAM template
     template = load_template()
 
     # When it is translated to CloudFormation
     translated = _translate(template)
 
-    # Then the submit function runs the handler on Python 3.13 / arm64 with the documented sizing
+    # Then the submit function runs the handler on Python 3.13 / arm64, and gives up before API
+    # Gateway does, so a slow request ends in its own clear 503 rather than the gateway's bare error
     props = translated["Resources"]["SubmitEnquiryFunction"]["Properties"]
     assert translated["Resources"]["SubmitEnquiryFunction"]["Type"] == "AWS::Lambda::Function"
     assert props["Runtime"] == "python3.13"
     assert props["Architectures"] == ["arm64"]
     assert props["Handler"] == "enquiries.api.submit.lambda_handler"
-    assert props["MemorySize"] == 512
-    assert props["Timeout"] == 25
+    assert props["Timeout"] < HTTP_API_INTEGRATION_TIMEOUT_SECONDS
 
 
 @pytest.mark.parametrize("function", ["SubmitEnquiryFunction", "NotifyEnquiryFunction"])
@@ -163,20 +168,18 @@ def test_function_environment_has_every_contract_setting(cfn: dict[str, Any], fu
     assert variables["POWERTOOLS_LOG_LEVEL"] == "INFO"
 
 
-def test_notify_function_runtime_handler_sizing_and_metrics_namespace(cfn: dict[str, Any]) -> None:
+def test_notify_function_runtime_handler_and_metrics_namespace(cfn: dict[str, Any]) -> None:
     # Given the translated notifier
     function = cfn["Resources"]["NotifyEnquiryFunction"]
 
     # When its properties are read
     props = function["Properties"]
 
-    # Then it runs the stream handler on Python 3.13 / arm64 with the documented sizing and metrics
+    # Then it runs the stream handler on Python 3.13 / arm64, its metrics in the Enquiries namespace
     assert function["Type"] == "AWS::Lambda::Function"
     assert props["Runtime"] == "python3.13"
     assert props["Architectures"] == ["arm64"]
     assert props["Handler"] == "enquiries.notify.handler.lambda_handler"
-    assert props["MemorySize"] == 256
-    assert props["Timeout"] == 30
     assert props["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"] == "Enquiries"
 
 
