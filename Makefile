@@ -52,7 +52,7 @@ test: lint typecheck unit sam-check
 
 # A sample notification email from fixed data (events/stream-insert.json), for staff and reviewers.
 sample-email: $(VENV)/.installed
-	$(PY) -m devserver.sample_email
+	$(PY) -m scripts.sample_email
 
 # The demo page with the server's inline errors, in Debian's Chromium (/usr/bin/chromium), for the docs.
 screenshot: $(VENV)/.installed
@@ -78,4 +78,4 @@ fuzz: $(VENV)/.installed
 
 # Regenerate docs/openapi.json from the routes and models (a test fails when it is stale).
 openapi: $(VENV)/.installed
-	$(PY) -m devserver.openapi
+	$(PY) -m scripts.openapi

@@ -12,9 +12,11 @@ import ipaddress
 import os
 from collections.abc import Mapping, MutableMapping, Sequence
 
+from emulator.moto_server import DUMMY_CREDENTIAL
+
 DEFAULT_REGION = "eu-west-2"
 
-# Every variable the functions read (the contract's settings and the two the template sets); a test
+# Every variable the functions read (the contract's settings and those the template sets); a test
 # keeps this equal to the settings model. A shell that carries one must not change what the local
 # server, the tests or the benchmark do unless asked to.
 SETTING_NAMES = (
@@ -34,9 +36,9 @@ SETTING_NAMES = (
     "TIMEZONE",
     "SES_CONFIGURATION_SET",
     "TURNSTILE_SECRET",
+    "TURNSTILE_SECRET_ARN",
     "TURNSTILE_VERIFY_URL",
 )
-DUMMY_CREDENTIAL = "testing"  # moto accepts any key; a real one must never be used here
 
 # Working defaults for the settings the handlers require; a value already set (non-blank) wins.
 SETTING_DEFAULTS = {

@@ -26,17 +26,12 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from devserver import apigw, environment, inspection, site, stream
+from devserver import apigw, environment, inspection, site
 from devserver.apigw import HttpResponse
-from devserver.emulator import (
-    Emulator,
-    create_dead_letter_queue,
-    forget_shard_iterator,
-    latest_stream_arn,
-    provision,
-    running_moto,
-)
-from devserver.template_tables import load_template
+from emulator import stream
+from emulator.moto_server import Emulator, forget_shard_iterator, latest_stream_arn, running_moto
+from emulator.provision import create_dead_letter_queue, provision
+from emulator.template_tables import load_template
 
 log = logging.getLogger("devserver")
 
@@ -49,8 +44,6 @@ NOTIFY_HANDLER = "enquiries.notify.handler.lambda_handler"
 API_PATH = "/enquiries"
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway HTTP API's payload limit
 FUNCTION_TIMEOUT_SECONDS = 10
-# The contract's default SERVICES, for the built-in demo form.
-DEFAULT_SERVICES = "Osteopathy,Sports Massage,Medical Acupuncture,Personal Training,Nutritional Advice"
 
 
 class StartupError(Exception):
@@ -136,7 +129,6 @@ class DevApp:
     dynamodb: Any
     table_name: str
     site_root: Path
-    services: list[str]
     # The notifier's batches given up on (their OnFailure records), for GET /_dev/dead-letters.
     dead_letters: Callable[[], list[dict[str, Any]]] = list
 
@@ -224,14 +216,10 @@ class RequestHandler(BaseHTTPRequestHandler):
         return _json_response(200, inspection.sent_emails())
 
     def _static(self, path: str) -> HttpResponse:
-        app = self._app()
-        file = site.resolve(app.site_root, path) if app.site_root.is_dir() else None
+        file = site.resolve(self._app().site_root, path)
         if file is not None:
             headers = [("Content-Type", site.content_type(file)), ("Cache-Control", "no-store")]
             return HttpResponse(200, headers, file.read_bytes())
-        if path in ("/", "/index.html") and not app.site_root.is_dir():
-            page = site.builtin_form_page(app.services).encode("utf-8")
-            return HttpResponse(200, [("Content-Type", "text/html; charset=utf-8")], page)
         return HttpResponse(404, [("Content-Type", "text/plain; charset=utf-8")], b"Not found\n")
 
     # -- plumbing ----------------------------------------------------------------------------------
@@ -347,13 +335,11 @@ def serve(host: str, port: int) -> None:
         # Named as the template names it, with its memory size and timeout (FakeLambdaContext).
         submit = LambdaFunction.load(SUBMIT_HANDLER, name="SubmitEnquiryFunction", region=emulator.region)
         poller = _notifier_poller(emulator, table_name)
-        services = [s.strip() for s in (os.environ.get("SERVICES") or DEFAULT_SERVICES).split(",")]
         httpd.app = DevApp(
             submit=submit,
             dynamodb=emulator.client("dynamodb"),
             table_name=table_name,
             site_root=SITE_DIR,
-            services=[s for s in services if s],
             dead_letters=poller.dead_letters if poller else list,
         )
         # Background workers (such as a poller running the notifier from the table's stream) are

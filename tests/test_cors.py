@@ -7,7 +7,7 @@ from typing import Any
 
 from conftest import ALLOWED_ORIGIN, Handler, load_event
 
-from devserver.template_tables import load_template
+from emulator.template_tables import load_template
 
 # The contract's CORS section: a preflight allows POST and these request headers (the tests' own copy).
 CONTRACT_METHODS = {"post"}

@@ -82,19 +82,15 @@ def an_enquiry(**changes: Any) -> dict[str, Any]:
 # -- the running server -----------------------------------------------------------------------------
 
 
-def test_server_root_serves_an_html_enquiry_form(server: RunningServer) -> None:
+def test_server_root_serves_the_demo_page_from_site(server: RunningServer) -> None:
     # Given the running local server
     # When a browser opens its root
     reply = call(server.url, "GET", "/")
-    # Then it gets an HTML page with a form that posts to /enquiries
+    # Then it gets site/index.html, the demo page with the enquiry form
     assert reply.status == 200
     assert reply.headers["content-type"].startswith("text/html")
-    page = reply.body.decode("utf-8")
-    assert "<form" in page
-    if not (REPO / "site").is_dir():
-        assert 'action="/enquiries"' in page
-        for name in ("name", "email", "phone", "service", "message", "consent", "_gotcha"):
-            assert f'name="{name}"' in page
+    assert reply.body == (REPO / "site" / "index.html").read_bytes()
+    assert "<form" in reply.body.decode("utf-8")
 
 
 def test_server_dev_enquiries_returns_a_json_list(server: RunningServer) -> None:

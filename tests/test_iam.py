@@ -36,7 +36,7 @@ from botocore import xform_name
 from conftest import EVENTS, REGION, TABLE_NAME, FakeContext, load_event
 from test_template import _role_of, _translate
 
-from devserver.template_tables import load_template
+from emulator.template_tables import load_template
 
 FUNCTIONS_DIR = Path(__file__).resolve().parent.parent / "functions"
 SUBMIT = "SubmitEnquiryFunction"
@@ -63,6 +63,7 @@ ENQUIRIES_TABLE = {"Fn::GetAtt": ["EnquiriesTable", "Arn"]}
 ENQUIRIES_STREAMS = {"Fn::Sub": "${EnquiriesTable.Arn}/stream/*"}
 GUARD_TABLE = {"Fn::GetAtt": ["GuardTable", "Arn"]}
 ADDRESS_KEY = {"Ref": "ClientAddressSecret"}
+TURNSTILE_KEY = {"Ref": "TurnstileSecretArn"}
 SES_ARN = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}"
 SES_IDENTITIES = {"Fn::Sub": f"{SES_ARN}:identity/*"}
 SES_CONFIGURATION_SET = {"Fn::Sub": SES_ARN + ":configuration-set/${SesConfigurationSet}"}
@@ -121,9 +122,14 @@ CALLS: dict[tuple[str, str], Call] = {
     ("dynamodb", "UpdateItem"): Call(
         DYNAMODB_ACTIONS, (Grant(NOTIFY, ("dynamodb:UpdateItem",), ENQUIRIES_TABLE),)
     ),
-    # The submit function reads its address-hashing key, once per container.
+    # The submit function reads its address-hashing key, and the Turnstile key when one is
+    # configured, once per container.
     ("secretsmanager", "GetSecretValue"): Call(
-        SECRETS_MANAGER_ACTIONS, (Grant(SUBMIT, ("secretsmanager:GetSecretValue",), ADDRESS_KEY),)
+        SECRETS_MANAGER_ACTIONS,
+        (
+            Grant(SUBMIT, ("secretsmanager:GetSecretValue",), ADDRESS_KEY),
+            Grant(SUBMIT, ("secretsmanager:GetSecretValue",), TURNSTILE_KEY, when="HasTurnstile"),
+        ),
     ),
     # SES v2 SendEmail with Content.Raw is authorised as ses:SendRawEmail (the AccessDenied message
     # names it) as well as the operation's own ses:SendEmail; on the sender's identity, and in the SES

@@ -1,5 +1,5 @@
-"""The SAM template: what it deploys (translated to plain CloudFormation, offline), that it lints
-clean, and that the local table built from it matches it."""
+"""The SAM template: what it deploys (translated to plain CloudFormation, offline), and that it lints
+clean. The emulator's tables built from it: test_emulator_template_tables.py."""
 
 from __future__ import annotations
 
@@ -15,11 +15,10 @@ import boto3
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from moto import mock_aws
 from samtranslator.public.parser import Parser
 from samtranslator.public.translator import Translator
 
-from devserver.template_tables import TEMPLATE_PATH, create_table_from_template, load_template
+from emulator.template_tables import TEMPLATE_PATH, load_template
 from enquiries.settings import load_settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -175,7 +174,8 @@ def test_notify_function_runtime_handler_and_metrics_namespace(cfn: dict[str, An
     # When its properties are read
     props = function["Properties"]
 
-    # Then it runs the stream handler on Python 3.13 / arm64, its metrics in the Enquiries namespace
+    # Then it runs the stream handler on Python 3.13 / arm64 with its metrics namespace (its timeout
+    # is checked against the worst case of one record in test_notify.py)
     assert function["Type"] == "AWS::Lambda::Function"
     assert props["Runtime"] == "python3.13"
     assert props["Architectures"] == ["arm64"]
@@ -204,11 +204,10 @@ def test_template_parameters_cover_settings_with_contract_defaults() -> None:
         "SuccessUrl",
         "ClinicPhone",
         "SesConfigurationSet",
-        "TurnstileSecret",
+        "TurnstileSecretArn",
         "TurnstileVerifyUrl",
     ):
         assert defaults[optional] == "", optional
-    assert parameters["TurnstileSecret"]["NoEcho"] is True
     for required in ("AllowedOrigins", "ClinicEmail", "SenderEmail", "SenderIdentity", "AlertEmail"):
         assert "Default" not in parameters[required], required
 
@@ -244,6 +243,64 @@ def test_deploy_settings_go_to_an_ignored_local_file_never_the_tracked_samconfig
     assert "samconfig.local.toml" in ignored
     assert deploy_commands
     assert all("--config-file samconfig.local.toml" in command for command in deploy_commands)
+
+
+def test_turnstile_parameter_is_an_optional_secret_arn_that_enter_leaves_off() -> None:
+    # Given the Turnstile parameter, as `sam deploy --guided` prompts for it (issue 15)
+    parameters = load_template()["Parameters"]
+    parameter = parameters["TurnstileSecretArn"]
+    pattern = re.compile(parameter["AllowedPattern"])
+
+    # When values a deployer might type are checked (CloudFormation anchors the pattern)
+    arn = "arn:aws:secretsmanager:eu-west-2:123456789012:secret:enquiries/turnstile-AbC12d"
+    accepted = ["", arn, "arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:t-x1y2Z3"]
+    rejected = [
+        "0x4AAAAAAABkMYinukE8nzYS",  # a Turnstile secret key pasted where its secret's ARN belongs
+        "1x0000000000000000000000000000000AA",  # Cloudflare's test secret key
+        "enquiries/turnstile",  # a secret's name: the IAM grant needs its full ARN
+        arn[: -len("-AbC12d")],  # a partial ARN, without the suffix Secrets Manager adds
+        "arn:aws:ssm:eu-west-2:123456789012:parameter/turnstile",
+        f" {arn}",
+    ]
+
+    # Then pressing Enter means no Turnstile (an empty default, shown, not hidden), only a full secret
+    # ARN passes, and the old plain-key parameter is gone
+    assert parameter["Default"] == ""
+    assert "NoEcho" not in parameter
+    assert "TurnstileSecret" not in parameters
+    assert all(pattern.fullmatch(value) for value in accepted)
+    assert not any(pattern.fullmatch(value) for value in rejected)
+
+
+def test_submit_role_reads_the_turnstile_secret_only_when_one_is_configured(cfn: dict[str, Any]) -> None:
+    # Given the submit function's role and environment, translated
+    role = _role_of(cfn, "SubmitEnquiryFunction")
+    variables = cfn["Resources"]["SubmitEnquiryFunction"]["Properties"]["Environment"]["Variables"]
+
+    # When its conditional statements are listed
+    conditional = [
+        s["Fn::If"]
+        for policy in role["Properties"]["Policies"]
+        for s in _statements(policy["PolicyDocument"])
+        if "Fn::If" in s
+    ]
+
+    # Then the Turnstile secret may be read only when its ARN is given, and only that secret; the
+    # function gets the ARN, and never a key in its configuration
+    ((condition, when_set, otherwise),) = conditional
+    assert condition == "HasTurnstile"
+    assert when_set == {
+        "Sid": "ReadTurnstileSecret",
+        "Effect": "Allow",
+        "Action": "secretsmanager:GetSecretValue",
+        "Resource": {"Ref": "TurnstileSecretArn"},
+    }
+    assert otherwise == {"Ref": "AWS::NoValue"}
+    assert cfn["Conditions"]["HasTurnstile"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "TurnstileSecretArn"}, ""]}]
+    }
+    assert variables["TURNSTILE_SECRET_ARN"] == {"Ref": "TurnstileSecretArn"}
+    assert variables["TURNSTILE_SECRET"] == ""
 
 
 def test_allowed_origins_parameter_accepts_origins_and_rejects_paths_and_spaces() -> None:
@@ -327,13 +384,12 @@ def test_submit_role_allows_only_put_item_on_the_table_and_guard_records(cfn: di
     role_ref = cfn["Resources"]["SubmitEnquiryFunction"]["Properties"]["Role"]
     role = cfn["Resources"][role_ref["Fn::GetAtt"][0]]
 
-    # When its inline policies are collected
-    statements = [
-        s for policy in role["Properties"]["Policies"] for s in _statements(policy["PolicyDocument"])
-    ]
+    # When its inline policies are collected (both branches of a conditional statement)
+    statements = _role_statements(role)
 
     # Then it may only put enquiries (never read them back), keep request records on the guard
-    # table, and read its address-hashing key (plus the managed basic-logging policy)
+    # table, read its address-hashing key and, when configured, the Turnstile key (plus the managed
+    # basic-logging policy)
     assert [(s["Effect"], _as_list(s["Action"]), s["Resource"]) for s in statements] == [
         ("Allow", ["dynamodb:PutItem"], {"Fn::GetAtt": ["EnquiriesTable", "Arn"]}),
         (
@@ -342,6 +398,7 @@ def test_submit_role_allows_only_put_item_on_the_table_and_guard_records(cfn: di
             {"Fn::GetAtt": ["GuardTable", "Arn"]},
         ),
         ("Allow", ["secretsmanager:GetSecretValue"], {"Ref": "ClientAddressSecret"}),
+        ("Allow", ["secretsmanager:GetSecretValue"], {"Ref": "TurnstileSecretArn"}),
     ]
     assert role["Properties"]["ManagedPolicyArns"] == [
         "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
@@ -802,51 +859,6 @@ def test_template_outputs_api_url_and_table_name(cfn: dict[str, Any]) -> None:
     assert outputs["TableName"]["Value"] == {"Ref": "EnquiriesTable"}
     assert outputs["DeadLetterQueueUrl"]["Value"] == {"Ref": "NotificationDeadLetterQueue"}
     assert outputs["AlertTopicArn"]["Value"] == {"Ref": "AlertTopic"}
-
-
-@mock_aws
-def test_create_table_from_template_matches_the_template() -> None:
-    # Given an emulated DynamoDB and the template's table declaration
-    client = boto3.client("dynamodb", region_name="eu-west-2")
-    declared = load_template()["Resources"]["EnquiriesTable"]["Properties"]
-
-    # When the table is created from the template
-    create_table_from_template(client, "enquiries-test")
-
-    # Then its key schema, billing, stream, encryption and TTL are the template's
-    table = client.describe_table(TableName="enquiries-test")["Table"]
-    ttl = client.describe_time_to_live(TableName="enquiries-test")["TimeToLiveDescription"]
-    assert table["TableStatus"] == "ACTIVE"
-    assert table["KeySchema"] == declared["KeySchema"]
-    assert table["AttributeDefinitions"] == declared["AttributeDefinitions"]
-    assert table["BillingModeSummary"]["BillingMode"] == declared["BillingMode"]
-    assert table["StreamSpecification"] == {
-        "StreamEnabled": True,
-        "StreamViewType": declared["StreamSpecification"]["StreamViewType"],
-    }
-    assert table["SSEDescription"]["Status"] == "ENABLED"
-    assert ttl == {
-        "TimeToLiveStatus": "ENABLED",
-        "AttributeName": declared["TimeToLiveSpecification"]["AttributeName"],
-    }
-
-
-def test_load_template_reads_short_form_intrinsics_as_long_form() -> None:
-    # Given the template on disk, which uses !Ref, !GetAtt, !Sub, !Split and !If
-    text = TEMPLATE_PATH.read_text(encoding="utf-8")
-    assert all(tag in text for tag in ("!Ref ", "!GetAtt ", "!Sub ", "!Split ", "!If"))
-
-    # When it is loaded
-    template = load_template()
-
-    # Then the tags are plain CloudFormation values, and callers get their own copy
-    function = template["Resources"]["SubmitEnquiryFunction"]["Properties"]
-    assert template["Globals"]["Function"]["Environment"]["Variables"]["TABLE_NAME"] == {
-        "Ref": "EnquiriesTable"
-    }
-    assert function["Policies"][0]["Statement"][0]["Resource"] == {"Fn::GetAtt": ["EnquiriesTable", "Arn"]}
-    template["Resources"].clear()
-    assert load_template()["Resources"]
 
 
 def test_template_passes_cfn_lint() -> None:

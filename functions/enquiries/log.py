@@ -24,9 +24,9 @@ from aws_lambda_powertools import Logger
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "enquiries"))
 
-# Our loggers, and their children: this code's, and the local server's (which runs the handlers in
-# its own process and logs methods, paths and statuses).
-OWN_LOGGERS = frozenset({logger.name, "enquiries", "devserver"})
+# Our loggers, and their children: this code's, the local server's and its emulator's (they run the
+# handlers in their own process and log methods, paths, statuses, counts and exception types).
+OWN_LOGGERS = frozenset({logger.name, "enquiries", "devserver", "emulator"})
 WITHHELD = "log line withheld: third-party log lines may carry request content"
 
 

@@ -10,7 +10,15 @@ import os
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from enquiries.origins import serialise_origin
 
@@ -81,7 +89,10 @@ class Settings(BaseModel):
     retention_days: int = Field(default=365, alias="RETENTION_DAYS", ge=1, le=36500)
     timezone: Annotated[str, BeforeValidator(_stripped)] = Field(default="Europe/London", alias="TIMEZONE")
     ses_configuration_set: OptionalText = Field(default=None, alias="SES_CONFIGURATION_SET")
+    # The Turnstile secret key itself (the local server, tests), or, when deployed, the ARN of a
+    # Secrets Manager secret that holds it, so the key is not readable in the function's configuration.
     turnstile_secret: OptionalText = Field(default=None, alias="TURNSTILE_SECRET", repr=False)
+    turnstile_secret_arn: OptionalText = Field(default=None, alias="TURNSTILE_SECRET_ARN")
     turnstile_verify_url: OptionalText = Field(default=None, alias="TURNSTILE_VERIFY_URL")
 
     @field_validator("allowed_origins")
@@ -122,6 +133,13 @@ class Settings(BaseModel):
                 raise ValueError(f"{region!r} is not a region phone numbers can be read in (GB, not UK)")
         return region
 
+    @model_validator(mode="after")
+    def _one_turnstile_secret(self) -> Settings:
+        if self.turnstile_secret and self.turnstile_secret_arn:
+            # Which one to use would be a guess; a stale plain secret left beside the ARN is likely.
+            raise ValueError("TURNSTILE_SECRET and TURNSTILE_SECRET_ARN are both set: set only one")
+        return self
+
 
 def load_settings(environ: Mapping[str, str] | None = None, required: tuple[str, ...] = ()) -> Settings:
     """Read the settings from `environ` (default: os.environ), or raise SettingsError naming the variables.
@@ -140,7 +158,10 @@ def load_settings(environ: Mapping[str, str] | None = None, required: tuple[str,
         settings = Settings.model_validate(values)
     except ValidationError as error:
         for detail in error.errors():
-            variable = str(detail["loc"][0]) if detail["loc"] else "settings"
+            if not detail["loc"]:  # a check across variables: its message names them
+                problems.append(str(detail.get("ctx", {}).get("error", detail["msg"])))
+                continue
+            variable = str(detail["loc"][0])
             reason = (
                 "is required but not set" if detail["type"] == "missing" else f"is invalid: {detail['msg']}"
             )

@@ -38,6 +38,7 @@ from enquiries.storage.intake_store import (
     ReplayKey,
 )
 from enquiries.storage.rate_limit import RateWindow
+from enquiries.stored_secret import SecretUnavailable, StoredSecret
 from enquiries.submission import accept_enquiry, answer_caught, utc_now
 from enquiries.validation import MESSAGES as FIELD_MESSAGES
 from enquiries.validation import Enquiry, FieldRules, InvalidEnquiry, validate_enquiry
@@ -139,13 +140,25 @@ def services_from(settings: Settings) -> Services:
     )
 
 
+def stored_secrets(services: Services) -> list[StoredSecret]:
+    """The Secrets Manager secrets these services read, for the init phase to read first."""
+    secrets = [services.hasher.secret] if services.hasher is not None else []
+    if services.verifier is not None and services.verifier.stored_secret is not None:
+        secrets.append(services.verifier.stored_secret)
+    return secrets
+
+
 def _turnstile(settings: Settings) -> TurnstileVerifier | None:
-    if not settings.turnstile_secret:
+    if not (settings.turnstile_secret or settings.turnstile_secret_arn):
         return None
     # Imported only when configured: urllib.request is not needed otherwise.
     from enquiries.turnstile import TurnstileVerifier
 
-    return TurnstileVerifier(settings.turnstile_secret, settings.turnstile_verify_url)
+    if settings.turnstile_secret_arn:
+        return TurnstileVerifier(
+            StoredSecret("TURNSTILE_SECRET_ARN", settings.turnstile_secret_arn), settings.turnstile_verify_url
+        )
+    return TurnstileVerifier(settings.turnstile_secret or "", settings.turnstile_verify_url)
 
 
 def submission_fingerprint(enquiry: Enquiry, client_key: str, caught: bool = False) -> str:
@@ -278,7 +291,9 @@ def build_app(
                 # Powertools would answer any path's preflight; only /enquiries exists.
                 raise ApiError(404, "not_found", reason="path")
             response = next_middleware(app)
-        except StorageUnavailable as unavailable:  # throttled, down or timing out: "try again soon"
+        except (StorageUnavailable, SecretUnavailable) as unavailable:  # AWS or its configuration failing
+            # Throttled, down or timing out, or a secret the deployment cannot read (logged once, by
+            # name): "try again soon", with Retry-After, never a 500.
             app.context.update(outcome="unavailable", reason=unavailable.reason)
             response = render_error(ApiError(503, "unavailable", reason=unavailable.reason))
         except ApiError as error:

@@ -1,6 +1,6 @@
 """The API's OpenAPI document, built from the submission app's own routes and models.
 
-`python -m devserver.openapi` writes docs/openapi.json; `--check` only compares, and exits 1 when the
+`python -m scripts.openapi` writes docs/openapi.json; `--check` only compares, and exits 1 when the
 committed file is stale. Powertools' `get_openapi_json_schema` gives the routes, operation id and
 document frame; what it cannot know (the bodies the handler reads itself, the contract's error bodies,
 303 and HTML answers for form posts, 405 with Allow, the CORS preflight) is corrected here, from the
@@ -14,6 +14,7 @@ import copy
 import json
 import sys
 import tomllib
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -236,7 +237,7 @@ def enquiry_schemas() -> tuple[Schema, Schema]:
         properties: Schema = {}
         for name, generated in model["properties"].items():
             if name not in rules:  # a new model field must get its contract rule here
-                raise ValueError(f"the Enquiry model's field {name!r} has no rule in devserver/openapi.py")
+                raise ValueError(f"the Enquiry model's field {name!r} has no rule in scripts/openapi.py")
             if rules[name] is None:
                 continue
             schema = {key: value for key, value in generated.items() if key not in ("default", "anyOf")}
@@ -306,15 +307,15 @@ def error_response(status: int) -> Schema:
     schema: Schema = {
         "allOf": [_ref("schemas", "ErrorBody"), {"properties": {"error": {"const": STATUS_CODES[status]}}}]
     }
-    if status == 422:
+    if status == HTTPStatus.UNPROCESSABLE_ENTITY:
         schema["allOf"][1]["required"] = ["fields"]
-    if status >= 500:
+    if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
         schema["allOf"][1]["required"] = ["reference"]
     response: Schema = {
         "description": description,
         "content": {"application/json": {"schema": schema}, "text/html": {"schema": HTML_PAGE}},
     }
-    if status == 405:
+    if status == HTTPStatus.METHOD_NOT_ALLOWED:
         response["headers"] = {
             "Allow": {
                 "description": "The methods /enquiries takes.",
@@ -469,7 +470,7 @@ def render(document: Schema) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m devserver.openapi", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m scripts.openapi", description=__doc__)
     parser.add_argument("--check", action="store_true", help="exit 1 if docs/openapi.json is stale")
     parser.add_argument("--output", type=Path, default=DOCUMENT_PATH, help="where to write the document")
     args = parser.parse_args(argv)

@@ -8,6 +8,15 @@ atomic and isolated; the submission function relies on that. This replaces moto'
 one that, under a lock, checks every condition first and only then applies the writes through
 moto's own put/update/delete (which feed the stream as usual). Only what the project uses is
 supported: Put, Update, Delete and ConditionCheck with condition expressions.
+
+A cancelled transaction answers as DynamoDB documents it: one CancellationReason per item, in the
+order of TransactItems, `None` where the item's condition held and `ConditionalCheckFailed` where it
+did not (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html,
+https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_CancellationReason.html). As
+transactions run one at a time here, none ever gets DynamoDB's `TransactionConflict`: a concurrent
+one waits for the lock instead.
+
+The method replaced is private to moto, so the patch refuses a moto version it was not tested with.
 """
 
 from __future__ import annotations
@@ -15,15 +24,37 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+# The moto versions tests/test_emulator_transactions.py passed with, this patch in place.
+TESTED_MOTO_VERSIONS = frozenset({"5.2.5"})
+
 _LOCK = threading.RLock()
 _installed = False
 
 
+class UntestedMotoVersion(RuntimeError):
+    """The installed moto is not one this patch was tested with."""
+
+
+def check_moto_version(version: str) -> None:
+    """Raise UntestedMotoVersion unless `version` is in TESTED_MOTO_VERSIONS."""
+    if version not in TESTED_MOTO_VERSIONS:
+        tested = ", ".join(sorted(TESTED_MOTO_VERSIONS))
+        raise UntestedMotoVersion(
+            f"moto {version} is installed, but {__name__} ({__file__}) replaces moto's private "
+            f"DynamoDBBackend.transact_write_items and was tested only with moto {tested}. Install the "
+            f"pinned moto, or run tests/test_emulator_transactions.py with moto {version} and, if it "
+            "passes, add the version to TESTED_MOTO_VERSIONS."
+        )
+
+
 def install() -> None:
-    """Patch moto's DynamoDB backend (idempotent)."""
+    """Patch moto's DynamoDB backend (idempotent); UntestedMotoVersion on a moto it was not tested with."""
     global _installed
     if _installed:
         return
+    import moto
+
+    check_moto_version(moto.__version__)
     from moto.dynamodb.comparisons import get_filter_expression
     from moto.dynamodb.exceptions import (
         MultipleTransactionsException,
