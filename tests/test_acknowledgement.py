@@ -35,7 +35,7 @@ from conftest import (
     stored_items,
     with_json_body,
 )
-from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 from test_turnstile import TURNSTILE_KEY, Siteverify
 from test_turnstile import siteverify as siteverify  # the fixture, used by its name
@@ -103,7 +103,7 @@ def sent() -> list[EmailMessage]:
     """Every email moto's SES took, in order."""
     backend = ses_backends[DEFAULT_ACCOUNT_ID][REGION]
     return [
-        email.message_from_string(message.raw_data, policy=email.policy.default)  # type: ignore[misc]
+        email.message_from_string(message.raw_data, policy=email.policy.default)
         for message in backend.sent_messages
     ]
 
@@ -167,7 +167,7 @@ def notifier_with(dynamodb: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ca
     monkeypatch.setenv("SENDER_EMAIL", SENDER)
     sesv2_client.cache_clear()
     boto3.client("ses", region_name=REGION).verify_email_identity(EmailAddress="enquiries@clinic.example")
-    import enquiries.notify.handler as handler
+    from enquiries.notify import handler
 
     def load(**settings: str) -> Notifier:
         for name, value in {
@@ -320,7 +320,7 @@ def test_acknowledgement_holds_nothing_the_visitor_typed(
     # Given an enquiry with distinctive text in this field (a bot's advert, a stranger's name)
     value, needles = DISTINCT[field_name]
     notify = notifier_with(SERVICES="Osteopathy,Xylophone Therapy")
-    enquiry = an_enquiry(1, **{field_name: value})
+    enquiry = {**an_enquiry(1), field_name: value}
     event = stored(dynamodb, enquiry)
     raw_sends: list[bytes] = []
     sesv2_client().meta.events.register(

@@ -51,16 +51,22 @@ def day_record_id(now: float) -> str:
 
 
 class DynamoAcknowledgementStore:
-    """The enquiries table `table_name` and the guard table `guard_table_name`."""
+    """The enquiries table `table_name`, and the guard table `guard_table_name` holding the address
+    claims and the day's count, which stops at `daily_cap`."""
 
     def __init__(
-        self, table_name: str, guard_table_name: str, client_factory: Callable[[], Any] = dynamodb_client
+        self,
+        table_name: str,
+        guard_table_name: str,
+        daily_cap: int,
+        client_factory: Callable[[], Any] = dynamodb_client,
     ) -> None:
         self.table_name = table_name
         self.guard_table_name = guard_table_name
+        self.daily_cap = daily_cap
         self._client_factory = client_factory
 
-    def reserve(self, enquiry_id: str, address_key: str, daily_cap: int, now: float) -> Reservation:
+    def reserve(self, enquiry_id: str, address_key: str, now: float) -> Reservation:
         """Claim the address and a place under the day's cap for `enquiry_id`, or say why not;
         StorageUnavailable when DynamoDB cannot answer (nothing is written then)."""
         from botocore.exceptions import ClientError
@@ -87,7 +93,7 @@ class DynamoAcknowledgementStore:
             "ConditionExpression": "attribute_not_exists(acknowledgements) OR acknowledgements < :cap",
             "ExpressionAttributeValues": {
                 ":one": {"N": "1"},
-                ":cap": {"N": str(daily_cap)},
+                ":cap": {"N": str(self.daily_cap)},
                 ":expires": {"N": str(day_ends + 24 * 3600)},
             },
         }

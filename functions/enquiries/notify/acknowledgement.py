@@ -98,7 +98,7 @@ class AddressKeys(Protocol):
 
 
 class AcknowledgementStore(Protocol):
-    def reserve(self, enquiry_id: str, address_key: str, daily_cap: int, now: float) -> Reservation: ...
+    def reserve(self, enquiry_id: str, address_key: str, now: float) -> Reservation: ...
 
     def record(
         self, enquiry_id: str, outcome: str, at: str | None = None, ses_message_id: str | None = None
@@ -115,12 +115,15 @@ def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _age_seconds(item: Mapping[str, Any], now: float) -> float | None:
+def _skipped(item: Mapping[str, Any], now: float) -> Result | None:
+    """Why `item` gets no acknowledgement now, before anything is asked of AWS; None if it may."""
+    if item.get("acknowledgement"):
+        return Result.DECIDED
     try:
         created = datetime.fromisoformat(str(item["created_at"]).replace("Z", "+00:00"))
     except (KeyError, ValueError):
-        return None
-    return now - created.timestamp()
+        return Result.STALE
+    return Result.STALE if now - created.timestamp() > MAX_AGE_SECONDS else None
 
 
 class Acknowledger:
@@ -129,14 +132,12 @@ class Acknowledger:
         mail: AcknowledgementMail,
         store: AcknowledgementStore,
         address_keys: AddressKeys,
-        daily_cap: int,
         count: Callable[[str, float], None],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._mail = mail
         self._store = store
         self._address_keys = address_keys
-        self._daily_cap = daily_cap
         self._count = count
         self._clock = clock
 
@@ -172,12 +173,10 @@ class Acknowledger:
     def acknowledge(self, item: Mapping[str, Any], mailer: Mailer) -> Result:
         """Send the enquirer of `item` (a stored enquiry) its acknowledgement, if it may have one."""
         enquiry_id = str(item["id"])
-        if item.get("acknowledgement"):
-            return Result.DECIDED
         now = self._clock()
-        age = _age_seconds(item, now)
-        if age is None or age > MAX_AGE_SECONDS:
-            return Result.STALE
+        skipped = _skipped(item, now)
+        if skipped is not None:
+            return skipped
         try:
             # The bare address, checked as the email will carry it (the name is never used).
             recipient = headers.reply_to("", str(item.get("email", "")))
@@ -185,7 +184,7 @@ class Acknowledger:
             return self._record(enquiry_id, Result.UNUSABLE_ADDRESS)
         try:
             address_key = self._address_keys.hash(HASH_PREFIX + normalised_address(str(item["email"])))
-            reservation = self._store.reserve(enquiry_id, address_key, self._daily_cap, now)
+            reservation = self._store.reserve(enquiry_id, address_key, now)
         except (SecretUnavailable, StorageUnavailable) as unavailable:
             self._log_not_sent(enquiry_id, unavailable.reason, permanent=False)
             return Result.UNAVAILABLE
@@ -249,8 +248,9 @@ def acknowledger_for(
 
     return Acknowledger(
         acknowledgement_mail(settings, mail),
-        DynamoAcknowledgementStore(settings.table_name, settings.guard_table_name),
+        DynamoAcknowledgementStore(
+            settings.table_name, settings.guard_table_name, settings.acknowledgement_daily_cap
+        ),
         AddressHasher(settings.client_address_secret_arn),
-        settings.acknowledgement_daily_cap,
         count,
     )
