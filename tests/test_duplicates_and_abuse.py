@@ -23,7 +23,7 @@ from urllib.parse import quote
 
 import boto3
 import pytest
-from conftest import (
+from support import (
     GUARD_TABLE_NAME,
     REGION,
     TABLE_NAME,

@@ -35,7 +35,9 @@ import boto3
 import botocore.retries.standard
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
-from conftest import (
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.ses.models import ses_backends
+from support import (
     GUARD_TABLE_NAME,
     REGION,
     SECRET_NAME,
@@ -46,8 +48,6 @@ from conftest import (
     stored_items,
     with_json_body,
 )
-from moto.core import DEFAULT_ACCOUNT_ID
-from moto.ses.models import ses_backends
 
 from emulator import stream
 from emulator.template_tables import load_template

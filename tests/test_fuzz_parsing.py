@@ -18,7 +18,9 @@ from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import pytest
-from conftest import (
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from support import (
     ALLOWED_ORIGIN,
     CONTRACT_ERRORS,
     FUZZ_MEDIA_TYPES,
@@ -27,8 +29,6 @@ from conftest import (
     stored_items,
     with_json_body,
 )
-from hypothesis import HealthCheck, example, given, settings
-from hypothesis import strategies as st
 
 from enquiries.api.body import MAX_RAW_BODY_BYTES, read_form
 from enquiries.api.errors import ApiError

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 import boto3
 import pytest
 from botocore.stub import Stubber
-from conftest import (
+from support import (
     EVENTS,
     GUARD_TABLE_NAME,
     REGION,

@@ -16,9 +16,9 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
-from conftest import EVENTS, REGION, TABLE_NAME, FakeContext, log_records, stored_items
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
+from support import EVENTS, REGION, TABLE_NAME, FakeContext, log_records, stored_items
 
 from emulator.template_tables import load_template
 from enquiries.notify import delivery

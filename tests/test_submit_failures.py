@@ -13,7 +13,7 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.stub import Stubber
-from conftest import (
+from support import (
     GUARD_TABLE_NAME,
     REGION,
     TABLE_NAME,
