@@ -101,11 +101,10 @@ class FakeContext:
 
 
 def stored_items(client: Any, table_name: str = TABLE_NAME) -> list[dict[str, Any]]:
-    from boto3.dynamodb.types import TypeDeserializer
+    """Every item in the table, as plain values (the functions' own codec)."""
+    from enquiries.aws import plain_item
 
-    deserializer = TypeDeserializer()
-    items = client.scan(TableName=table_name)["Items"]
-    return [{key: deserializer.deserialize(value) for key, value in item.items()} for item in items]
+    return [plain_item(item) for item in client.scan(TableName=table_name, ConsistentRead=True)["Items"]]
 
 
 def body_of(response: dict[str, Any]) -> Any:

@@ -8,8 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from enquiries.ids import new_enquiry_id
-from enquiries.storage.enquiry_store import IdAlreadyUsed
-from enquiries.storage.intake_store import IntakeStore, Replayable, ReplayKey
+from enquiries.intake import IdAlreadyUsed, IntakeStore, Replayable, ReplayKey
 from enquiries.storage.rate_limit import RateWindow
 from enquiries.validation import Enquiry
 

@@ -22,21 +22,21 @@ from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 
 from enquiries.api.body import FORM_TYPES, media_type, read_form
 from enquiries.api.errors import RETRY_AFTER_SECONDS, ApiError, error_body
+from enquiries.aws import StorageUnavailable
 from enquiries.client_address import AddressHasher
-from enquiries.log import logger
-from enquiries.origins import serialise_origin
-from enquiries.settings import Settings
-from enquiries.storage.enquiry_store import StorageUnavailable
-from enquiries.storage.intake_store import (
+from enquiries.intake import (
     DOUBLE_SUBMIT_SECONDS,
     IDEMPOTENCY_KEY_SECONDS,
-    DynamoIntakeStore,
     IntakeStore,
     RateLimited,
     Replayable,
     Replayed,
     ReplayKey,
 )
+from enquiries.log import logger
+from enquiries.origins import serialise_origin
+from enquiries.settings import Settings
+from enquiries.storage.intake_store import DynamoIntakeStore
 from enquiries.storage.rate_limit import RateWindow
 from enquiries.stored_secret import SecretUnavailable, StoredSecret
 from enquiries.submission import accept_enquiry, answer_caught, utc_now
