@@ -3,12 +3,11 @@ handler, and the functions' log. Helpers and constants are in support.py."""
 
 from __future__ import annotations
 
-import importlib
 import io
 import logging
-import sys
 from collections.abc import Callable, Iterator
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -22,11 +21,16 @@ from support import (
     TABLE_NAME,
     FakeContext,
     Handler,
+    MakeHandler,
 )
 
 from devserver.environment import SETTING_NAMES
 from emulator import moto_transactions
 from emulator.template_tables import create_table_from_template
+
+if TYPE_CHECKING:
+    from enquiries.api.services import Services
+    from enquiries.intake import IntakeStore
 
 # DynamoDB transactions are atomic and isolated; moto's are not unless patched (see the module).
 moto_transactions.install()
@@ -72,24 +76,42 @@ def dynamodb(aws_env: dict[str, str]) -> Iterator[Any]:
 
 
 @pytest.fixture
-def make_handler(
-    dynamodb: Any, monkeypatch: pytest.MonkeyPatch, lambda_context: FakeContext
-) -> Callable[..., Handler]:
-    """The real submission handler, imported afresh with extra environment settings."""
+def make_handler(dynamodb: Any, monkeypatch: pytest.MonkeyPatch, lambda_context: FakeContext) -> MakeHandler:
+    """The real submission handler, initialised as on Lambda (settings from the environment, with
+    these extra ones; the secrets read once), on the real services unless given: all of them
+    (`services`), or the real ones with another store (`store`); on `clock` and with the Lambda
+    `context` if given."""
 
-    def make(**settings: str) -> Handler:
+    def make(
+        services: Services | None = None,
+        *,
+        store: IntakeStore | None = None,
+        clock: Callable[[], datetime] | None = None,
+        context: Any = None,
+        **settings: str,
+    ) -> Handler:
+        from enquiries.api import submit
+        from enquiries.api.services import services_from
+        from enquiries.submission import utc_now
+
         for name, value in settings.items():
             monkeypatch.setenv(name, value)
-        # Imported or reloaded: either way its init (settings, secrets) runs once, as on Lambda.
-        name = "enquiries.api.submit"
-        module = importlib.reload(sys.modules[name]) if name in sys.modules else importlib.import_module(name)
-        return lambda event: module.lambda_handler(event, lambda_context)  # type: ignore[arg-type]
+
+        def services_for(loaded: Any) -> Services:
+            made = services if services is not None else services_from(loaded)
+            if store is not None:
+                made.store = store
+            return made
+
+        handler = submit.handler_for(submit.init(services_for=services_for, clock=clock or utc_now))
+        # FakeContext has what Powertools reads of a LambdaContext.
+        return lambda event: handler(event, context or lambda_context)  # type: ignore[arg-type]
 
     return make
 
 
 @pytest.fixture
-def handler(make_handler: Callable[..., Handler]) -> Handler:
+def handler(make_handler: MakeHandler) -> Handler:
     return make_handler()
 
 

@@ -10,8 +10,13 @@ import io
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from enquiries.api.services import Services
+    from enquiries.intake import IntakeStore
 
 REPO = Path(__file__).resolve().parent.parent
 EVENTS = REPO / "events"
@@ -67,6 +72,21 @@ CONTRACT_ERRORS = {
 }
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class MakeHandler(Protocol):
+    """conftest's `make_handler`: the real submission handler, with these services or this store,
+    this clock, this Lambda context and these extra settings."""
+
+    def __call__(
+        self,
+        services: Services | None = None,
+        *,
+        store: IntakeStore | None = None,
+        clock: Callable[[], datetime] | None = None,
+        context: Any = None,
+        **settings: str,
+    ) -> Handler: ...
 
 
 def load_event(name: str, **changes: Any) -> dict[str, Any]:

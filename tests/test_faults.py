@@ -43,6 +43,8 @@ from support import (
     SECRET_NAME,
     TABLE_NAME,
     FakeContext,
+    Handler,
+    MakeHandler,
     body_of,
     load_event,
     stored_items,
@@ -204,9 +206,6 @@ def submissions() -> list[Submission]:
     return made
 
 
-Handler = Callable[[dict[str, Any]], dict[str, Any]]
-
-
 def send(handler: Handler, submission: Submission, journal: list[Fault]) -> Attempt:
     headers = {"idempotency-key": submission.key} if submission.key else {}
     event = with_json_body("submit-json.json", submission.body, headers=headers)
@@ -330,21 +329,14 @@ def fast_botocore_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(botocore.retries.standard.ExponentialBackoff, "delay_amount", lambda self, ctx: 0)
 
 
-def quietly(handler: Callable[[dict[str, Any], Any], Any], context: Any) -> Handler:
-    """`handler` with its context, its stdout (the notifier's metrics) swallowed."""
+def quietly(handler: Handler) -> Handler:
+    """`handler` with its stdout (the functions' metrics) swallowed."""
 
     def run(event: dict[str, Any]) -> dict[str, Any]:
         with contextlib.redirect_stdout(io.StringIO()):
-            result: dict[str, Any] = handler(event, context)
-        return result
+            return handler(event)
 
     return run
-
-
-def load_submit() -> Any:
-    import enquiries.api.submit as submit
-
-    return importlib.reload(submit)
 
 
 def load_notifier(monkeypatch: pytest.MonkeyPatch) -> Any:
@@ -378,11 +370,12 @@ def describe(faults: dict[Fault, Counter[int]]) -> list[str]:
 
 @pytest.mark.slow
 def test_faults_hundreds_of_enquiries_none_lost_none_twice(
-    dynamodb: Any, monkeypatch: pytest.MonkeyPatch, quiet_functions: None
+    dynamodb: Any, make_handler: MakeHandler, monkeypatch: pytest.MonkeyPatch, quiet_functions: None
 ) -> None:
-    from enquiries.api.app import Services, build_app
+    from enquiries.api.services import Services
     from enquiries.client_address import AddressHasher
     from enquiries.notify.mailer import SesMailer
+    from enquiries.settings import load_settings
     from enquiries.storage.intake_store import DynamoIntakeStore
 
     # Given the real submission handler whose DynamoDB calls fail now and then: the transaction
@@ -399,15 +392,12 @@ def test_faults_hundreds_of_enquiries_none_lost_none_twice(
         rng,
         journal,
     )
-    submit = load_submit()
-    settings = submit.settings
-    assert settings.rate_limit_per_hour == 10
+    assert load_settings().rate_limit_per_hour == 10
     services = Services(
-        store=DynamoIntakeStore(settings.table_name, GUARD_TABLE_NAME, client_factory=lambda: client),
+        store=DynamoIntakeStore(TABLE_NAME, GUARD_TABLE_NAME, client_factory=lambda: client),
         hasher=AddressHasher(SECRET_NAME),
     )
-    monkeypatch.setattr(submit, "app", build_app(settings, services))
-    handler = quietly(submit.lambda_handler, ShortLivedContext())
+    handler = quietly(make_handler(services, context=ShortLivedContext()))
     visitors = submissions()
 
     # When every enquiry is sent, and each refused one resent as the form script resends it
@@ -465,7 +455,8 @@ def test_faults_hundreds_of_enquiries_none_lost_none_twice(
         "mailer",
         SesMailer(configuration_set=notifier.mail.configuration_set, client_factory=lambda: ses),
     )
-    notify = quietly(notifier.lambda_handler, FakeContext(function_name="NotifyEnquiryFunction"))
+    notified = FakeContext(function_name="NotifyEnquiryFunction")
+    notify = quietly(lambda event: notifier.lambda_handler(event, notified))
     mapping = stream.mapping_from_template(load_template())
 
     # When the mapping runs it over the table's stream
@@ -503,7 +494,7 @@ def test_faults_hundreds_of_enquiries_none_lost_none_twice(
 
 
 def test_faults_write_resent_by_botocore_after_a_lost_answer_stores_one_enquiry(
-    make_handler: Callable[..., Handler], dynamodb: Any, fast_botocore_retries: None
+    make_handler: MakeHandler, dynamodb: Any, fast_botocore_retries: None
 ) -> None:
     from enquiries.aws_clients import dynamodb_client
 
@@ -532,7 +523,7 @@ def test_faults_write_resent_by_botocore_after_a_lost_answer_stores_one_enquiry(
 
 
 def test_faults_keyed_resend_after_a_lost_answer_gets_the_same_enquiry(
-    make_handler: Callable[..., Handler], dynamodb: Any
+    make_handler: MakeHandler, dynamodb: Any
 ) -> None:
     # Given an enquiry with an Idempotency-Key that was stored, but whose 201 never arrived
     handler = make_handler()
