@@ -302,6 +302,33 @@ def test_double_submit_window_is_ten_minutes(handler: Handler, dynamodb: Any) ->
     assert len(stored_items(dynamodb)) == 2
 
 
+def test_double_submit_with_a_key_keeps_the_answer_under_the_key(handler: Handler, dynamodb: Any) -> None:
+    # Given an enquiry, and its double submit from a second tab that sends an Idempotency-Key
+    import time
+
+    first = handler(enquiry_event())
+    double = handler(enquiry_event(key="second-tab-key"))
+
+    # When the double-submit record has expired (ten minutes on) and the second tab retries its key
+    for item in dynamodb.scan(TableName=GUARD_TABLE_NAME)["Items"]:
+        if item["id"]["S"].startswith("replay#double-submit#"):
+            dynamodb.update_item(
+                TableName=GUARD_TABLE_NAME,
+                Key={"id": item["id"]},
+                UpdateExpression="SET expiration = :past",
+                ExpressionAttributeValues={":past": {"N": str(int(time.time()) - 1)}},
+            )
+    retried = handler(enquiry_event(key="second-tab-key"))
+
+    # Then the key still answers with the first enquiry: its answer was remembered under the key
+    assert first["statusCode"] == double["statusCode"] == retried["statusCode"] == 201
+    assert double["body"] == retried["body"] == first["body"]
+    assert [item["id"] for item in stored_items(dynamodb)] == [body_of(first)["id"]]
+
+
+# --- rate limit ------------------------------------------------------------------------------------
+
+
 def test_rate_limit_over_the_limit_is_429_with_retry_after_at_most_one_bucket_late(
     make_handler: MakeHandler, dynamodb: Any
 ) -> None:
@@ -799,6 +826,24 @@ def test_turnstile_valid_token_is_accepted_and_verified_with_address(
     [item] = stored_items(dynamodb)
     assert "cf-turnstile-response" not in item
     assert StubVerifier.received[-1]["remoteip"] == ["203.0.113.24"]
+
+
+def test_turnstile_repeat_gets_its_first_answer_before_the_token_is_checked_again(
+    turnstile_handler: Handler, dynamodb: Any
+) -> None:
+    # Given an enquiry stored with a key and a token, which Cloudflare accepts only once
+    event = enquiry_event(key="lost-answer-key", **{"cf-turnstile-response": "pass"})
+    first = turnstile_handler(event)
+
+    # When the same request is sent again, its answer having been lost on the way back
+    again = turnstile_handler(event)
+
+    # Then it gets the first answer, Cloudflare was asked once (a spent token would fail), and one
+    # enquiry is stored
+    assert first["statusCode"] == again["statusCode"] == 201
+    assert again["body"] == first["body"]
+    assert len(StubVerifier.received) == 1
+    assert len(stored_items(dynamodb)) == 1
 
 
 def test_turnstile_failed_token_is_422_on_captcha(turnstile_handler: Handler, dynamodb: Any) -> None:
