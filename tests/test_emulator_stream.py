@@ -194,7 +194,7 @@ def test_mapping_from_template_reads_the_notifiers_event_source_mapping() -> Non
         bisect_on_error=True,
         dead_letter_queue="NotificationDeadLetterQueue",
         memory_mb=256,
-        timeout_seconds=30,
+        timeout_seconds=120,
     )
 
 
