@@ -11,7 +11,7 @@ from typing import Any
 
 from enquiries_cli.functions_adapter import aws_call, plain_item
 
-PAGE_SIZE = 500
+PAGE_SIZE = 1000
 
 # The attributes of an enquiry the contract's Storage section names, in the export's column order.
 ENQUIRY_COLUMNS = (
