@@ -677,10 +677,11 @@ def test_resend_run_twice_at_the_same_moment_emails_once(clinic: Clinic) -> None
         thread.join(timeout=60)
     # Then the clinic got exactly one email, and both runs report it as sent
     assert clinic.emails_about(enquiry_id) == 1
-    assert sorted(result.outcome for [result] in results) == [
-        resend.Outcome.SENT,
-        resend.Outcome.SENT_BY_OTHER_RUN,
-    ]
+    outcomes = [result.outcome for [result] in results]
+    assert outcomes.count(resend.Outcome.SENT) == 1
+    [other] = [outcome for outcome in outcomes if outcome != resend.Outcome.SENT]
+    # (already notified only if the machine held the second run back until the first had finished)
+    assert other in (resend.Outcome.SENT_BY_OTHER_RUN, resend.Outcome.ALREADY_NOTIFIED)
     assert len(clinic.invocations) == 1
 
 
