@@ -37,7 +37,7 @@ test: lint typecheck unit
 
 # A sample notification email from fixed data (events/stream-insert.json), for staff and reviewers.
 sample-email: $(VENV)/.installed
-	$(PY) -m devserver.sample_email
+	$(PY) -m scripts.sample_email
 
 # The demo page with the server's inline errors, in Debian's Chromium (/usr/bin/chromium), for the docs.
 screenshot: $(VENV)/.installed
@@ -63,7 +63,7 @@ fuzz: $(VENV)/.installed
 
 # Regenerate docs/openapi.json from the routes and models (a test fails when it is stale).
 openapi: $(VENV)/.installed
-	$(PY) -m devserver.openapi
+	$(PY) -m scripts.openapi
 
 # The operator's command on 2,000 and 20,000 enquiries in the emulator: time and peak memory.
 .PHONY: operator-scale

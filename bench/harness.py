@@ -77,7 +77,7 @@ def bench_environ(endpoint: str) -> dict[str, str]:
 def moto_server() -> contextlib.AbstractContextManager[str]:
     """One moto server on a free loopback port, in a thread of this process, as the local server runs
     it (with DynamoDB's atomic transactions); yields its URL."""
-    from devserver.emulator import running_moto
+    from emulator.moto_server import running_moto
 
     return running_moto()
 
@@ -86,7 +86,7 @@ def create_resources(endpoint: str) -> None:
     """The two tables, from template.yaml, and the address-hashing secret the template creates."""
     import boto3
 
-    from devserver.template_tables import create_table_from_template
+    from emulator.template_tables import create_table_from_template
 
     settings: dict[str, Any] = {
         "endpoint_url": endpoint,

@@ -28,8 +28,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from devserver.emulator import Emulator, running_moto
-from devserver.template_tables import create_table_from_template
+from emulator.moto_server import Emulator, running_moto
+from emulator.template_tables import create_table_from_template
 
 REPO = Path(__file__).resolve().parent.parent
 REGION = "eu-west-2"

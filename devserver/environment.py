@@ -7,12 +7,16 @@ server's own origin is always allowed, so `python -m devserver` works with an em
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import os
 from collections.abc import Mapping, MutableMapping, Sequence
 
+from emulator.moto_server import DUMMY_CREDENTIAL
+
 DEFAULT_REGION = "eu-west-2"
 
-# Every variable the functions read (the contract's settings and the two the template sets); a test
+# Every variable the functions read (the contract's settings and those the template sets); a test
 # keeps this equal to the settings model. A shell that carries one must not change what the local
 # server, the tests or the benchmark do unless asked to.
 SETTING_NAMES = (
@@ -32,9 +36,9 @@ SETTING_NAMES = (
     "TIMEZONE",
     "SES_CONFIGURATION_SET",
     "TURNSTILE_SECRET",
+    "TURNSTILE_SECRET_ARN",
     "TURNSTILE_VERIFY_URL",
 )
-DUMMY_CREDENTIAL = "testing"  # moto accepts any key; a real one must never be used here
 
 # Working defaults for the settings the handlers require; a value already set (non-blank) wins.
 SETTING_DEFAULTS = {
@@ -52,11 +56,37 @@ _REMOVED_PREFIXES = ("AWS_ENDPOINT_URL_",)
 
 
 def own_origins(host: str, port: int) -> list[str]:
-    """The origins a browser uses for this server: its own, and the loopback aliases."""
-    loopback = {"127.0.0.1", "localhost", "0.0.0.0", "", "::", "::1"}
-    if host in loopback:
-        return [f"http://127.0.0.1:{port}", f"http://localhost:{port}"]
-    return [f"http://{host}:{port}"]
+    """The origins a browser can load this server's page from, as it writes them, first the one shown.
+
+    A loopback or wildcard address is reached by its loopback names; any other host by itself, an
+    IPv6 literal in brackets (`--host ::1` serves http://[::1]:PORT), each serialised as browsers do.
+    """
+    # Imported here: functions/ is on sys.path only once the server starts.
+    from enquiries.origins import serialise_origin
+
+    bare = host.strip("[]").lower()
+    if bare in ("", "0.0.0.0", "127.0.0.1"):
+        names = ["127.0.0.1", "localhost"]
+    elif bare == "localhost":
+        names = ["localhost", "127.0.0.1"]
+    elif bare == "::":  # an IPv6 wildcard socket also takes IPv4 connections (unless bindv6only)
+        names = ["[::1]", "127.0.0.1", "localhost"]
+    elif ":" in bare:
+        names = [f"[{bare}]", *(["localhost"] if _ipv6_loopback(bare) else [])]
+    else:
+        names = [bare]
+    origins: list[str] = []
+    for name in names:
+        with contextlib.suppress(ValueError):  # a name no browser could send is simply not listed
+            origins.append(serialise_origin(f"http://{name}:{port}"))
+    return origins
+
+
+def _ipv6_loopback(literal: str) -> bool:
+    try:
+        return ipaddress.IPv6Address(literal).is_loopback
+    except ValueError:
+        return False
 
 
 def handler_environment(

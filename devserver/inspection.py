@@ -66,46 +66,36 @@ def _part(message: EmailMessage, subtype: str) -> str:
 
 
 def email_view(sent: Any) -> dict[str, Any]:
-    """One message moto's SES recorded, as {"to", "from", "reply_to", "subject", "text", "html"}.
-
-    Raw (MIME) messages are complete. For "simple" sends moto keeps only the source, the destinations,
-    the subject and one body (the HTML one when both were given), not the Reply-To.
-    """
-    destinations = getattr(sent, "destinations", None) or []
-    if isinstance(destinations, Mapping):
-        destinations = list(destinations.get("ToAddresses", []))
-    raw_data = getattr(sent, "raw_data", None)
-    if raw_data is not None:
-        # moto keeps the raw message decoded from UTF-8; parsing bytes keeps 8-bit parts intact.
-        data = raw_data if isinstance(raw_data, bytes) else str(raw_data).encode("utf-8", "surrogateescape")
-        message = email.message_from_bytes(data, policy=email.policy.default)
-        assert isinstance(message, EmailMessage)
-        return {
-            "to": _addresses(message, "To") or [str(address) for address in destinations],
-            "from": str(message["From"] or getattr(sent, "source", "") or ""),
-            "reply_to": _addresses(message, "Reply-To"),
-            "subject": str(message["Subject"] or ""),
-            "text": _part(message, "plain"),
-            "html": _part(message, "html"),
-        }
-    body = str(getattr(sent, "body", None) or getattr(sent, "template_data", None) or "")
-    looks_html = body.lstrip().startswith("<")
+    """A raw (MIME) message moto's SES recorded, as {"to", "from", "reply_to", "subject", "text", "html"}."""
+    raw_data = sent.raw_data
+    # moto keeps the raw message decoded from UTF-8; parsing bytes keeps 8-bit parts intact.
+    data = raw_data if isinstance(raw_data, bytes) else str(raw_data).encode("utf-8", "surrogateescape")
+    message = email.message_from_bytes(data, policy=email.policy.default)
+    assert isinstance(message, EmailMessage)
     return {
-        "to": [str(address) for address in destinations],
-        "from": str(getattr(sent, "source", "") or ""),
-        "reply_to": [],
-        "subject": str(getattr(sent, "subject", "") or ""),
-        "text": "" if looks_html else body,
-        "html": body if looks_html else "",
+        "to": _addresses(message, "To") or [str(address) for address in sent.destinations],
+        "from": str(message["From"] or sent.source or ""),
+        "reply_to": _addresses(message, "Reply-To"),
+        "subject": str(message["Subject"] or ""),
+        "text": _part(message, "plain"),
+        "html": _part(message, "html"),
     }
 
 
 def sent_emails() -> list[dict[str, Any]]:
-    """Every email sent through the emulator's SES (v1 and v2 share it), in the order sent."""
+    """Every email sent through the emulator's SES, in the order sent.
+
+    The notifier sends only raw MIME through SES v2 (`Content.Raw`), which moto records as a raw
+    message; moto's SES v1 and v2 share those records.
+    """
     from moto.backends import get_backend
 
     views: list[dict[str, Any]] = []
     for account_backends in list(get_backend("ses").values()):
         for region_backend in list(account_backends.values()):
-            views.extend(email_view(message) for message in list(region_backend.sent_messages))
+            views.extend(
+                email_view(message)
+                for message in list(region_backend.sent_messages)
+                if getattr(message, "raw_data", None) is not None
+            )
     return views

@@ -1,8 +1,8 @@
 """The local server as a child process, for the tests, the load test and the screenshot script.
 
-`python -m devserver --port 0` on a free loopback port, with the settings a developer's shell might
-carry removed, its output read for its whole life (so a full pipe never blocks it) and kept, and
-its URL taken from the line it prints once it is ready.
+`python -m devserver --port 0` on a free loopback port (127.0.0.1 unless asked otherwise), with the
+settings a developer's shell might carry removed, its output read for its whole life (so a full pipe
+never blocks it) and kept, and its URL taken from the line it prints once it is ready.
 """
 
 from __future__ import annotations
@@ -34,15 +34,15 @@ class ServerNotReady(RuntimeError):
 
 
 class LocalServerProcess:
-    def __init__(self, settings: Mapping[str, str] | None = None) -> None:
+    def __init__(self, settings: Mapping[str, str] | None = None, host: str = "127.0.0.1") -> None:
         env = {name: value for name, value in os.environ.items() if name not in CLEARED_SETTINGS}
         # Callers send many enquiries from one address; the limit has tests of its own.
         env["RATE_LIMIT_PER_HOUR"] = "0"
         env.update(settings or {})
         self.output: list[str] = []
         self.url = ""
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "devserver", "--host", "127.0.0.1", "--port", "0"],
+        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module; no shell
+            [sys.executable, "-m", "devserver", "--host", host, "--port", "0"],
             cwd=REPO,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -95,9 +95,11 @@ class LocalServerProcess:
 
 
 @contextlib.contextmanager
-def local_server(settings: Mapping[str, str] | None = None) -> Iterator[LocalServerProcess]:
+def local_server(
+    settings: Mapping[str, str] | None = None, host: str = "127.0.0.1"
+) -> Iterator[LocalServerProcess]:
     """A ready local server for the block; stopped after it, whatever happens."""
-    server = LocalServerProcess(settings)
+    server = LocalServerProcess(settings, host)
     try:
         server.wait_ready()
         yield server

@@ -27,17 +27,12 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from devserver import apigw, environment, inspection, site, stream
+from devserver import apigw, environment, inspection, site
 from devserver.apigw import HttpResponse
-from devserver.emulator import (
-    Emulator,
-    create_dead_letter_queue,
-    forget_shard_iterator,
-    latest_stream_arn,
-    provision,
-    running_moto,
-)
-from devserver.template_tables import load_template
+from emulator import stream
+from emulator.moto_server import Emulator, forget_shard_iterator, latest_stream_arn, running_moto
+from emulator.provision import create_dead_letter_queue, provision
+from emulator.template_tables import load_template
 
 log = logging.getLogger("devserver")
 
@@ -54,8 +49,6 @@ LAMBDA_PREFIX = "/_dev/lambda"
 _INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations$")
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway HTTP API's payload limit
 FUNCTION_TIMEOUT_SECONDS = 10
-# The contract's default SERVICES, for the built-in demo form.
-DEFAULT_SERVICES = "Osteopathy,Sports Massage,Medical Acupuncture,Personal Training,Nutritional Advice"
 
 
 class StartupError(Exception):
@@ -141,7 +134,6 @@ class DevApp:
     dynamodb: Any
     table_name: str
     site_root: Path
-    services: list[str]
     # The notifier's batches given up on (their OnFailure records), for GET /_dev/dead-letters.
     dead_letters: Callable[[], list[dict[str, Any]]] = list
     # Functions a Lambda client may invoke through LAMBDA_PREFIX, by name.
@@ -261,14 +253,10 @@ class RequestHandler(BaseHTTPRequestHandler):
         return _json_response(200, inspection.sent_emails())
 
     def _static(self, path: str) -> HttpResponse:
-        app = self._app()
-        file = site.resolve(app.site_root, path) if app.site_root.is_dir() else None
+        file = site.resolve(self._app().site_root, path)
         if file is not None:
             headers = [("Content-Type", site.content_type(file)), ("Cache-Control", "no-store")]
             return HttpResponse(200, headers, file.read_bytes())
-        if path in ("/", "/index.html") and not app.site_root.is_dir():
-            page = site.builtin_form_page(app.services).encode("utf-8")
-            return HttpResponse(200, [("Content-Type", "text/html; charset=utf-8")], page)
         return HttpResponse(404, [("Content-Type", "text/plain; charset=utf-8")], b"Not found\n")
 
     # -- plumbing ----------------------------------------------------------------------------------
@@ -340,11 +328,6 @@ def _json_response(status: int, payload: Any) -> HttpResponse:
     return HttpResponse(status, [("Content-Type", "application/json")], body)
 
 
-def _url(host: str, port: int) -> str:
-    shown = "127.0.0.1" if host in ("", "0.0.0.0") else host
-    return f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
-
-
 def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
@@ -363,6 +346,7 @@ def serve(host: str, port: int) -> None:
     """Run the local server until interrupted; prints one ready line with its URL."""
     if str(FUNCTIONS_DIR) not in sys.path:
         sys.path.insert(0, str(FUNCTIONS_DIR))
+    host = host.strip("[]")  # "--host [::1]" as in a URL: the socket wants the bare address
     server_class = DevHTTPServer6 if ":" in host else DevHTTPServer
     with contextlib.ExitStack() as stack:
         moto_endpoint = stack.enter_context(running_moto())
@@ -371,10 +355,10 @@ def serve(host: str, port: int) -> None:
         except OSError as error:
             raise StartupError(f"cannot listen on {host}:{port}: {error}") from error
         real_port = int(httpd.server_address[1])
+        # The page's own origins are allowed to post: the first is the URL shown when ready.
+        origins = environment.own_origins(host, real_port) or [f"http://{host}:{real_port}"]
         environment.apply(
-            environment.handler_environment(
-                os.environ, aws_endpoint=moto_endpoint, origins=environment.own_origins(host, real_port)
-            )
+            environment.handler_environment(os.environ, aws_endpoint=moto_endpoint, origins=origins)
         )
         emulator = Emulator(endpoint=moto_endpoint, region=os.environ["AWS_DEFAULT_REGION"])
         table_name = os.environ["TABLE_NAME"].strip()
@@ -388,14 +372,12 @@ def serve(host: str, port: int) -> None:
         # Named as the template names it, with its memory size and timeout (FakeLambdaContext).
         submit = LambdaFunction.load(SUBMIT_HANDLER, name="SubmitEnquiryFunction", region=emulator.region)
         notifier = _notifier(emulator, table_name)
-        services = [s.strip() for s in (os.environ.get("SERVICES") or DEFAULT_SERVICES).split(",")]
-        base_url = _url(host, real_port)
+        base_url = origins[0]
         httpd.app = DevApp(
             submit=submit,
             dynamodb=emulator.client("dynamodb"),
             table_name=table_name,
             site_root=SITE_DIR,
-            services=[s for s in services if s],
             dead_letters=notifier.poller.dead_letters if notifier.poller else list,
             functions={notifier.function.name: notifier.function},
             aws={

@@ -1,8 +1,7 @@
-"""The demo website: files under site/ at their paths, or a built-in plain-HTML form when there is none."""
+"""The demo website: the files under site/ at their paths."""
 
 from __future__ import annotations
 
-import html
 import mimetypes
 import os
 from pathlib import Path
@@ -50,63 +49,3 @@ def resolve(site_root: Path, url_path: str) -> Path | None:
     if candidate.is_dir():
         candidate = candidate / "index.html"
     return candidate if candidate.is_file() and os.access(candidate, os.R_OK) else None
-
-
-def builtin_form_page(services: list[str]) -> str:
-    """A working enquiry form with no JavaScript, for when the repository has no site/ yet."""
-    options = "\n".join(
-        f'          <option value="{html.escape(service)}">{html.escape(service)}</option>'
-        for service in services
-    )
-    return f"""<!doctype html>
-<html lang="en">
-<head>
-  <meta charset="utf-8">
-  <meta name="viewport" content="width=device-width, initial-scale=1">
-  <title>Enquiry form (local server)</title>
-  <style>
-    body {{ font-family: system-ui, sans-serif; max-width: 36rem; margin: 2rem auto; padding: 0 1rem; }}
-    label {{ display: block; margin-top: 1rem; font-weight: 600; }}
-    input, select, textarea {{ width: 100%; padding: .5rem; font: inherit; box-sizing: border-box; }}
-    .check {{ display: flex; gap: .5rem; align-items: flex-start; font-weight: normal; }}
-    .check input {{ width: auto; }}
-    .hp {{ position: absolute; left: -10000px; width: 1px; height: 1px; overflow: hidden; }}
-    button {{ margin-top: 1.5rem; padding: .6rem 1.4rem; font: inherit; }}
-    footer {{ margin-top: 2rem; color: #555; font-size: .9rem; }}
-  </style>
-</head>
-<body>
-  <main>
-    <h1>Send us an enquiry</h1>
-    <form method="post" action="/enquiries">
-      <label for="name">Name</label>
-      <input id="name" name="name" autocomplete="name" required maxlength="120">
-      <label for="email">Email</label>
-      <input id="email" name="email" type="email" autocomplete="email" required maxlength="254">
-      <label for="phone">Phone (optional)</label>
-      <input id="phone" name="phone" type="tel" autocomplete="tel">
-      <label for="service">Service (optional)</label>
-      <select id="service" name="service">
-          <option value="">Choose a service</option>
-{options}
-      </select>
-      <label for="message">Message</label>
-      <textarea id="message" name="message" rows="6" required maxlength="5000"></textarea>
-      <div class="hp" aria-hidden="true">
-        <label for="_gotcha">Leave this field empty</label>
-        <input id="_gotcha" name="_gotcha" tabindex="-1" autocomplete="off">
-      </div>
-      <label class="check">
-        <input type="checkbox" name="consent" value="true" required>
-        <span>I agree that the clinic may store my details to answer this enquiry.</span>
-      </label>
-      <button type="submit">Send enquiry</button>
-    </form>
-  </main>
-  <footer>
-    Local server: <a href="/_dev/enquiries">stored enquiries</a> ·
-    <a href="/_dev/emails">emails sent</a>
-  </footer>
-</body>
-</html>
-"""

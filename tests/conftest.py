@@ -7,6 +7,7 @@ import importlib
 import io
 import json
 import logging
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,9 +17,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from devserver import moto_transactions
 from devserver.environment import SETTING_NAMES
-from devserver.template_tables import create_table_from_template
+from emulator import moto_transactions
+from emulator.template_tables import create_table_from_template
 
 # DynamoDB transactions are atomic and isolated; moto's are not unless patched (see the module).
 moto_transactions.install()
@@ -103,9 +104,11 @@ class FakeContext:
     memory_limit_in_mb: int = 512
     invoked_function_arn: str = "arn:aws:lambda:eu-west-2:123456789012:function:SubmitEnquiryFunction"
     aws_request_id: str = "6f1c2b9e-0d4a-4b8e-9a59-3f0e2f4c1a77"
+    # A fresh invocation of the notifier, whose timeout (30 s) is the longer of the two functions'.
+    remaining_millis: int = 30_000
 
     def get_remaining_time_in_millis(self) -> int:
-        return 10_000
+        return self.remaining_millis
 
 
 @pytest.fixture
@@ -164,9 +167,9 @@ def make_handler(
     def make(**settings: str) -> Handler:
         for name, value in settings.items():
             monkeypatch.setenv(name, value)
-        import enquiries.api.submit as submit
-
-        module = importlib.reload(submit)
+        # Imported or reloaded: either way its init (settings, secrets) runs once, as on Lambda.
+        name = "enquiries.api.submit"
+        module = importlib.reload(sys.modules[name]) if name in sys.modules else importlib.import_module(name)
         return lambda event: module.lambda_handler(event, lambda_context)  # type: ignore[arg-type]
 
     return make

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import GUARD_TABLE_NAME, REPO, load_event, stored_items
+from conftest import GUARD_TABLE_NAME, REPO, Handler, load_event, stored_items
 
 from bench import baseline, floor
 
@@ -62,6 +62,35 @@ def test_floor_handler_stores_the_enquiry_with_its_guard_records(dynamodb: Any) 
     kinds = sorted(item["id"]["S"].split("#")[0] for item in guard)
     assert kinds == ["rate", "replay"]
     assert not any(event["requestContext"]["http"]["sourceIp"] in json.dumps(item) for item in guard)
+
+
+@pytest.mark.usefixtures("fresh_references")
+def test_floor_handler_counts_the_rate_limit_as_the_handler_does(dynamodb: Any, handler: Handler) -> None:
+    # Given one enquiry through the real handler and one through the floor, from two new addresses
+    real_event = load_event("submit-json.json")
+    floor_event = load_event("submit-json.json")
+    floor_event["requestContext"]["http"]["sourceIp"] = "192.0.2.99"
+
+    # When both are served
+    assert handler(real_event)["statusCode"] == 201
+    assert floor.lambda_handler(floor_event, None)["statusCode"] == 201
+
+    # Then both wrote the same kind of rate record: one in the current bucket, the same expiry
+    records = [
+        item
+        for item in dynamodb.scan(TableName=GUARD_TABLE_NAME)["Items"]
+        if item["id"]["S"].startswith("rate#")
+    ]
+    shapes = [
+        sorted(
+            (re.sub(r"\d+", "<t>", name), value.get("N") if name.startswith("a") else None)
+            for name, value in r.items()
+        )
+        for r in records
+    ]
+    assert len(records) == 2
+    assert shapes[0] == shapes[1] == [("a<t>", "1"), ("expiration", None), ("id", None)]
+    assert abs(int(records[0]["expiration"]["N"]) - int(records[1]["expiration"]["N"])) <= 600
 
 
 @pytest.mark.slow

@@ -7,6 +7,7 @@ import html
 import http.client
 import json
 import signal
+import socket
 import time
 import urllib.request
 import uuid
@@ -81,19 +82,15 @@ def an_enquiry(**changes: Any) -> dict[str, Any]:
 # -- the running server -----------------------------------------------------------------------------
 
 
-def test_server_root_serves_an_html_enquiry_form(server: RunningServer) -> None:
+def test_server_root_serves_the_demo_page_from_site(server: RunningServer) -> None:
     # Given the running local server
     # When a browser opens its root
     reply = call(server.url, "GET", "/")
-    # Then it gets an HTML page with a form that posts to /enquiries
+    # Then it gets site/index.html, the demo page with the enquiry form
     assert reply.status == 200
     assert reply.headers["content-type"].startswith("text/html")
-    page = reply.body.decode("utf-8")
-    assert "<form" in page
-    if not (REPO / "site").is_dir():
-        assert 'action="/enquiries"' in page
-        for name in ("name", "email", "phone", "service", "message", "consent", "_gotcha"):
-            assert f'name="{name}"' in page
+    assert reply.body == (REPO / "site" / "index.html").read_bytes()
+    assert "<form" in reply.body.decode("utf-8")
 
 
 def test_server_dev_enquiries_returns_a_json_list(server: RunningServer) -> None:
@@ -188,6 +185,24 @@ def test_server_own_origin_is_allowed(server: RunningServer) -> None:
     # Then the origin is allowed
     assert reply.status == 201
     assert reply.headers["access-control-allow-origin"] == origin
+
+
+def test_server_on_ipv6_loopback_allows_posts_from_its_own_page() -> None:
+    # Given a machine with an IPv6 loopback, and the local server started with --host ::1
+    try:
+        socket.create_server(("::1", 0), family=socket.AF_INET6).close()
+    except OSError as error:
+        pytest.skip(f"this machine has no IPv6 loopback: {error}")
+    with local_server(host="::1") as running:
+        # When its page, served at http://[::1]:PORT, posts an enquiry with that Origin
+        page_origin = running.url
+        body = json.dumps(an_enquiry()).encode("utf-8")
+        headers = {"Content-Type": "application/json", "Origin": page_origin}
+        reply = call(running.url, "POST", "/enquiries", body, headers)
+    # Then the enquiry is stored, and the answer is readable by that page
+    assert page_origin.startswith("http://[::1]:")
+    assert reply.status == 201, reply.body
+    assert reply.headers["access-control-allow-origin"] == page_origin
 
 
 def test_server_log_never_contains_the_enquiry_text(server: RunningServer) -> None:
@@ -570,6 +585,30 @@ def test_handler_environment_defaults_every_required_setting() -> None:
     assert changes["CLINIC_EMAIL"] == "clinic@example.com"
     assert changes["SENDER_EMAIL"] == "Clinic website <enquiries@example.com>"
     assert changes["ALLOWED_ORIGINS"] == "http://a:1"
+
+
+@pytest.mark.parametrize(
+    ("host", "origins"),
+    [
+        ("127.0.0.1", ["http://127.0.0.1:3000", "http://localhost:3000"]),
+        ("0.0.0.0", ["http://127.0.0.1:3000", "http://localhost:3000"]),  # noqa: S104 - a name, not a bind
+        ("LocalHost", ["http://localhost:3000", "http://127.0.0.1:3000"]),
+        ("::1", ["http://[::1]:3000", "http://localhost:3000"]),
+        ("[::1]", ["http://[::1]:3000", "http://localhost:3000"]),
+        ("0:0:0:0:0:0:0:1", ["http://[::1]:3000", "http://localhost:3000"]),
+        ("::", ["http://[::1]:3000", "http://127.0.0.1:3000", "http://localhost:3000"]),
+        ("FE80::0:1", ["http://[fe80::1]:3000"]),
+        ("192.0.2.7", ["http://192.0.2.7:3000"]),
+        ("Dev.Example", ["http://dev.example:3000"]),
+    ],
+)
+def test_own_origins_are_where_a_browser_reaches_the_server_written_as_it_sends_them(
+    host: str, origins: list[str]
+) -> None:
+    # Given the address the local server listens on
+    # When its own origins are worked out
+    # Then they are the origins a browser sends from its page there (IPv6 in brackets, compressed)
+    assert environment.own_origins(host, 3000) == origins
 
 
 def test_handler_environment_keeps_user_settings_and_appends_own_origin() -> None:

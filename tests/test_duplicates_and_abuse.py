@@ -6,16 +6,34 @@ Cloudflare Turnstile. Stored items are counted in the table, never assumed.
 
 from __future__ import annotations
 
+import base64
+import copy
 import http.server
 import json
+import random
+import re
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
+from unittest.mock import ANY
+from urllib.parse import quote
 
+import boto3
 import pytest
-from conftest import GUARD_TABLE_NAME, TABLE_NAME, Handler, body_of, load_event, stored_items, with_json_body
+from conftest import (
+    GUARD_TABLE_NAME,
+    REGION,
+    TABLE_NAME,
+    Handler,
+    body_of,
+    load_event,
+    stored_items,
+    with_json_body,
+)
+from ulid import ULID
 
 from enquiries.api.app import build_app, services_from
 from enquiries.settings import load_settings
@@ -162,6 +180,86 @@ def test_idempotency_key_html_form_post_replays_the_redirect(handler: Handler, d
     assert item["id"] in second["body"]
 
 
+def test_idempotency_key_invalid_resend_still_gets_the_earlier_success(
+    handler: Handler, dynamodb: Any
+) -> None:
+    # Given a key whose enquiry was accepted
+    first = handler(enquiry_event(key="kept-key"))
+
+    # When the same key comes with a body that would fail validation
+    second = handler(enquiry_event(key="kept-key", email="jane@"))
+
+    # Then the remembered success is returned, not field errors
+    assert first["statusCode"] == second["statusCode"] == 201
+    assert second["body"] == first["body"]
+    assert len(stored_items(dynamodb)) == 1
+
+
+def throttled_lookups(
+    make_handler: Callable[..., Handler], monkeypatch: pytest.MonkeyPatch, **settings: str
+) -> Any:
+    """The real handler whose replay look-ups (GetItem on the guard table) DynamoDB throttles, each
+    one answered by a Stubber; every other call reaches moto."""
+    from botocore.stub import Stubber
+
+    from enquiries.aws_clients import dynamodb_client
+    from enquiries.storage.intake_store import DynamoIntakeStore
+
+    handler = make_handler(**settings)
+    real = dynamodb_client()
+    lookups = boto3.client("dynamodb", region_name=REGION)
+    stubber = Stubber(lookups)
+    stubber.activate()
+
+    class ThrottledLookups:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+        def get_item(self, **request: Any) -> Any:
+            stubber.add_client_error(
+                "get_item", service_error_code="ProvisionedThroughputExceededException", http_status_code=400
+            )
+            return lookups.get_item(**request)
+
+    loaded = load_settings()
+    services = services_from(loaded)
+    services.store = DynamoIntakeStore(TABLE_NAME, GUARD_TABLE_NAME, client_factory=ThrottledLookups)
+    monkeypatch.setattr(sys.modules["enquiries.api.submit"], "app", build_app(loaded, services))
+    return handler, stubber
+
+
+@pytest.mark.parametrize(
+    ("event_file", "status"),
+    [
+        ("submit-invalid-fields.json", 422),
+        ("submit-malformed-json.json", 400),
+        ("submit-unsupported-type.json", 415),
+        ("submit-too-large.json", 413),
+    ],
+)
+def test_idempotency_key_refusal_is_not_hidden_by_a_throttled_lookup(
+    make_handler: Callable[..., Handler],
+    monkeypatch: pytest.MonkeyPatch,
+    dynamodb: Any,
+    event_file: str,
+    status: int,
+) -> None:
+    # Given a guard table that throttles the replay look-up, and a body the API refuses
+    handler, stubber = throttled_lookups(make_handler, monkeypatch)
+    keyless = load_event(event_file)
+    keyed = load_event(event_file, headers={"idempotency-key": "a-fresh-key"})
+
+    # When it is sent with an Idempotency-Key, and without one
+    with_key, without_key = handler(keyed), handler(keyless)
+
+    # Then the look-up was tried, and the visitor gets the same refusal as without a key (the
+    # field errors, for a 422), not a 503: nothing remembered could have changed that answer
+    stubber.assert_no_pending_responses()
+    assert with_key["statusCode"] == without_key["statusCode"] == status
+    assert with_key["body"] == without_key["body"]
+    assert stored_items(dynamodb) == []
+
+
 # --- double submit without a key -----------------------------------------------------------------
 
 
@@ -234,44 +332,137 @@ def test_double_submit_window_is_ten_minutes(handler: Handler, dynamodb: Any) ->
 # --- rate limit ------------------------------------------------------------------------------------
 
 
-def test_rate_limit_over_the_limit_is_429_with_retry_after(
+def test_rate_limit_over_the_limit_is_429_with_retry_after_at_most_one_bucket_late(
     handler_at: Callable[..., Handler], dynamodb: Any
 ) -> None:
-    # Given a limit of 3 per hour and three enquiries from one address, 10 minutes apart
+    """The counts are kept per 10-minute bucket, the oldest bucket of the last hour counted whole:
+    a visitor may wait up to one bucket longer than an exact sliding window would make them."""
+    # Given a limit of 3 per hour and three enquiries from one address, at 09:00, 09:10 and 09:20
     clock = Clock()
     handler = handler_at(clock, RATE_LIMIT_PER_HOUR="3")
     for n in range(3):
         assert handler(enquiry_event(message=f"Question {n}"))["statusCode"] == 201
         clock.advance(minutes=10)
 
-    # When a fourth comes 30 minutes after the first
+    # When a fourth comes at 09:30
     response = handler(enquiry_event(message="Question 4"))
 
-    # Then it is a 429 whose Retry-After is the time until the clock hour ends (30 min)
+    # Then it is a 429 whose Retry-After is 40 minutes: an exact window would free a slot at
+    # 10:00, the bucket of 09:00 stops counting at 10:10
     assert response["statusCode"] == 429
-    assert response["headers"]["Retry-After"] == str(30 * 60)
+    assert response["headers"]["Retry-After"] == str(40 * 60)
     body = body_of(response)
     assert body["error"] == "rate_limited"
-    assert "30 minutes" in body["message"]
+    assert "40 minutes" in body["message"]
     assert len(stored_items(dynamodb)) == 3
 
 
-def test_rate_limit_slot_frees_after_an_hour(handler_at: Callable[..., Handler], dynamodb: Any) -> None:
-    # Given an address at its limit of 2
+def test_rate_limit_retry_after_is_exactly_when_a_slot_frees(
+    handler_at: Callable[..., Handler], dynamodb: Any
+) -> None:
+    # Given an address at its limit of 2 (09:00 and 09:05), refused at 09:05
     clock = Clock()
     handler = handler_at(clock, RATE_LIMIT_PER_HOUR="2")
     handler(enquiry_event(message="One"))
     clock.advance(minutes=5)
     handler(enquiry_event(message="Two"))
-    assert handler(enquiry_event(message="Three"))["statusCode"] == 429
+    refused = handler(enquiry_event(message="Three"))
+    retry_after = int(refused["headers"]["Retry-After"])
 
-    # When the Retry-After has passed (a new clock hour has begun)
-    clock.advance(minutes=55, seconds=1)
-    response = handler(enquiry_event(message="Three"))
+    # When it sends again one second before Retry-After has passed, and then when it has
+    clock.advance(seconds=retry_after - 1)
+    early = handler(enquiry_event(message="Three"))
+    clock.advance(seconds=1)
+    on_time = handler(enquiry_event(message="Three"))
 
-    # Then the enquiry is accepted
-    assert response["statusCode"] == 201
+    # Then the early one is refused for one more second, and the one on time is accepted
+    assert refused["statusCode"] == early["statusCode"] == 429
+    assert retry_after == 65 * 60  # the bucket of 09:00 stops counting at 10:10
+    assert early["headers"]["Retry-After"] == "1"
+    assert on_time["statusCode"] == 201
     assert len(stored_items(dynamodb)) == 3
+
+
+def test_rate_limit_holds_across_an_hour_boundary(handler_at: Callable[..., Handler], dynamodb: Any) -> None:
+    # Given a limit of 3 reached at 09:59:30
+    clock = Clock()
+    clock.advance(minutes=59, seconds=30)
+    handler = handler_at(clock, RATE_LIMIT_PER_HOUR="3")
+    first = [handler(enquiry_event(message=f"Before {n}"))["statusCode"] for n in range(3)]
+
+    # When the same address sends three more a minute later, in the next clock hour
+    clock.advance(minutes=1)
+    after = [handler(enquiry_event(message=f"After {n}")) for n in range(3)]
+
+    # Then all three are refused, until the first three are more than an hour old
+    assert first == [201] * 3
+    assert [r["statusCode"] for r in after] == [429] * 3
+    assert all(3540 <= int(r["headers"]["Retry-After"]) <= 3540 + 600 for r in after)
+    assert len(stored_items(dynamodb)) == 3
+
+
+def test_rate_limit_no_60_minutes_hold_more_than_the_limit_and_waits_are_at_most_a_bucket_longer(
+    handler_at: Callable[..., Handler], dynamodb: Any
+) -> None:
+    """The bucket design's two promises, over eight hours of requests at random moments: never more
+    than the limit in any 60 minutes, and a refusal only while the limit was reached within the
+    last 70 minutes, with a Retry-After between the exact wait and the exact wait + 10 minutes."""
+    # Given a limit of 3 and one address sending at seeded random intervals for eight hours
+    rng = random.Random(20261121)
+    clock = Clock()
+    handler = handler_at(clock, RATE_LIMIT_PER_HOUR="3")
+    start = clock.now
+    accepted: list[float] = []
+    refusals: list[tuple[float, int]] = []
+
+    # When each request is handled
+    n = 0
+    while clock.now - start < timedelta(hours=8):
+        n += 1
+        response = handler(enquiry_event(message=f"Question {n}"))
+        at = clock.now.timestamp()
+        if response["statusCode"] == 201:
+            accepted.append(at)
+        else:
+            assert response["statusCode"] == 429
+            refusals.append((at, int(response["headers"]["Retry-After"])))
+        clock.advance(seconds=rng.choice([1, 30, 200, 599, 600, 601, 1200, 1799]))
+
+    # Then no 60 minutes ever held more than 3 accepted enquiries
+    assert len(accepted) == len(stored_items(dynamodb))
+    for t in accepted:
+        assert sum(1 for other in accepted if t - 3600 < other <= t) <= 3
+    # and each refusal came while 3 had been accepted within the last 70 minutes, and told the
+    # visitor to wait at least until the third most recent was an hour old, and at most 10 minutes more
+    assert len(refusals) > 20
+    assert len(accepted) > 15
+    for at, retry_after in refusals:
+        recent = [t for t in accepted if t <= at]
+        assert sum(1 for t in recent if at - 4200 < t) >= 3
+        exact_wait = max(0.0, recent[-3] + 3600 - at)
+        assert exact_wait <= retry_after <= exact_wait + 600
+
+
+@pytest.mark.parametrize(
+    ("limit", "used"),
+    [pytest.param("3", 2, id="last-slot-of-a-record"), pytest.param("1", 0, id="first-slot-no-record")],
+)
+def test_rate_limit_two_racing_for_the_last_slot_one_201_one_429(
+    handler_at: Callable[..., Handler], dynamodb: Any, limit: str, used: int
+) -> None:
+    # Given an address with one slot left in the hour
+    clock = Clock()
+    handler = handler_at(clock, RATE_LIMIT_PER_HOUR=limit)
+    for n in range(used):
+        assert handler(enquiry_event(message=f"Earlier {n}"))["statusCode"] == 201
+    clock.advance(minutes=1)
+
+    # When two different enquiries from it arrive at the same moment
+    responses = run_together(handler, [enquiry_event(message="Racer A"), enquiry_event(message="Racer B")])
+
+    # Then one is accepted and the other refused, and the limit holds
+    assert sorted(r["statusCode"] for r in responses) == [201, 429]
+    assert len(stored_items(dynamodb)) == int(limit)
 
 
 def test_rate_limit_is_per_address(handler_at: Callable[..., Handler], dynamodb: Any) -> None:
@@ -303,19 +494,45 @@ def test_rate_limit_ignores_forwarded_headers(handler_at: Callable[..., Handler]
 def test_rate_limit_duplicates_and_honeypot_do_not_count(
     handler_at: Callable[..., Handler], dynamodb: Any
 ) -> None:
-    # Given a limit of 2, one enquiry, its double click, and a honeypot hit
+    # Given a limit of 2, one enquiry, its double click, and five robot-trap hits from that address
     handler = handler_at(Clock(), RATE_LIMIT_PER_HOUR="2")
     handler(enquiry_event(message="One"))
     handler(enquiry_event(message="One"))
+    handler(enquiry_event(ip="198.51.100.7", message="One"))  # the address of submit-honeypot.json
     handler(load_event("submit-honeypot.json"))
-    handler(enquiry_event(message="Spam", _gotcha="https://pills.example"))
+    for n in range(4):
+        handler(enquiry_event(message=f"Spam {n}", _gotcha="https://pills.example"))
 
     # When a second genuine enquiry comes
     response = handler(enquiry_event(message="Two"))
 
     # Then it is accepted: only accepted enquiries count
     assert response["statusCode"] == 201
-    assert len(stored_items(dynamodb)) == 2
+    assert len(stored_items(dynamodb)) == 3
+
+
+def test_rate_limit_trap_hits_are_refused_as_accepted_enquiries_would_be(
+    handler_at: Callable[..., Handler], dynamodb: Any
+) -> None:
+    # Given a limit of 2, one address that sends three real enquiries, another that sends three
+    # trapped ones, at the same moments
+    clock = Clock()
+    handler = handler_at(clock, RATE_LIMIT_PER_HOUR="2")
+    real, caught = [], []
+    for n in range(3):
+        real.append(handler(enquiry_event(ip="203.0.113.24", message=f"Question {n}")))
+        caught.append(handler(filled_trap(enquiry_event(ip="192.0.2.66", message=f"Question {n}"))))
+        clock.advance(minutes=3)
+
+    # When the trapped address then sends a real enquiry
+    genuine = handler(enquiry_event(ip="192.0.2.66", message="A real question"))
+
+    # Then the robot saw what a real sender sees, a third one refused with the same Retry-After,
+    # and its trap hits used none of the address's allowance
+    assert [r["statusCode"] for r in caught] == [r["statusCode"] for r in real] == [201, 201, 429]
+    assert without_id(caught[2], None) == without_id(real[2], None)
+    assert genuine["statusCode"] == 201
+    assert len(stored_items(dynamodb)) == 3
 
 
 def test_rate_limit_zero_turns_it_off(handler_at: Callable[..., Handler], dynamodb: Any) -> None:
@@ -386,6 +603,165 @@ def test_rate_limit_slot_is_not_used_when_storage_fails(
 
 
 # --- honeypot ---------------------------------------------------------------------------------------
+
+TRAP = "https://cheap-pills.example"
+THANKS = "https://www.example-clinic.co.uk/thanks/"
+
+
+def filled_trap(event: dict[str, Any]) -> dict[str, Any]:
+    """The same post with the hidden `_gotcha` field filled, in the event's own body encoding."""
+    event = copy.deepcopy(event)
+    kind = event["headers"]["content-type"]
+    if kind == "application/json":
+        event["body"] = json.dumps(dict(json.loads(event["body"]), _gotcha=TRAP))
+        return event
+    raw = base64.b64decode(event["body"]).decode()
+    if kind.startswith("multipart/"):
+        empty = 'name="_gotcha"\r\n\r\n\r\n'
+        assert empty in raw
+        raw = raw.replace(empty, f'name="_gotcha"\r\n\r\n{TRAP}\r\n')
+    else:
+        assert "&_gotcha=" in raw
+        raw = raw.replace("&_gotcha=", "&_gotcha=" + quote(TRAP, safe=""))
+    event["body"] = base64.b64encode(raw.encode()).decode()
+    return event
+
+
+def with_next(event: dict[str, Any]) -> dict[str, Any]:
+    """A plain form post that names an allowed thank-you page in `_next`."""
+    raw = base64.b64decode(event["body"]).decode() + "&_next=" + quote(THANKS, safe="")
+    return dict(event, body=base64.b64encode(raw.encode()).decode())
+
+
+def without_id(response: dict[str, Any], enquiry_id: str | None) -> dict[str, Any]:
+    """What a client can observe of a response, with the enquiry id blanked out."""
+    observed = json.dumps({k: response.get(k) for k in ("statusCode", "headers", "body", "cookies")})
+    return cast(dict[str, Any], json.loads(observed.replace(enquiry_id, "<id>") if enquiry_id else observed))
+
+
+def enquiry_id_in(response: dict[str, Any]) -> str | None:
+    found = re.search(r"\b[0-9A-HJKMNP-TV-Z]{26}\b", response.get("body") or "")
+    return found.group(0) if found else None
+
+
+@pytest.mark.parametrize(
+    "post",
+    [
+        pytest.param(lambda: load_event("submit-json.json"), id="json"),
+        pytest.param(lambda: load_event("submit-urlencoded.json"), id="form-thank-you-page"),
+        pytest.param(lambda: with_next(load_event("submit-urlencoded.json")), id="form-303-to-next"),
+        pytest.param(lambda: load_event("submit-multipart.json"), id="multipart-thank-you-page"),
+    ],
+)
+def test_honeypot_answer_looks_exactly_like_a_real_one(
+    handler: Handler, dynamodb: Any, post: Callable[[], dict[str, Any]]
+) -> None:
+    # Given a real enquiry, and the same post with the robot trap filled from another address
+    real_event = post()
+    caught_event = filled_trap(post())
+    caught_event["requestContext"]["http"]["sourceIp"] = "192.0.2.66"
+
+    # When both are handled
+    real = handler(real_event)
+    caught = handler(caught_event)
+
+    # Then the trap hit gets the same status, headers and body as the real one, but its own id;
+    # the id is a fresh ULID (its time is now, as a stored enquiry's is) and nothing was stored for it
+    real_id, caught_id = enquiry_id_in(real), enquiry_id_in(caught)
+    assert real["statusCode"] in (201, 200, 303)
+    assert without_id(caught, caught_id) == without_id(real, real_id)
+    assert [item["id"] for item in stored_items(dynamodb)] == ([real_id] if real_id else [ANY])
+    if caught_id:
+        assert caught_id != real_id
+        assert abs(ULID.from_str(caught_id).timestamp - time.time()) < 5
+
+
+@pytest.mark.parametrize("event_file", ["submit-json.json", "submit-urlencoded.json"])
+def test_honeypot_repeat_with_the_same_key_gets_the_same_answer(
+    handler: Handler, dynamodb: Any, event_file: str
+) -> None:
+    # Given a trapped post with an Idempotency-Key, sent three times (as a real retry would be)
+    event = filled_trap(load_event(event_file, headers={"idempotency-key": "bot-key-1"}))
+
+    # When each is handled
+    responses = [handler(copy.deepcopy(event)) for _ in range(3)]
+
+    # Then all three get the first answer, id included, as three sends of a real enquiry do
+    assert responses[0]["statusCode"] in (200, 201)
+    assert enquiry_id_in(responses[0]) is not None
+    assert [without_id(r, None) for r in responses[1:]] == [without_id(responses[0], None)] * 2
+    assert stored_items(dynamodb) == []
+
+
+def test_honeypot_double_submit_gets_the_same_id_within_ten_minutes(handler: Handler, dynamodb: Any) -> None:
+    # Given the same trapped enquiry sent twice from one address without a key (a double click)
+    event = filled_trap(enquiry_event())
+    first = handler(copy.deepcopy(event))
+    second = handler(copy.deepcopy(event))
+
+    # When other text comes from that address
+    other = handler(filled_trap(enquiry_event(message="Another question")))
+
+    # Then the double click got the first id, as a real one would, the other text a new id, and
+    # nothing was stored
+    assert first["statusCode"] == second["statusCode"] == other["statusCode"] == 201
+    assert body_of(second)["id"] == body_of(first)["id"] != body_of(other)["id"]
+    assert stored_items(dynamodb) == []
+
+
+def test_honeypot_with_invalid_fields_gets_the_same_field_errors(handler: Handler, dynamodb: Any) -> None:
+    # Given a bot that filled the hidden field and got other fields wrong
+    invalid = load_event("submit-invalid-fields.json")
+
+    # When it is handled, beside the same post without the trap
+    caught = handler(filled_trap(invalid))
+    real = handler(load_event("submit-invalid-fields.json"))
+
+    # Then both get the same 422 listing the same fields: the trap does not show through
+    assert caught["statusCode"] == real["statusCode"] == 422
+    assert caught["body"] == real["body"]
+    assert stored_items(dynamodb) == []
+
+
+def test_honeypot_repeat_of_a_real_enquiry_gets_its_answer_as_a_double_click_would(
+    handler: Handler, dynamodb: Any
+) -> None:
+    # Given a real enquiry, then the same fields with the trap filled, from the same address
+    real = handler(enquiry_event())
+    caught = handler(filled_trap(enquiry_event()))
+
+    # Then the trapped one gets the real one's answer, and nothing more is stored
+    assert caught["statusCode"] == real["statusCode"] == 201
+    assert caught["body"] == real["body"]
+    assert [item["id"] for item in stored_items(dynamodb)] == [body_of(real)["id"]]
+
+
+def test_honeypot_never_answers_a_real_enquiry_with_its_make_believe(handler: Handler, dynamodb: Any) -> None:
+    # Given a trapped post, then the same fields without the trap from the same address
+    caught = handler(filled_trap(enquiry_event()))
+    real = handler(enquiry_event())
+
+    # Then the real enquiry is stored under its own id
+    assert real["statusCode"] == 201
+    assert body_of(real)["id"] != body_of(caught)["id"]
+    assert [item["id"] for item in stored_items(dynamodb)] == [body_of(real)["id"]]
+
+
+def test_honeypot_keeps_only_replay_and_rate_records_in_the_guard_table(
+    handler: Handler, dynamodb: Any
+) -> None:
+    # Given a trapped post with a distinctive message and a key
+    handler(filled_trap(enquiry_event(key="bot-key-2", message="Zanzibar unicorn pills")))
+
+    # When the guard table is read
+    guard = dynamodb.scan(TableName=GUARD_TABLE_NAME)["Items"]
+
+    # Then it holds the answer's replay records and a rate count, none of the visitor's text, and
+    # every record expires
+    assert sorted(item["id"]["S"].split("#")[0] for item in guard) == ["rate", "replay", "replay"]
+    assert "Zanzibar" not in json.dumps(guard)
+    assert all("expiration" in item for item in guard)
+    assert stored_items(dynamodb) == []
 
 
 def test_honeypot_counts_spam_blocked_metric(
@@ -509,22 +885,23 @@ def test_turnstile_field_is_unknown_without_secret(handler: Handler, dynamodb: A
     assert set(body_of(response)["fields"]) == {"cf-turnstile-response"}
 
 
-def test_rate_limit_counts_per_clock_hour(handler_at: Callable[..., Handler], dynamodb: Any) -> None:
-    # Given a limit of 1 reached at 09:59:30
-    clock = Clock()
-    clock.advance(minutes=59, seconds=30)
-    handler = handler_at(clock, RATE_LIMIT_PER_HOUR="1")
-    handler(enquiry_event(message="One"))
-    refused = handler(enquiry_event(message="Two"))
+def test_turnstile_throttled_lookup_still_checks_the_token_and_stores(
+    make_handler: Callable[..., Handler], monkeypatch: pytest.MonkeyPatch, verifier_url: str, dynamodb: Any
+) -> None:
+    # Given Turnstile, and a guard table that throttles the look-up made before the token is used
+    handler, stubber = throttled_lookups(
+        make_handler, monkeypatch, TURNSTILE_SECRET="turnstile-test-secret", TURNSTILE_VERIFY_URL=verifier_url
+    )
 
-    # When the hour turns
-    clock.advance(seconds=30)
-    accepted = handler(enquiry_event(message="Two"))
+    # When a visitor with a good token submits
+    response = handler(enquiry_event(**{"cf-turnstile-response": "pass"}))
 
-    # Then the refusal said 30 seconds, and the count started again at 10:00
-    assert refused["statusCode"] == 429
-    assert refused["headers"]["Retry-After"] == "30"
-    assert accepted["statusCode"] == 201
+    # Then the token is checked and the enquiry stored (the transaction finds repeats itself),
+    # rather than a 503 for a look-up that found nothing to replay
+    stubber.assert_no_pending_responses()
+    assert response["statusCode"] == 201
+    assert len(StubVerifier.received) == 1
+    assert [item["id"] for item in stored_items(dynamodb)] == [body_of(response)["id"]]
 
 
 def test_turnstile_wrong_secret_is_503_not_the_visitors_fault(

@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from conftest import ALLOWED_ORIGIN, Handler, body_of, load_event, stored_items, with_json_body
+from conftest import ALLOWED_ORIGIN, Handler, body_of, load_event, stored_items
 
 from enquiries.notify.mail_settings import mail_settings
 from enquiries.notify.message import compose
@@ -105,21 +105,6 @@ def test_submit_next_with_control_characters_never_reaches_location(
     assert response["statusCode"] == 303
     assert response["headers"]["Location"] == f"{ALLOWED_ORIGIN}/enquiry-sent/"
     assert all("injected" not in str(value) for value in response["headers"].values())
-
-
-def test_submit_honeypot_with_invalid_fields_still_looks_like_success(
-    handler: Handler, dynamodb: Any
-) -> None:
-    # Given a bot that filled the hidden field and got the other fields wrong
-    event = with_json_body("submit-json.json", {"_gotcha": "x", "email": "nope", "website": "spam"})
-
-    # When it is handled
-    response = handler(event)
-
-    # Then it gets the same response a success gets, and nothing is stored
-    assert response["statusCode"] == 201
-    assert set(body_of(response)) == {"id", "message"}
-    assert stored_items(dynamodb) == []
 
 
 def test_submit_multipart_file_is_reported_with_every_other_failing_field(

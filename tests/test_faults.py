@@ -49,8 +49,8 @@ from conftest import (
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
-from devserver import stream
-from devserver.template_tables import load_template
+from emulator import stream
+from emulator.template_tables import load_template
 
 SEED = 20261121
 SUBMISSIONS = 300
@@ -276,7 +276,7 @@ def run_mapping(notify: Handler, records: list[dict[str, Any]], mapping: stream.
     failure are done, the batch is retried from it, and after MaximumRetryAttempts the rest of the batch
     goes to the dead-letter path (here, a list)."""
     run = MappingRun()
-    pending = [record for record in records if stream.matches(record, mapping.filters)]
+    pending = [record for record in records if mapping.accepts(record)]
     failures = 0
     limit = 20 * (len(pending) + 1) * (mapping.maximum_retry_attempts + 1)
     while pending and run.invocations < limit:

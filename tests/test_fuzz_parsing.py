@@ -30,7 +30,7 @@ from conftest import (
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from enquiries.api.body import MAX_BODY_BYTES, read_form
+from enquiries.api.body import MAX_RAW_BODY_BYTES, read_form
 from enquiries.api.errors import ApiError
 from enquiries.settings import DEFAULT_SERVICES
 from enquiries.validation import (
@@ -165,7 +165,9 @@ def requests(draw: st.DrawFn) -> tuple[str | None, bytes]:
         st.text(max_size=200).map(lambda text: text.encode("utf-8", "surrogatepass")),
         st.just(_multipart(fields, "b")),
         st.integers(0, 400).map(lambda length: _multipart(fields, "b")[:length]),
-        st.integers(MAX_BODY_BYTES - 2, MAX_BODY_BYTES + 2).map(lambda size: b"{" + b" " * (size - 2) + b"}"),
+        st.integers(MAX_RAW_BODY_BYTES - 2, MAX_RAW_BODY_BYTES + 2).map(
+            lambda size: b"{" + b" " * (size - 2) + b"}"
+        ),
     ]
     return draw(content_types()), draw(st.one_of(shapes))
 

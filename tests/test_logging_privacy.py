@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 import base64
+import importlib
 import io
+import json
+import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlencode
 
 import boto3
 import pytest
 from botocore.stub import Stubber
-from conftest import GUARD_TABLE_NAME, REGION, TABLE_NAME, Handler, load_event, log_records, with_json_body
+from conftest import (
+    EVENTS,
+    GUARD_TABLE_NAME,
+    REGION,
+    TABLE_NAME,
+    Handler,
+    load_event,
+    log_records,
+    with_json_body,
+)
 
 from enquiries.api.app import build_app
 from enquiries.settings import load_settings
@@ -29,6 +41,59 @@ DISTINCTIVE = {"name": NAME, "email": EMAIL, "phone": PHONE, "message": MESSAGE,
 
 def form_event(fields: dict[str, str]) -> dict[str, Any]:
     return load_event("submit-urlencoded.json", body=base64.b64encode(urlencode(fields).encode()).decode())
+
+
+# Visitor text in the places of a multipart body that parsers read and may log: part header names
+# and values, filenames, and the parameters of the part's and of the request's Content-Type.
+HEADER_SECRET = "lumbosacral-radiculopathy-4417"
+SECRETS.append(HEADER_SECRET)
+BOUNDARY = "----WebKitFormBoundary7MA4YWxkTrZu0gW"
+
+
+def multipart_event(
+    parts: list[tuple[str, str]], content_type: str = f"multipart/form-data; boundary={BOUNDARY}"
+) -> dict[str, Any]:
+    """A multipart post from (part headers, part body) pairs."""
+    body = "".join(f"--{BOUNDARY}\r\n{headers}\r\n\r\n{value}\r\n" for headers, value in parts)
+    encoded = base64.b64encode(f"{body}--{BOUNDARY}--\r\n".encode()).decode()
+    return load_event("submit-multipart.json", body=encoded, headers={"content-type": content_type})
+
+
+def disposition(name: str, extra: str = "") -> str:
+    return f'Content-Disposition: form-data; name="{name}"{extra}'
+
+
+def distinctive_parts(**extra_headers: str) -> list[tuple[str, str]]:
+    """The distinctive enquiry as parts; `extra_headers` adds a header line to the named field's part."""
+    return [
+        (disposition(name) + (f"\r\n{extra_headers[name]}" if name in extra_headers else ""), value)
+        for name, value in DISTINCTIVE.items()
+    ]
+
+
+MULTIPART_SCENARIOS: dict[str, Callable[[], dict[str, Any]]] = {
+    "part header value": lambda: multipart_event(
+        distinctive_parts(message=f"Content-Transfer-Encoding: {HEADER_SECRET}")
+    ),
+    "part header name": lambda: multipart_event(
+        distinctive_parts(message=f"X-{HEADER_SECRET}: {HEADER_SECRET}")
+    ),
+    "part content type parameters": lambda: multipart_event(
+        distinctive_parts(message=f"Content-Type: text/x-{HEADER_SECRET}; charset={HEADER_SECRET}")
+    ),
+    "filename": lambda: multipart_event(
+        [*distinctive_parts(), (disposition("scan", f'; filename="{HEADER_SECRET}.pdf"'), MESSAGE)]
+    ),
+    "request content type parameters": lambda: multipart_event(
+        distinctive_parts(), f"multipart/form-data; boundary={BOUNDARY}; note={HEADER_SECRET}"
+    ),
+    "request content type unknown": lambda: load_event(
+        "submit-multipart.json", headers={"content-type": f"multipart/x-{HEADER_SECRET}; boundary={BOUNDARY}"}
+    ),
+    "part without a name": lambda: multipart_event(
+        [(f"Content-Disposition: form-data; {HEADER_SECRET}", MESSAGE)]
+    ),
+}
 
 
 SCENARIOS: dict[str, Callable[[], dict[str, Any]]] = {
@@ -60,6 +125,101 @@ def test_logs_never_contain_enquiry_content(handler: Handler, log_output: io.Str
     assert log_records(log_output), "the request should have been logged"
     for secret in SECRETS:
         assert secret not in logged
+
+
+@pytest.fixture
+def every_record(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[logging.LogRecord]]:
+    """Every log record any logger makes, at every level, as the handlers would get it; with every
+    switch an operator could turn on to log more (Lambda's and Powertools' levels, Powertools' event
+    logging and debug mode) turned on."""
+    for name, value in {
+        "AWS_LAMBDA_LOG_LEVEL": "DEBUG",
+        "POWERTOOLS_LOG_LEVEL": "DEBUG",
+        "POWERTOOLS_LOGGER_LOG_EVENT": "true",
+        "POWERTOOLS_DEV": "true",
+        "POWERTOOLS_DEBUG": "true",
+        "POWERTOOLS_EVENT_HANDLER_DEBUG": "true",
+    }.items():
+        monkeypatch.setenv(name, value)
+    records: list[logging.LogRecord] = []
+    make_record = logging.getLogRecordFactory()
+
+    def capture(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make_record(*args, **kwargs)
+        records.append(record)
+        return record
+
+    loggers = [
+        logging.getLogger(),
+        *(lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)),
+    ]
+    saved = [(lg, lg.level, lg.disabled) for lg in loggers]
+    disabled_below = logging.root.manager.disable
+    logging.disable(logging.NOTSET)
+    for lg in loggers:
+        lg.setLevel(logging.DEBUG)
+        lg.disabled = False
+    logging.setLogRecordFactory(capture)
+    try:
+        yield records
+    finally:
+        logging.setLogRecordFactory(make_record)
+        logging.disable(disabled_below)
+        for lg, level, disabled in saved:
+            lg.setLevel(level)
+            lg.disabled = disabled
+
+
+def everything_in(record: logging.LogRecord) -> str:
+    """All a record holds that any formatter could write: its message and every attribute."""
+    formatted = logging.Formatter().formatException(record.exc_info) if record.exc_info else ""
+    return "\n".join([record.getMessage(), formatted, repr(vars(record))])
+
+
+@pytest.mark.parametrize("scenario", {**SCENARIOS, **MULTIPART_SCENARIOS})
+def test_logs_of_every_logger_at_every_level_never_contain_enquiry_content(
+    make_handler: Callable[..., Handler],
+    every_record: list[logging.LogRecord],
+    capsys: pytest.CaptureFixture[str],
+    scenario: str,
+) -> None:
+    # Given every logger at DEBUG and every logging switch on, and a submission carrying distinctive
+    # details in its fields, its multipart headers, filenames or content type parameters
+    handler = make_handler()
+    event = ({**SCENARIOS, **MULTIPART_SCENARIOS})[scenario]()
+
+    # When it is handled
+    handler(event)
+
+    # Then records were made (libraries' included), and none of them, nor anything printed, holds
+    # any of those details
+    printed = capsys.readouterr()
+    assert {record.name for record in every_record} - {"enquiries"}, "third-party records were expected"
+    for record in every_record:
+        for secret in SECRETS:
+            assert secret not in everything_in(record), (record.name, record.levelname)
+    for secret in SECRETS:
+        assert secret not in printed.out + printed.err
+
+
+def test_logs_of_a_third_party_logger_keep_where_it_logged_and_what_failed(
+    every_record: list[logging.LogRecord],
+) -> None:
+    # Given a library that logs visitor text with an exception
+    try:
+        raise ValueError(MESSAGE)
+    except ValueError:
+        logging.getLogger("somelibrary.parser").exception("could not parse %r", MESSAGE)
+
+    # When its record is read
+    [record] = [record for record in every_record if record.name == "somelibrary.parser"]
+
+    # Then it says which logger, where and what kind of error, and holds none of the text
+    assert "somelibrary.parser" in record.getMessage()
+    assert "test_logging_privacy.py:" in record.getMessage()
+    assert "ValueError" in record.getMessage()
+    assert record.levelno == logging.ERROR
+    assert MESSAGE not in everything_in(record)
 
 
 @pytest.mark.parametrize("code", ["ThrottlingException", "AccessDeniedException"])
@@ -103,3 +263,39 @@ def test_logs_have_one_line_per_request_with_id_outcome_and_duration(
     assert line["enquiry_id"] in response["body"]
     assert line["duration_ms"] >= 0
     assert line["correlation_id"] == "Vx3kQjmOLPEEMvw="
+
+
+def test_notifier_logs_of_every_logger_at_every_level_never_contain_enquiry_content(
+    dynamodb: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    lambda_context: Any,
+    every_record: list[logging.LogRecord],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given every logger at DEBUG and every logging switch on, and a stored enquiry's stream record
+    from enquiries.notify.mailer import sesv2_client
+
+    monkeypatch.setenv("CLINIC_EMAIL", "frontdesk@clinic.example")
+    monkeypatch.setenv("SENDER_EMAIL", "enquiries@clinic.example")
+    boto3.client("ses", region_name=REGION).verify_email_identity(EmailAddress="enquiries@clinic.example")
+    sesv2_client.cache_clear()
+    import enquiries.notify.handler as notify_handler
+
+    notifier = importlib.reload(notify_handler)
+    event = json.loads((EVENTS / "stream-insert.json").read_text())
+    image = event["Records"][0]["dynamodb"]["NewImage"]
+    dynamodb.put_item(TableName=TABLE_NAME, Item=image)
+    enquiry_text = ["Jane Doe", "jane.doe@example.com", "+448009875336", "half marathon", "assessment"]
+
+    # When the notifier emails it (botocore logs each call's parameters at DEBUG: the email itself)
+    result = notifier.lambda_handler(event, lambda_context)
+    sesv2_client.cache_clear()
+
+    # Then it was sent, and no record from any logger, nor anything printed, holds its content
+    printed = capsys.readouterr()
+    assert result == {"batchItemFailures": []}
+    for record in every_record:
+        for text in enquiry_text:
+            assert text not in everything_in(record), (record.name, record.levelname)
+    for text in enquiry_text:
+        assert text not in printed.out + printed.err

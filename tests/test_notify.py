@@ -10,6 +10,7 @@ import json
 from collections.abc import Callable
 from email.message import EmailMessage
 from typing import Any
+from unittest.mock import ANY
 
 import boto3
 import pytest
@@ -19,9 +20,11 @@ from conftest import EVENTS, REGION, TABLE_NAME, FakeContext, log_records, store
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
+from emulator.template_tables import load_template
 from enquiries.notify import delivery
-from enquiries.notify.mailer import SendFailed, SesMailer, sesv2_client
+from enquiries.notify.mailer import SES_CALL_MAX_SECONDS, SendFailed, SesMailer, sesv2_client
 from enquiries.settings import SettingsError
+from enquiries.storage.enquiry_store import StorageUnavailable
 
 CLINIC = "Front desk <frontdesk@clinic.example>, therapists@clinic.example"
 SENDER = "Clinic website <enquiries@clinic.example>"
@@ -414,6 +417,223 @@ def test_notify_mark_throttled_once_is_retried_and_recorded(
     assert len(sent_emails()) == 1
     [item] = stored_items(dynamodb)
     assert item["notified_at"]
+
+
+# --- time ---------------------------------------------------------------------------------------------
+
+
+class Clock:
+    """The time an invocation has used, moved on by the fakes below as AWS would spend it."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+
+class InvocationContext(FakeContext):
+    """Lambda's context for one invocation of the notifier: its remaining time runs down with `clock`."""
+
+    def __init__(self, clock: Clock, timeout_seconds: float = 30) -> None:
+        super().__init__(function_name="NotifyEnquiryFunction")
+        self.clock = clock
+        self.timeout_seconds = timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.timeout_seconds - self.clock.seconds) * 1000))
+
+
+class SlowMailer:
+    """Sends through the real mailer, as if each send took `seconds`."""
+
+    def __init__(self, real: SesMailer, clock: Clock, seconds: float) -> None:
+        self.real, self.clock, self.seconds = real, clock, seconds
+
+    def send(self, message: EmailMessage) -> str:
+        self.clock.seconds += self.seconds
+        return self.real.send(message)
+
+
+def test_notify_stops_taking_records_when_the_time_left_runs_short(
+    notifier_module: Any, dynamodb: Any, monkeypatch: pytest.MonkeyPatch, log_output: io.StringIO
+) -> None:
+    # Given a batch of three, and SES taking 4 s a send (slow, within the client's timeouts)
+    event = stream_event("stream-batch.json")
+    put_images(dynamodb, event)
+    clock = Clock()
+    monkeypatch.setattr(notifier_module, "mailer", SlowMailer(notifier_module.mailer, clock, seconds=4))
+
+    # When the batch is handled in one 30 s invocation
+    result = notifier_module.lambda_handler(event, InvocationContext(clock))
+
+    # Then two records are emailed while 30 s and 26 s are left; with 22 s left, under the worst case
+    # of one record (24 s, and 1 s to answer), the third is not started but reported for a retry
+    assert result == {"batchItemFailures": [{"itemIdentifier": "100000000000000000003"}]}
+    assert len(sent_emails()) == 2
+    assert [
+        item.get("notified_at") is not None for item in sorted(stored_items(dynamodb), key=lambda i: i["id"])
+    ]
+    deferred = [r for r in log_records(log_output) if r["message"] == "record deferred"]
+    assert [(r["enquiry_id"], r["remaining_ms"]) for r in deferred] == [
+        ("01KAPX4QC9D8E7F6G5H4J3K2M1", 22_000)
+    ]
+
+    # And when Lambda delivers the rest again, in a new invocation, it is emailed once
+    retry = {"Records": event["Records"][2:]}
+    assert notifier_module.lambda_handler(retry, InvocationContext(Clock())) == {"batchItemFailures": []}
+    assert len(sent_emails()) == 3
+
+
+def test_notify_takes_the_first_record_whatever_the_time_left(notifier_module: Any, dynamodb: Any) -> None:
+    # Given an invocation with less time than the worst case of one record from the start
+    event = stream_event("stream-batch.json")
+    put_images(dynamodb, event)
+
+    # When the batch is handled
+    result = notifier_module.lambda_handler(event, InvocationContext(Clock(), timeout_seconds=10))
+
+    # Then the first record is emailed (deferring it would gain nothing), and the others wait
+    assert result == {
+        "batchItemFailures": [
+            {"itemIdentifier": "100000000000000000002"},
+            {"itemIdentifier": "100000000000000000003"},
+        ]
+    }
+    assert len(sent_emails()) == 1
+
+
+def test_notify_worst_case_of_one_record_follows_the_clients_and_fits_the_timeout(dynamodb: Any) -> None:
+    from enquiries.aws_clients import dynamodb_client
+    from enquiries.notify.budget import RECORD_MAX_SECONDS, RECORD_START_MIN_MILLIS
+
+    # Given the clients as configured, and the notifier's timeout in the template
+    timeout = load_template()["Resources"]["NotifyEnquiryFunction"]["Properties"]["Timeout"]
+
+    def worst_case(client: Any) -> int:
+        config = client.meta.config
+        attempts = config.retries["total_max_attempts"]
+        return int(attempts * (config.connect_timeout + config.read_timeout) + 1)  # + the backoff
+
+    # Then the figures the handler budgets with are those of the clients, and one record fits
+    assert worst_case(dynamodb_client()) == delivery.DYNAMODB_CALL_MAX_SECONDS == 7
+    assert worst_case(sesv2_client()) == SES_CALL_MAX_SECONDS == 9
+    assert RECORD_MAX_SECONDS == 7 + 9 + delivery.MARK_BUDGET_SECONDS == 24
+    assert timeout * 1000 > RECORD_START_MIN_MILLIS
+    sesv2_client.cache_clear()
+
+
+class UnmarkableLedger:
+    """A table that throttles every update, each try taking `seconds`."""
+
+    def __init__(self, clock: Clock, seconds: float) -> None:
+        self.clock, self.seconds, self.tries = clock, seconds, 0
+
+    def get(self, enquiry_id: str) -> dict[str, Any]:
+        return {"id": enquiry_id}
+
+    def mark_notified(self, enquiry_id: str, notified_at: str, ses_message_id: str) -> None:
+        self.tries += 1
+        self.clock.seconds += self.seconds
+        raise StorageUnavailable("ProvisionedThroughputExceededException")
+
+
+@pytest.mark.parametrize(("seconds_a_try", "tries"), [(0.05, 3), (delivery.DYNAMODB_CALL_MAX_SECONDS, 1)])
+def test_notify_mark_retries_end_within_their_budget(
+    monkeypatch: pytest.MonkeyPatch, seconds_a_try: float, tries: int
+) -> None:
+    # Given a table that throttles every mark, each try answering fast or only at the client's timeout
+    clock = Clock()
+    ledger = UnmarkableLedger(clock, seconds_a_try)
+    monkeypatch.setattr(delivery.time, "monotonic", lambda: clock.seconds)
+    monkeypatch.setattr(
+        delivery.time, "sleep", lambda pause: setattr(clock, "seconds", clock.seconds + pause)
+    )
+
+    class Mailer:
+        def send(self, message: EmailMessage) -> str:
+            return "ses-id"
+
+    # When an enquiry is emailed and marked
+    outcome = delivery.deliver("01KAPX4Q7N3Y8Z2M5R6T9V1W0A", ledger, Mailer(), lambda item: EmailMessage())
+
+    # Then marking is retried while a try still fits in its budget, and not after
+    assert outcome.outcome == delivery.Outcome.SENT_UNMARKED
+    assert ledger.tries == tries
+    assert clock.seconds <= delivery.MARK_BUDGET_SECONDS
+
+
+# --- what SES receives -----------------------------------------------------------------------------
+
+
+def test_notify_non_ascii_names_reach_ses_as_ascii_addresses_and_encoded_words(
+    notifier_module: Any, dynamodb: Any, monkeypatch: pytest.MonkeyPatch, lambda_context: FakeContext
+) -> None:
+    # Given a clinic whose sender and recipients have non-ASCII display names and domains
+    monkeypatch.setenv("SENDER_EMAIL", "Clínica Dr. Smith <enquiries@clínica.example>")
+    monkeypatch.setenv(
+        "CLINIC_EMAIL", "Recepción Ñandú <frontdesk@clínica.example>, Équipe <team@clinic.example>"
+    )
+    module = importlib.reload(notifier_module)
+    client = boto3.client("sesv2", region_name=REGION)
+    requests: list[dict[str, Any]] = []
+    client.meta.events.register(
+        "provide-client-params.sesv2.SendEmail", lambda params, **_: requests.append(params)
+    )
+    stubber = Stubber(client)
+    stubber.add_response(
+        "send_email",
+        {"MessageId": "0100018c-test"},
+        {
+            "FromEmailAddress": "enquiries@xn--clnica-4va.example",
+            "Destination": {"ToAddresses": ["frontdesk@xn--clnica-4va.example", "team@clinic.example"]},
+            "Content": ANY,
+        },
+    )
+    stubber.activate()
+    monkeypatch.setattr(module, "mailer", SesMailer(client_factory=lambda: client))
+    event = stream_event("stream-insert.json")
+    put_images(dynamodb, event)
+
+    # When the record is handled
+    result = module.lambda_handler(event, lambda_context)
+
+    # Then SES got bare 7-bit ASCII addresses, and the raw message carries the names as RFC 2047
+    # encoded words that decode to the names as configured
+    assert result == {"batchItemFailures": []}
+    stubber.assert_no_pending_responses()
+    [request] = requests
+    envelope = [request["FromEmailAddress"], *request["Destination"]["ToAddresses"]]
+    assert all(address.isascii() for address in envelope)
+    raw = request["Content"]["Raw"]["Data"]
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    assert head.isascii()
+    assert b"From: =?utf-8?" in head
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    [sender] = message["From"].addresses
+    assert (sender.display_name, sender.addr_spec) == (
+        "Clínica Dr. Smith",
+        "enquiries@xn--clnica-4va.example",
+    )
+    assert [(a.display_name, a.addr_spec) for a in message["To"].addresses] == [
+        ("Recepción Ñandú", "frontdesk@xn--clnica-4va.example"),
+        ("Équipe", "team@clinic.example"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("SENDER_EMAIL", "José <josé@clinic.example>"),
+        ("CLINIC_EMAIL", "frontdesk@clinic.example, recepción@clinic.example"),
+    ],
+)
+def test_notify_address_ses_cannot_send_to_fails_at_start(
+    notifier_module: Any, monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    # Given an address with non-ASCII before the @, which SES cannot use (it has no SMTPUTF8)
+    monkeypatch.setenv(variable, value)
+
+    # When Lambda imports the notifier, it stops, naming the variable
+    with pytest.raises(SettingsError, match=f"{variable} is invalid"):
+        importlib.reload(notifier_module)
 
 
 # --- configuration ---------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from openapi_spec_validator import validate as validate_openapi
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from devserver import openapi
+from scripts import openapi
 
 DOCUMENT_PATH = REPO / "docs" / "openapi.json"
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,8 @@ from conftest import GUARD_TABLE_NAME, REGION, TABLE_NAME, FakeContext, with_jso
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
-from devserver.stream import failure_record
-from devserver.template_tables import load_template
+from emulator.stream import failure_record
+from emulator.template_tables import load_template
 from enquiries.ids import new_enquiry_id
 from enquiries.notify.mailer import sesv2_client
 from enquiries.storage.enquiry_store import attribute_map
@@ -145,17 +146,20 @@ def fake_lambda(clinic: Clinic) -> Callable[..., Any]:
     invocation (each invocation is its own Lambda instance, so two may run at once)."""
     from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
+    from enquiries.notify.budget import RecordBudget
+
     def invoke(params: dict[str, Any], **kwargs: Any) -> tuple[AWSResponse, dict[str, Any]]:
         assert params["url_path"].endswith(f"/functions/{NOTIFIER}/invocations")
         event = json.loads(params["body"])
         clinic.invocations.append([r["dynamodb"]["Keys"]["id"]["S"] for r in event["Records"]])
         parsed: dict[str, Any] = {"StatusCode": 200}
         try:
+            context = FakeContext(function_name=NOTIFIER)
             result = process_partial_response(
                 event=event,
-                record_handler=clinic.notifier.record_handler,
+                record_handler=partial(clinic.notifier.record_handler, budget=RecordBudget(context)),
                 processor=BatchProcessor(event_type=EventType.DynamoDBStreams),
-                context=FakeContext(function_name=NOTIFIER),  # type: ignore[arg-type]
+                context=context,  # type: ignore[arg-type]
             )
         except Exception as error:  # as Lambda answers a function that raised
             result = {"errorType": type(error).__name__, "errorMessage": str(error)}

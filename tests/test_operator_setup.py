@@ -14,7 +14,7 @@ import boto3
 import pytest
 from conftest import GUARD_TABLE_NAME, REGION, TABLE_NAME, FakeContext, with_json_body
 
-from devserver.template_tables import load_template
+from emulator.template_tables import load_template
 from enquiries.storage.intake_store import ReplayKey
 from enquiries_cli import functions_adapter, target
 

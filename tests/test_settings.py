@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import importlib
 import sys
+from collections.abc import Callable
+from urllib.parse import urlencode
 
 import pytest
+from conftest import ALLOWED_ORIGIN, Handler, load_event
 
 from enquiries.settings import DEFAULT_SERVICES, SettingsError, load_settings
 
@@ -86,3 +90,136 @@ def test_settings_every_variable_is_in_the_shared_list_of_setting_names() -> Non
 
     # Then they name the same variables, so a new setting cannot leak in from a developer's shell
     assert {field.alias for field in Settings.model_fields.values()} == set(SETTING_NAMES)
+
+
+@pytest.mark.parametrize(
+    ("configured", "sent_by_browsers"),
+    [
+        ("https://clinic.example:443", "https://clinic.example"),
+        ("http://clinic.example:80", "http://clinic.example"),
+        ("HTTPS://Clinic.Example", "https://clinic.example"),
+        ("https://clinic.example/", "https://clinic.example"),
+        ("https://clinic.example:", "https://clinic.example"),
+        ("https://clinic.example:08443", "https://clinic.example:8443"),
+        ("http://clinic.example:443", "http://clinic.example:443"),
+        ("https://bücher.example", "https://xn--bcher-kva.example"),
+        (
+            "https://STRASSE.example,https://straße.example",
+            "https://strasse.example,https://xn--strae-oqa.example",
+        ),
+        ("http://[::1]:3000", "http://[::1]:3000"),
+        ("http://[0:0:0:0:0:0:0:1]:3000", "http://[::1]:3000"),
+        ("http://[2001:DB8:0:0:1:0:0:1]", "http://[2001:db8::1:0:0:1]"),
+        ("http://[::ffff:192.0.2.1]", "http://[::ffff:c000:201]"),
+        ("http://192.0.2.1:3000", "http://192.0.2.1:3000"),
+        ("https://a.example,https://A.example:443/", "https://a.example"),
+    ],
+)
+def test_settings_allowed_origins_are_written_as_browsers_send_them(
+    configured: str, sent_by_browsers: str
+) -> None:
+    # Given origins written the ways a deployer might (default port, upper case, Unicode, IPv6)
+    # When the settings are read
+    settings = load_settings({"TABLE_NAME": "t", "ALLOWED_ORIGINS": configured})
+
+    # Then each is the exact Origin header a browser sends from that site (RFC 6454 serialisation)
+    assert settings.allowed_origins == tuple(sent_by_browsers.split(","))
+
+
+@pytest.mark.parametrize(
+    "configured",
+    [
+        "https://clinic.example/contact",
+        "https://clinic.example?from=form",
+        "https://clinic.example#form",
+        "https://staff@clinic.example",
+        "ftp://clinic.example",
+        "clinic.example",
+        "null",
+        "*",
+        "https://*.clinic.example",
+        "https://clinic..example",
+        "https://clinic.example.",
+        "https://clinic.example:0",
+        "https://clinic.example:65536",
+        "https://clinic.example:44 3",
+        "http://127.1:3000",
+        "http://0x7f.0.0.1:3000",
+        "http://192.0.2.01",
+        "http://[fe80::1%25eth0]",
+        "http://[::1",
+        "http://[nonsense]",
+        "https://xn--a.\u0378.example",
+    ],
+)
+def test_settings_allowed_origins_no_browser_sends_stop_the_start_naming_the_variable(
+    configured: str,
+) -> None:
+    # When an origin that no browser's Origin header could ever equal is configured
+    with pytest.raises(SettingsError) as raised:
+        load_settings({"TABLE_NAME": "t", "ALLOWED_ORIGINS": f"https://ok.example,{configured}"})
+
+    # Then the function refuses to start, naming the variable and the value, instead of refusing every post
+    assert "ALLOWED_ORIGINS is invalid" in str(raised.value)
+    assert repr(configured) in str(raised.value)
+
+
+def test_settings_origin_with_a_default_port_still_accepts_the_sites_posts(
+    make_handler: Callable[..., Handler],
+) -> None:
+    # Given a deployment configured with the site's origin and its default port
+    handler = make_handler(ALLOWED_ORIGINS=f"{ALLOWED_ORIGIN.upper()}:443/")
+
+    # When the site's page posts (its browser sends the origin without the port)
+    response = handler(load_event("submit-json.json", headers={"origin": ALLOWED_ORIGIN}))
+
+    # Then the enquiry is accepted, with CORS headers the browser accepts
+    assert response["statusCode"] == 201
+    assert response["headers"]["Access-Control-Allow-Origin"] == ALLOWED_ORIGIN
+
+
+@pytest.mark.parametrize("origin", [f"{ALLOWED_ORIGIN}:443", ALLOWED_ORIGIN.upper(), f"{ALLOWED_ORIGIN}/"])
+def test_settings_origin_check_of_a_request_compares_origins_as_browsers_write_them(
+    handler: Handler, origin: str
+) -> None:
+    # Given a request whose Origin header names the allowed site, written another way
+    event = load_event("submit-json.json", headers={"origin": origin})
+
+    # When it is handled
+    response = handler(event)
+
+    # Then it is the allowed site, not a 403
+    assert response["statusCode"] == 201
+
+
+@pytest.mark.parametrize(
+    "origin", [f"{ALLOWED_ORIGIN}/contact", f"{ALLOWED_ORIGIN}.evil.example", "null", "*"]
+)
+def test_settings_origin_check_of_a_request_still_refuses_other_origins(
+    handler: Handler, origin: str
+) -> None:
+    # Given a request whose Origin header is not the allowed site
+    event = load_event("submit-json.json", headers={"origin": origin})
+
+    # When it is handled
+    response = handler(event)
+
+    # Then it is refused
+    assert response["statusCode"] == 403
+
+
+def test_settings_next_on_the_allowed_site_written_with_its_default_port_is_followed(
+    handler: Handler,
+) -> None:
+    # Given a plain HTML form whose _next names the allowed site with its default port
+    next_url = f"{ALLOWED_ORIGIN}:443/thanks/"
+    fields = {"name": "Jane Doe", "email": "jane@example.com", "message": "Hello", "consent": "on"}
+    body = base64.b64encode(urlencode({**fields, "_next": next_url}).encode()).decode()
+    event = load_event("submit-urlencoded.json", body=body, isBase64Encoded=True)
+
+    # When it is posted
+    response = handler(event)
+
+    # Then the visitor goes there: it is the same origin as the allowed one
+    assert response["statusCode"] == 303
+    assert response["headers"]["Location"] == next_url

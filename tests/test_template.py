@@ -1,5 +1,5 @@
-"""The SAM template: what it deploys (translated to plain CloudFormation, offline), that it lints
-clean, and that the local table built from it matches it."""
+"""The SAM template: what it deploys (translated to plain CloudFormation, offline), and that it lints
+clean. The emulator's tables built from it: test_emulator_template_tables.py."""
 
 from __future__ import annotations
 
@@ -7,16 +7,19 @@ import json
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from samtranslator.public.parser import Parser
 from samtranslator.public.translator import Translator
 
-from devserver.template_tables import TEMPLATE_PATH, create_table_from_template, load_template
+from emulator.template_tables import TEMPLATE_PATH, load_template
+from enquiries.settings import load_settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -101,6 +104,7 @@ def _handler_source(function: str) -> tuple[Path, str]:
 
 
 ALARMS = (
+    "ApiServerErrorsAlarm",
     "NotificationDeadLetterAlarm",
     "NotifierErrorsAlarm",
     "NotifierIteratorAgeAlarm",
@@ -162,13 +166,12 @@ def test_notify_function_runtime_handler_sizing_and_metrics_namespace(cfn: dict[
     # When its properties are read
     props = function["Properties"]
 
-    # Then it runs the stream handler on Python 3.13 / arm64 with the documented sizing and metrics
+    # Then it runs the stream handler on Python 3.13 / arm64 with its metrics namespace (its timeout
+    # is checked against the worst case of one record in test_notify.py)
     assert function["Type"] == "AWS::Lambda::Function"
     assert props["Runtime"] == "python3.13"
     assert props["Architectures"] == ["arm64"]
     assert props["Handler"] == "enquiries.notify.handler.lambda_handler"
-    assert props["MemorySize"] == 256
-    assert props["Timeout"] == 30
     assert props["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"] == "Enquiries"
 
 
@@ -193,13 +196,103 @@ def test_template_parameters_cover_settings_with_contract_defaults() -> None:
         "SuccessUrl",
         "ClinicPhone",
         "SesConfigurationSet",
-        "TurnstileSecret",
+        "TurnstileSecretArn",
         "TurnstileVerifyUrl",
     ):
         assert defaults[optional] == "", optional
-    assert parameters["TurnstileSecret"]["NoEcho"] is True
     for required in ("AllowedOrigins", "ClinicEmail", "SenderEmail", "SenderIdentity", "AlertEmail"):
         assert "Default" not in parameters[required], required
+
+
+def test_guided_deploy_asks_for_the_required_parameters_first() -> None:
+    # Given the template's parameters, in the order `sam deploy --guided` asks for them
+    parameters = load_template()["Parameters"]
+
+    # When those without a default (the deployer must type a value) are picked out
+    order = list(parameters)
+    required = [name for name, spec in parameters.items() if "Default" not in spec]
+
+    # Then they come first, so that Enter is right for every question after them
+    assert order[: len(required)] == required
+    assert required == ["AllowedOrigins", "ClinicEmail", "SenderEmail", "SenderIdentity", "AlertEmail"]
+
+
+def test_deploy_settings_go_to_an_ignored_local_file_never_the_tracked_samconfig() -> None:
+    # Given the tracked SAM configuration, .gitignore and the README's commands
+    config = tomllib.loads((REPO_ROOT / "samconfig.toml").read_text(encoding="utf-8"))
+    ignored = (REPO_ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    deploy_commands = [line.strip() for line in readme.splitlines() if line.strip().startswith("sam deploy")]
+
+    # When the deploy settings are looked for
+    sections = {env: sorted(commands) for env, commands in config.items() if isinstance(commands, dict)}
+
+    # Then samconfig.toml holds build and validate settings only (so it offers no deploy section for
+    # the guided deploy to fill with the clinic's addresses), the local file is ignored by git, and
+    # every deploy command in the README reads and writes that local file
+    assert sections == {"default": ["build", "validate"]}
+    assert "parameter_overrides" not in json.dumps(config)
+    assert "samconfig.local.toml" in ignored
+    assert deploy_commands
+    assert all("--config-file samconfig.local.toml" in command for command in deploy_commands)
+
+
+def test_turnstile_parameter_is_an_optional_secret_arn_that_enter_leaves_off() -> None:
+    # Given the Turnstile parameter, as `sam deploy --guided` prompts for it (issue 15)
+    parameters = load_template()["Parameters"]
+    parameter = parameters["TurnstileSecretArn"]
+    pattern = re.compile(parameter["AllowedPattern"])
+
+    # When values a deployer might type are checked (CloudFormation anchors the pattern)
+    arn = "arn:aws:secretsmanager:eu-west-2:123456789012:secret:enquiries/turnstile-AbC12d"
+    accepted = ["", arn, "arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:t-x1y2Z3"]
+    rejected = [
+        "0x4AAAAAAABkMYinukE8nzYS",  # a Turnstile secret key pasted where its secret's ARN belongs
+        "1x0000000000000000000000000000000AA",  # Cloudflare's test secret key
+        "enquiries/turnstile",  # a secret's name: the IAM grant needs its full ARN
+        arn[: -len("-AbC12d")],  # a partial ARN, without the suffix Secrets Manager adds
+        "arn:aws:ssm:eu-west-2:123456789012:parameter/turnstile",
+        f" {arn}",
+    ]
+
+    # Then pressing Enter means no Turnstile (an empty default, shown, not hidden), only a full secret
+    # ARN passes, and the old plain-key parameter is gone
+    assert parameter["Default"] == ""
+    assert "NoEcho" not in parameter
+    assert "TurnstileSecret" not in parameters
+    assert all(pattern.fullmatch(value) for value in accepted)
+    assert not any(pattern.fullmatch(value) for value in rejected)
+
+
+def test_submit_role_reads_the_turnstile_secret_only_when_one_is_configured(cfn: dict[str, Any]) -> None:
+    # Given the submit function's role and environment, translated
+    role = _role_of(cfn, "SubmitEnquiryFunction")
+    variables = cfn["Resources"]["SubmitEnquiryFunction"]["Properties"]["Environment"]["Variables"]
+
+    # When its conditional statements are listed
+    conditional = [
+        s["Fn::If"]
+        for policy in role["Properties"]["Policies"]
+        for s in _statements(policy["PolicyDocument"])
+        if "Fn::If" in s
+    ]
+
+    # Then the Turnstile secret may be read only when its ARN is given, and only that secret; the
+    # function gets the ARN, and never a key in its configuration
+    ((condition, when_set, otherwise),) = conditional
+    assert condition == "HasTurnstile"
+    assert when_set == {
+        "Sid": "ReadTurnstileSecret",
+        "Effect": "Allow",
+        "Action": "secretsmanager:GetSecretValue",
+        "Resource": {"Ref": "TurnstileSecretArn"},
+    }
+    assert otherwise == {"Ref": "AWS::NoValue"}
+    assert cfn["Conditions"]["HasTurnstile"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "TurnstileSecretArn"}, ""]}]
+    }
+    assert variables["TURNSTILE_SECRET_ARN"] == {"Ref": "TurnstileSecretArn"}
+    assert variables["TURNSTILE_SECRET"] == ""
 
 
 def test_allowed_origins_parameter_accepts_origins_and_rejects_paths_and_spaces() -> None:
@@ -207,12 +300,62 @@ def test_allowed_origins_parameter_accepts_origins_and_rejects_paths_and_spaces(
     pattern = re.compile(load_template()["Parameters"]["AllowedOrigins"]["AllowedPattern"])
 
     # When origins lists are checked
-    accepted = ["https://www.example.com", "https://a.example,http://localhost:3000"]
+    accepted = [
+        "https://www.example.com",
+        "https://a.example,http://localhost:3000",
+        "https://xn--bcher-kva.example",
+        "https://clinic.example:8443,http://clinic.example:443,https://clinic.example:80",
+    ]
     rejected = ["", "https://www.example.com/contact", "https://a.example, https://b.example", "example.com"]
 
     # Then only comma-separated bare origins pass (the CORS !Split does not trim spaces)
     assert all(pattern.fullmatch(value) for value in accepted)
     assert not any(pattern.fullmatch(value) for value in rejected)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "https://clinic.example:443",  # browsers never send a default port
+        "http://clinic.example:80",
+        "https://a.example,https://clinic.example:443",
+        "https://clinic.example/",  # nor a trailing slash
+        "https://Clinic.example",  # nor upper case
+        "HTTPS://clinic.example",
+        "https://bücher.example",  # they send punycode
+        "https://clinic.example:0443",
+        "https://clinic.example:0",
+        "https://clinic.example:65536",
+        "https://*.clinic.example",  # CORS has no wildcards here
+        "http://127.1:3000",  # browsers send 127.0.0.1
+        "http://[::1]:3000",
+        "https://clinic..example",
+        "https://clinic.example.",
+    ],
+)
+def test_allowed_origins_parameter_refuses_origins_no_browser_sends(value: str) -> None:
+    # Given the AllowedOrigins parameter's pattern, which API Gateway's CORS gets as written
+    pattern = re.compile(load_template()["Parameters"]["AllowedOrigins"]["AllowedPattern"])
+
+    # When a value that a browser's Origin header can never equal is checked
+    # Then the deploy refuses it, instead of an API whose every post from the site is refused
+    assert not pattern.fullmatch(value)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_allowed_origins_parameter_accepts_only_what_the_function_keeps_unchanged(
+    data: st.DataObject,
+) -> None:
+    # Given any value the AllowedOrigins parameter's pattern lets through to the deploy
+    pattern = load_template()["Parameters"]["AllowedOrigins"]["AllowedPattern"]
+    value = data.draw(st.from_regex(pattern, fullmatch=True))
+
+    # When the function reads it as ALLOWED_ORIGINS
+    origins = load_settings({"TABLE_NAME": "t", "ALLOWED_ORIGINS": value}).allowed_origins
+
+    # Then it takes every origin exactly as written: API Gateway and the function allow the same ones
+    assert list(origins) == list(dict.fromkeys(value.split(",")))
 
 
 def test_sender_identity_parameter_accepts_a_domain_or_bare_address_only() -> None:
@@ -233,13 +376,12 @@ def test_submit_role_allows_only_put_item_on_the_table_and_guard_records(cfn: di
     role_ref = cfn["Resources"]["SubmitEnquiryFunction"]["Properties"]["Role"]
     role = cfn["Resources"][role_ref["Fn::GetAtt"][0]]
 
-    # When its inline policies are collected
-    statements = [
-        s for policy in role["Properties"]["Policies"] for s in _statements(policy["PolicyDocument"])
-    ]
+    # When its inline policies are collected (both branches of a conditional statement)
+    statements = _role_statements(role)
 
     # Then it may only put enquiries (never read them back), keep request records on the guard
-    # table, and read its address-hashing key (plus the managed basic-logging policy)
+    # table, read its address-hashing key and, when configured, the Turnstile key (plus the managed
+    # basic-logging policy)
     assert [(s["Effect"], _as_list(s["Action"]), s["Resource"]) for s in statements] == [
         ("Allow", ["dynamodb:PutItem"], {"Fn::GetAtt": ["EnquiriesTable", "Arn"]}),
         (
@@ -248,6 +390,7 @@ def test_submit_role_allows_only_put_item_on_the_table_and_guard_records(cfn: di
             {"Fn::GetAtt": ["GuardTable", "Arn"]},
         ),
         ("Allow", ["secretsmanager:GetSecretValue"], {"Ref": "ClientAddressSecret"}),
+        ("Allow", ["secretsmanager:GetSecretValue"], {"Ref": "TurnstileSecretArn"}),
     ]
     assert role["Properties"]["ManagedPolicyArns"] == [
         "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
@@ -276,45 +419,72 @@ def test_only_the_notify_role_may_send_email_or_update_items(cfn: dict[str, Any]
     assert holders(lambda action: "*" in action) == set()
 
 
-def test_notify_role_reads_and_marks_items_on_the_table_only(cfn: dict[str, Any]) -> None:
-    # Given the role the notifier runs as
-    role = _role_of(cfn, "NotifyEnquiryFunction")
+def test_notify_role_reads_the_enquiries_stream_only_not_every_stream(cfn: dict[str, Any]) -> None:
+    # Given the role the notifier runs as (its own, not one SAM generates)
+    role_id = cfn["Resources"]["NotifyEnquiryFunction"]["Properties"]["Role"]["Fn::GetAtt"][0]
+    role = cfn["Resources"][role_id]
 
-    # When its DynamoDB and SQS grants are collected
+    # When its stream, DynamoDB and SQS grants are collected
     statements = _role_statements(role)
-    dynamodb = [s for s in statements if any(a.startswith("dynamodb:") for a in _actions(s))]
+    stream = [s for s in statements if "dynamodb:getrecords" in _actions(s)]
+    items = [s for s in statements if "dynamodb:getitem" in _actions(s)]
     sqs = [s for s in statements if any(a.startswith("sqs:") for a in _actions(s))]
 
-    # Then it may get and update items of the table only (no put, delete, scan or query), send to
-    # the dead-letter queue only (SAM's grant for the failure destination), and read the stream
-    # through the managed policy SAM attaches for a DynamoDB event
-    assert [(s["Effect"], sorted(_actions(s)), s["Resource"]) for s in dynamodb] == [
-        ("Allow", ["dynamodb:getitem", "dynamodb:updateitem"], {"Fn::GetAtt": ["EnquiriesTable", "Arn"]})
+    # Then it reads the enquiries table's streams only (not the managed AWSLambdaDynamoDBExecutionRole,
+    # which reads every stream in the account), gets and updates items of the table only (no put,
+    # delete, scan or query), and sends to the dead-letter queue only; its one managed policy is for
+    # its own logs
+    assert role["Type"] == "AWS::IAM::Role"
+    assert [(sorted(_actions(s)), s["Resource"]) for s in stream] == [
+        (
+            [
+                "dynamodb:describestream",
+                "dynamodb:getrecords",
+                "dynamodb:getsharditerator",
+                "dynamodb:liststreams",
+            ],
+            {"Fn::Sub": "${EnquiriesTable.Arn}/stream/*"},
+        )
     ]
-    assert [(s["Effect"], _actions(s), s["Resource"]) for s in sqs] == [
-        ("Allow", ["sqs:sendmessage"], {"Fn::GetAtt": ["NotificationDeadLetterQueue", "Arn"]})
+    assert [(sorted(_actions(s)), s["Resource"]) for s in items] == [
+        (["dynamodb:getitem", "dynamodb:updateitem"], {"Fn::GetAtt": ["EnquiriesTable", "Arn"]})
     ]
-    assert sorted(role["Properties"]["ManagedPolicyArns"]) == [
-        "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
-        "arn:aws:iam::aws:policy/service-role/AWSLambdaDynamoDBExecutionRole",
+    assert [(_actions(s), s["Resource"]) for s in sqs] == [
+        (["sqs:sendmessage"], {"Fn::GetAtt": ["NotificationDeadLetterQueue", "Arn"]})
+    ]
+    assert role["Properties"]["ManagedPolicyArns"] == [
+        {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"}
     ]
 
 
-def test_notify_role_sends_only_as_the_sender_identity(cfn: dict[str, Any]) -> None:
+def test_notify_role_sends_only_from_the_sender_identity(cfn: dict[str, Any]) -> None:
     # Given the notifier's role
     role = _role_of(cfn, "NotifyEnquiryFunction")
 
     # When its SES grants are collected (a configuration set's grant included)
     ses = [s for s in _role_statements(role) if any(a.startswith("ses:") for a in _actions(s))]
 
-    # Then they allow only sending, on the sender identity and the configuration set, never on "*"
-    identity = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${SenderIdentity}"
-    configuration_set = (
-        "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:configuration-set/${SesConfigurationSet}"
-    )
-    assert [(s["Effect"], sorted(_actions(s)), s["Resource"]) for s in ses] == [
-        ("Allow", ["ses:sendemail"], {"Fn::Sub": identity}),
-        ("Allow", ["ses:sendemail"], {"Fn::Sub": configuration_set}),
+    # Then they allow sending raw email (SES v2 SendEmail with Content.Raw is authorised as
+    # ses:SendRawEmail), on this account's identities (in the SES sandbox the recipients' identities
+    # are checked too) and configuration set, never on "*", and only From the sender identity: an
+    # address at its domain, or the address itself
+    arn = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}"
+    from_sender_identity = {
+        "StringLike": {"ses:FromAddress": [{"Fn::Sub": "*@${SenderIdentity}"}, {"Ref": "SenderIdentity"}]}
+    }
+    assert [(s["Effect"], sorted(_actions(s)), s["Resource"], s["Condition"]) for s in ses] == [
+        (
+            "Allow",
+            ["ses:sendemail", "ses:sendrawemail"],
+            {"Fn::Sub": f"{arn}:identity/*"},
+            from_sender_identity,
+        ),
+        (
+            "Allow",
+            ["ses:sendemail", "ses:sendrawemail"],
+            {"Fn::Sub": arn + ":configuration-set/${SesConfigurationSet}"},
+            from_sender_identity,
+        ),
     ]
 
 
@@ -386,7 +556,8 @@ def test_enquiries_table_is_durable_and_streams_new_images(cfn: dict[str, Any]) 
     # When its properties are read
     props = table["Properties"]
 
-    # Then it is on-demand, backed up, encrypted, expiring, streaming, and never deleted with the stack
+    # Then it is on-demand, backed up, encrypted, expiring, streaming, never deleted with the stack, and
+    # protected from a delete by hand
     assert table["Type"] == "AWS::DynamoDB::Table"
     assert table["DeletionPolicy"] == "Retain"
     assert table["UpdateReplacePolicy"] == "Retain"
@@ -398,6 +569,7 @@ def test_enquiries_table_is_durable_and_streams_new_images(cfn: dict[str, Any]) 
     assert props["SSESpecification"]["SSEEnabled"] is True
     assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
     assert props["StreamSpecification"] == {"StreamViewType": "NEW_IMAGE"}
+    assert props["DeletionProtectionEnabled"] is True
 
 
 def test_http_api_has_cors_for_allowed_origins(cfn: dict[str, Any]) -> None:
@@ -419,9 +591,11 @@ def test_http_api_has_cors_for_allowed_origins(cfn: dict[str, Any]) -> None:
     assert otherwise == {"Ref": "AWS::NoValue"}
 
 
-def test_http_api_routes_enquiries_and_everything_else_to_the_function(cfn: dict[str, Any]) -> None:
-    # Given the translated HTTP API's routes
+def test_http_api_sends_every_request_to_the_function_through_one_route(cfn: dict[str, Any]) -> None:
+    # Given the translated HTTP API's routes, and the function events SAM CLI's guided deploy asks
+    # about ("has no authentication. Is this okay?", once per HttpApi event)
     paths = cfn["Resources"]["EnquiriesApi"]["Properties"]["Body"]["paths"]
+    events = load_template()["Resources"]["SubmitEnquiryFunction"]["Properties"]["Events"]
 
     # When the integrations are listed
     routes = {
@@ -430,15 +604,14 @@ def test_http_api_routes_enquiries_and_everything_else_to_the_function(cfn: dict
         for method, operation in operations.items()
     }
 
-    # Then POST/OPTIONS /enquiries and the $default catch-all reach the function with payload 2.0
-    assert set(routes) == {
-        ("/enquiries", "post"),
-        ("/enquiries", "options"),
-        ("$default", "x-amazon-apigateway-any-method"),
-    }
+    # Then the $default catch-all alone reaches the function with payload 2.0: POST /enquiries,
+    # preflights and every other path or method (the function answers the contract's 404 / 405
+    # itself), and the guided deploy asks its question once
+    assert set(routes) == {("$default", "x-amazon-apigateway-any-method")}
     for integration in routes.values():
         assert integration["payloadFormatVersion"] == "2.0"
         assert "${SubmitEnquiryFunction.Arn}" in integration["uri"]["Fn::Sub"]
+    assert [event["Type"] for event in events.values()] == ["HttpApi"]
 
 
 def test_http_api_stage_is_throttled_from_parameters(cfn: dict[str, Any]) -> None:
@@ -454,6 +627,53 @@ def test_http_api_stage_is_throttled_from_parameters(cfn: dict[str, Any]) -> Non
         "ThrottlingRateLimit": {"Ref": "ApiThrottleRateLimit"},
         "ThrottlingBurstLimit": {"Ref": "ApiThrottleBurstLimit"},
     }
+
+
+def test_http_api_stage_logs_each_request_without_personal_data(cfn: dict[str, Any]) -> None:
+    # Given the translated HTTP API stage and its access log group
+    (stage,) = _resources_of_type(cfn, "AWS::ApiGatewayV2::Stage").values()
+    settings = stage["Properties"]["AccessLogSettings"]
+    group = cfn["Resources"]["ApiAccessLogGroup"]
+
+    # When a log line is formatted the way API Gateway fills it in
+    line = json.loads(re.sub(r"\$context\.[A-Za-z.]+", "x", settings["Format"]))
+    variables = set(re.findall(r"\$context\.([A-Za-z.]+)", settings["Format"]))
+
+    # Then each request leaves one JSON line in a group kept 90 days: its id, the route, the status,
+    # the integration's status and error, API Gateway's own error (throttling), and the timings; and
+    # nothing that identifies a visitor or carries what a visitor typed (no address, user agent,
+    # path or query)
+    assert settings["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}
+    assert group["Type"] == "AWS::Logs::LogGroup"
+    assert group["Properties"]["RetentionInDays"] == 90
+    assert group["DeletionPolicy"] == "Delete"
+    assert set(line.values()) == {"x"}
+    assert {
+        "requestId",
+        "routeKey",
+        "status",
+        "integrationStatus",
+        "integrationErrorMessage",
+        "error.responseType",
+        "error.message",
+        "responseLatency",
+        "integrationLatency",
+    } <= variables
+    identifying = {"identity.sourceIp", "identity.userAgent", "path", "domainName", "authorizer.principalId"}
+    assert not {v for v in variables if v in identifying or v.startswith(("identity.", "authorizer."))}
+
+
+def test_visitor_errors_alarm_watches_the_deployed_stage(cfn: dict[str, Any]) -> None:
+    # Given the alarm on the HTTP API's 5xx and the translated stage
+    alarm = cfn["Resources"]["ApiServerErrorsAlarm"]["Properties"]
+    dimensions = {dimension["Name"]: dimension["Value"] for dimension in alarm["Dimensions"]}
+    (stage,) = _resources_of_type(cfn, "AWS::ApiGatewayV2::Stage").values()
+
+    # When the alarm's dimensions are compared with the stage
+    watched = (dimensions["ApiId"], dimensions["Stage"])
+
+    # Then they name the API and the stage that serves visitors (HTTP API metrics by ApiId and Stage)
+    assert watched == (stage["Properties"]["ApiId"], stage["Properties"]["StageName"])
 
 
 @pytest.mark.parametrize(
@@ -513,20 +733,58 @@ def test_alarm_notifies_the_alert_topic_and_is_covered_by_its_key(cfn: dict[str,
     # When its actions and name are read
     actions = (props["AlarmActions"], props["OKActions"])
 
-    # Then it notifies the topic on ALARM and on OK, treats no data as fine, and its name starts with
-    # the stack name (which the topic key's policy matches)
+    # Then it notifies the topic on ALARM and on OK, and its name starts with the stack name (which
+    # the topic key's policy matches)
     assert actions == ([{"Ref": "AlertTopic"}], [{"Ref": "AlertTopic"}])
-    assert props["TreatMissingData"] == "notBreaching"
     assert props["AlarmName"]["Fn::Sub"].startswith("${AWS::StackName}-")
 
 
+@pytest.mark.parametrize("alarm", [alarm for alarm in ALARMS if alarm != "NotificationDeadLetterAlarm"])
+def test_alarm_on_activity_treats_no_data_as_nothing_happened(cfn: dict[str, Any], alarm: str) -> None:
+    # Given an alarm on requests or invocations (no data: no requests, no invocations)
+    props = cfn["Resources"][alarm]["Properties"]
+
+    # When its handling of missing data is read
+    treatment = props["TreatMissingData"]
+
+    # Then a quiet period counts as fine
+    assert treatment == "notBreaching"
+
+
+def test_dead_letter_alarm_stays_in_alarm_while_the_queue_is_quiet(cfn: dict[str, Any]) -> None:
+    # Given the dead-letter queue's alarm (SQS publishes queue metrics only while a queue is active,
+    # so failed batches can wait in a quiet queue with no data points)
+    props = cfn["Resources"]["NotificationDeadLetterAlarm"]["Properties"]
+
+    # When its handling of missing data is read
+    treatment = props["TreatMissingData"]
+
+    # Then missing data keeps the current state: it turns OK only on a data point under 1 (the queue
+    # emptied), never because the metric went quiet, and it went into ALARM on the first message
+    assert treatment == "ignore"
+    assert (props["MetricName"], props["Statistic"], props["Threshold"]) == (
+        "ApproximateNumberOfMessagesVisible",
+        "Maximum",
+        1,
+    )
+    assert props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+
+
 @pytest.mark.parametrize(
-    ("alarm", "metric", "dimension", "statistic", "comparison", "threshold"),
+    ("alarm", "metric", "dimensions", "statistic", "comparison", "threshold"),
     [
+        (
+            "ApiServerErrorsAlarm",
+            ("AWS/ApiGateway", "5xx"),
+            {"ApiId": {"Ref": "EnquiriesApi"}, "Stage": "$default"},
+            "Sum",
+            "GreaterThanOrEqualToThreshold",
+            1,
+        ),
         (
             "NotificationDeadLetterAlarm",
             ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
-            ("QueueName", {"Fn::GetAtt": ["NotificationDeadLetterQueue", "QueueName"]}),
+            {"QueueName": {"Fn::GetAtt": ["NotificationDeadLetterQueue", "QueueName"]}},
             "Maximum",
             "GreaterThanOrEqualToThreshold",
             1,
@@ -534,7 +792,7 @@ def test_alarm_notifies_the_alert_topic_and_is_covered_by_its_key(cfn: dict[str,
         (
             "NotifierErrorsAlarm",
             ("AWS/Lambda", "Errors"),
-            ("FunctionName", {"Ref": "NotifyEnquiryFunction"}),
+            {"FunctionName": {"Ref": "NotifyEnquiryFunction"}},
             "Sum",
             "GreaterThanOrEqualToThreshold",
             1,
@@ -542,7 +800,7 @@ def test_alarm_notifies_the_alert_topic_and_is_covered_by_its_key(cfn: dict[str,
         (
             "NotifierIteratorAgeAlarm",
             ("AWS/Lambda", "IteratorAge"),
-            ("FunctionName", {"Ref": "NotifyEnquiryFunction"}),
+            {"FunctionName": {"Ref": "NotifyEnquiryFunction"}},
             "Maximum",
             "GreaterThanThreshold",
             300_000,
@@ -550,7 +808,7 @@ def test_alarm_notifies_the_alert_topic_and_is_covered_by_its_key(cfn: dict[str,
         (
             "SubmitErrorsAlarm",
             ("AWS/Lambda", "Errors"),
-            ("FunctionName", {"Ref": "SubmitEnquiryFunction"}),
+            {"FunctionName": {"Ref": "SubmitEnquiryFunction"}},
             "Sum",
             "GreaterThanOrEqualToThreshold",
             1,
@@ -561,7 +819,7 @@ def test_alarm_watches_its_metric_over_one_five_minute_period(
     cfn: dict[str, Any],
     alarm: str,
     metric: tuple[str, str],
-    dimension: tuple[str, Any],
+    dimensions: dict[str, Any],
     statistic: str,
     comparison: str,
     threshold: int,
@@ -574,7 +832,7 @@ def test_alarm_watches_its_metric_over_one_five_minute_period(
 
     # Then it watches the right resource's metric, and fires on the first bad 5-minute period
     assert watched == metric
-    assert props["Dimensions"] == [{"Name": dimension[0], "Value": dimension[1]}]
+    assert props["Dimensions"] == [{"Name": name, "Value": value} for name, value in dimensions.items()]
     assert props["Statistic"] == statistic
     assert props["ComparisonOperator"] == comparison
     assert props["Threshold"] == threshold
@@ -593,51 +851,6 @@ def test_template_outputs_api_url_and_table_name(cfn: dict[str, Any]) -> None:
     assert outputs["TableName"]["Value"] == {"Ref": "EnquiriesTable"}
     assert outputs["DeadLetterQueueUrl"]["Value"] == {"Ref": "NotificationDeadLetterQueue"}
     assert outputs["AlertTopicArn"]["Value"] == {"Ref": "AlertTopic"}
-
-
-@mock_aws
-def test_create_table_from_template_matches_the_template() -> None:
-    # Given an emulated DynamoDB and the template's table declaration
-    client = boto3.client("dynamodb", region_name="eu-west-2")
-    declared = load_template()["Resources"]["EnquiriesTable"]["Properties"]
-
-    # When the table is created from the template
-    create_table_from_template(client, "enquiries-test")
-
-    # Then its key schema, billing, stream, encryption and TTL are the template's
-    table = client.describe_table(TableName="enquiries-test")["Table"]
-    ttl = client.describe_time_to_live(TableName="enquiries-test")["TimeToLiveDescription"]
-    assert table["TableStatus"] == "ACTIVE"
-    assert table["KeySchema"] == declared["KeySchema"]
-    assert table["AttributeDefinitions"] == declared["AttributeDefinitions"]
-    assert table["BillingModeSummary"]["BillingMode"] == declared["BillingMode"]
-    assert table["StreamSpecification"] == {
-        "StreamEnabled": True,
-        "StreamViewType": declared["StreamSpecification"]["StreamViewType"],
-    }
-    assert table["SSEDescription"]["Status"] == "ENABLED"
-    assert ttl == {
-        "TimeToLiveStatus": "ENABLED",
-        "AttributeName": declared["TimeToLiveSpecification"]["AttributeName"],
-    }
-
-
-def test_load_template_reads_short_form_intrinsics_as_long_form() -> None:
-    # Given the template on disk, which uses !Ref, !GetAtt, !Sub, !Split and !If
-    text = TEMPLATE_PATH.read_text(encoding="utf-8")
-    assert all(tag in text for tag in ("!Ref ", "!GetAtt ", "!Sub ", "!Split ", "!If"))
-
-    # When it is loaded
-    template = load_template()
-
-    # Then the tags are plain CloudFormation values, and callers get their own copy
-    function = template["Resources"]["SubmitEnquiryFunction"]["Properties"]
-    assert template["Globals"]["Function"]["Environment"]["Variables"]["TABLE_NAME"] == {
-        "Ref": "EnquiriesTable"
-    }
-    assert function["Policies"][0]["Statement"][0]["Resource"] == {"Fn::GetAtt": ["EnquiriesTable", "Arn"]}
-    template["Resources"].clear()
-    assert load_template()["Resources"]
 
 
 def test_template_passes_cfn_lint() -> None:

@@ -1,7 +1,69 @@
-"""The structured logger every function shares. Log ids, statuses and reasons; never enquiry content."""
+"""The structured logger every function shares. Log ids, statuses and reasons; never enquiry content.
 
+Libraries log too, and what they format can hold the request: python-multipart writes an unknown
+part header's value at WARNING, botocore writes each call's parameters (the enquiry, the email) at
+DEBUG. So every record from a logger that is not ours has its message, arguments, exception and
+stack replaced, as it is made, by a fixed sentence naming only the logger, the level and the source
+line. It is done in the log record factory (https://docs.python.org/3/library/logging.html#logging.setLogRecordFactory),
+which makes every record of every logger before any handler or filter sees it. Per-library levels
+would miss the next library; a filter on the root handlers would miss handlers added later or on a
+library's own logger, and Python's last-resort handler; letting through "records without arguments"
+would pass a message a library formatted itself. This way it holds for every library, every
+handler (Lambda's, Powertools', anyone's) and every level an operator may set
+(AWS_LAMBDA_LOG_LEVEL, POWERTOOLS_LOG_LEVEL; see https://docs.aws.amazon.com/lambda/latest/dg/python-logging.html).
+"""
+
+from __future__ import annotations
+
+import logging
 import os
+from collections.abc import Callable
+from typing import Any
 
 from aws_lambda_powertools import Logger
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "enquiries"))
+
+# Our loggers, and their children: this code's, the local server's and its emulator's (they run the
+# handlers in their own process and log methods, paths, statuses, counts and exception types).
+OWN_LOGGERS = frozenset({logger.name, "enquiries", "devserver", "emulator"})
+WITHHELD = "log line withheld: third-party log lines may carry request content"
+
+
+def is_own_logger(name: str) -> bool:
+    return any(name == own or name.startswith(own + ".") for own in OWN_LOGGERS)
+
+
+def _withholding(make_record: Callable[..., logging.LogRecord]) -> Callable[..., logging.LogRecord]:
+    def make_withheld_record(
+        name: str,
+        level: int,
+        pathname: str,
+        lineno: int,
+        msg: object,
+        args: Any,
+        exc_info: Any,
+        func: str | None = None,
+        sinfo: str | None = None,
+        **kwargs: Any,
+    ) -> logging.LogRecord:
+        if is_own_logger(name):
+            return make_record(name, level, pathname, lineno, msg, args, exc_info, func, sinfo, **kwargs)
+        # The location is code, never content: enough to look up what the library logs there.
+        where = f"{os.path.basename(pathname)}:{lineno}"
+        error = exc_info[0].__name__ if isinstance(exc_info, tuple) and exc_info[0] else None
+        message = f"{name} ({where}{', ' + error if error else ''}): {WITHHELD}"
+        return make_record(name, level, pathname, lineno, message, (), None, func, None, **kwargs)
+
+    make_withheld_record.withholds = True  # type: ignore[attr-defined]
+    return make_withheld_record
+
+
+def withhold_third_party_log_content() -> None:
+    """Install the record factory above, once per process (a reload must not wrap it twice)."""
+    current = logging.getLogRecordFactory()
+    if not getattr(current, "withholds", False):
+        logging.setLogRecordFactory(_withholding(current))
+
+
+withhold_third_party_log_content()

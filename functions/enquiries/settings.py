@@ -7,11 +7,20 @@ A missing or malformed setting raises `SettingsError` naming the variable, at im
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from enquiries.origins import serialise_origin
 
 DEFAULT_SERVICES = (
     "Osteopathy",
@@ -21,7 +30,6 @@ DEFAULT_SERVICES = (
     "Nutritional Advice",
 )
 
-_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 
@@ -81,17 +89,27 @@ class Settings(BaseModel):
     retention_days: int = Field(default=365, alias="RETENTION_DAYS", ge=1, le=36500)
     timezone: Annotated[str, BeforeValidator(_stripped)] = Field(default="Europe/London", alias="TIMEZONE")
     ses_configuration_set: OptionalText = Field(default=None, alias="SES_CONFIGURATION_SET")
+    # The Turnstile secret key itself (the local server, tests), or, when deployed, the ARN of a
+    # Secrets Manager secret that holds it, so the key is not readable in the function's configuration.
     turnstile_secret: OptionalText = Field(default=None, alias="TURNSTILE_SECRET", repr=False)
+    turnstile_secret_arn: OptionalText = Field(default=None, alias="TURNSTILE_SECRET_ARN")
     turnstile_verify_url: OptionalText = Field(default=None, alias="TURNSTILE_VERIFY_URL")
 
     @field_validator("allowed_origins")
     @classmethod
-    def _origins_are_origins(cls, origins: tuple[str, ...]) -> tuple[str, ...]:
+    def _origins_as_browsers_send_them(cls, origins: tuple[str, ...]) -> tuple[str, ...]:
+        # Compared with the Origin header and echoed in CORS headers, so written as browsers write
+        # them (https://clinic.example:443/ becomes https://clinic.example), or refused at start.
+        serialised: list[str] = []
         for origin in origins:
-            if not _ORIGIN.match(origin):
-                raise ValueError(f"{origin!r} is not an origin like https://www.example.com (no path)")
-        # Browsers send origins in lower case; so must the CORS headers that echo them.
-        return tuple(origin.lower() for origin in origins)
+            try:
+                canonical = serialise_origin(origin)
+            except ValueError as reason:
+                example = "an origin looks like https://www.example.com"
+                raise ValueError(f"{origin!r} {reason}; {example}") from None
+            if canonical not in serialised:
+                serialised.append(canonical)
+        return tuple(serialised)
 
     @field_validator("success_url", "turnstile_verify_url")
     @classmethod
@@ -115,6 +133,13 @@ class Settings(BaseModel):
                 raise ValueError(f"{region!r} is not a region phone numbers can be read in (GB, not UK)")
         return region
 
+    @model_validator(mode="after")
+    def _one_turnstile_secret(self) -> Settings:
+        if self.turnstile_secret and self.turnstile_secret_arn:
+            # Which one to use would be a guess; a stale plain secret left beside the ARN is likely.
+            raise ValueError("TURNSTILE_SECRET and TURNSTILE_SECRET_ARN are both set: set only one")
+        return self
+
 
 def load_settings(environ: Mapping[str, str] | None = None, required: tuple[str, ...] = ()) -> Settings:
     """Read the settings from `environ` (default: os.environ), or raise SettingsError naming the variables.
@@ -133,7 +158,10 @@ def load_settings(environ: Mapping[str, str] | None = None, required: tuple[str,
         settings = Settings.model_validate(values)
     except ValidationError as error:
         for detail in error.errors():
-            variable = str(detail["loc"][0]) if detail["loc"] else "settings"
+            if not detail["loc"]:  # a check across variables: its message names them
+                problems.append(str(detail.get("ctx", {}).get("error", detail["msg"])))
+                continue
+            variable = str(detail["loc"][0])
             reason = (
                 "is required but not set" if detail["type"] == "missing" else f"is invalid: {detail['msg']}"
             )

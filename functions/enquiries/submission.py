@@ -9,7 +9,8 @@ from typing import Any
 
 from enquiries.ids import new_enquiry_id
 from enquiries.storage.enquiry_store import IdAlreadyUsed
-from enquiries.storage.intake_store import IntakeStore, RateWindow, Replayable, ReplayKey
+from enquiries.storage.intake_store import IntakeStore, Replayable, ReplayKey
+from enquiries.storage.rate_limit import RateWindow
 from enquiries.validation import Enquiry
 
 # A fresh ULID colliding is practically impossible; one retry covers a clock or randomness oddity.
@@ -62,3 +63,19 @@ def accept_enquiry(
             continue
         return Accepted(enquiry_id, response)
     raise RuntimeError("no unused enquiry id after retrying")
+
+
+def answer_caught(
+    store: IntakeStore,
+    *,
+    respond: Callable[[str], Replayable],
+    keys: list[ReplayKey],
+    rate: RateWindow | None,
+    new_id: Callable[[], str] = new_enquiry_id,
+) -> Accepted:
+    """A robot-trap hit: the answer an accepted enquiry would get, with a fresh id, remembered under
+    `keys` and counted in `rate` like one, and nothing stored. Raises what accept_enquiry raises."""
+    enquiry_id = new_id()
+    response = respond(enquiry_id)
+    store.accept_caught(enquiry_id, response, keys, rate)
+    return Accepted(enquiry_id, response)

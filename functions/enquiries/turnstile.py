@@ -1,20 +1,36 @@
-"""Cloudflare Turnstile, checked server-side when TURNSTILE_SECRET is set.
+"""Cloudflare Turnstile, checked server-side when TURNSTILE_SECRET or TURNSTILE_SECRET_ARN is set.
 
-A failed check is the visitor's to fix (422 on `captcha`); an unreachable verifier is ours (503),
-never an acceptance, since accepting unverified posts is exactly what a bot would want.
+A failed check is the visitor's to fix (422 on `captcha`); an unreachable verifier, or an answer that
+is not one siteverify documents, is ours (503), never an acceptance, since accepting unverified posts
+is exactly what a bot would want.
+https://developers.cloudflare.com/turnstile/get-started/server-side-validation/
 """
 
 from __future__ import annotations
 
-import json
-from urllib.error import URLError
+from http.client import HTTPException
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 from urllib.request import Request, urlopen
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+if TYPE_CHECKING:
+    from enquiries.stored_secret import StoredSecret
+
 DEFAULT_VERIFY_URL = "https://challenges.cloudflare.com/turnstile/v0/siteverify"
 TIMEOUT_SECONDS = 3
-# siteverify error codes that mean the operator's secret or Cloudflare is at fault.
-OPERATOR_ERROR_CODES = frozenset({"missing-input-secret", "invalid-input-secret", "internal-error"})
+# A real answer is a few hundred bytes; anything much larger is not siteverify's, and is not read.
+MAX_ANSWER_BYTES = 16 * 1024
+# "A Turnstile token can have up to 2048 characters": a longer one is refused without asking, so a
+# visitor cannot make Cloudflare answer `bad-request`, which would read as our fault.
+MAX_TOKEN_CHARS = 2048
+# siteverify's documented error codes: the token's fault (the visitor's to fix) ...
+VISITOR_ERROR_CODES = frozenset({"missing-input-response", "invalid-input-response", "timeout-or-duplicate"})
+# ... and the operator's secret, our request, or Cloudflare at fault.
+OPERATOR_ERROR_CODES = frozenset(
+    {"missing-input-secret", "invalid-input-secret", "bad-request", "internal-error"}
+)
 
 
 class CaptchaFailed(Exception):
@@ -29,16 +45,50 @@ class CaptchaUnavailable(Exception):
         self.reason = reason
 
 
+class SiteverifyAnswer(BaseModel):
+    """siteverify's answer as documented: strict JSON types (no "true" for true, no string for a list),
+    and the fields this code does not act on ignored (Cloudflare says answers may carry more)."""
+
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+
+    success: bool
+    error_codes: tuple[str, ...] = Field(default=(), alias="error-codes", max_length=16)
+    challenge_ts: str | None = None
+    hostname: str | None = None
+    action: str | None = None
+    cdata: str | None = None
+
+
 class TurnstileVerifier:
-    def __init__(self, secret: str, verify_url: str | None = None) -> None:
+    """Asks siteverify about a token. The secret is the key itself (TURNSTILE_SECRET) or a stored secret
+    (TURNSTILE_SECRET_ARN), read once per container; an unreadable one raises SecretUnavailable."""
+
+    def __init__(self, secret: str | StoredSecret, verify_url: str | None = None) -> None:
         self._secret = secret
         self._url = verify_url or DEFAULT_VERIFY_URL
 
+    @property
+    def stored_secret(self) -> StoredSecret | None:
+        return None if isinstance(self._secret, str) else self._secret
+
+    def _secret_key(self) -> str:
+        if isinstance(self._secret, str):
+            return self._secret
+        # A secret written from a file often ends in a newline, which Cloudflare would refuse.
+        return self._secret.value().strip()
+
     def verify(self, token: str, remote_ip: str | None) -> None:
         """Return if Cloudflare confirms the token; raise CaptchaFailed or CaptchaUnavailable."""
-        form = {"secret": self._secret, "response": token}
+        if not token or len(token) > MAX_TOKEN_CHARS:
+            raise CaptchaFailed
+        form = {"secret": self._secret_key(), "response": token}
         if remote_ip:
             form["remoteip"] = remote_ip
+        answer = _classify(self._ask(form))
+        if answer is not None:
+            raise answer
+
+    def _ask(self, form: dict[str, str]) -> SiteverifyAnswer:
         request = Request(  # noqa: S310 - the URL is the operator's setting, http(s) checked at start
             self._url,
             data=urlencode(form).encode(),
@@ -47,18 +97,37 @@ class TurnstileVerifier:
         )
         try:
             with urlopen(request, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310
-                answer = json.loads(response.read())
-        except (URLError, TimeoutError, OSError) as error:
+                status = response.status
+                content_type = response.headers.get_content_type()
+                body = response.read(MAX_ANSWER_BYTES + 1)
+        # URLError (HTTPError for a 4xx or 5xx), timeouts and resets are OSErrors; a cut-off body is an
+        # HTTPException.
+        except (OSError, HTTPException) as error:
             raise CaptchaUnavailable(f"turnstile:{type(error).__name__}") from None
-        except ValueError:
+        if status != 200:
+            raise CaptchaUnavailable(f"turnstile:http_{status}")
+        if content_type != "application/json":  # "the response type will always be application/json"
+            raise CaptchaUnavailable("turnstile:not_json")
+        if len(body) > MAX_ANSWER_BYTES:
+            raise CaptchaUnavailable("turnstile:answer_too_large")
+        try:
+            # pydantic's JSON parser bounds nesting depth, so a deep body is a ValidationError, never
+            # a RecursionError.
+            return SiteverifyAnswer.model_validate_json(body)
+        except ValidationError:
             raise CaptchaUnavailable("turnstile:bad_answer") from None
-        if not isinstance(answer, dict) or not isinstance(answer.get("success"), bool):
-            raise CaptchaUnavailable("turnstile:bad_answer")
-        if not answer["success"]:
-            codes = answer.get("error-codes") or []
-            ours = [str(code) for code in codes if code in OPERATOR_ERROR_CODES]
-            if ours:
-                # Our secret or Cloudflare is at fault, not the visitor: a 503, and a reason that
-                # names it in the log, rather than a check every visitor would fail.
-                raise CaptchaUnavailable("turnstile:" + ",".join(ours))
-            raise CaptchaFailed
+
+
+def _classify(answer: SiteverifyAnswer) -> CaptchaFailed | CaptchaUnavailable | None:
+    """None for a pass; what to raise otherwise. Only documented answers count as a verdict."""
+    codes = set(answer.error_codes)
+    if answer.success:
+        return None if not codes else CaptchaUnavailable("turnstile:bad_answer")
+    if not codes or not codes <= VISITOR_ERROR_CODES | OPERATOR_ERROR_CODES:
+        return CaptchaUnavailable("turnstile:bad_answer")
+    ours = sorted(codes & OPERATOR_ERROR_CODES)
+    if ours:
+        # Our secret, our request or Cloudflare is at fault, not the visitor: a 503, and a reason that
+        # names it in the log, rather than a check every visitor would fail.
+        return CaptchaUnavailable("turnstile:" + ",".join(ours))
+    return CaptchaFailed()

@@ -13,6 +13,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
+from enquiries.invisible import hidden_format_characters, shows_nothing
+
 NAME_MAX = 120
 MESSAGE_MAX = 5000
 EMAIL_MAX = 254
@@ -23,9 +25,15 @@ MESSAGES = {
     "name": "Enter your name.",
     "name_long": f"Enter your name in at most {NAME_MAX} characters.",
     "name_control": "Enter your name without special control characters.",
+    "name_format": (
+        "Enter your name without invisible formatting characters, such as right-to-left marks:"
+        " type it rather than paste it."
+    ),
+    "name_header": 'Enter your name without the characters "=?", which email reads as a code.',
     "email": "Enter an email address like name@example.com.",
     "email_long": f"Enter an email address of at most {EMAIL_MAX} characters.",
     "email_ascii": "Enter an email address without accents or symbols before the @, like name@example.com.",
+    "email_header": 'Enter an email address without the characters "=?", which email reads as a code.',
     "phone": "Enter a phone number like 01632 960123 or +44 1632 960123, or leave it blank.",
     "message": "Enter your message.",
     "message_long": f"Shorten your message to at most {MESSAGE_MAX:,} characters.",
@@ -82,9 +90,10 @@ def _single_text(value: Any) -> str | None:
 
 
 def _required_text(value: Any, field: str, max_length: int) -> str:
-    """A required field's trimmed text: the field's own message when absent, `<field>_long` when too long."""
+    """A required field's trimmed text: the field's own message when absent or when it shows nothing
+    (only invisible characters, such as U+200B or the Hangul filler), `<field>_long` when too long."""
     text = _single_text(value)
-    if text is None:
+    if text is None or shows_nothing(text):
         raise _fail(field)
     if len(text) > max_length:
         raise _fail(f"{field}_long")
@@ -121,6 +130,15 @@ class Enquiry(BaseModel):
         text = _required_text(value, "name", NAME_MAX)
         if any(unicodedata.category(char) == "Cc" for char in text):
             raise _fail("name_control")
+        if hidden_format_characters(text):
+            raise _fail("name_format")
+        # Imported here, with the email package: only a name that got this far needs it.
+        from enquiries.notify.headers import UnsafeHeader, check_name
+
+        try:
+            check_name(text)  # as the notification's Subject and Reply-To display name
+        except UnsafeHeader:
+            raise _fail("name_header") from None
         return text
 
     @field_validator("email", mode="plain")
@@ -138,6 +156,12 @@ class Enquiry(BaseModel):
             raise _fail("email_ascii" if accented_local else "email") from None
         if len(valid.normalized) > EMAIL_MAX:
             raise _fail("email_long")
+        from enquiries.notify.headers import UnsafeHeader, check_email
+
+        try:
+            check_email(valid.normalized)  # as the notification's Reply-To
+        except UnsafeHeader:
+            raise _fail("email_header") from None
         return valid.normalized
 
     @field_validator("phone", mode="plain")

@@ -23,8 +23,8 @@ from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from enquiries.api.body import FORM_TYPES, media_type, read_form
 from enquiries.api.errors import RETRY_AFTER_SECONDS, ApiError, error_body
 from enquiries.client_address import AddressHasher
-from enquiries.ids import new_enquiry_id
 from enquiries.log import logger
+from enquiries.origins import serialise_origin
 from enquiries.settings import Settings
 from enquiries.storage.enquiry_store import StorageUnavailable
 from enquiries.storage.intake_store import (
@@ -33,12 +33,13 @@ from enquiries.storage.intake_store import (
     DynamoIntakeStore,
     IntakeStore,
     RateLimited,
-    RateWindow,
     Replayable,
     Replayed,
     ReplayKey,
 )
-from enquiries.submission import accept_enquiry, utc_now
+from enquiries.storage.rate_limit import RateWindow
+from enquiries.stored_secret import SecretUnavailable, StoredSecret
+from enquiries.submission import accept_enquiry, answer_caught, utc_now
 from enquiries.validation import MESSAGES as FIELD_MESSAGES
 from enquiries.validation import Enquiry, FieldRules, InvalidEnquiry, validate_enquiry
 
@@ -47,6 +48,11 @@ if TYPE_CHECKING:
 
 ENQUIRIES_PATH = "/enquiries"
 ALLOWED_METHODS = "OPTIONS, POST"
+# A preflight allows POST (the only route) with these request headers, as the contract and the
+# template's CorsConfiguration say (tests/test_cors.py compares them).
+CORS_ALLOW_HEADERS = ("Content-Type", "Idempotency-Key")
+CORS_EXPOSE_HEADERS = ("Retry-After",)
+CORS_MAX_AGE_SECONDS = 600
 SUCCESS_MESSAGE = "Thank you: your enquiry has been sent. We will reply by email as soon as we can."
 IDEMPOTENCY_KEY_MAX = 128
 JSON_TYPE = "application/json"
@@ -86,7 +92,15 @@ def _origin_of(url: str) -> str | None:
         return None
     if parts.scheme not in ("http", "https") or not parts.netloc or "@" in parts.netloc or "\\" in url:
         return None
-    return f"{parts.scheme}://{parts.netloc}".lower()
+    return _serialised_origin(f"{parts.scheme}://{parts.netloc}")
+
+
+def _serialised_origin(origin: str) -> str | None:
+    """The origin as browsers write it (so https://Clinic.example:443 matches), or None if it is none."""
+    try:
+        return serialise_origin(origin)
+    except ValueError:
+        return None
 
 
 def _wants_html(app: APIGatewayHttpResolver) -> bool:
@@ -126,20 +140,38 @@ def services_from(settings: Settings) -> Services:
     )
 
 
+def stored_secrets(services: Services) -> list[StoredSecret]:
+    """The Secrets Manager secrets these services read, for the init phase to read first."""
+    secrets = [services.hasher.secret] if services.hasher is not None else []
+    if services.verifier is not None and services.verifier.stored_secret is not None:
+        secrets.append(services.verifier.stored_secret)
+    return secrets
+
+
 def _turnstile(settings: Settings) -> TurnstileVerifier | None:
-    if not settings.turnstile_secret:
+    if not (settings.turnstile_secret or settings.turnstile_secret_arn):
         return None
     # Imported only when configured: urllib.request is not needed otherwise.
     from enquiries.turnstile import TurnstileVerifier
 
-    return TurnstileVerifier(settings.turnstile_secret, settings.turnstile_verify_url)
+    if settings.turnstile_secret_arn:
+        return TurnstileVerifier(
+            StoredSecret("TURNSTILE_SECRET_ARN", settings.turnstile_secret_arn), settings.turnstile_verify_url
+        )
+    return TurnstileVerifier(settings.turnstile_secret or "", settings.turnstile_verify_url)
 
 
-def submission_fingerprint(enquiry: Enquiry, client_key: str) -> str:
-    """Same normalised fields from the same client address: the same submission."""
-    material = json.dumps(
-        {"fields": enquiry.stored_fields(), "next": enquiry.next_url, "client": client_key}, sort_keys=True
-    )
+def submission_fingerprint(enquiry: Enquiry, client_key: str, caught: bool = False) -> str:
+    """Same normalised fields from the same client address: the same submission. A robot-trap hit
+    never matches a real enquiry, so a real one is never answered with a trap hit's make-believe."""
+    fingerprinted: dict[str, object] = {
+        "fields": enquiry.stored_fields(),
+        "next": enquiry.next_url,
+        "client": client_key,
+    }
+    if caught:
+        fingerprinted["caught"] = True
+    material = json.dumps(fingerprinted, sort_keys=True)
     return hashlib.sha256(material.encode()).hexdigest()
 
 
@@ -183,18 +215,27 @@ def verify_captcha(verifier: TurnstileVerifier, token: str, remote_ip: str) -> N
         raise ApiError(503, "unavailable", reason=unavailable.reason) from None
 
 
-def _honeypot_filled(fields: dict[str, Any]) -> bool:
-    value = fields.get("_gotcha")
-    if isinstance(value, list):
-        return any(isinstance(item, str) and item.strip() for item in value)
-    return value is not None and (not isinstance(value, str) or bool(value.strip()))
-
-
 def count_spam_blocked() -> None:
     from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
     with single_metric(name="SpamBlocked", unit=MetricUnit.Count, value=1, namespace="Enquiries") as metric:
         metric.add_dimension(name="service", value="enquiries")
+
+
+def _contract_cors(origins: list[str]) -> CORSConfig:
+    """The contract's CORS, the same as the template's HttpApi CorsConfiguration (which API Gateway
+    serves when deployed; this one is what the local server and `sam local` serve)."""
+    cors = CORSConfig(
+        allow_origin=origins[0],
+        extra_origins=origins[1:],
+        # The form script reads Retry-After on a 429 or 503 to know when to offer a resend.
+        expose_headers=list(CORS_EXPOSE_HEADERS),
+        max_age=CORS_MAX_AGE_SECONDS,
+    )
+    # Exactly the contract's request headers: CORSConfig always adds Authorization, X-Api-Key,
+    # X-Amz-Date and X-Amz-Security-Token to those it is given, which the API never reads.
+    cors.allow_headers = set(CORS_ALLOW_HEADERS)
+    return cors
 
 
 def build_app(
@@ -206,26 +247,17 @@ def build_app(
     if not isinstance(services, Services):
         services = Services(store=services)
     origins = list(settings.allowed_origins)
-    cors = (
-        CORSConfig(
-            allow_origin=origins[0],
-            extra_origins=origins[1:],
-            allow_headers=["Idempotency-Key"],
-            # The form script reads Retry-After on a 429 or 503 to know when to offer a resend.
-            expose_headers=["Retry-After"],
-            max_age=600,
-        )
-        if origins
-        else None
-    )
-    app = APIGatewayHttpResolver(cors=cors)
+    cors = _contract_cors(origins) if origins else None
+    # debug=False whatever POWERTOOLS_DEV says: in debug mode the resolver prints every event, body
+    # and all, to the function's log.
+    app = APIGatewayHttpResolver(cors=cors, debug=False)
     rules = FieldRules(
         services=settings.services,
         require_consent=settings.require_consent,
         default_phone_region=settings.default_phone_region,
         captcha_required=services.verifier is not None,
     )
-    allowed_origins = {origin.lower() for origin in origins}
+    allowed_origins = set(origins)  # serialised by the settings, as browsers send them
 
     def allowed_url(url: str | None) -> str | None:
         return url if url and _origin_of(url) in allowed_origins else None
@@ -253,13 +285,15 @@ def build_app(
         started = time.perf_counter()
         origin = _header(app, "origin")
         try:
-            if origin is not None and origin.lower() not in allowed_origins:
+            if origin is not None and _serialised_origin(origin) not in allowed_origins:
                 raise ApiError(403, "origin_not_allowed", reason="origin")
             if app.current_event.raw_path != ENQUIRIES_PATH and app.current_event.http_method == "OPTIONS":
                 # Powertools would answer any path's preflight; only /enquiries exists.
                 raise ApiError(404, "not_found", reason="path")
             response = next_middleware(app)
-        except StorageUnavailable as unavailable:  # throttled, down or timing out: "try again soon"
+        except (StorageUnavailable, SecretUnavailable) as unavailable:  # AWS or its configuration failing
+            # Throttled, down or timing out, or a secret the deployment cannot read (logged once, by
+            # name): "try again soon", with Retry-After, never a 500.
             app.context.update(outcome="unavailable", reason=unavailable.reason)
             response = render_error(ApiError(503, "unavailable", reason=unavailable.reason))
         except ApiError as error:
@@ -326,7 +360,18 @@ def build_app(
         return from_replayable(replayable)
 
     def recalled(keys: list[ReplayKey]) -> Response[str] | None:
-        found = services.store.recall(keys) if keys else None
+        """The response remembered for a repeat of this request, if any.
+
+        It is asked only where the request has an answer of its own without it: its field errors,
+        or a captcha check followed by the transaction, which finds repeats itself. So a lookup
+        that fails (throttled, down) answers "none": it must not turn that answer into a 503."""
+        if not keys:
+            return None
+        try:
+            found = services.store.recall(keys)
+        except StorageUnavailable as unavailable:
+            logger.warning("replay lookup unavailable", extra={"reason": unavailable.reason})
+            return None
         return replay(found[1], f"replay:{found[0].scope}") if found else None
 
     def submission(idempotency_key: str | None) -> Response[str]:
@@ -337,14 +382,6 @@ def build_app(
         event = app.current_event
         try:
             _, fields = read_form(event.body, bool(event.is_base64_encoded), _header(app, "content-type"))
-            if _honeypot_filled(fields):
-                # A bot filled the hidden field: whatever else it sent, answer like a success, store
-                # and send nothing, and count it.
-                enquiry_id = new_enquiry_id()
-                app.context.update(enquiry_id=enquiry_id, outcome="honeypot")
-                count_spam_blocked()
-                next_url = fields.get("_next")
-                return success(enquiry_id, next_url if isinstance(next_url, str) else None)
             try:
                 enquiry = validate_enquiry(fields, rules)
             except InvalidEnquiry as invalid:
@@ -355,13 +392,21 @@ def build_app(
             if earlier is not None:
                 return earlier
             raise
+        # A robot filled the hidden field. It goes the way a real enquiry goes (field errors,
+        # captcha, repeats, rate limit) up to the write, where nothing is stored or sent: only
+        # what lets its repeats get the same answer, as a real enquiry's would.
+        caught = enquiry.gotcha is not None
         now = clock()
         rate = None
         if services.hasher is not None:
             client_key = services.hasher.hash(source_ip())
-            keys.append(
-                ReplayKey("double-submit", submission_fingerprint(enquiry, client_key), DOUBLE_SUBMIT_SECONDS)
-            )
+            if caught:
+                # A trap hit that repeats a real enquiry gets the real one's answer, as a double
+                # click would; a real enquiry never gets a trap hit's.
+                real = submission_fingerprint(enquiry, client_key)
+                keys.append(ReplayKey("double-submit", real, DOUBLE_SUBMIT_SECONDS, read_only=True))
+            fingerprint = submission_fingerprint(enquiry, client_key, caught)
+            keys.append(ReplayKey("double-submit", fingerprint, DOUBLE_SUBMIT_SECONDS))
             if settings.rate_limit_per_hour > 0:
                 rate = RateWindow(client_key, settings.rate_limit_per_hour, now.timestamp())
         if services.verifier is not None:
@@ -370,16 +415,24 @@ def build_app(
             if earlier is not None:
                 return earlier
             verify_captcha(services.verifier, enquiry.captcha_token or "", source_ip())
+
+        def respond(enquiry_id: str) -> Replayable:
+            return to_replayable(success(enquiry_id, enquiry.next_url), enquiry_id)
+
         try:
-            accepted = accept_enquiry(
-                enquiry,
-                services.store,
-                respond=lambda enquiry_id: to_replayable(success(enquiry_id, enquiry.next_url), enquiry_id),
-                keys=keys,
-                rate=rate,
-                retention_days=settings.retention_days,
-                now=now,
-            )
+            if caught:
+                count_spam_blocked()
+                accepted = answer_caught(services.store, respond=respond, keys=keys, rate=rate)
+            else:
+                accepted = accept_enquiry(
+                    enquiry,
+                    services.store,
+                    respond=respond,
+                    keys=keys,
+                    rate=rate,
+                    retention_days=settings.retention_days,
+                    now=now,
+                )
         except Replayed as repeat:
             if repeat.key.scope == "double-submit" and idempotency_key is not None:
                 # Remember the answer under this key too, so its retries keep getting it after 10 minutes.
@@ -394,7 +447,7 @@ def build_app(
                 message=rate_limited_message(limited.retry_after),
                 reason="rate_limit",
             ) from None
-        app.context.update(enquiry_id=accepted.enquiry_id, outcome="stored")
+        app.context.update(enquiry_id=accepted.enquiry_id, outcome="honeypot" if caught else "stored")
         return from_replayable(accepted.response)
 
     @app.post(ENQUIRIES_PATH)

@@ -2,6 +2,19 @@
 
 Every way a body can be unreadable becomes an ApiError with the contract's status; nothing here
 raises anything else for any input. Repeated fields are kept as lists so validation can name them.
+
+The 32 KiB limit is on the form's content, so that the same enquiry is accepted however it is
+encoded. The content is the UTF-8 bytes of every field name and every text value once decoded
+(percent-encoding, JSON escapes, base64 or quoted-printable parts undone); a JSON value that is not
+text counts as its compact JSON text (`true` is 4 bytes), and a file part counts only its name (it
+is refused by name anyway). Over 32 KiB is a 413 `payload_too_large`.
+
+Before any parsing, the raw body (after API Gateway's base64) is bounded at 128 KiB, also a 413:
+percent-encoding triples a byte, and a `\\uXXXX` escape is at most three times the UTF-8 bytes of
+the character it writes (6 for a 2-byte character, 12 for a 4-byte one as a surrogate pair), so
+32 KiB of content takes at most 96 KiB in any of the three types; the rest covers the separators,
+quotes and multipart boundaries and part headers of up to 100 fields. Only text written as
+`\\u00XX` escapes of ASCII, which no common encoder writes, could need more.
 """
 
 from __future__ import annotations
@@ -14,7 +27,8 @@ from typing import Any
 from enquiries.api.errors import ApiError
 from enquiries.validation import FilePart
 
-MAX_BODY_BYTES = 32 * 1024
+MAX_CONTENT_BYTES = 32 * 1024
+MAX_RAW_BODY_BYTES = 4 * MAX_CONTENT_BYTES
 JSON = "application/json"
 URLENCODED = "application/x-www-form-urlencoded"
 MULTIPART = "multipart/form-data"
@@ -40,15 +54,39 @@ def decoded_body(body: str | None, is_base64: bool) -> bytes:
     """The raw bytes of the body; API Gateway base64-encodes binary and form bodies."""
     if body is None:
         return b""
+    # Cheap bounds before encoding or decoding a huge string: a character is at least one byte, and
+    # four base64 characters carry three bytes.
+    if len(body) > (MAX_RAW_BODY_BYTES if not is_base64 else (MAX_RAW_BODY_BYTES + 2) // 3 * 4):
+        raise ApiError(413, "payload_too_large", reason="body_size")
     if not is_base64:
-        if len(body) > MAX_BODY_BYTES * 4:  # cheap bound before encoding a huge string
-            raise ApiError(413, "payload_too_large", reason="body_size")
-        return body.encode("utf-8", "surrogatepass")
-    try:
-        raw = base64.b64decode(body, validate=True)
-    except (binascii.Error, ValueError):
-        raise ApiError(400, "bad_request", reason="bad_base64") from None
+        raw = body.encode("utf-8", "surrogatepass")
+    else:
+        try:
+            raw = base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            raise ApiError(400, "bad_request", reason="bad_base64") from None
+    if len(raw) > MAX_RAW_BODY_BYTES:
+        raise ApiError(413, "payload_too_large", reason="body_size")
     return raw
+
+
+def content_size(fields: dict[str, Any]) -> int:
+    """The form's content in bytes, as the module docstring defines it."""
+    return sum(_text_size(name) + _value_size(value) for name, value in fields.items())
+
+
+def _text_size(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def _value_size(value: Any) -> int:
+    if isinstance(value, str):
+        return _text_size(value)
+    if isinstance(value, list):  # a repeated field (or a JSON array): each value
+        return sum(_value_size(item) for item in value)
+    if isinstance(value, FilePart):
+        return 0
+    return _text_size(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
 
 
 def _text(raw: bytes, reason: str) -> str:
@@ -137,9 +175,17 @@ def _multipart_fields(raw: bytes, content_type: str) -> dict[str, Any]:
 
 def read_form(body: str | None, is_base64: bool, content_type: str | None) -> tuple[str, dict[str, Any]]:
     """The body's media type and its fields, or an ApiError (400, 413 or 415)."""
-    raw = decoded_body(body, is_base64)
-    if len(raw) > MAX_BODY_BYTES:
-        raise ApiError(413, "payload_too_large", reason="body_size")
+    kind, fields = _read_fields(decoded_body(body, is_base64), content_type)
+    try:
+        too_large = content_size(fields) > MAX_CONTENT_BYTES
+    except (ValueError, RecursionError):  # a JSON value too deep to write back: unreadable
+        raise ApiError(400, "bad_request", reason="malformed_json") from None
+    if too_large:
+        raise ApiError(413, "payload_too_large", reason="content_size")
+    return kind, fields
+
+
+def _read_fields(raw: bytes, content_type: str | None) -> tuple[str, dict[str, Any]]:
     kind, params = media_type(content_type)
     if kind not in FORM_TYPES and kind != JSON:
         raise ApiError(415, "unsupported_media_type", reason="content_type")

@@ -1,6 +1,8 @@
 """Lambda entry point of the submission function: POST /enquiries behind an HTTP API (payload 2.0).
 
-Settings are read at import, so a misconfigured deployment fails at init naming the variable.
+Settings are read at import, so a misconfigured deployment fails at init naming the variable. The
+secrets the function needs are read at import too (the first request would read them anyway): one that
+cannot be read is logged once, naming its setting, and each request that needs it answers 503.
 """
 
 from typing import Any
@@ -8,14 +10,18 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from enquiries.api.app import build_app, services_from
+from enquiries.api.app import build_app, services_from, stored_secrets
 from enquiries.log import logger
 from enquiries.settings import load_settings
+from enquiries.stored_secret import read_at_init
 
 settings = load_settings(required=("GUARD_TABLE_NAME", "CLIENT_ADDRESS_SECRET_ARN"))
-app = build_app(settings, services_from(settings))
+services = services_from(settings)
+read_at_init(stored_secrets(services))
+app = build_app(settings, services)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+# log_event=False whatever POWERTOOLS_LOGGER_LOG_EVENT says: the event holds the enquiry.
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -3,7 +3,8 @@
 Before sending, a consistent read skips an enquiry already marked notified (a stream batch is
 retried from its first failed record, so records after it arrive again). After sending, a
 conditional update marks the item, retried a few times over about a second if DynamoDB is
-throttling, since an unmarked item is emailed again if the stream delivers its record again.
+throttling (an unmarked item is emailed again if the stream delivers its record again), but only
+while another try still fits in MARK_BUDGET_SECONDS, so that one record has a bounded worst case.
 What remains: if the process dies after SES accepted the email and before the mark is written,
 or the mark still fails after its retries and the record's batch is then retried for another
 record's sake, the clinic gets a second copy. A mark that fails is logged by id and never fails
@@ -23,17 +24,24 @@ from typing import Any, Protocol
 from enquiries.log import logger
 from enquiries.storage.enquiry_store import AlreadyNotified, NotificationLedger, StorageUnavailable
 
-# Pauses between attempts to mark an item notified after its email was sent.
+# One DynamoDB call gives up after at most 7 s: the clients of `enquiries.aws_clients` make 2 attempts
+# of (1 s to connect + 2 s to read), with at most 1 s of backoff between them.
+DYNAMODB_CALL_MAX_SECONDS = 7
+# Pauses between tries to mark an item notified after its email was sent; a try is made only if it
+# would end within MARK_BUDGET_SECONDS of the first, so marking takes at most that long.
 MARK_RETRY_PAUSES = (0.2, 0.4, 0.8)
+MARK_BUDGET_SECONDS = 8.0
 
 
 def _mark_notified(ledger: NotificationLedger, enquiry_id: str, notified_at: str, message_id: str) -> None:
+    started = time.monotonic()
     for pause in (*MARK_RETRY_PAUSES, None):
         try:
             ledger.mark_notified(enquiry_id, notified_at, message_id)
             return
         except StorageUnavailable:
-            if pause is None:
+            elapsed = time.monotonic() - started
+            if pause is None or elapsed + pause + DYNAMODB_CALL_MAX_SECONDS > MARK_BUDGET_SECONDS:
                 raise
             time.sleep(pause)
 

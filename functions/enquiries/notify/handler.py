@@ -2,6 +2,10 @@
 
 Only INSERT records matter (the event source mapping filters the rest; this checks again), and each
 record succeeds or fails on its own, so one bad record never holds back or repeats the others.
+
+Records are taken one after another only while the invocation has time for the worst case of one
+(`budget`); the rest are reported as failures, and Lambda delivers them again from the first of
+them, in a new invocation (https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-batchfailurereporting.html).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from enquiries.log import logger
+from enquiries.notify.budget import RecordBudget
 from enquiries.notify.delivery import Outcome, deliver
 from enquiries.notify.mail_settings import mail_settings
 from enquiries.notify.mailer import SendFailed, SesMailer
@@ -35,12 +40,13 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 metrics = Metrics(namespace="Enquiries")
 
 
-def record_handler(record: DynamoDBRecord) -> None:
+def record_handler(record: DynamoDBRecord, budget: RecordBudget) -> None:
     keys = record.dynamodb.keys if record.dynamodb else None
     enquiry_id = str((keys or {}).get("id", ""))
     if record.event_name != DynamoDBRecordEventName.INSERT or not enquiry_id:
         logger.info("record skipped", extra={"event_name": str(record.event_name), "enquiry_id": enquiry_id})
         return
+    budget.take(enquiry_id)
     try:
         delivery = deliver(enquiry_id, store, mailer, partial(compose, mail=mail))
     except SendFailed as failed:
@@ -70,8 +76,12 @@ def record_handler(record: DynamoDBRecord) -> None:
 
 
 @metrics.log_metrics
-@logger.inject_lambda_context
+# log_event=False whatever POWERTOOLS_LOGGER_LOG_EVENT says: the stream records hold the enquiries.
+@logger.inject_lambda_context(log_event=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
+        event=event,
+        record_handler=partial(record_handler, budget=RecordBudget(context)),
+        processor=processor,
+        context=context,
     )

@@ -7,6 +7,7 @@ from email.headerregistry import Address
 from email.utils import getaddresses, parseaddr
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from enquiries.notify.headers import UnsafeHeader, ascii_domain
 from enquiries.settings import Settings, SettingsError
 
 
@@ -19,17 +20,20 @@ class MailSettings:
 
 
 def _address(text: str, variable: str) -> Address:
+    """An address as SES takes it: an ASCII local part (SES has no SMTPUTF8) and the domain in its
+    ASCII (punycode) form, which the email package would otherwise write as an encoded word. The
+    display name may be any text: the message encodes it as RFC 2047 encoded words."""
     from email_validator import EmailNotValidError, validate_email
 
     display_name, addr_spec = parseaddr(text)
     try:
-        valid = validate_email(addr_spec, check_deliverability=False)
-    except EmailNotValidError:
+        valid = validate_email(addr_spec, check_deliverability=False, allow_smtputf8=False)
+        local, _, domain = valid.normalized.rpartition("@")
+        return Address(display_name=display_name, username=local, domain=ascii_domain(domain))
+    except (EmailNotValidError, UnsafeHeader):
         raise SettingsError(
-            f"Configuration error: {variable} is invalid: {text!r} is not an email address"
+            f"Configuration error: {variable} is invalid: {text!r} is not an email address SES accepts"
         ) from None
-    local, _, domain = valid.normalized.rpartition("@")
-    return Address(display_name=display_name, username=local, domain=domain)
 
 
 def mail_settings(settings: Settings) -> MailSettings:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
 from typing import Any
+
+from enquiries.notify.headers import ascii_domain
 
 # Retried by the stream: the same send is likely to work a little later.
 TRANSIENT_ERROR_CODES = frozenset(
@@ -31,16 +34,35 @@ class SendFailed(Exception):
         self.permanent = permanent
 
 
+# One SES call gives up after at most 2 attempts of (1 s to connect + 3 s to read), with at most 1 s
+# of backoff between them (botocore's standard retry mode: a random wait of up to 1 s after a
+# throttling error, 50 ms after others): 9 s. SES usually answers in well under a second. A send
+# timed out after SES accepted it is sent again by the second attempt, so attempts stay few.
+SES_CONNECT_TIMEOUT_SECONDS = 1
+SES_READ_TIMEOUT_SECONDS = 3
+SES_ATTEMPTS = 2
+SES_CALL_MAX_SECONDS = SES_ATTEMPTS * (SES_CONNECT_TIMEOUT_SECONDS + SES_READ_TIMEOUT_SECONDS) + 1
+
+
 @functools.cache
 def sesv2_client() -> Any:
     from botocore.config import Config
 
     from enquiries.aws_clients import aws_session
 
-    # Not in a visitor's request: allow SES a few seconds and botocore's standard retries (3 attempts),
-    # well inside the notifier's 30 s timeout.
-    config = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "total_max_attempts": 3})
+    config = Config(
+        connect_timeout=SES_CONNECT_TIMEOUT_SECONDS,
+        read_timeout=SES_READ_TIMEOUT_SECONDS,
+        retries={"mode": "standard", "total_max_attempts": SES_ATTEMPTS},
+    )
     return aws_session().create_client("sesv2", config=config)
+
+
+def envelope_address(address: Address) -> str:
+    """The bare address SES wants in FromEmailAddress and Destination: 7-bit ASCII, the domain in
+    punycode, no display name (SES has no SMTPUTF8; non-ASCII names belong in the raw message's
+    headers, as RFC 2047 encoded words). https://docs.aws.amazon.com/ses/latest/APIReference-V2/API_Destination.html"""
+    return Address(username=address.username, domain=ascii_domain(address.domain)).addr_spec
 
 
 class SesMailer:
@@ -56,8 +78,10 @@ class SesMailer:
         from botocore.exceptions import ConnectionError as AwsConnectionError
 
         request: dict[str, Any] = {
-            "FromEmailAddress": str(message["From"]),
-            "Destination": {"ToAddresses": [str(address) for address in message["To"].addresses]},
+            "FromEmailAddress": envelope_address(message["From"].addresses[0]),
+            "Destination": {
+                "ToAddresses": [envelope_address(address) for address in message["To"].addresses]
+            },
             "Content": {"Raw": {"Data": message.as_bytes(policy=SMTP)}},
         }
         if self._configuration_set:

@@ -1,20 +1,29 @@
 """The notification email: plain text and HTML holding every field, built with the standard library.
 
-`EmailMessage` encodes headers (a non-ASCII name in the Subject, a display name in From) and
-refuses a CR or LF in any header; visitor text is also folded to one line before it gets there.
-Every visitor value in the HTML part passes through `html.escape`.
+The headers that carry visitor text (Reply-To and Subject) come from `headers`, which proves that
+each comes back from the wire exactly as given. Validation refuses any name or address that would
+not; for an enquiry stored before that rule, the email leaves the text out of the header (Reply-To
+the bare address, or none; a Subject without the name) and says so to staff in the body.
+Every visitor value in the HTML part passes through `html.escape`, and the enquirer's address is
+percent-encoded in its `mailto:` link.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 from html import escape
 from typing import Any
+from urllib.parse import quote
 
+from enquiries.log import logger
+from enquiries.notify import headers
+from enquiries.notify.headers import UnsafeHeader, one_line
 from enquiries.notify.mail_settings import MailSettings
 
 FIELD_LABELS = (
@@ -24,23 +33,60 @@ FIELD_LABELS = (
     ("service", "Service"),
 )
 
-
-def one_line(text: str) -> str:
-    """Collapse every run of white space (CR and LF included) into one space."""
-    return " ".join(text.split())
-
-
-def header_text(text: str) -> str:
-    """Visitor text made safe for a header: one line, and no RFC 2047 encoded-word (`=?...?=`),
-    which the email package would decode, CR and LF included, into the header it builds."""
-    return one_line(text).replace("=?", "= ?")
+NAME_LEFT_OUT = (
+    "The name given could not be put in this email's Subject and Reply-To safely, so they leave it out."
+)
+ADDRESS_LEFT_OUT = (
+    "The email address given could not be used as Reply-To safely, so replying to this email will not"
+    " reach the enquirer: check the address before writing to it."
+)
 
 
-def subject_for(item: Mapping[str, Any]) -> str:
-    subject = f"New enquiry from {header_text(str(item['name']))}"
-    if item.get("service"):
-        subject += f" - {header_text(str(item['service']))}"
-    return subject
+@dataclass(frozen=True)
+class VisitorHeaders:
+    """The headers built from visitor text, and a sentence for staff when some text was left out."""
+
+    subject: str
+    reply_to: Address | None
+    notice: str | None = None
+
+
+def visitor_headers(item: Mapping[str, Any]) -> VisitorHeaders:
+    """The Subject and Reply-To for a stored enquiry, leaving out what would not survive as given."""
+    service = str(item["service"]) if item.get("service") else None
+    left_out: list[str] = []
+    name: str | None = str(item["name"])
+    try:
+        headers.check_name(str(item["name"]))
+    except UnsafeHeader:
+        name = None
+        left_out.append("name")
+    try:
+        reply_to: Address | None = headers.reply_to(name or "", str(item["email"]))
+    except UnsafeHeader:
+        reply_to = None
+        left_out.append("email")
+    try:
+        subject = headers.subject(name, service)
+    except UnsafeHeader:  # the service, from SERVICES: a configuration the deployer chose
+        subject = "New enquiry"
+    if left_out:
+        logger.warning(
+            "visitor text left out of headers", extra={"enquiry_id": str(item["id"]), "fields": left_out}
+        )
+    notice = " ".join({"name": NAME_LEFT_OUT, "email": ADDRESS_LEFT_OUT}[field] for field in left_out)
+    return VisitorHeaders(subject, reply_to, notice or None)
+
+
+def mailto_uri(address: str) -> str:
+    """A `mailto:` URI for exactly this one address (RFC 6068 section 2): in the local part, every
+    character but letters, digits and `-._~!$'*+` percent-encoded, so that `?`, `&`, `=`, `#`, `%`,
+    `/` and `,` cannot start header fields (cc, bcc, body) or another address; the domain as DNS
+    knows it. https://www.rfc-editor.org/rfc/rfc6068#section-2"""
+    local, _, domain = address.rpartition("@")
+    with contextlib.suppress(UnsafeHeader):  # if not, percent-encoded UTF-8, which RFC 6068 allows too
+        domain = headers.ascii_domain(domain)
+    return "mailto:" + quote(local, safe="!$'*+") + "@" + quote(domain, safe="")
 
 
 def received_at(item: Mapping[str, Any], mail: MailSettings) -> str:
@@ -60,19 +106,10 @@ def _phone_display(e164: str) -> str:
         return e164
 
 
-def _reply_to(item: Mapping[str, Any]) -> Address:
-    import idna
-
-    local, _, domain = str(item["email"]).rpartition("@")
-    if not domain.isascii():
-        # An internationalised domain, as DNS knows it (IDNA 2008, as email-validator checked it:
-        # IDNA 2003 would turn "straße.de" into another domain, "strasse.de").
-        domain = idna.encode(domain, uts46=True).decode("ascii")
-    return Address(display_name=header_text(str(item["name"])), username=local, domain=domain)
-
-
-def text_body(item: Mapping[str, Any], mail: MailSettings) -> str:
-    lines = [subject_for(item), ""]
+def text_body(item: Mapping[str, Any], mail: MailSettings, visitor: VisitorHeaders) -> str:
+    lines = [visitor.subject, ""]
+    if visitor.notice:
+        lines += [visitor.notice, ""]
     for key, label in FIELD_LABELS:
         if item.get(key):
             value = _phone_display(str(item[key])) if key == "phone" else one_line(str(item[key]))
@@ -82,7 +119,8 @@ def text_body(item: Mapping[str, Any], mail: MailSettings) -> str:
     lines += ["", "Message:", str(item["message"]), ""]
     lines.append(f"Received:   {received_at(item, mail)}")
     lines.append(f"Enquiry id: {item['id']}")
-    lines += ["", f"Reply to this email to answer {one_line(str(item['name']))} directly."]
+    if visitor.reply_to is not None:
+        lines += ["", f"Reply to this email to answer {one_line(str(item['name']))} directly."]
     return "\n".join(lines) + "\n"
 
 
@@ -91,16 +129,18 @@ _CELL = (
 )
 _LABEL = _CELL + 'color:#555555;white-space:nowrap;"'
 _VALUE = _CELL + 'color:#1b1b1b;"'
+_SMALL = "margin:12px 0 0 0;font-size:13px;color:#555555;"
 
 
-def html_body(item: Mapping[str, Any], mail: MailSettings) -> str:
+def html_body(item: Mapping[str, Any], mail: MailSettings, visitor: VisitorHeaders) -> str:
     rows = []
     for key, label in FIELD_LABELS:
         if not item.get(key):
             continue
         value = str(item[key])
         if key == "email":
-            cell = f'<a href="mailto:{escape(value, quote=True)}" style="color:#0b5cad;">{escape(value)}</a>'
+            link = escape(mailto_uri(value), quote=True)
+            cell = f'<a href="{link}" style="color:#0b5cad;">{escape(value)}</a>'
         elif key == "phone":
             shown = escape(_phone_display(value))
             cell = f'<a href="tel:{escape(value, quote=True)}" style="color:#0b5cad;">{shown}</a>'
@@ -113,26 +153,33 @@ def html_body(item: Mapping[str, Any], mail: MailSettings) -> str:
         )
     message = escape(str(item["message"])).replace("\r\n", "\n").replace("\n", "<br>\n")
     name = escape(one_line(str(item["name"])))
+    notice = (
+        f'\n<p style="margin:0 0 16px 0;color:#b3261e;">{escape(visitor.notice)}</p>'
+        if visitor.notice
+        else ""
+    )
+    reply = ""
+    if visitor.reply_to is not None:
+        reply = f'\n<p style="{_SMALL}">Reply to this email to answer {name} directly.</p>'
     return f"""<!doctype html>
 <html lang="en">
 <head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{escape(subject_for(item))}</title></head>
+<title>{escape(visitor.subject)}</title></head>
 <body style="margin:0;padding:0;background:#f4f4f4;">
 <table role="presentation" width="100%" cellpadding="0" cellspacing="0" style="background:#f4f4f4;">
 <tr><td style="padding:24px 12px;">
 <table role="presentation" width="600" cellpadding="0" cellspacing="0" align="center"
  style="max-width:600px;width:100%;background:#ffffff;border:1px solid #dddddd;">
 <tr><td style="padding:20px 24px;font-family:Arial,Helvetica,sans-serif;">
-<h1 style="margin:0 0 16px 0;font-size:20px;color:#1b1b1b;">New enquiry from {name}</h1>
+<h1 style="margin:0 0 16px 0;font-size:20px;color:#1b1b1b;">New enquiry from {name}</h1>{notice}
 <table role="presentation" cellpadding="0" cellspacing="0">
 {chr(10).join(rows)}
 </table>
 <h2 style="margin:20px 0 8px 0;font-size:16px;color:#1b1b1b;">Message</h2>
-<p style="margin:0;padding:12px;background:#f7f7f7;border-left:4px solid #0b5cad;font-size:15px;
+<p dir="auto" style="margin:0;padding:12px;background:#f7f7f7;border-left:4px solid #0b5cad;font-size:15px;
  line-height:1.5;color:#1b1b1b;font-family:Arial,Helvetica,sans-serif;">{message}</p>
 <p style="margin:20px 0 0 0;font-size:13px;color:#555555;">Received {escape(received_at(item, mail))}<br>
-Enquiry id {escape(str(item["id"]))}</p>
-<p style="margin:12px 0 0 0;font-size:13px;color:#555555;">Reply to this email to answer {name} directly.</p>
+Enquiry id {escape(str(item["id"]))}</p>{reply}
 </td></tr></table>
 </td></tr></table>
 </body>
@@ -142,14 +189,18 @@ Enquiry id {escape(str(item["id"]))}</p>
 
 def compose(item: Mapping[str, Any], mail: MailSettings, now: datetime | None = None) -> EmailMessage:
     """The email for one stored enquiry (an item as the table holds it)."""
+    visitor = visitor_headers(item)
     message = EmailMessage()
     message["From"] = mail.sender
     message["To"] = mail.recipients
-    message["Reply-To"] = _reply_to(item)
-    message["Subject"] = subject_for(item)
+    if visitor.reply_to is not None:
+        message["Reply-To"] = visitor.reply_to
+    message["Subject"] = visitor.subject
     message["Date"] = format_datetime(now or datetime.now(UTC))
-    message["X-Enquiry-Id"] = header_text(str(item["id"]))
+    # Our own id (a ULID): anything else is not put in a header.
+    enquiry_id = str(item["id"])
+    message["X-Enquiry-Id"] = enquiry_id if enquiry_id.isascii() and enquiry_id.isalnum() else "invalid"
     # Quoted-printable keeps every line 7-bit and short, as all mail relays accept.
-    message.set_content(text_body(item, mail), cte="quoted-printable")
-    message.add_alternative(html_body(item, mail), subtype="html", cte="quoted-printable")
+    message.set_content(text_body(item, mail, visitor), cte="quoted-printable")
+    message.add_alternative(html_body(item, mail, visitor), subtype="html", cte="quoted-printable")
     return message

@@ -2,22 +2,26 @@
 the same answer, and the address's rate-limit count, written together in one transaction.
 
 - Replay records (`replay#<scope>#<hash>` on the guard table) hold the response the visitor got.
-  They are written only with a stored enquiry, so failures are never remembered; a repeat whose
-  record exists gets that response back. Scopes: an Idempotency-Key (24 hours) and a fingerprint
-  of the normalised fields and hashed address (10 minutes).
-- The rate-limit count (`rate#<hashed address>#<hour>`) is incremented only if under the limit:
-  at most `limit` accepted enquiries per address per clock hour.
+  They are written only with a stored enquiry (or a robot-trap hit's make-believe one), so failures
+  are never remembered; a repeat whose record exists gets that response back. Scopes: an
+  Idempotency-Key (24 hours) and a fingerprint of the normalised fields and hashed address
+  (10 minutes).
+- The rate-limit count (`rate#<hashed address>`, see rate_limit.py) is incremented only while the
+  address is under its limit for the last 60 minutes.
+- A robot-trap hit goes through the same transaction without the enquiry: its replay records and
+  its own rate count, so that its repeats and its limit look like a real enquiry's.
 - `ClientRequestToken` makes a transaction botocore retries after a lost answer idempotent, so a
-  timeout can never store one enquiry twice.
+  timeout can never store one enquiry twice. Each attempt of ours gets its own token: a token reused
+  with other parameters within 10 minutes is refused (IdempotentParameterMismatch, see
+  ClientRequestToken in https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html).
 
 Two writes per request (as Powertools idempotency makes) plus a read and a write for a sliding
-rate limit cost five round trips; this costs one, and the guarantees are the same.
+rate limit cost five round trips; this costs one (two when the address has a recent count).
 """
 
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,12 +29,12 @@ from typing import Any, Protocol
 
 from enquiries.aws_clients import dynamodb_client
 from enquiries.storage.enquiry_store import IdAlreadyUsed, StorageUnavailable, attribute_map, aws_call
+from enquiries.storage.rate_limit import RateWindow, counters_of, counting_update, estimate, retry_after
 
 Replayable = dict[str, Any]
 
 IDEMPOTENCY_KEY_SECONDS = 24 * 3600
 DOUBLE_SUBMIT_SECONDS = 10 * 60
-RATE_WINDOW_SECONDS = 3600
 # Concurrent repeats race for the same records; DynamoDB cancels all but one transaction. A
 # request waits at most this long for the others before answering a 503.
 _CONFLICT_WAIT_SECONDS = 3.0
@@ -42,36 +46,17 @@ _TRANSIENT_REASONS = frozenset(
 
 @dataclass(frozen=True)
 class ReplayKey:
-    """A record that makes a repeat of this request get the same response."""
+    """A record that makes a repeat of this request get the same response. A read-only key is
+    looked for but never written: the request gets its response if it is there."""
 
     scope: str
     digest: str
     ttl_seconds: int
+    read_only: bool = False
 
     @property
     def record_id(self) -> str:
         return f"replay#{self.scope}#{self.digest}"
-
-
-@dataclass(frozen=True)
-class RateWindow:
-    """This address's count for the current clock hour."""
-
-    client_key: str
-    limit: int
-    now: float
-
-    @property
-    def start(self) -> int:
-        return int(self.now // RATE_WINDOW_SECONDS * RATE_WINDOW_SECONDS)
-
-    @property
-    def record_id(self) -> str:
-        return f"rate#{self.client_key}#{self.start}"
-
-    @property
-    def retry_after(self) -> int:
-        return max(1, math.ceil(self.start + RATE_WINDOW_SECONDS - self.now))
 
 
 class Replayed(Exception):
@@ -95,6 +80,13 @@ class IntakeStore(Protocol):
     ) -> None:
         """Store the enquiry with its guards, or raise Replayed, RateLimited, IdAlreadyUsed or
         StorageUnavailable (nothing is written then)."""
+
+    def accept_caught(
+        self, enquiry_id: str, response: Replayable, keys: list[ReplayKey], rate: RateWindow | None
+    ) -> None:
+        """A robot-trap hit answered as if enquiry `enquiry_id` were stored: remember `response`
+        under `keys` and count the hit in `rate`, storing no enquiry; or raise Replayed,
+        RateLimited or StorageUnavailable (nothing is written then)."""
 
     def recall(self, keys: list[ReplayKey]) -> tuple[ReplayKey, Replayable] | None:
         """The first remembered response among `keys`, if any."""
@@ -130,47 +122,66 @@ class DynamoIntakeStore:
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
 
+    def _replay_write(self, key: ReplayKey, response: Replayable, now: int) -> dict[str, Any]:
+        put = self._replay_put(key, response, now)
+        if not key.read_only:
+            return {"Put": put}
+        # The same condition, checked without writing: it fails, returning the record, if one is there.
+        check = {name: value for name, value in put.items() if name != "Item"}
+        return {"ConditionCheck": {**check, "Key": {"id": put["Item"]["id"]}}}
+
     def accept(
         self, item: dict[str, Any], response: Replayable, keys: list[ReplayKey], rate: RateWindow | None
+    ) -> None:
+        enquiry_put = {
+            "TableName": self.table_name,
+            "Item": attribute_map(item),
+            "ConditionExpression": "attribute_not_exists(id)",
+        }
+        self._transact(str(item["id"]), enquiry_put, response, keys, rate)
+
+    def accept_caught(
+        self, enquiry_id: str, response: Replayable, keys: list[ReplayKey], rate: RateWindow | None
+    ) -> None:
+        self._transact(enquiry_id, None, response, keys, rate)
+
+    def _transact(
+        self,
+        enquiry_id: str,
+        enquiry_put: dict[str, Any] | None,
+        response: Replayable,
+        keys: list[ReplayKey],
+        rate: RateWindow | None,
     ) -> None:
         from botocore.exceptions import ClientError
 
         now = int(self._clock())
-        writes: list[dict[str, Any]] = [
-            {
-                "Put": {
-                    "TableName": self.table_name,
-                    "Item": attribute_map(item),
-                    "ConditionExpression": "attribute_not_exists(id)",
-                }
-            }
-        ]
-        writes += [{"Put": self._replay_put(key, response, now)} for key in keys]
-        if rate is not None:
-            writes.append(
-                {
-                    "Update": {
-                        "TableName": self.guard_table_name,
-                        "Key": {"id": {"S": rate.record_id}},
-                        "UpdateExpression": "ADD accepted :one SET expiration = :expires",
-                        "ConditionExpression": "attribute_not_exists(accepted) OR accepted < :limit",
-                        "ExpressionAttributeValues": {
-                            ":one": {"N": "1"},
-                            ":limit": {"N": str(rate.limit)},
-                            ":expires": {"N": str(rate.start + RATE_WINDOW_SECONDS)},
-                        },
-                    }
-                }
-            )
+        caught = enquiry_put is None
+        writes: list[dict[str, Any]] = [{"Put": enquiry_put}] if enquiry_put is not None else []
+        first_key = len(writes)
+        writes += [self._replay_write(key, response, now) for key in keys]
+        # What the rate record held when last seen; None: assume there is none (the common case).
+        counters = None
         deadline = time.monotonic() + _CONFLICT_WAIT_SECONDS
+        attempt = 0
         while True:
+            attempt += 1
+            rate_write = (
+                []
+                if rate is None
+                else [{"Update": counting_update(rate, self.guard_table_name, counters, caught)}]
+            )
+            if not writes + rate_write:
+                return
             try:
-                # The enquiry id is fresh per attempt of the caller, so it is a safe request token.
+                # The enquiry id is fresh per call, and each attempt here writes something else (a
+                # new rate condition), so each gets its own token; botocore's resends of one
+                # attempt keep it, and so cannot store anything twice.
                 aws_call(
                     self._client_factory(),
                     "transact_write_items",
-                    TransactItems=writes,
-                    ClientRequestToken=str(item["id"]),
+                    TransactItems=writes + rate_write,
+                    ClientRequestToken=f"{enquiry_id}-{attempt}",
                 )
                 return
             except ClientError as error:
@@ -180,15 +191,25 @@ class DynamoIntakeStore:
                 old_items = [r.get("Item") for r in error.response.get("CancellationReasons", [])]
             # Checked in order of what the visitor should see: a repeat is a repeat, even if the
             # address is now over its limit.
-            for index, key in enumerate(keys, start=1):
+            for index, key in enumerate(keys, start=first_key):
                 if index < len(reasons) and reasons[index] == "ConditionalCheckFailed":
                     remembered = old_items[index] or self._get(key)
                     if remembered is not None:
                         raise Replayed(key, _response_of(remembered))
-            if rate is not None and reasons and reasons[-1] == "ConditionalCheckFailed":
-                raise RateLimited(rate.retry_after)
-            if reasons and reasons[0] == "ConditionalCheckFailed":
-                raise IdAlreadyUsed(str(item["id"]))
+            if (
+                rate is not None
+                and len(reasons) == len(writes) + 1
+                and reasons[-1] == "ConditionalCheckFailed"
+            ):
+                # The rate record is not what this attempt assumed: read it from the cancellation.
+                counters = counters_of(old_items[-1])
+                if estimate(rate, counters, caught) >= rate.limit:
+                    raise RateLimited(retry_after(rate, counters, caught))
+                if time.monotonic() > deadline:
+                    raise StorageUnavailable("rate_contention")
+                continue
+            if enquiry_put is not None and reasons and reasons[0] == "ConditionalCheckFailed":
+                raise IdAlreadyUsed(enquiry_id)
             transient = [reason for reason in reasons if reason in _TRANSIENT_REASONS]
             if transient:
                 raise StorageUnavailable(transient[0])

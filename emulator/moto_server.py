@@ -1,4 +1,4 @@
-"""The embedded AWS emulator: moto's server in a thread of this process, and the resources on it.
+"""moto's server in a thread of this process, with DynamoDB's atomic transactions, and clients for it.
 
 The handlers reach it over HTTP through AWS_ENDPOINT_URL, exactly as they reach AWS when deployed;
 the local server itself reads moto's in-memory state for what AWS has no API for (sent emails).
@@ -10,13 +10,11 @@ import contextlib
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from email.utils import parseaddr
 from typing import Any
 
-from devserver.environment import DUMMY_CREDENTIAL
-from devserver.template_tables import create_table_from_template
-
 log = logging.getLogger(__name__)
+
+DUMMY_CREDENTIAL = "testing"  # moto accepts any key; a real one must never be used here
 
 
 @dataclass(frozen=True)
@@ -43,7 +41,7 @@ def running_moto() -> Iterator[str]:
     """Start moto's server on a free loopback port for the duration of the block; yields its URL."""
     from moto.server import ThreadedMotoServer
 
-    from devserver import moto_transactions
+    from emulator import moto_transactions
 
     moto_transactions.install()
 
@@ -56,13 +54,6 @@ def running_moto() -> Iterator[str]:
         yield f"http://{host}:{port}"
     finally:
         server.stop()
-
-
-def create_dead_letter_queue(emulator: Emulator, name: str) -> str:
-    """Create the notifier's dead-letter queue (the template's OnFailure destination); return its URL."""
-    url = str(emulator.client("sqs").create_queue(QueueName=name)["QueueUrl"])
-    log.info("created queue %s in the emulator", name)
-    return url
 
 
 def latest_stream_arn(emulator: Emulator, table_name: str) -> str | None:
@@ -83,24 +74,3 @@ def forget_shard_iterator(iterator: str) -> None:
     for account_backends in list(get_backend("dynamodbstreams").values()):
         for region_backend in list(account_backends.values()):
             region_backend.shard_iterators.pop(iterator, None)
-
-
-def provision(
-    emulator: Emulator, *, table_name: str, sender: str, guard_table_name: str, address_secret: str
-) -> None:
-    """Create what the template deploys and the handlers need: both tables, the address-hashing
-    secret (a random one per run, as the template generates one per stack) and the verified sender."""
-    import secrets
-
-    dynamodb = emulator.client("dynamodb")
-    create_table_from_template(dynamodb, table_name)
-    create_table_from_template(dynamodb, guard_table_name, logical_id="GuardTable")
-    emulator.client("secretsmanager").create_secret(Name=address_secret, SecretString=secrets.token_hex(32))
-    address = parseaddr(sender)[1] or sender
-    emulator.client("ses").verify_email_identity(EmailAddress=address)
-    log.info(
-        "created tables %s and %s, the address-hashing secret, and verified sender %s in the emulator",
-        table_name,
-        guard_table_name,
-        address,
-    )

@@ -1,6 +1,6 @@
 """The API's OpenAPI document, built from the submission app's own routes and models.
 
-`python -m devserver.openapi` writes docs/openapi.json; `--check` only compares, and exits 1 when the
+`python -m scripts.openapi` writes docs/openapi.json; `--check` only compares, and exits 1 when the
 committed file is stale. Powertools' `get_openapi_json_schema` gives the routes, operation id and
 document frame; what it cannot know (the bodies the handler reads itself, the contract's error bodies,
 303 and HTML answers for form posts, 405 with Allow, the CORS preflight) is corrected here, from the
@@ -53,7 +53,11 @@ ERROR_RESPONSES: dict[int, tuple[str, str]] = {
     ),
     404: ("NotFound", "Any path other than /enquiries."),
     405: ("MethodNotAllowed", "Any method on /enquiries other than POST and OPTIONS; `Allow` lists them."),
-    413: ("PayloadTooLarge", "The body is over 32 KiB (after base64 decoding)."),
+    413: (
+        "PayloadTooLarge",
+        "The form's content (field names and values, once decoded) is over 32 KiB, or the body itself "
+        "is over 128 KiB.",
+    ),
     415: (
         "UnsupportedMediaType",
         "The content type is not JSON, urlencoded or multipart, or its charset is not UTF-8.",
@@ -65,8 +69,9 @@ ERROR_RESPONSES: dict[int, tuple[str, str]] = {
     ),
     429: (
         "RateLimited",
-        "Over `RATE_LIMIT_PER_HOUR` accepted enquiries from one client address in an "
-        "hour; `Retry-After` says when to resend.",
+        "Over `RATE_LIMIT_PER_HOUR` accepted enquiries from one client address in the last "
+        "60 minutes (counted in 10-minute buckets, so a wait may be up to 10 minutes longer); "
+        "`Retry-After` says when to resend.",
     ),
     500: ("InternalError", "Anything else unexpected; `reference` is also in the log line for it."),
     503: (
@@ -201,8 +206,9 @@ def _field_rules(form: bool) -> dict[str, Schema | None]:
             {
                 "type": "string",
                 "maxLength": 0,
-                "description": "The honeypot: must stay empty. A filled one gets the same response as a "
-                "success, and nothing is stored or sent. Never stored.",
+                "description": "The honeypot: must stay empty. A filled one gets the answer an enquiry "
+                "would get (field errors, a success with a fresh id, a repeat's first answer, a 429), and "
+                "nothing is stored or sent. Never stored.",
             }
         ),
         "_next": optional(
@@ -230,7 +236,7 @@ def enquiry_schemas() -> tuple[Schema, Schema]:
         properties: Schema = {}
         for name, generated in model["properties"].items():
             if name not in rules:  # a new model field must get its contract rule here
-                raise ValueError(f"the Enquiry model's field {name!r} has no rule in devserver/openapi.py")
+                raise ValueError(f"the Enquiry model's field {name!r} has no rule in scripts/openapi.py")
             if rules[name] is None:
                 continue
             schema = {key: value for key, value in generated.items() if key not in ("default", "anyOf")}
@@ -340,7 +346,8 @@ def post_operation(generated: Schema) -> Schema:
     operation = {key: value for key, value in generated.items() if key not in ("responses", "summary")}
     responses: Schema = {
         "201": {
-            "description": "Stored. A filled honeypot gets the same answer, and nothing is stored.",
+            "description": "Stored. A filled honeypot with valid fields gets the same answer, and nothing is "
+            "stored.",
             "content": {"application/json": {"schema": _ref("schemas", "Accepted")}},
         },
         "200": {
@@ -381,8 +388,9 @@ def post_operation(generated: Schema) -> Schema:
         ],
         "requestBody": {
             "required": True,
-            "description": "At most 32 KiB. API Gateway may hand it over base64-encoded; it is decoded "
-            "first. Any other content type is a 415.",
+            "description": "At most 32 KiB of content: the UTF-8 bytes of the field names and values once "
+            "decoded, the same in every encoding; the body itself at most 128 KiB. API Gateway may hand it "
+            "over base64-encoded; it is decoded first. Any other content type is a 415.",
             "content": {
                 "application/json": {"schema": _ref("schemas", "Enquiry")},
                 "application/x-www-form-urlencoded": {"schema": _ref("schemas", "EnquiryForm")},
@@ -461,7 +469,7 @@ def render(document: Schema) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m devserver.openapi", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m scripts.openapi", description=__doc__)
     parser.add_argument("--check", action="store_true", help="exit 1 if docs/openapi.json is stale")
     parser.add_argument("--output", type=Path, default=DOCUMENT_PATH, help="where to write the document")
     args = parser.parse_args(argv)

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from devserver import stream
-from devserver.stream import StreamMapping, StreamPoller
-from devserver.template_tables import load_template
+from emulator import stream
+from emulator.stream import StreamMapping, StreamPoller
+from emulator.template_tables import load_template
 
 STREAM_ARN = "arn:aws:dynamodb:eu-west-2:123456789012:table/enquiries/stream/2026-01-01T00:00:00.000"
 FUNCTION_ARN = "arn:aws:lambda:eu-west-2:123456789012:function:NotifyEnquiryFunction"
@@ -168,27 +168,13 @@ def test_lambda_record_is_plain_json_whatever_the_time_zone() -> None:
 
 
 @pytest.mark.parametrize(("event_name", "passes"), [("INSERT", True), ("MODIFY", False), ("REMOVE", False)])
-def test_matches_lets_only_inserts_through_the_templates_filter(event_name: str, passes: bool) -> None:
-    # Given the template's filter, and a record of each kind
-    filters = stream.mapping_from_template(load_template()).filters
+def test_mapping_accepts_only_inserts_as_the_templates_filter_says(event_name: str, passes: bool) -> None:
+    # Given the template's mapping, and a record of each kind
+    mapping = stream.mapping_from_template(load_template())
     record = stream.lambda_record(raw_record(1, event_name), region="eu-west-2", stream_arn=STREAM_ARN)
     # When it is filtered
     # Then only a new item reaches the function
-    assert stream.matches(record, filters) is passes
-
-
-def test_matches_reads_nested_values_exists_and_prefix() -> None:
-    # Given a record, and patterns over its nested fields
-    record = stream.lambda_record(
-        raw_record(1, service={"S": "Osteopathy"}), region="eu-west-2", stream_arn=STREAM_ARN
-    )
-    # When each pattern is tried
-    # Then they match as Lambda's event filtering does
-    assert stream.matches(record, [{"dynamodb": {"NewImage": {"service": {"S": ["Osteopathy"]}}}}])
-    assert not stream.matches(record, [{"dynamodb": {"NewImage": {"service": {"S": ["Yoga"]}}}}])
-    assert stream.matches(record, [{"dynamodb": {"NewImage": {"phone": [{"exists": False}]}}}])
-    assert stream.matches(record, [{"eventName": [{"prefix": "INS"}]}])
-    assert stream.matches(record, [])
+    assert mapping.accepts(record) is passes
 
 
 # -- the mapping, from template.yaml ----------------------------------------------------------------
@@ -203,12 +189,12 @@ def test_mapping_from_template_reads_the_notifiers_event_source_mapping() -> Non
         function_name="NotifyEnquiryFunction",
         batch_size=10,
         starting_position="TRIM_HORIZON",
-        filters=({"eventName": ["INSERT"]},),
+        event_names=frozenset({"INSERT"}),
         maximum_retry_attempts=5,
         bisect_on_error=True,
         dead_letter_queue="NotificationDeadLetterQueue",
         memory_mb=256,
-        timeout_seconds=30,
+        timeout_seconds=120,
     )
 
 
@@ -217,18 +203,30 @@ def test_mapping_from_template_without_the_function_uses_the_defaults() -> None:
     # When the mapping is read
     mapping = stream.mapping_from_template({"Resources": {}})
     # Then new items only, five retries
-    assert mapping.filters == ({"eventName": ["INSERT"]},)
+    assert mapping.event_names == {"INSERT"}
     assert mapping.maximum_retry_attempts == 5
 
 
-def test_mapping_from_template_refuses_a_filter_it_cannot_evaluate() -> None:
-    # Given a filter with a numeric rule the local server does not implement
+@pytest.mark.parametrize(
+    "filters",
+    [
+        [{"Pattern": '{"size": [{"numeric": [">", 1]}]}'}],
+        [{"Pattern": '{"eventName": [{"prefix": "INS"}]}'}],
+        [{"Pattern": '{"eventName": ["INSERT"], "dynamodb": {"NewImage": {"service": {"S": ["Yoga"]}}}}'}],
+        [{"Pattern": '{"eventName": []}'}],
+        [{"Pattern": '{"eventName": ["INSERT"]'}],
+        [{"Pattern": '{"eventName": ["INSERT"]}'}, {"Pattern": '{"eventName": ["MODIFY"]}'}],
+        [],
+    ],
+)
+def test_mapping_from_template_refuses_any_filter_but_one_on_event_name(filters: list[Any]) -> None:
+    # Given the template with a filter other than one pattern {"eventName": [...]}
     template = load_template()
     event = template["Resources"]["NotifyEnquiryFunction"]["Properties"]["Events"]["NewEnquiry"]
-    event["Properties"]["FilterCriteria"] = {"Filters": [{"Pattern": '{"size": [{"numeric": [">", 1]}]}'}]}
+    event["Properties"]["FilterCriteria"] = {"Filters": filters}
     # When the mapping is read
-    # Then it is refused, naming the rule
-    with pytest.raises(ValueError, match="numeric"):
+    # Then it is refused, saying which shape the local server runs
+    with pytest.raises(ValueError, match="eventName"):
         stream.mapping_from_template(template)
 
 
@@ -396,7 +394,7 @@ def test_poller_logs_exception_types_never_record_contents(caplog: pytest.LogCap
     clock = Clock()
     poller, _ = make_poller(streams, Function(respond), clock)
     # When it runs until it gives up
-    with caplog.at_level(logging.DEBUG, logger="devserver.stream"):
+    with caplog.at_level(logging.DEBUG, logger="emulator.stream"):
         run_until_idle(poller, clock)
     # Then the log names the exception's type, and nothing the record holds
     assert "ValueError" in caplog.text
@@ -450,3 +448,24 @@ def test_poller_thread_survives_a_failing_stream_and_resumes_where_it_was() -> N
         "TRIM_HORIZON",
         "AFTER_SEQUENCE_NUMBER",
     ]
+
+
+def test_poller_log_lines_survive_the_functions_log_filter(caplog: pytest.LogCaptureFixture) -> None:
+    # Given the functions' log filter, which withholds what other libraries log (the local server runs
+    # the handlers, and so that filter, in the poller's process)
+    from enquiries.log import withhold_third_party_log_content
+
+    withhold_third_party_log_content()
+    streams = FakeStreams([raw_record(0)])
+
+    def respond(sequences: list[str]) -> Any:
+        raise ValueError("the function failed")
+
+    clock = Clock()
+    poller, _ = make_poller(streams, Function(respond), clock)
+    # When the poller logs why it retries and gives up
+    with caplog.at_level(logging.DEBUG, logger="emulator.stream"):
+        run_until_idle(poller, clock)
+    # Then its lines are kept, as the local server's own are
+    assert "ValueError" in caplog.text
+    assert "gave up on 1 records" in caplog.text

@@ -2,11 +2,12 @@
 
 A background thread polls each shard of the table's stream (TRIM_HORIZON first, so nothing stored before
 it started is missed), turns each record into the exact shape Lambda hands a function, keeps those the
-mapping's FilterCriteria lets through, and invokes the function with batches of them. As Lambda does with
-ReportBatchItemFailures and BisectBatchOnFunctionError: records before the first reported failure are
-done and the rest are retried; a batch whose invocation raised is split in two (the split is not a retry)
-and, once down to one record, retried; retries back off, and after MaximumRetryAttempts the batch's
-metadata (never its records) goes to the dead-letter list and the shard moves on.
+mapping's filter on `eventName` lets through, and invokes the function with batches of them. As Lambda
+does with ReportBatchItemFailures and BisectBatchOnFunctionError: records before the first reported
+failure are done and the rest are retried; a batch whose invocation raised is split in two (the split
+is not a retry) and, once down to one record, retried; retries back off, and after
+MaximumRetryAttempts the batch's metadata (never its records) goes to the dead-letter list and the
+shard moves on.
 
 Nothing a record holds ever reaches a log line: enquiries are health information. The log says what
 happened in counts, sequence numbers and exception types.
@@ -28,7 +29,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-log = logging.getLogger("devserver.stream")
+log = logging.getLogger(__name__)
 
 POLL_INTERVAL_SECONDS = 0.25  # Lambda polls a DynamoDB stream shard four times a second
 FIRST_BACKOFF_SECONDS = 0.5
@@ -38,7 +39,8 @@ RECORDS_PER_READ = 1000  # GetRecords' maximum
 STOP_TIMEOUT_SECONDS = 10.0
 
 EVENT_SOURCE_TYPE = "DynamoDB"
-_MISSING = object()
+# The one filter shape this module runs: the template's `{"eventName": [...]}`.
+_FILTER_SHAPE = '{"eventName": ["INSERT", ...]}'
 
 
 class StreamsClient(Protocol):
@@ -61,12 +63,16 @@ class StreamMapping:
     function_name: str = "NotifyEnquiryFunction"
     batch_size: int = 10
     starting_position: str = "TRIM_HORIZON"
-    filters: tuple[Mapping[str, Any], ...] = ({"eventName": ["INSERT"]},)
+    event_names: frozenset[str] = frozenset({"INSERT"})  # what the filter on `eventName` lets through
     maximum_retry_attempts: int = 5  # -1: until the record leaves the stream
     bisect_on_error: bool = True
     dead_letter_queue: str | None = "NotificationDeadLetterQueue"
     memory_mb: int = 256
     timeout_seconds: int = 30
+
+    def accepts(self, record: Mapping[str, Any]) -> bool:
+        """Whether the mapping's filter lets `record` (as Lambda hands it over) through to the function."""
+        return record.get("eventName") in self.event_names
 
 
 def mapping_from_template(
@@ -74,8 +80,8 @@ def mapping_from_template(
 ) -> StreamMapping:
     """The settings of `function`'s DynamoDB event in `template`; the defaults for what it leaves out.
 
-    Raises ValueError for a filter pattern this module cannot evaluate, so the server refuses to start
-    rather than send what the deployed mapping would not.
+    Raises ValueError for FilterCriteria other than one `{"eventName": [...]}` pattern, so the server
+    refuses to start rather than send what the deployed mapping would not.
     """
     defaults = StreamMapping(function_name=function)
     resources = (template or {}).get("Resources", {})
@@ -94,19 +100,14 @@ def mapping_from_template(
         {},
     )
     on_failure = stream_event.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
-    filters = defaults.filters
+    event_names = defaults.event_names
     if "FilterCriteria" in stream_event:
-        filters = tuple(
-            _checked_pattern(
-                json.loads(entry["Pattern"]) if isinstance(entry["Pattern"], str) else entry["Pattern"]
-            )
-            for entry in stream_event["FilterCriteria"].get("Filters", [])
-        )
+        event_names = _event_name_filter(stream_event["FilterCriteria"])
     return StreamMapping(
         function_name=function,
         batch_size=int(stream_event.get("BatchSize", defaults.batch_size)),
         starting_position=str(stream_event.get("StartingPosition", defaults.starting_position)),
-        filters=filters,
+        event_names=event_names,
         maximum_retry_attempts=int(stream_event.get("MaximumRetryAttempts", defaults.maximum_retry_attempts)),
         bisect_on_error=bool(stream_event.get("BisectBatchOnFunctionError", defaults.bisect_on_error)),
         dead_letter_queue=_logical_id(on_failure) or defaults.dead_letter_queue,
@@ -158,48 +159,24 @@ def lambda_record(raw: Mapping[str, Any], *, region: str, stream_arn: str) -> di
     return converted
 
 
-def _checked_pattern(pattern: Any) -> Mapping[str, Any]:
-    """`pattern`, if every rule in it is one `matches` can evaluate; else ValueError."""
-    if not isinstance(pattern, Mapping):
-        raise ValueError(f"a filter pattern must be a JSON object, not {pattern!r}")
-    for key, rule in pattern.items():
-        if isinstance(rule, Mapping):
-            _checked_pattern(rule)
-        elif isinstance(rule, list):
-            for value in rule:
-                if isinstance(value, Mapping) and set(value) not in ({"exists"}, {"prefix"}):
-                    raise ValueError(f"filter rule {value!r} on {key!r} is not supported by the local server")
-        else:
-            raise ValueError(f"filter rule on {key!r} must be a list or an object, not {rule!r}")
-    return pattern
-
-
-def _value_matches(actual: Any, rule: Any) -> bool:
-    if isinstance(rule, Mapping) and "exists" in rule:
-        return (actual is not _MISSING) == bool(rule["exists"])
-    if actual is _MISSING:
-        return False
-    if isinstance(actual, list):
-        return any(_value_matches(item, rule) for item in actual)
-    if isinstance(rule, Mapping):  # prefix
-        return isinstance(actual, str) and actual.startswith(str(rule["prefix"]))
-    return bool(actual == rule)
-
-
-def _pattern_matches(value: Any, pattern: Mapping[str, Any]) -> bool:
-    for key, rule in pattern.items():
-        actual = value.get(key, _MISSING) if isinstance(value, Mapping) else _MISSING
-        if isinstance(rule, Mapping):
-            if not isinstance(actual, Mapping) or not _pattern_matches(actual, rule):
-                return False
-        elif not any(_value_matches(actual, item) for item in rule):
-            return False
-    return True
-
-
-def matches(record: Mapping[str, Any], filters: Sequence[Mapping[str, Any]]) -> bool:
-    """Whether the mapping's filters let `record` through (any one pattern matching; none: all pass)."""
-    return not filters or any(_pattern_matches(record, pattern) for pattern in filters)
+def _event_name_filter(criteria: Any) -> frozenset[str]:
+    """The eventName values of FilterCriteria holding one pattern `{"eventName": [names]}`; ValueError
+    for anything else, which the local server does not evaluate."""
+    filters = criteria.get("Filters") if isinstance(criteria, Mapping) else None
+    if not isinstance(filters, list) or len(filters) != 1 or not isinstance(filters[0], Mapping):
+        raise ValueError(f"FilterCriteria must hold one filter, {_FILTER_SHAPE}; found {criteria!r}")
+    pattern = filters[0].get("Pattern")
+    try:
+        parsed = json.loads(pattern) if isinstance(pattern, str) else pattern
+    except ValueError:
+        parsed = None
+    names = parsed.get("eventName") if isinstance(parsed, Mapping) and set(parsed) == {"eventName"} else None
+    if not isinstance(names, list) or not names or not all(isinstance(name, str) for name in names):
+        raise ValueError(
+            f"the local server runs only a filter of the shape {_FILTER_SHAPE}, as template.yaml has; "
+            f"found the pattern {pattern!r}"
+        )
+    return frozenset(names)
 
 
 def _sequence(record: Mapping[str, Any]) -> str:
@@ -360,7 +337,7 @@ class StreamPoller:
         for raw in response.get("Records", []):
             record = lambda_record(raw, region=self._region, stream_arn=self.stream_arn)
             shard.last_read = _sequence(record)
-            if matches(record, self.mapping.filters):
+            if self.mapping.accepts(record):
                 shard.pending.append(record)
 
     def _new_iterator(self, shard: _Shard) -> str:

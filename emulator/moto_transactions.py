@@ -13,6 +13,15 @@ moto also checks a single write's condition and then writes, with nothing in bet
 thread: two conditional puts of one key at the same moment can both succeed, where DynamoDB lets
 exactly one through. The notifier's "mark notified once" and the operator's resend claims rely on
 that, so single-item writes take the same lock.
+
+A cancelled transaction answers as DynamoDB documents it: one CancellationReason per item, in the
+order of TransactItems, `None` where the item's condition held and `ConditionalCheckFailed` where it
+did not (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html,
+https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_CancellationReason.html). As
+transactions run one at a time here, none ever gets DynamoDB's `TransactionConflict`: a concurrent
+one waits for the lock instead.
+
+The method replaced is private to moto, so the patch refuses a moto version it was not tested with.
 """
 
 from __future__ import annotations
@@ -20,15 +29,37 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+# The moto versions tests/test_emulator_transactions.py passed with, this patch in place.
+TESTED_MOTO_VERSIONS = frozenset({"5.2.5"})
+
 _LOCK = threading.RLock()
 _installed = False
 
 
+class UntestedMotoVersion(RuntimeError):
+    """The installed moto is not one this patch was tested with."""
+
+
+def check_moto_version(version: str) -> None:
+    """Raise UntestedMotoVersion unless `version` is in TESTED_MOTO_VERSIONS."""
+    if version not in TESTED_MOTO_VERSIONS:
+        tested = ", ".join(sorted(TESTED_MOTO_VERSIONS))
+        raise UntestedMotoVersion(
+            f"moto {version} is installed, but {__name__} ({__file__}) replaces moto's private "
+            f"DynamoDBBackend.transact_write_items and was tested only with moto {tested}. Install the "
+            f"pinned moto, or run tests/test_emulator_transactions.py with moto {version} and, if it "
+            "passes, add the version to TESTED_MOTO_VERSIONS."
+        )
+
+
 def install() -> None:
-    """Patch moto's DynamoDB backend (idempotent)."""
+    """Patch moto's DynamoDB backend (idempotent); UntestedMotoVersion on a moto it was not tested with."""
     global _installed
     if _installed:
         return
+    import moto
+
+    check_moto_version(moto.__version__)
     from moto.dynamodb.comparisons import get_filter_expression
     from moto.dynamodb.exceptions import (
         MultipleTransactionsException,
