@@ -25,18 +25,19 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
-from conftest import (
+from moto.core.models import DEFAULT_ACCOUNT_ID
+from moto.ses.models import ses_backends
+from support import (
     EVENTS,
     GUARD_TABLE_NAME,
     REGION,
+    SECRET_VALUE,
     TABLE_NAME,
     FakeContext,
     log_records,
     stored_items,
     with_json_body,
 )
-from moto.core.models import DEFAULT_ACCOUNT_ID
-from moto.ses.models import ses_backends
 from test_turnstile import TURNSTILE_KEY, Siteverify
 from test_turnstile import siteverify as siteverify  # the fixture, used by its name
 
@@ -55,7 +56,6 @@ CLINIC = "Front desk <frontdesk@clinic.example>, therapists@clinic.example"
 SENDER = "Clinic website <enquiries@clinic.example>"
 CLINIC_NAME = "Riverside Osteopathy"
 CLINIC_PHONE = "01632 960123"
-SECRET_VALUE = "test-address-hash-key"  # conftest's address-hashing secret
 NOW = datetime.now(UTC).replace(microsecond=0).timestamp()
 DAY = 24 * 3600
 
@@ -514,7 +514,7 @@ def test_acknowledgement_storage_throttled_is_tried_again_on_redelivery(
     def reserve(*args: Any, **kwargs: Any) -> Any:
         if throttled["left"]:
             throttled["left"] -= 1
-            from enquiries.storage.enquiry_store import StorageUnavailable
+            from enquiries.aws import StorageUnavailable
 
             raise StorageUnavailable("ThrottlingException")
         return real_reserve(*args, **kwargs)
@@ -563,7 +563,7 @@ def test_acknowledgement_sent_but_not_recorded_is_not_sent_again(
 
     def record(enquiry_id: str, outcome: str, *args: Any) -> None:
         if outcome == "sent":
-            from enquiries.storage.enquiry_store import StorageUnavailable
+            from enquiries.aws import StorageUnavailable
 
             raise StorageUnavailable("ProvisionedThroughputExceededException")
         real_record(enquiry_id, outcome, *args)

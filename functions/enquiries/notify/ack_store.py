@@ -22,8 +22,8 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from enquiries.aws import StorageUnavailable, aws_call
 from enquiries.aws_clients import dynamodb_client
-from enquiries.storage.enquiry_store import StorageUnavailable, aws_call
 
 ADDRESS_WINDOW_SECONDS = 24 * 3600
 _CONDITION_FAILED = "ConditionalCheckFailed"

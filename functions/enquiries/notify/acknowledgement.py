@@ -38,6 +38,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
+from enquiries.aws import StorageUnavailable
 from enquiries.log import logger
 from enquiries.notify import headers
 from enquiries.notify.ack_message import AcknowledgementMail, acknowledgement_mail, compose_acknowledgement
@@ -48,7 +49,6 @@ from enquiries.notify.headers import UnsafeHeader
 from enquiries.notify.mail_settings import MailSettings
 from enquiries.notify.mailer import SES_CALL_MAX_SECONDS, SendFailed
 from enquiries.settings import Settings, SettingsError
-from enquiries.storage.enquiry_store import StorageUnavailable
 from enquiries.stored_secret import SecretUnavailable
 
 # The address-hashing key (once per container; a Secrets Manager call has the DynamoDB clients'
