@@ -31,7 +31,7 @@ from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 from support import GUARD_TABLE_NAME, REGION, TABLE_NAME, FakeContext, with_json_body
 
-from emulator.stream import failure_record
+from emulator.stream import BatchSource, failure_record
 from emulator.template_tables import load_template
 from enquiries.aws import attribute_map
 from enquiries.ids import new_enquiry_id
@@ -714,9 +714,9 @@ def dead_letter(
     """What Lambda sends the queue for a batch it gave up on (the local server's rendering of it)."""
     record = failure_record(
         batch,
-        shard_id=shard_id,
-        stream_arn=stream_arn,
-        function_arn=f"arn:aws:lambda:{REGION}:{DEFAULT_ACCOUNT_ID}:function:{NOTIFIER}",
+        BatchSource(
+            shard_id, stream_arn, f"arn:aws:lambda:{REGION}:{DEFAULT_ACCOUNT_ID}:function:{NOTIFIER}"
+        ),
         invocations=6,
         function_error=False,
         now=at,
