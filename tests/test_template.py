@@ -705,38 +705,61 @@ def test_dead_letter_queue_is_encrypted_and_keeps_messages_14_days(cfn: dict[str
     assert props["MessageRetentionPeriod"] == 14 * 24 * 60 * 60
 
 
-def test_alert_topic_emails_the_alert_address_under_a_key_cloudwatch_may_use(cfn: dict[str, Any]) -> None:
-    # Given the translated alert topic and its key
+def test_alert_topic_emails_the_alert_address(cfn: dict[str, Any]) -> None:
+    # Given the translated alert topic
     topic = cfn["Resources"]["AlertTopic"]["Properties"]
-    key = cfn["Resources"]["AlertTopicKey"]["Properties"]
 
-    # When the key policy's grant to CloudWatch is picked out
-    (grant,) = [
-        s for s in key["KeyPolicy"]["Statement"] if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
-    ]
+    # When its subscriptions are read
+    subscriptions = topic["Subscription"]
 
-    # Then the topic emails AlertEmail, is encrypted with its own rotating key (not the AWS managed
-    # alias/aws/sns, which CloudWatch cannot use), and that key lets only this stack's alarms publish
-    assert topic["Subscription"] == [{"Protocol": "email", "Endpoint": {"Ref": "AlertEmail"}}]
-    assert topic["KmsMasterKeyId"] == {"Ref": "AlertTopicKey"}
-    assert key["EnableKeyRotation"] is True
-    assert sorted(grant["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
-    assert grant["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
-    assert grant["Condition"]["ArnLike"]["aws:SourceArn"]["Fn::Sub"].endswith(":alarm:${AWS::StackName}-*")
+    # Then it emails AlertEmail, and it has no KMS key: CloudWatch can publish only under a customer
+    # managed key ($1 a month and more), and alarm messages hold no personal data (README, "Cost")
+    assert subscriptions == [{"Protocol": "email", "Endpoint": {"Ref": "AlertEmail"}}]
+    assert "KmsMasterKeyId" not in topic
+
+
+def test_stack_has_no_customer_managed_kms_key(cfn: dict[str, Any]) -> None:
+    # Given every resource of the translated template
+    types = {resource["Type"] for resource in cfn["Resources"].values()}
+
+    # When the KMS keys among them are picked out
+    keys = {t for t in types if t.startswith("AWS::KMS::")}
+
+    # Then there are none: each would cost $1 a month at no traffic, $2 to $3 once it rotates. The
+    # table, the queue and the secret are encrypted under AWS owned or AWS managed keys, free.
+    assert keys == set()
 
 
 @pytest.mark.parametrize("alarm", ALARMS)
-def test_alarm_notifies_the_alert_topic_and_is_covered_by_its_key(cfn: dict[str, Any], alarm: str) -> None:
+def test_alarm_notifies_the_alert_topic(cfn: dict[str, Any], alarm: str) -> None:
     # Given a translated alarm
     props = cfn["Resources"][alarm]["Properties"]
 
     # When its actions and name are read
     actions = (props["AlarmActions"], props["OKActions"])
 
-    # Then it notifies the topic on ALARM and on OK, and its name starts with the stack name (which
-    # the topic key's policy matches)
+    # Then it notifies the topic on ALARM and on OK, and its name starts with the stack name
     assert actions == ([{"Ref": "AlertTopic"}], [{"Ref": "AlertTopic"}])
     assert props["AlarmName"]["Fn::Sub"].startswith("${AWS::StackName}-")
+
+
+def test_alarms_are_ones_the_cloudwatch_free_tier_counts(cfn: dict[str, Any]) -> None:
+    # Given every alarm of the translated template
+    alarms = _resources_of_type(cfn, "AWS::CloudWatch::Alarm")
+
+    # When each is classified as CloudWatch bills it
+    # (https://aws.amazon.com/cloudwatch/pricing/: "10 Alarm metrics (only applicable to Standard
+    # resolution alarms that list metrics directly and don't use a Metrics Insights query)")
+    not_free = sorted(
+        name
+        for name, alarm in alarms.items()
+        if "Metrics" in alarm["Properties"] or alarm["Properties"].get("Period", 0) < 60
+    )
+
+    # Then each watches one metric at standard resolution, so the free tier's 10 cover them when the
+    # account has no others; README, "Cost", counts them
+    assert not_free == []
+    assert set(ALARMS) <= set(alarms)
 
 
 @pytest.mark.parametrize("alarm", [alarm for alarm in ALARMS if alarm != "NotificationDeadLetterAlarm"])
