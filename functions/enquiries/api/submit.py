@@ -13,12 +13,15 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from enquiries.api.app import build_app, services_from, stored_secrets
 from enquiries.log import logger
 from enquiries.settings import load_settings
+from enquiries.snapstart import prepare_snapshot
 from enquiries.stored_secret import read_at_init
 
 settings = load_settings(required=("GUARD_TABLE_NAME", "CLIENT_ADDRESS_SECRET_ARN"))
 services = services_from(settings)
 read_at_init(stored_secrets(services))
 app = build_app(settings, services)
+# With SnapStart only: the first request's setup, and the hooks a restored snapshot needs.
+prepare_snapshot(settings, stored_secrets(services))
 
 
 # log_event=False whatever POWERTOOLS_LOGGER_LOG_EVENT says: the event holds the enquiry.
