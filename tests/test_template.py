@@ -757,9 +757,11 @@ def test_alarms_are_ones_the_cloudwatch_free_tier_counts(cfn: dict[str, Any]) ->
     )
 
     # Then each watches one metric at standard resolution, so the free tier's 10 cover them when the
-    # account has no others; README, "Cost", counts them
+    # account has no others, and README, "Cost", prices as many as there are
     assert not_free == []
     assert set(ALARMS) <= set(alarms)
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"| CloudWatch alarms: {len(alarms)}, each a standard-resolution alarm on one metric |" in readme
 
 
 @pytest.mark.parametrize("alarm", [alarm for alarm in ALARMS if alarm != "NotificationDeadLetterAlarm"])
