@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import platform
 import sys
+from dataclasses import dataclass
 from importlib import metadata
 
 from bench import harness
@@ -69,7 +70,6 @@ def main(argv: list[str] | None = None) -> int:
             print(importtime_report(harness.HANDLER_MODULE, harness.bench_environ(endpoint)))
         return 0
 
-    out: list[str] = []
     print(
         f"enquiries benchmark: submission handler ({harness.HANDLER_MODULE}) "
         f"vs bare boto3 baseline ({harness.BASELINE_MODULE})"
@@ -83,126 +83,141 @@ def main(argv: list[str] | None = None) -> int:
     for note in _shortfalls(arguments):
         print(f"NOTE: {note}", flush=True)
 
-    profile_requests = min(PROFILE_REQUESTS, arguments.warm_requests)
     try:
-        with harness.moto_server() as endpoint:
-            harness.create_resources(endpoint)
-            print(
-                f"moto server: {endpoint} (loopback, a thread of this process; both sides use it)", flush=True
-            )
-            environ = harness.bench_environ(endpoint)
-            events = harness.Events()
-            cold = harness.run_cold(arguments.cold_runs, events, environ, _progress)
-            with harness.environment(environ):
-                handlers = harness.import_handlers(environ)
-                warm = harness.run_warm(
-                    arguments.warm_requests, arguments.warm_block, events, handlers, _progress
-                )
-                profiles = {
-                    side: harness.profile_calls(side, h, events, profile_requests)
-                    for side, h in handlers.items()
-                }
+        measured = _measure(arguments)
     except harness.BenchError as error:
         print(f"benchmark failed: {error}", file=sys.stderr)
         return 1
 
-    cold_median = {side: harness.median([s.in_child_ms for s in runs]) for side, runs in cold.items()}
-    cold_ratio = cold_median["handler"] / cold_median["baseline"]
-    out.append("")
-    out.append(
-        f"cold start: a fresh `python -m bench.cold_child <module>` per run, {arguments.cold_runs} runs "
-        "each, interleaved (handler, baseline, floor, ...), after one discarded run each; medians"
-    )
-    out.append(
-        f"  {'':<10}{'import+1st req ms':>18}{'import ms':>11}{'1st request ms':>16}{'whole process ms':>18}"
-    )
-    for side, runs in cold.items():
+    cold_ratio, cold_lines = _cold_report(measured.cold, arguments.cold_runs)
+    warm_ratio, warm_lines = _warm_report(measured, arguments)
+    zip_bytes, zip_lines = _zip_report(arguments.skip_zip)
+    out = [*cold_lines, *warm_lines, *zip_lines, *_goals_report(cold_ratio, warm_ratio, zip_bytes)]
+    print("\n".join(out), flush=True)
+    return 0
+
+
+@dataclass
+class Measured:
+    cold: dict[str, list[harness.ColdSample]]
+    warm: dict[str, list[float]]
+    profiles: dict[str, harness.CallProfile]
+    profile_requests: int
+
+
+def _measure(arguments: argparse.Namespace) -> Measured:
+    """Cold starts, warm requests and the AWS calls of each side, against one moto server."""
+    profile_requests = min(PROFILE_REQUESTS, arguments.warm_requests)
+    with harness.moto_server() as endpoint:
+        harness.create_resources(endpoint)
+        print(f"moto server: {endpoint} (loopback, a thread of this process; both sides use it)", flush=True)
+        environ = harness.bench_environ(endpoint)
+        events = harness.Events()
+        cold = harness.run_cold(arguments.cold_runs, events, environ, _progress)
+        with harness.environment(environ):
+            handlers = harness.import_handlers(environ)
+            warm = harness.run_warm(
+                arguments.warm_requests, arguments.warm_block, events, handlers, _progress
+            )
+            profiles = {
+                side: harness.profile_calls(side, h, events, profile_requests) for side, h in handlers.items()
+            }
+    return Measured(cold, warm, profiles, profile_requests)
+
+
+def _cold_report(cold: dict[str, list[harness.ColdSample]], runs: int) -> tuple[float, list[str]]:
+    """cold_ratio, and the lines that explain it."""
+    cold_median = {side: harness.median([s.in_child_ms for s in samples]) for side, samples in cold.items()}
+    out = [
+        "",
+        f"cold start: a fresh `python -m bench.cold_child <module>` per run, {runs} runs "
+        "each, interleaved (handler, baseline, floor, ...), after one discarded run each; medians",
+        f"  {'':<10}{'import+1st req ms':>18}{'import ms':>11}{'1st request ms':>16}{'whole process ms':>18}",
+    ]
+    for side, samples in cold.items():
         out.append(
             f"  {side:<10}{cold_median[side]:>18.1f}"
-            f"{harness.median([s.import_ms for s in runs]):>11.1f}"
-            f"{harness.median([s.first_request_ms for s in runs]):>16.1f}"
-            f"{harness.median([s.process_ms for s in runs]):>18.1f}"
+            f"{harness.median([s.import_ms for s in samples]):>11.1f}"
+            f"{harness.median([s.first_request_ms for s in samples]):>16.1f}"
+            f"{harness.median([s.process_ms for s in samples]):>18.1f}"
         )
-    out.append(
-        "  cold_ratio uses the in-child figure (handler import + first request, from perf_counter in the"
-    )
-    out.append(
-        "  child): the interpreter's own start-up is the same for both sides and is in 'whole process' only"
-    )
-    out.append(
+    out += [
+        "  cold_ratio uses the in-child figure (handler import + first request, from perf_counter in the",
+        "  child): the interpreter's own start-up is the same for both sides and is in 'whole process' only",
         f"  floor / baseline = {cold_median['floor'] / cold_median['baseline']:.2f}: the part of the "
-        "distance that validating and guarding an enquiry costs any handler (bench/floor.py)"
-    )
+        "distance that validating and guarding an enquiry costs any handler (bench/floor.py)",
+    ]
+    return cold_median["handler"] / cold_median["baseline"], out
 
+
+def _warm_report(measured: Measured, arguments: argparse.Namespace) -> tuple[float, list[str]]:
+    """warm_ratio, and the lines that explain it, with the separate profile of AWS calls."""
+    warm = measured.warm
     warm_median = {side: harness.median(values) for side, values in warm.items()}
-    warm_ratio = warm_median["handler"] / warm_median["baseline"]
     counts = {side: len(values) for side, values in warm.items()}
-    out.append("")
-    out.append(
+    out = [
+        "",
         f"warm: one process, all imported, {counts['handler']} handler, {counts['baseline']} baseline and "
         f"{counts['floor']} floor requests in alternating blocks of "
-        f"{min(arguments.warm_block, arguments.warm_requests)}, after a discarded warm-up"
-    )
-    out.append(f"  {'':<10}{'median us':>12}{'p95 us':>12}")
-    for side, values in warm.items():
-        out.append(f"  {side:<10}{warm_median[side]:>12.0f}{harness.p95(values):>12.0f}")
-    out.append(f"  floor / baseline = {warm_median['floor'] / warm_median['baseline']:.2f}")
-    out.append(
-        "  each time includes moto serving that request's AWS calls, in this process; for reference, a"
-    )
-    out.append(
-        f"  separate pass of {profile_requests} requests each (not in warm_ratio): AWS calls per request, and"
-    )
-    out.append(
-        "  the median time outside them (the handler's own code and botocore's parameter validation and"
-    )
-    out.append("  serialisation; signing, sending, moto and response parsing count as inside the calls)")
-    for side, profile in profiles.items():
+        f"{min(arguments.warm_block, arguments.warm_requests)}, after a discarded warm-up",
+        f"  {'':<10}{'median us':>12}{'p95 us':>12}",
+    ]
+    out += [
+        f"  {side:<10}{warm_median[side]:>12.0f}{harness.p95(values):>12.0f}" for side, values in warm.items()
+    ]
+    out += [
+        f"  floor / baseline = {warm_median['floor'] / warm_median['baseline']:.2f}",
+        "  each time includes moto serving that request's AWS calls, in this process; for reference, a",
+        f"  separate pass of {measured.profile_requests} requests each (not in warm_ratio): AWS calls per "
+        "request, and",
+        "  the median time outside them (the handler's own code and botocore's parameter validation and",
+        "  serialisation; signing, sending, moto and response parsing count as inside the calls)",
+    ]
+    for side, profile in measured.profiles.items():
         operations = profile.operations
         out.append(
             f"    {side:<9} {len(operations)} calls, {harness.median(profile.own_us):>6.0f} us outside them: "
             f"{', '.join(operations) or 'none'}"
         )
+    return warm_median["handler"] / warm_median["baseline"], out
 
-    zip_line = "zip_bytes=skipped"
-    zip_met: bool | None = None
-    if arguments.skip_zip:
-        out.append("")
-        out.append("zip: skipped (--skip-zip)")
-    else:
-        from bench.package import build_zip
 
-        package = build_zip(_progress)
-        zip_met = package.zip_bytes <= ZIP_BYTES_GOAL
-        zip_line = f"zip_bytes={package.zip_bytes}"
-        out.append("")
-        out.append(
-            f"zip: {package.zip_bytes:,} bytes ({package.zip_bytes / 1024 / 1024:.2f} MiB), functions/ with "
-            f"functions/requirements.txt for {package.platform}, ZIP_DEFLATED level 9 ({package.path.name})"
-        )
-        if package.note:
-            out.append(f"  {package.note}")
-        out.append("  largest top-level entries (compressed bytes):")
-        for name, size in package.contributions[:8]:
-            out.append(f"    {size:>10,}  {name}")
+def _zip_report(skip: bool) -> tuple[int | None, list[str]]:
+    """The deployment zip's size (None when skipped), and the lines that describe it."""
+    if skip:
+        return None, ["", "zip: skipped (--skip-zip)"]
+    from bench.package import build_zip
 
-    out.append("")
-    out.append("goals (issue 6), reported, not enforced:")
-    out.append(
-        f"  cold_ratio {cold_ratio:.2f} <= {COLD_RATIO_GOAL}: {_verdict(cold_ratio <= COLD_RATIO_GOAL)}"
-    )
-    out.append(
-        f"  warm_ratio {warm_ratio:.2f} <= {WARM_RATIO_GOAL}: {_verdict(warm_ratio <= WARM_RATIO_GOAL)}"
-    )
-    if zip_met is None:
+    package = build_zip(_progress)
+    out = [
+        "",
+        f"zip: {package.zip_bytes:,} bytes ({package.zip_bytes / 1024 / 1024:.2f} MiB), functions/ with "
+        f"functions/requirements.txt for {package.platform}, ZIP_DEFLATED level 9 ({package.path.name})",
+    ]
+    if package.note:
+        out.append(f"  {package.note}")
+    out.append("  largest top-level entries (compressed bytes):")
+    out += [f"    {size:>10,}  {name}" for name, size in package.contributions[:8]]
+    return package.zip_bytes, out
+
+
+def _goals_report(cold_ratio: float, warm_ratio: float, zip_bytes: int | None) -> list[str]:
+    out = [
+        "",
+        "goals (issue 6), reported, not enforced:",
+        f"  cold_ratio {cold_ratio:.2f} <= {COLD_RATIO_GOAL}: {_verdict(cold_ratio <= COLD_RATIO_GOAL)}",
+        f"  warm_ratio {warm_ratio:.2f} <= {WARM_RATIO_GOAL}: {_verdict(warm_ratio <= WARM_RATIO_GOAL)}",
+    ]
+    if zip_bytes is None:
         out.append("  zip <= 1 MiB: not measured (--skip-zip)")
     else:
-        out.append(f"  zip <= 1 MiB ({ZIP_BYTES_GOAL} bytes): {_verdict(zip_met)}")
-    out.append(f"cold_ratio={cold_ratio:.2f}")
-    out.append(f"warm_ratio={warm_ratio:.2f}")
-    out.append(zip_line)
-    print("\n".join(out), flush=True)
-    return 0
+        out.append(f"  zip <= 1 MiB ({ZIP_BYTES_GOAL} bytes): {_verdict(zip_bytes <= ZIP_BYTES_GOAL)}")
+    out += [
+        f"cold_ratio={cold_ratio:.2f}",
+        f"warm_ratio={warm_ratio:.2f}",
+        "zip_bytes=skipped" if zip_bytes is None else f"zip_bytes={zip_bytes}",
+    ]
+    return out
 
 
 def _shortfalls(arguments: argparse.Namespace) -> list[str]:

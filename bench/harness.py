@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -132,7 +133,7 @@ class BenchError(RuntimeError):
 
 
 def check_created(side: str, status: Any, body: Any) -> None:
-    if status != 201:
+    if status != HTTPStatus.CREATED:
         raise BenchError(f"the {side} answered {status}, not 201: {str(body)[:300]}")
 
 

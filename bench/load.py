@@ -24,6 +24,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -53,6 +54,12 @@ class Load:
     results: list[Result] = field(default_factory=list)
     elapsed: float = 0.0
     cut_short: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, result: Result) -> None:
+        """Record one answer; every worker thread calls this."""
+        with self.lock:
+            self.results.append(result)
 
 
 def enquiry(index: int) -> bytes:
@@ -66,9 +73,7 @@ def enquiry(index: int) -> bytes:
     ).encode("utf-8")
 
 
-def worker(
-    host: str, port: int, work: queue.Queue[int], deadline: float, results: list[Result], lock: threading.Lock
-) -> None:
+def worker(host: str, port: int, work: queue.Queue[int], deadline: float, load: Load) -> None:
     connection: http.client.HTTPConnection | None = None
     try:
         while time.monotonic() < deadline:
@@ -95,10 +100,9 @@ def worker(
                 connection = None  # the next request opens a new connection
             seconds = time.perf_counter() - started
             enquiry_id = None
-            if status == 201:
+            if status == HTTPStatus.CREATED:
                 enquiry_id = str(json.loads(body)["id"])
-            with lock:
-                results.append(Result(index, status, seconds, enquiry_id))
+            load.add(Result(index, status, seconds, enquiry_id))
     finally:
         if connection is not None:
             connection.close()
@@ -111,13 +115,12 @@ def run_load(url: str, requests: int, concurrency: int, timeout_seconds: float) 
     for index in range(requests):
         work.put(index)
     load = Load()
-    lock = threading.Lock()
     started = time.perf_counter()
     deadline = time.monotonic() + timeout_seconds
     threads = [
         threading.Thread(
             target=worker,
-            args=(host, port, work, deadline, load.results, lock),
+            args=(host, port, work, deadline, load),
             name=f"load-{n}",
             daemon=True,
         )
@@ -143,7 +146,7 @@ def get_json(url: str, path: str) -> Any:
         connection.request("GET", path)
         response = connection.getresponse()
         body = response.read()
-        if response.status != 200:
+        if response.status != HTTPStatus.OK:
             raise SystemExit(f"load: GET {path} answered {response.status}")
         return json.loads(body)
     finally:
@@ -196,7 +199,9 @@ def report(
     not_stored = accepted - stored
     not_emailed = stored - set(emailed)
     lost = len(not_stored) + len(not_emailed)
-    server_errors = sum(count for status, count in statuses.items() if status >= 500)
+    server_errors = sum(
+        count for status, count in statuses.items() if status >= HTTPStatus.INTERNAL_SERVER_ERROR
+    )
     no_answer = statuses.get(0, 0)
     throughput = len(load.results) / load.elapsed if load.elapsed else 0.0
     status_text = ", ".join(

@@ -52,14 +52,17 @@ class LocalServerProcess:
             bufsize=1,
         )
         self._ready: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=self._drain, daemon=True).start()
+        self._drainer = threading.Thread(target=self._drain, daemon=True)
+        self._drainer.start()
 
     def _drain(self) -> None:
         assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.output.append(line)
-            if line.startswith(READY_PREFIX):
-                self._ready.put(line[len(READY_PREFIX) :].strip())
+        # Closed once the server has stopped writing: an open pipe would outlive it (a ResourceWarning).
+        with self.process.stdout as lines:
+            for line in lines:
+                self.output.append(line)
+                if line.startswith(READY_PREFIX):
+                    self._ready.put(line[len(READY_PREFIX) :].strip())
         self._ready.put("")  # the server stopped
 
     def wait_ready(self, timeout: float = READY_TIMEOUT_SECONDS) -> str:
@@ -82,16 +85,19 @@ class LocalServerProcess:
         raise AssertionError(f"{text!r} never appeared in the server's output")
 
     def wait_exit(self, timeout: float = STOP_TIMEOUT_SECONDS) -> int:
-        return self.process.wait(timeout=timeout)
+        """The server's exit code, once it has stopped and all its output is read (and the pipe closed)."""
+        code = self.process.wait(timeout=timeout)
+        self._drainer.join(timeout)
+        return code
 
     def stop(self) -> int:
         """Terminate the server (killing it if it does not stop in time); its exit code."""
         self.process.terminate()
         try:
-            return self.process.wait(timeout=STOP_TIMEOUT_SECONDS)
+            return self.wait_exit()
         except subprocess.TimeoutExpired:
             self.process.kill()
-            return self.process.wait(timeout=STOP_TIMEOUT_SECONDS)
+            return self.wait_exit()
 
 
 @contextlib.contextmanager

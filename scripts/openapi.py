@@ -14,6 +14,7 @@ import copy
 import json
 import sys
 import tomllib
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -306,15 +307,15 @@ def error_response(status: int) -> Schema:
     schema: Schema = {
         "allOf": [_ref("schemas", "ErrorBody"), {"properties": {"error": {"const": STATUS_CODES[status]}}}]
     }
-    if status == 422:
+    if status == HTTPStatus.UNPROCESSABLE_ENTITY:
         schema["allOf"][1]["required"] = ["fields"]
-    if status >= 500:
+    if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
         schema["allOf"][1]["required"] = ["reference"]
     response: Schema = {
         "description": description,
         "content": {"application/json": {"schema": schema}, "text/html": {"schema": HTML_PAGE}},
     }
-    if status == 405:
+    if status == HTTPStatus.METHOD_NOT_ALLOWED:
         response["headers"] = {
             "Allow": {
                 "description": "The methods /enquiries takes.",

@@ -170,7 +170,7 @@ def make_handler(
         # Imported or reloaded: either way its init (settings, secrets) runs once, as on Lambda.
         name = "enquiries.api.submit"
         module = importlib.reload(sys.modules[name]) if name in sys.modules else importlib.import_module(name)
-        return lambda event: module.lambda_handler(event, lambda_context)  # type: ignore[arg-type]
+        return lambda event: module.lambda_handler(event, lambda_context)
 
     return make
 

@@ -379,6 +379,20 @@ def test_server_stops_cleanly_on_interrupt() -> None:
     assert server.wait_exit() == 0
 
 
+def test_launcher_stop_leaves_the_output_complete_and_its_pipe_closed() -> None:
+    # Given a local server that started
+    with local_server() as running:
+        pass
+
+    # When the block has stopped it
+    # Then its output is read to the end, and the pipe it came through is closed (no open file is left
+    # for the garbage collector, which would warn)
+    assert running.process.returncode is not None
+    assert running.process.stdout is not None
+    assert running.process.stdout.closed
+    assert any(line.startswith(READY_PREFIX) for line in running.output)
+
+
 def test_server_bad_setting_stops_start_with_its_name() -> None:
     # Given a malformed setting
     server = LocalServerProcess({"ALLOWED_ORIGINS": "not-an-origin"})

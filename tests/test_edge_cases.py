@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import email
 import email.policy
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
@@ -33,7 +34,7 @@ ITEM = {
 }
 
 
-def form_event(fields: dict[str, str], **headers: str) -> dict[str, Any]:
+def form_event(fields: Mapping[str, object], **headers: str) -> dict[str, Any]:
     body = base64.b64encode(urlencode(fields).encode()).decode()
     return load_event("submit-urlencoded.json", body=body, headers=headers or None)
 

@@ -28,7 +28,7 @@ from conftest import (
     stored_items,
     with_json_body,
 )
-from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
 from enquiries.notify.mailer import sesv2_client
@@ -47,9 +47,9 @@ def notify(dynamodb: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setenv("SENDER_EMAIL", "Clinic website <enquiries@clinic.example>")
     sesv2_client.cache_clear()
     boto3.client("ses", region_name=REGION).verify_email_identity(EmailAddress="enquiries@clinic.example")
-    import enquiries.notify.handler as handler
+    import enquiries.notify.handler as notifier_module
 
-    module = importlib.reload(handler)
+    module = importlib.reload(notifier_module)
 
     def run(enquiry_id: str) -> EmailMessage:
         event = json.loads((EVENTS / "stream-insert.json").read_text())
@@ -135,7 +135,7 @@ def test_integrity_accepted_text_reaches_the_email_exactly_as_stored(
     assert squeezed(message["Subject"]) == squeezed(f"New enquiry from {name}")
     assert message["Cc"] is None
     assert message["Bcc"] is None
-    html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    html = message.get_body(("html",)).get_content()
     [link] = [unescape(href) for href in re.findall(r'href="(mailto:[^"]*)"', html)]
     parts = urlsplit(link)
     assert (parts.query, parts.fragment, parse_qs(parts.query)) == ("", "", {})

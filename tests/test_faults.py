@@ -46,7 +46,7 @@ from conftest import (
     stored_items,
     with_json_body,
 )
-from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
 from emulator import stream
@@ -342,9 +342,22 @@ def quietly(handler: Callable[[dict[str, Any], Any], Any], context: Any) -> Hand
 
 
 def load_submit() -> Any:
-    import enquiries.api.submit as submit
+    import enquiries.api.submit as submit_module  # as in conftest's make_handler
 
-    return importlib.reload(submit)
+    return importlib.reload(submit_module)
+
+
+def notifier_sending_through(ses: FaultySes, monkeypatch: pytest.MonkeyPatch) -> Handler:
+    """The notifier's handler, quiet, its SES v2 calls made to `ses`."""
+    from enquiries.notify.mailer import SesMailer
+
+    notifier = load_notifier(monkeypatch)
+    monkeypatch.setattr(
+        notifier,
+        "mailer",
+        SesMailer(configuration_set=notifier.mail.configuration_set, client_factory=lambda: ses),
+    )
+    return quietly(notifier.lambda_handler, FakeContext(function_name="NotifyEnquiryFunction"))
 
 
 def load_notifier(monkeypatch: pytest.MonkeyPatch) -> Any:
@@ -354,9 +367,19 @@ def load_notifier(monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("SENDER_EMAIL", SENDER)
     sesv2_client.cache_clear()
     boto3.client("ses", region_name=REGION).verify_email_identity(EmailAddress=SENDER)
-    import enquiries.notify.handler as handler
+    import enquiries.notify.handler as notifier_module
 
-    return importlib.reload(handler)
+    return importlib.reload(notifier_module)
+
+
+def tally(visitors: list[Submission]) -> tuple[list[Attempt], Counter[int], dict[Fault, Counter[int]]]:
+    """Every answered attempt, the count of each status, and the statuses each fault led to."""
+    attempts = [attempt for s in visitors for attempt in s.attempts if attempt.status]
+    by_fault: dict[Fault, Counter[int]] = defaultdict(Counter)
+    for attempt in attempts:
+        for fault in attempt.faults:
+            by_fault[fault][attempt.status] += 1
+    return attempts, Counter(attempt.status for attempt in attempts), by_fault
 
 
 OUTCOMES = {201: "answered 201 (stored)", 503: "refused 503, resent and stored"}
@@ -382,7 +405,6 @@ def test_faults_hundreds_of_enquiries_none_lost_none_twice(
 ) -> None:
     from enquiries.api.app import Services, build_app
     from enquiries.client_address import AddressHasher
-    from enquiries.notify.mailer import SesMailer
     from enquiries.storage.intake_store import DynamoIntakeStore
 
     # Given the real submission handler whose DynamoDB calls fail now and then: the transaction
@@ -420,12 +442,7 @@ def test_faults_hundreds_of_enquiries_none_lost_none_twice(
     unreplayed = send_until_accepted(handler, lost_answers, journal)
 
     # Then every enquiry was accepted, and what each fault did is summed up
-    attempts = [attempt for s in visitors for attempt in s.attempts if attempt.status]
-    statuses = Counter(attempt.status for attempt in attempts)
-    by_fault: dict[Fault, Counter[int]] = defaultdict(Counter)
-    for attempt in attempts:
-        for fault in attempt.faults:
-            by_fault[fault][attempt.status] += 1
+    attempts, statuses, by_fault = tally(visitors)
     items = stored_items(dynamodb)
     accepted = {s.accepted_ids[0]: s for s in visitors if s.accepted_ids}
     print(
@@ -458,14 +475,8 @@ def test_faults_hundreds_of_enquiries_none_lost_none_twice(
     # Given the notifier, whose SES sends fail now and then, and for good for a few enquiries
     rejected = {s.accepted_ids[0] for s in visitors if s.index % REJECTED_EVERY == 7}
     ses_journal: list[Fault] = []
-    notifier = load_notifier(monkeypatch)
     ses = FaultySes(boto3.client("sesv2", region_name=REGION), rejected, rng, ses_journal)
-    monkeypatch.setattr(
-        notifier,
-        "mailer",
-        SesMailer(configuration_set=notifier.mail.configuration_set, client_factory=lambda: ses),
-    )
-    notify = quietly(notifier.lambda_handler, FakeContext(function_name="NotifyEnquiryFunction"))
+    notify = notifier_sending_through(ses, monkeypatch)
     mapping = stream.mapping_from_template(load_template())
 
     # When the mapping runs it over the table's stream

@@ -421,7 +421,7 @@ def _from_address(made: Made) -> str:
 
 
 def _allowed_from(pattern: Any, sender_identity: str) -> str:
-    text = pattern["Fn::Sub"] if "Fn::Sub" in pattern else "${" + pattern["Ref"] + "}"
+    text: str = pattern["Fn::Sub"] if "Fn::Sub" in pattern else "${" + pattern["Ref"] + "}"
     return text.replace("${SenderIdentity}", sender_identity)
 
 
@@ -483,9 +483,9 @@ def notifier(dynamodb: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setenv("SENDER_EMAIL", "Clinic website <enquiries@clinic.example>")
     sesv2_client.cache_clear()
     boto3.client("ses", region_name=REGION).verify_domain_identity(Domain="clinic.example")
-    import enquiries.notify.handler as handler
+    import enquiries.notify.handler as notifier_module
 
-    yield handler
+    yield notifier_module
     sesv2_client.cache_clear()
 
 

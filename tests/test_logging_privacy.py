@@ -176,7 +176,7 @@ def everything_in(record: logging.LogRecord) -> str:
     return "\n".join([record.getMessage(), formatted, repr(vars(record))])
 
 
-@pytest.mark.parametrize("scenario", {**SCENARIOS, **MULTIPART_SCENARIOS})
+@pytest.mark.parametrize("scenario", [*SCENARIOS, *MULTIPART_SCENARIOS])
 def test_logs_of_every_logger_at_every_level_never_contain_enquiry_content(
     make_handler: Callable[..., Handler],
     every_record: list[logging.LogRecord],

@@ -7,6 +7,7 @@ import email.policy
 import importlib
 import io
 import json
+import warnings
 from collections.abc import Callable
 from email.message import EmailMessage
 from typing import Any
@@ -17,7 +18,7 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from conftest import EVENTS, REGION, TABLE_NAME, FakeContext, log_records, stored_items
-from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
 from emulator.template_tables import load_template
@@ -49,7 +50,7 @@ def put_images(client: Any, event: dict[str, Any]) -> None:
 def sent_emails() -> list[EmailMessage]:
     backend = ses_backends[DEFAULT_ACCOUNT_ID][REGION]
     return [
-        email.message_from_string(message.raw_data, policy=email.policy.default)  # type: ignore[misc]
+        email.message_from_string(message.raw_data, policy=email.policy.default)
         for message in backend.sent_messages
     ]
 
@@ -63,9 +64,9 @@ def notifier_module(dynamodb: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("SENDER_EMAIL", SENDER)
     sesv2_client.cache_clear()
     boto3.client("ses", region_name=REGION).verify_email_identity(EmailAddress="enquiries@clinic.example")
-    import enquiries.notify.handler as handler
+    import enquiries.notify.handler as notifier_module
 
-    module = importlib.reload(handler)
+    module = importlib.reload(notifier_module)
     yield module
     sesv2_client.cache_clear()
 
@@ -183,6 +184,23 @@ def test_notify_counts_notified_and_failed_in_metrics(
     assert total(emf[-1]["EnquiryNotified"]) == 2
     assert total(emf[-1]["NotificationFailed"]) == 1
     assert emf[-1]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Enquiries"
+
+
+def test_notify_batch_with_nothing_to_count_publishes_no_metrics_and_no_warning(
+    notify: Notifier, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a batch that counts nothing: the MODIFY record that marking an item produces
+    event = stream_event("stream-modify.json")
+
+    # When it is handled, every warning recorded
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = notify(event)
+
+    # Then it succeeds, with no metrics blob and no warning in the function's log
+    assert result == {"batchItemFailures": []}
+    assert '"_aws"' not in capsys.readouterr().out
+    assert [str(warning.message) for warning in caught] == []
 
 
 # --- exactly once --------------------------------------------------------------------------------
@@ -542,9 +560,9 @@ def test_notify_mark_retries_end_within_their_budget(
     # Given a table that throttles every mark, each try answering fast or only at the client's timeout
     clock = Clock()
     ledger = UnmarkableLedger(clock, seconds_a_try)
-    monkeypatch.setattr(delivery.time, "monotonic", lambda: clock.seconds)
+    monkeypatch.setattr("enquiries.notify.delivery.time.monotonic", lambda: clock.seconds)
     monkeypatch.setattr(
-        delivery.time, "sleep", lambda pause: setattr(clock, "seconds", clock.seconds + pause)
+        "enquiries.notify.delivery.time.sleep", lambda pause: setattr(clock, "seconds", clock.seconds + pause)
     )
 
     class Mailer:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -18,7 +19,9 @@ VALID = {
 }
 
 
-def form_event(fields: dict[str, str], accept: str = "text/html", **headers: str | None) -> dict[str, Any]:
+def form_event(
+    fields: Mapping[str, object], accept: str = "text/html", **headers: str | None
+) -> dict[str, Any]:
     body = base64.b64encode(urlencode(fields).encode()).decode()
     return load_event("submit-urlencoded.json", body=body, headers={"accept": accept, **headers})
 

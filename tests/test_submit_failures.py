@@ -174,17 +174,18 @@ def test_submit_storage_timeout_is_503(
 def test_submit_after_a_503_the_resend_is_stored(make_handler: Callable[..., Handler], dynamodb: Any) -> None:
     # Given the table is throttled for one request only
     handler = make_handler()
-    submit = sys.modules["enquiries.api.submit"]
-    real_put = submit.app  # the moto-backed app
+    import enquiries.api.submit as submit_module  # the module make_handler reloaded
+
+    real_put = submit_module.app  # the moto-backed app
     client, _ = stubbed_client_failing_with("ProvisionedThroughputExceededException", 400)
     throttled = build_app(
         load_settings(), DynamoIntakeStore(TABLE_NAME, GUARD_TABLE_NAME, client_factory=lambda: client)
     )
 
     # When the first attempt is throttled and the visitor resends
-    submit.app = throttled
+    submit_module.app = throttled
     first = handler(load_event("submit-json.json"))
-    submit.app = real_put
+    submit_module.app = real_put
     second = handler(load_event("submit-json.json"))
 
     # Then the first was a 503 and the resend is stored exactly once

@@ -75,13 +75,26 @@ def record_handler(record: DynamoDBRecord, budget: RecordBudget) -> None:
     )
 
 
-@metrics.log_metrics
+def publish_metrics() -> None:
+    """Print the batch's metrics (CloudWatch embedded metric format), if it counted any.
+
+    A batch of repeats or skipped records counts nothing, which is normal here; Powertools'
+    `log_metrics` would write a UserWarning into the function's log for each such batch.
+    https://docs.powertools.aws.dev/lambda/python/latest/core/metrics/#flushing-metrics-manually
+    """
+    if metrics.metric_set:
+        metrics.flush_metrics()
+
+
 # log_event=False whatever POWERTOOLS_LOGGER_LOG_EVENT says: the stream records hold the enquiries.
 @logger.inject_lambda_context(log_event=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    return process_partial_response(
-        event=event,
-        record_handler=partial(record_handler, budget=RecordBudget(context)),
-        processor=processor,
-        context=context,
-    )
+    try:
+        return process_partial_response(
+            event=event,
+            record_handler=partial(record_handler, budget=RecordBudget(context)),
+            processor=processor,
+            context=context,
+        )
+    finally:
+        publish_metrics()
