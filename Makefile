@@ -10,7 +10,8 @@ PORT ?= 3000
 
 .PHONY: dev test lint typecheck unit sam-check install clean sample-email screenshot
 
-$(VENV)/.installed: functions/requirements.txt layers/timezone-data/requirements.txt requirements.txt
+$(VENV)/.installed: functions/requirements.txt layers/libraries/requirements.txt layers/timezone-data/requirements.txt \
+		requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
