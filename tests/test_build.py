@@ -215,6 +215,51 @@ def test_build_leaves_out_only_parts_of_powertools_nothing_imports() -> None:
         assert (root / part).exists(), f"Powertools has no {part}: update POWERTOOLS_UNUSED"
 
 
+@pytest.mark.parametrize("makefile_dir", list(BUILD_UNITS), ids=list(BUILD_UNITS.values()))
+@pytest.mark.parametrize(
+    ("interpreter", "found"),
+    [
+        ("#!/bin/sh\necho 3.12\n", "is Python 3.12, "),
+        ("#!/bin/sh\necho 'pyenv: no python3.13' >&2\nexit 127\n", ""),
+    ],
+    ids=["another-version", "a-failing-shim"],
+)
+def test_build_stops_when_python3_13_is_not_the_runtimes_python(
+    tmp_path: Path, makefile_dir: Path, interpreter: str, found: str
+) -> None:
+    # Given a python3.13 first on PATH that is another Python, or a pyenv shim that fails
+    (tmp_path / "bin").mkdir()
+    fake = tmp_path / "bin" / "python3.13"
+    fake.write_text(interpreter, encoding="utf-8")
+    fake.chmod(0o755)
+    [target] = re.findall(
+        r"^(build-\w+)", (makefile_dir / "Makefile").read_text(encoding="utf-8"), re.MULTILINE
+    )
+    env = {**os.environ, "PATH": os.pathsep.join([str(tmp_path / "bin"), os.environ["PATH"]])}
+    env.pop("LAMBDA_PYTHON_VERSION", None)
+
+    # When the build runs as sam build runs it
+    command = [
+        "make",
+        "--no-print-directory",
+        "-C",
+        str(makefile_dir),
+        target,
+        f"ARTIFACTS_DIR={tmp_path / 'out'}",
+    ]
+    completed = subprocess.run(  # noqa: S603 - make, with fixed arguments
+        command, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+    # Then it stops before installing anything, and says which Python it needs
+    assert completed.returncode != 0
+    assert (
+        f"sam build: stopped: 'python3.13' {found}not a working Python 3.13. The bytecode must be compiled "
+        "by the runtime's Python (python3.13): put it first on PATH." in completed.stderr
+    )
+    assert not (tmp_path / "out").exists()
+
+
 # --- the checks make sam-check runs on the build ------------------------------------------------------
 
 
