@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import GUARD_TABLE_NAME, REPO, Handler, load_event, stored_items
+from support import GUARD_TABLE_NAME, REPO, Handler, load_event, stored_items
 
 from bench import baseline, floor
 

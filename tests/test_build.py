@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import EVENTS, REPO, load_event
 from packaging.requirements import Requirement
+from support import EVENTS, REPO, load_event
 
 from emulator.moto_server import DUMMY_CREDENTIAL, Emulator, running_moto
 from emulator.provision import provision
