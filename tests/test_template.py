@@ -904,20 +904,29 @@ def test_template_passes_cfn_lint() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_functions_use_the_public_powertools_layer_pinned_like_the_tests(cfn: dict[str, Any]) -> None:
-    # Given the template's Powertools layer parameter and the pinned dev requirements
-    parameter = load_template()["Parameters"]["PowertoolsLayerArn"]
-    pins = (REPO_ROOT / "requirements.txt").read_text()
-
-    # Then both functions use the layer, resolved from Powertools' public SSM parameter, for the
-    # same version the tests run against, and the bundled requirements leave Powertools out
-    assert parameter["Type"] == "AWS::SSM::Parameter::Value<String>"
-    version = parameter["Default"].rsplit("/", 1)[1]
-    assert parameter["Default"] == f"/aws/service/powertools/python/arm64/python3.13/{version}"
-    assert f"aws-lambda-powertools=={version}" in pins
-    for name in ("SubmitEnquiryFunction", "NotifyEnquiryFunction"):
-        assert cfn["Resources"][name]["Properties"]["Layers"][0] == {"Ref": "PowertoolsLayerArn"}
+def test_functions_use_the_projects_own_libraries_layer(cfn: dict[str, Any]) -> None:
+    # Given the translated template, the template itself and the layer's pinned requirements
+    resources = cfn["Resources"]
+    template = load_template()
+    layer = template["Resources"]["LibrariesLayer"]
+    layer_pins = (REPO_ROOT / "layers" / "libraries" / "requirements.txt").read_text()
     bundled = (REPO_ROOT / "functions" / "requirements.txt").read_text()
+
+    # Then both functions take Powertools and pydantic first from the layer sam build makes for arm64 /
+    # python3.13 (layers/libraries/Makefile), and neither a public layer nor an SSM lookup is left
+    assert layer["Metadata"] == {"BuildMethod": "makefile", "BuildArchitecture": "arm64"}
+    assert layer["Properties"]["ContentUri"] == "layers/libraries/"
+    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.13"]
+    assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+    for name in ("SubmitEnquiryFunction", "NotifyEnquiryFunction"):
+        first_layer = resources[name]["Properties"]["Layers"][0]["Ref"]  # SAM appends a hash to the id
+        assert first_layer.startswith("LibrariesLayer")
+        assert resources[first_layer]["Type"] == "AWS::Lambda::LayerVersion"
+        assert template["Resources"][name]["Metadata"] == {"BuildMethod": "makefile"}
+    assert "PowertoolsLayerArn" not in template["Parameters"]
+    assert "AWS::SSM" not in (REPO_ROOT / "template.yaml").read_text()
+    assert "aws-lambda-powertools==" in layer_pins
+    assert "pydantic==" in layer_pins
     assert "aws-lambda-powertools==" not in bundled
     assert "pydantic==" not in bundled
 
@@ -934,14 +943,11 @@ def test_time_zone_data_is_only_in_the_notifiers_layer(cfn: dict[str, Any]) -> N
 
     # Then the notifier gets tzdata from its own layer, built by sam build for arm64 / python3.13,
     # and the submission function, which works in UTC, carries neither the layer nor tzdata
-    assert len(layer_ids) == 1
-    assert template["Metadata"] == {"BuildMethod": "python3.13", "BuildArchitecture": "arm64"}
+    [time_zone_layer] = [name for name in layer_ids if name.startswith("TimeZoneDataLayer")]
+    assert template["Metadata"] == {"BuildMethod": "makefile", "BuildArchitecture": "arm64"}
     assert template["Properties"]["ContentUri"] == "layers/timezone-data/"
-    assert resources["NotifyEnquiryFunction"]["Properties"]["Layers"] == [
-        {"Ref": "PowertoolsLayerArn"},
-        {"Ref": layer_ids[0]},
-    ]
-    assert resources["SubmitEnquiryFunction"]["Properties"]["Layers"] == [{"Ref": "PowertoolsLayerArn"}]
+    assert resources["NotifyEnquiryFunction"]["Properties"]["Layers"][1:] == [{"Ref": time_zone_layer}]
+    assert {"Ref": time_zone_layer} not in resources["SubmitEnquiryFunction"]["Properties"]["Layers"]
     assert "tzdata==" in layer_pins
     assert "tzdata" not in bundled.split("Not here, on purpose:")[0]
     assert not any(line.startswith("tzdata") for line in bundled.splitlines())
