@@ -124,10 +124,10 @@ def guard_records(dynamodb: Any) -> list[dict[str, Any]]:
     return list(dynamodb.scan(TableName=GUARD_TABLE_NAME)["Items"])
 
 
-def emitted(capsys: pytest.CaptureFixture[str], name: str) -> list[float]:
-    """Every value of metric `name` in the embedded metric format lines printed so far."""
+def emitted(printed: str, name: str) -> list[float]:
+    """Every value of metric `name` in the embedded metric format lines of `printed` (standard output)."""
     values: list[float] = []
-    for line in capsys.readouterr().out.splitlines():
+    for line in printed.splitlines():
         if '"_aws"' in line and name in (document := json.loads(line)):
             value = document[name]
             values += value if isinstance(value, list) else [value]
@@ -217,7 +217,7 @@ def test_acknowledgement_off_by_default_changes_nothing(
 
 
 def test_acknowledgement_on_one_enquiry_gives_the_clinics_email_and_the_patients(
-    notifier: Notifier, dynamodb: Any
+    notifier: Notifier, dynamodb: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Given acknowledgements on, and a stored enquiry
     enquiry = an_enquiry(1, email="Jane.Doe@Example.com")
@@ -252,6 +252,10 @@ def test_acknowledgement_on_one_enquiry_gives_the_clinics_email_and_the_patients
     assert marked["acknowledgement"] == "sent"
     assert marked["acknowledged_at"].endswith("Z")
     assert marked["ack_message_id"]
+    # And it counts as sent, and as 0 in the share not sent that the failure-rate alarm averages
+    printed = capsys.readouterr().out
+    assert emitted(printed, "AcknowledgementSent") == [1]
+    assert emitted(printed, "AcknowledgementFailed") == [0]
 
 
 def test_acknowledgement_wording_is_the_deployments_own(
@@ -406,14 +410,14 @@ def test_acknowledgement_daily_cap_stops_them_and_fires_its_alarm_until_the_next
         ["patient2@example.com"],
     ]
     assert item(dynamodb, enquiries[2]["id"])["acknowledgement"] == "daily_cap"
-    assert emitted(capsys, "AcknowledgementCapped") == [0, 0, 1]
+    assert emitted(capsys.readouterr().out, "AcknowledgementCapped") == [0, 0, 1]
 
     # And on the next day (UTC) they go out again, and the alarm's metric drops back to 0
     notify.clock.now += DAY
     tomorrow = an_enquiry(4, created=notify.clock.now)
     notify(stored(dynamodb, tomorrow))
     assert item(dynamodb, tomorrow["id"])["acknowledgement"] == "sent"
-    assert emitted(capsys, "AcknowledgementCapped") == [0]
+    assert emitted(capsys.readouterr().out, "AcknowledgementCapped") == [0]
 
 
 def test_acknowledgement_none_for_an_enquiry_stored_over_a_day_ago(notifier: Notifier, dynamodb: Any) -> None:
@@ -476,8 +480,10 @@ def test_acknowledgement_refused_in_the_sandbox_leaves_the_clinics_email_untouch
     )
     assert refusal["level"] == "ERROR"
     assert "patient1" not in log_output.getvalue()
-    assert emitted(capsys, "AcknowledgementFailed") == [1]
-    assert emitted(capsys, "NotificationFailed") == []
+    printed = capsys.readouterr().out
+    assert emitted(printed, "AcknowledgementFailed") == [1]
+    assert emitted(printed, "EnquiryNotified") == [1]
+    assert emitted(printed, "NotificationFailed") == []
 
     # And when the stream delivers the record again, nothing is sent again (neither email)
     assert notifier(event) == {"batchItemFailures": []}

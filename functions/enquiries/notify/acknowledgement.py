@@ -77,8 +77,10 @@ class Result(StrEnum):
     DEFERRED = "deferred"
 
 
-# The metric each result counts in (CloudWatch namespace Enquiries). Failed ones feed the failure
-# rate alarm; capped ones the daily cap alarm, which a reservation's 0 turns OK again.
+# The metric each result counts 1 in (CloudWatch namespace Enquiries). A sent one also counts 0 in
+# AcknowledgementFailed, so that metric's Average over a period is the share not sent (the failure
+# rate alarm) and its Sum how many; a reservation counts 0 in AcknowledgementCapped, which turns the
+# daily cap alarm OK again.
 METRICS = {
     Result.SENT: "AcknowledgementSent",
     Result.ADDRESS_LIMIT: "AcknowledgementLimited",
@@ -168,6 +170,8 @@ class Acknowledger:
                 result = Result.FAILED
             if result in METRICS:
                 self._count(METRICS[result], 1)
+            if result is Result.SENT:
+                self._count(METRICS[Result.FAILED], 0)
             logger.info("acknowledgement handled", extra={"enquiry_id": enquiry_id, "outcome": result.value})
 
     def acknowledge(self, item: Mapping[str, Any], mailer: Mailer) -> Result:
