@@ -102,6 +102,7 @@ class Layout:
     layers: list[Layer] = field(default_factory=list)
     zip_bytes: int | None = None
     notes: list[str] = field(default_factory=list)
+    build_dir: Path | None = None
 
     @property
     def layer_bytes(self) -> int | None:
@@ -568,6 +569,7 @@ def deployed(root: Path, progress: Progress, build_dir: Path = BUILD_DIR) -> Lay
         layers=layers,
         zip_bytes=zip_bytes,
         notes=notes,
+        build_dir=build_dir,
     )
 
 
@@ -588,11 +590,11 @@ def source(root: Path) -> Layout:
 
 
 @contextlib.contextmanager
-def prepared(kind: str, progress: Progress) -> Iterator[Layout]:
+def prepared(kind: str, progress: Progress, build_dir: Path = BUILD_DIR) -> Iterator[Layout]:
     """The layout of `kind` for the duration of the block, in a temporary directory removed after."""
     root = Path(tempfile.mkdtemp(prefix="enquiries-bench-"))
     try:
-        yield deployed(root, progress) if kind == "deployed" else source(root)
+        yield deployed(root, progress, build_dir) if kind == "deployed" else source(root)
     finally:
         make_writable(root)
         shutil.rmtree(root, ignore_errors=True)
