@@ -354,3 +354,18 @@ def test_layout_bytecode_summary_tells_each_kind_of_bytecode(tmp_path: Path) -> 
     assert "timestamp 1" in summary
     assert "unchecked-hash 1" in summary
     assert "1980" in summary
+
+
+def test_layout_pins_come_from_requirements_txt() -> None:
+    # Given requirements.txt, the one place for version pins
+    text = (REPO / "requirements.txt").read_text(encoding="utf-8")
+    [boto3_pin] = re.findall(r"^boto3==(\S+)", text, re.MULTILINE)
+
+    # When the benchmark asks for the runtime's boto3, and for a package nothing pins
+    pins = layout.pinned(["boto3"])
+
+    # Then it gets requirements.txt's version, and a clear error for the unpinned one
+    assert pins == {"boto3": boto3_pin}
+    with pytest.raises(layout.LayoutError, match="pins no version of not-a-package"):
+        layout.pinned(["not-a-package"])
+    assert layout.template_python() == "3.13"
