@@ -5,40 +5,18 @@ Both are plain-JSON views (`GET /_dev/enquiries`, `GET /_dev/emails`) built from
 
 from __future__ import annotations
 
-import base64
 import email
 import email.policy
-from collections.abc import Mapping
-from decimal import Decimal
 from email.message import EmailMessage
 from typing import Any
 
 
-def _plain(value: Any) -> Any:
-    """A deserialized DynamoDB value as plain JSON: numbers int where whole, sets sorted lists."""
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, Mapping):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, set | frozenset):
-        return sorted((_plain(item) for item in value), key=str)
-    if isinstance(value, list | tuple):
-        return [_plain(item) for item in value]
-    if isinstance(value, bytes | bytearray):
-        return base64.b64encode(bytes(value)).decode("ascii")
-    if hasattr(value, "value") and isinstance(value.value, bytes | bytearray):  # boto3's Binary
-        return base64.b64encode(bytes(value.value)).decode("ascii")
-    return value
-
-
 def plain_items(raw_items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """DynamoDB items (attribute-value form) as plain JSON objects, oldest `created_at` first."""
-    from boto3.dynamodb.types import TypeDeserializer
+    """DynamoDB items (attribute-value form) as plain JSON objects, oldest `created_at` first: the
+    functions' own codec (`enquiries.aws.plain_item`), so the view shows what the notifier reads."""
+    from enquiries.aws import plain_item
 
-    deserializer = TypeDeserializer()
-    items = [
-        {name: _plain(deserializer.deserialize(value)) for name, value in raw.items()} for raw in raw_items
-    ]
+    items = [plain_item(raw) for raw in raw_items]
     return sorted(items, key=lambda item: (str(item.get("created_at", "")), str(item.get("id", ""))))
 
 

@@ -13,6 +13,7 @@ import importlib
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import sys
@@ -42,6 +43,10 @@ SITE_DIR = REPO_ROOT / "site"
 SUBMIT_HANDLER = "enquiries.api.submit.lambda_handler"
 NOTIFY_HANDLER = "enquiries.notify.handler.lambda_handler"
 API_PATH = "/enquiries"
+# The Lambda Invoke API (POST /2015-03-31/functions/{name}/invocations) under this prefix, so that a
+# boto3 Lambda client whose endpoint is <server>/_dev/lambda invokes the local functions.
+LAMBDA_PREFIX = "/_dev/lambda"
+_INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations$")
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway HTTP API's payload limit
 FUNCTION_TIMEOUT_SECONDS = 10
 
@@ -131,6 +136,10 @@ class DevApp:
     site_root: Path
     # The notifier's batches given up on (their OnFailure records), for GET /_dev/dead-letters.
     dead_letters: Callable[[], list[dict[str, Any]]] = list
+    # Functions a Lambda client may invoke through LAMBDA_PREFIX, by name.
+    functions: dict[str, LambdaFunction] = field(default_factory=dict)
+    # Where the emulator and the deployed resources' local stand-ins are, for GET /_dev/aws.
+    aws: dict[str, Any] = field(default_factory=dict)
 
 
 class DevHTTPServer(ThreadingHTTPServer):
@@ -174,6 +183,8 @@ class RequestHandler(BaseHTTPRequestHandler):
     def _respond(self, path: str) -> HttpResponse:
         if path == API_PATH or path.startswith(API_PATH + "/"):
             return self._invoke_api()
+        if path.startswith(LAMBDA_PREFIX + "/"):
+            return self._invoke_function(path[len(LAMBDA_PREFIX) :])
         if path.startswith("/_dev/"):
             return self._dev_view(path)
         if self.command in ("GET", "HEAD"):
@@ -201,8 +212,32 @@ class RequestHandler(BaseHTTPRequestHandler):
             log.exception("%s raised (request %s)", app.submit.name, event["requestContext"]["requestId"])
             return apigw.internal_server_error()
 
+    def _invoke_function(self, path: str) -> HttpResponse:
+        """Lambda's Invoke (RequestResponse), as the Lambda API answers it: the function's result,
+        or, when it raised, its error as the payload with an X-Amz-Function-Error header."""
+        match = _INVOKE_PATH.match(path)
+        function = self._app().functions.get(match["name"]) if match else None
+        if self.command != "POST" or function is None:
+            response = _json_response(
+                404, {"Type": "User", "message": "Function not found: " + path.rsplit("/", 2)[0]}
+            )
+            response.headers.append(("x-amzn-ErrorType", "ResourceNotFoundException"))
+            return response
+        body = self._read_body()
+        if isinstance(body, HttpResponse):
+            return body
+        try:
+            event = json.loads(body or b"{}")
+            return _json_response(200, function.invoke(event))
+        except Exception as error:
+            # Logged by type only: an exception's text may quote the event.
+            log.error("%s raised %s when invoked directly", function.name, type(error).__name__)
+            response = _json_response(200, {"errorType": type(error).__name__, "errorMessage": "see the log"})
+            response.headers.append(("X-Amz-Function-Error", "Unhandled"))
+            return response
+
     def _dev_view(self, path: str) -> HttpResponse:
-        if path not in ("/_dev/enquiries", "/_dev/emails", "/_dev/dead-letters"):
+        if path not in ("/_dev/enquiries", "/_dev/emails", "/_dev/dead-letters", "/_dev/aws"):
             return _json_response(404, {"error": "not_found", "message": "Nothing here."})
         if self.command not in ("GET", "HEAD"):
             response = _json_response(405, {"error": "method_not_allowed", "message": "Use GET."})
@@ -213,6 +248,8 @@ class RequestHandler(BaseHTTPRequestHandler):
             return _json_response(200, inspection.stored_enquiries(app.dynamodb, app.table_name))
         if path == "/_dev/dead-letters":
             return _json_response(200, app.dead_letters())
+        if path == "/_dev/aws":
+            return _json_response(200, app.aws)
         return _json_response(200, inspection.sent_emails())
 
     def _static(self, path: str) -> HttpResponse:
@@ -334,32 +371,48 @@ def serve(host: str, port: int) -> None:
         )
         # Named as the template names it, with its memory size and timeout (FakeLambdaContext).
         submit = LambdaFunction.load(SUBMIT_HANDLER, name="SubmitEnquiryFunction", region=emulator.region)
-        poller = _notifier_poller(emulator, table_name)
+        notifier = _notifier(emulator, table_name)
+        base_url = origins[0]
         httpd.app = DevApp(
             submit=submit,
             dynamodb=emulator.client("dynamodb"),
             table_name=table_name,
             site_root=SITE_DIR,
-            dead_letters=poller.dead_letters if poller else list,
+            dead_letters=notifier.poller.dead_letters if notifier.poller else list,
+            functions={notifier.function.name: notifier.function},
+            aws={
+                "endpoint_url": emulator.endpoint,
+                "region": emulator.region,
+                "table_name": table_name,
+                "guard_table_name": os.environ["GUARD_TABLE_NAME"].strip(),
+                "dead_letter_queue_url": notifier.dead_letter_queue_url,
+                "notify_function_name": notifier.function.name,
+                "lambda_endpoint_url": base_url + LAMBDA_PREFIX,
+            },
         )
         # Background workers (such as a poller running the notifier from the table's stream) are
         # entered here with stack.enter_context, so they stop before the HTTP server and the emulator.
-        if poller is not None:
-            stack.enter_context(poller.running())
-        print(f"enquiries local server ready at {origins[0]}", flush=True)
+        if notifier.poller is not None:
+            stack.enter_context(notifier.poller.running())
+        print(f"enquiries local server ready at {base_url}", flush=True)
         httpd.serve_forever()
 
 
-def _notifier_poller(emulator: Emulator, table_name: str) -> stream.StreamPoller | None:
+@dataclass(frozen=True)
+class Notifier:
+    """The notifier function, its dead-letter queue, and the poller that runs it from the stream."""
+
+    function: LambdaFunction
+    dead_letter_queue_url: str | None
+    poller: stream.StreamPoller | None
+
+
+def _notifier(emulator: Emulator, table_name: str) -> Notifier:
     """The notifier behind the table's stream, as template.yaml's event source mapping runs it."""
     try:
         mapping = stream.mapping_from_template(load_template())
     except ValueError as error:
         raise StartupError(f"the notifier's event source mapping in template.yaml: {error}") from error
-    stream_arn = latest_stream_arn(emulator, table_name)
-    if stream_arn is None:
-        log.warning("table %s has no stream: no notification emails will be sent", table_name)
-        return None
     notifier = LambdaFunction.load(
         NOTIFY_HANDLER,
         name=mapping.function_name,
@@ -367,9 +420,15 @@ def _notifier_poller(emulator: Emulator, table_name: str) -> stream.StreamPoller
         memory_mb=mapping.memory_mb,
         timeout_seconds=mapping.timeout_seconds,
     )
+    queue_url = (
+        create_dead_letter_queue(emulator, mapping.dead_letter_queue) if mapping.dead_letter_queue else None
+    )
+    stream_arn = latest_stream_arn(emulator, table_name)
+    if stream_arn is None:
+        log.warning("table %s has no stream: no notification emails will be sent", table_name)
+        return Notifier(notifier, queue_url, None)
     send_dead_letter: Callable[[str], None] | None = None
-    if mapping.dead_letter_queue:
-        queue_url = create_dead_letter_queue(emulator, mapping.dead_letter_queue)
+    if queue_url is not None:
         sqs = emulator.client("sqs")
 
         def send_to_queue(body: str) -> None:
@@ -382,7 +441,7 @@ def _notifier_poller(emulator: Emulator, table_name: str) -> stream.StreamPoller
         mapping.batch_size,
         mapping.maximum_retry_attempts,
     )
-    return stream.StreamPoller(
+    poller = stream.StreamPoller(
         emulator.client("dynamodbstreams"),
         stream_arn=stream_arn,
         handler=notifier.invoke,
@@ -392,6 +451,7 @@ def _notifier_poller(emulator: Emulator, table_name: str) -> stream.StreamPoller
         send_dead_letter=send_dead_letter,
         forget_iterator=forget_shard_iterator,
     )
+    return Notifier(notifier, queue_url, poller)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,6 +9,11 @@ one that, under a lock, checks every condition first and only then applies the w
 moto's own put/update/delete (which feed the stream as usual). Only what the project uses is
 supported: Put, Update, Delete and ConditionCheck with condition expressions.
 
+moto also checks a single write's condition and then writes, with nothing in between to stop another
+thread: two conditional puts of one key at the same moment can both succeed, where DynamoDB lets
+exactly one through. The notifier's "mark notified once" and the operator's resend claims rely on
+that, so single-item writes take the same lock.
+
 A cancelled transaction answers as DynamoDB documents it: one CancellationReason per item, in the
 order of TransactItems, `None` where the item's condition held and `ConditionalCheckFailed` where it
 did not (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html,
@@ -113,4 +118,16 @@ def install() -> None:
                     self.delete_item(op["TableName"], op["Key"])
 
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    for name in ("put_item", "update_item", "delete_item"):
+        setattr(DynamoDBBackend, name, _serialised(getattr(DynamoDBBackend, name)))
     _installed = True
+
+
+def _serialised(write: Any) -> Any:
+    """`write`, run under the lock, so its condition check and its write are one step."""
+
+    def locked(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with _LOCK:
+            return write(self, *args, **kwargs)
+
+    return locked

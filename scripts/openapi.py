@@ -143,8 +143,9 @@ def _field_rules(form: bool) -> dict[str, Schema | None]:
     """The contract's rule for each field of the Enquiry model, as JSON Schema (None: not a field under
     the default settings). `form` is for urlencoded and multipart bodies, where every value is text.
     """
+    from enquiries.field_messages import EMAIL_MAX, MESSAGE_MAX, NAME_MAX
     from enquiries.settings import DEFAULT_SERVICES
-    from enquiries.validation import CONSENT_TRUE, EMAIL_MAX, MESSAGE_MAX, NAME_MAX
+    from enquiries.validation import CONSENT_TRUE
 
     def optional(schema: Schema) -> Schema:
         return schema if form else {**schema, "type": ["string", "null"]}

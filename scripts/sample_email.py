@@ -22,10 +22,10 @@ def render() -> dict[str, str]:
     """The sample email's HTML and text parts, by file name."""
     if str(REPO / "functions") not in sys.path:
         sys.path.insert(0, str(REPO / "functions"))
+    from enquiries.aws import plain_item
     from enquiries.notify.mail_settings import mail_settings
     from enquiries.notify.message import compose
     from enquiries.settings import load_settings
-    from enquiries.storage.enquiry_store import plain_item
 
     event = json.loads((REPO / "events" / "stream-insert.json").read_text())
     item = plain_item(event["Records"][0]["dynamodb"]["NewImage"])

@@ -1,114 +1,42 @@
-"""Shared fixtures: events from events/, a moto-backed table built from template.yaml, the real handler."""
+"""Shared fixtures: a moto-backed AWS with the tables built from template.yaml, the real submission
+handler, and the functions' log. Helpers and constants are in support.py."""
 
 from __future__ import annotations
 
-import copy
-import importlib
 import io
-import json
 import logging
-import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
 from moto import mock_aws
+from support import (
+    BASE_ENV,
+    GUARD_TABLE_NAME,
+    REGION,
+    SECRET_NAME,
+    SECRET_VALUE,
+    TABLE_NAME,
+    FakeContext,
+    Handler,
+    MakeHandler,
+)
 
 from devserver.environment import SETTING_NAMES
 from emulator import moto_transactions
 from emulator.template_tables import create_table_from_template
 
+if TYPE_CHECKING:
+    from enquiries.api.services import Services
+    from enquiries.intake import IntakeStore
+
 # DynamoDB transactions are atomic and isolated; moto's are not unless patched (see the module).
 moto_transactions.install()
 
-REPO = Path(__file__).resolve().parent.parent
-EVENTS = REPO / "events"
-TABLE_NAME = "enquiries-test"
-GUARD_TABLE_NAME = "enquiries-guard-test"
-SECRET_NAME = "enquiries-client-address-key"
-REGION = "eu-west-2"
-ALLOWED_ORIGIN = "https://www.example-clinic.co.uk"
-
-BASE_ENV = {
-    "TABLE_NAME": TABLE_NAME,
-    "GUARD_TABLE_NAME": GUARD_TABLE_NAME,
-    "CLIENT_ADDRESS_SECRET_ARN": SECRET_NAME,
-    "ALLOWED_ORIGINS": ALLOWED_ORIGIN,
-    "AWS_DEFAULT_REGION": REGION,
-    "AWS_REGION": REGION,
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
-    "POWERTOOLS_SERVICE_NAME": "enquiries",
-}
 # Settings a developer's shell might carry that would change what the tests see.
 _CLEARED = (*SETTING_NAMES, "AWS_ENDPOINT_URL", "AWS_PROFILE")
-
-
-# Content types the fuzzers send: the three the contract accepts, near misses and nonsense.
-FUZZ_MEDIA_TYPES = (
-    "application/json",
-    "application/x-www-form-urlencoded",
-    "multipart/form-data",
-    "text/plain",
-    "application/xml",
-    "application/octet-stream",
-    "text/html",
-    "application/jsonx",
-    "multipart/mixed",
-    "",
-    " ",
-)
-
-# The contract's Responses table: the error code each status carries (the tests' own copy, so that
-# the code and the OpenAPI document are checked against the contract, not against themselves).
-CONTRACT_ERRORS = {
-    400: "bad_request",
-    403: "origin_not_allowed",
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    422: "validation_failed",
-    429: "rate_limited",
-    500: "internal_error",
-    503: "unavailable",
-}
-
-
-def load_event(name: str, **changes: Any) -> dict[str, Any]:
-    """An event from events/, with top-level keys replaced and `headers=` merged (None deletes)."""
-    event: dict[str, Any] = json.loads((EVENTS / name).read_text())
-    headers = changes.pop("headers", None)
-    event.update(changes)
-    for key, value in (headers or {}).items():
-        if value is None:
-            event["headers"].pop(key, None)
-        else:
-            event["headers"][key] = value
-    return copy.deepcopy(event)
-
-
-def with_json_body(name: str, body: dict[str, Any], **changes: Any) -> dict[str, Any]:
-    """A JSON event from events/ with another body."""
-    return load_event(name, body=json.dumps(body), isBase64Encoded=False, **changes)
-
-
-@dataclass
-class FakeContext:
-    function_name: str = "SubmitEnquiryFunction"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:eu-west-2:123456789012:function:SubmitEnquiryFunction"
-    aws_request_id: str = "6f1c2b9e-0d4a-4b8e-9a59-3f0e2f4c1a77"
-    # A fresh invocation of the notifier, whose timeout (30 s) is the longer of the two functions'.
-    remaining_millis: int = 30_000
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_millis
 
 
 @pytest.fixture
@@ -139,7 +67,7 @@ def dynamodb(aws_env: dict[str, str]) -> Iterator[Any]:
         create_table_from_template(client, TABLE_NAME)
         create_table_from_template(client, GUARD_TABLE_NAME, logical_id="GuardTable")
         boto3.client("secretsmanager", region_name=REGION).create_secret(
-            Name=SECRET_NAME, SecretString="test-address-hash-key"
+            Name=SECRET_NAME, SecretString=SECRET_VALUE
         )
         yield client
         aws_session.cache_clear()
@@ -147,41 +75,44 @@ def dynamodb(aws_env: dict[str, str]) -> Iterator[Any]:
         secretsmanager_client.cache_clear()
 
 
-def stored_items(client: Any) -> list[dict[str, Any]]:
-    from boto3.dynamodb.types import TypeDeserializer
-
-    deserializer = TypeDeserializer()
-    items = client.scan(TableName=TABLE_NAME)["Items"]
-    return [{key: deserializer.deserialize(value) for key, value in item.items()} for item in items]
-
-
-Handler = Callable[[dict[str, Any]], dict[str, Any]]
-
-
 @pytest.fixture
-def make_handler(
-    dynamodb: Any, monkeypatch: pytest.MonkeyPatch, lambda_context: FakeContext
-) -> Callable[..., Handler]:
-    """The real submission handler, imported afresh with extra environment settings."""
+def make_handler(dynamodb: Any, monkeypatch: pytest.MonkeyPatch, lambda_context: FakeContext) -> MakeHandler:
+    """The real submission handler, initialised as on Lambda (settings from the environment, with
+    these extra ones; the secrets read once), on the real services unless given: all of them
+    (`services`), or the real ones with another store (`store`); on `clock` and with the Lambda
+    `context` if given."""
 
-    def make(**settings: str) -> Handler:
+    def make(
+        services: Services | None = None,
+        *,
+        store: IntakeStore | None = None,
+        clock: Callable[[], datetime] | None = None,
+        context: Any = None,
+        **settings: str,
+    ) -> Handler:
+        from enquiries.api import submit
+        from enquiries.api.services import services_from
+        from enquiries.submission import utc_now
+
         for name, value in settings.items():
             monkeypatch.setenv(name, value)
-        # Imported or reloaded: either way its init (settings, secrets) runs once, as on Lambda.
-        name = "enquiries.api.submit"
-        module = importlib.reload(sys.modules[name]) if name in sys.modules else importlib.import_module(name)
-        return lambda event: module.lambda_handler(event, lambda_context)
+
+        def services_for(loaded: Any) -> Services:
+            made = services if services is not None else services_from(loaded)
+            if store is not None:
+                made.store = store
+            return made
+
+        handler = submit.handler_for(submit.init(services_for=services_for, clock=clock or utc_now))
+        # FakeContext has what Powertools reads of a LambdaContext.
+        return lambda event: handler(event, context or lambda_context)  # type: ignore[arg-type]
 
     return make
 
 
 @pytest.fixture
-def handler(make_handler: Callable[..., Handler]) -> Handler:
+def handler(make_handler: MakeHandler) -> Handler:
     return make_handler()
-
-
-def body_of(response: dict[str, Any]) -> Any:
-    return json.loads(response["body"])
 
 
 @pytest.fixture
@@ -196,7 +127,3 @@ def log_output() -> Iterator[io.StringIO]:
     stdlib_logger.addHandler(capture)
     yield stream
     stdlib_logger.removeHandler(capture)
-
-
-def log_records(stream: io.StringIO) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]

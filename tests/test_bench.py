@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import GUARD_TABLE_NAME, REPO, Handler, load_event, stored_items
+from support import GUARD_TABLE_NAME, REPO, Handler, load_event, stored_items
 
 from bench import baseline, floor, harness, layout
 

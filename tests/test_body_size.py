@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from conftest import Handler, body_of, load_event
+from support import Handler, body_of, load_event
 
 from enquiries.api.body import MAX_RAW_BODY_BYTES
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import ALLOWED_ORIGIN, Handler, load_event
+from support import ALLOWED_ORIGIN, Handler, load_event
 
 from emulator.template_tables import load_template
 

@@ -12,7 +12,6 @@ import http.server
 import json
 import random
 import re
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,20 +22,18 @@ from urllib.parse import quote
 
 import boto3
 import pytest
-from conftest import (
+from support import (
     GUARD_TABLE_NAME,
     REGION,
     TABLE_NAME,
     Handler,
+    MakeHandler,
     body_of,
     load_event,
     stored_items,
     with_json_body,
 )
 from ulid import ULID
-
-from enquiries.api.app import build_app, services_from
-from enquiries.settings import load_settings
 
 VALID = {
     "name": "Jane Doe",
@@ -65,23 +62,6 @@ class Clock:
 
     def advance(self, **delta: float) -> None:
         self.now += timedelta(**delta)
-
-
-@pytest.fixture
-def handler_at(
-    make_handler: Callable[..., Handler], monkeypatch: pytest.MonkeyPatch
-) -> Callable[..., Handler]:
-    """The real handler with its real services, on a clock the test controls."""
-
-    def make(clock: Clock, **settings: str) -> Handler:
-        handler = make_handler(**settings)
-        loaded = load_settings()
-        monkeypatch.setattr(
-            sys.modules["enquiries.api.submit"], "app", build_app(loaded, services_from(loaded), clock=clock)
-        )
-        return handler
-
-    return make
 
 
 def run_together(handler: Handler, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -195,9 +175,7 @@ def test_idempotency_key_invalid_resend_still_gets_the_earlier_success(
     assert len(stored_items(dynamodb)) == 1
 
 
-def throttled_lookups(
-    make_handler: Callable[..., Handler], monkeypatch: pytest.MonkeyPatch, **settings: str
-) -> Any:
+def throttled_lookups(make_handler: MakeHandler, **settings: Any) -> Any:
     """The real handler whose replay look-ups (GetItem on the guard table) DynamoDB throttles, each
     one answered by a Stubber; every other call reaches moto."""
     from botocore.stub import Stubber
@@ -205,7 +183,6 @@ def throttled_lookups(
     from enquiries.aws_clients import dynamodb_client
     from enquiries.storage.intake_store import DynamoIntakeStore
 
-    handler = make_handler(**settings)
     real = dynamodb_client()
     lookups = boto3.client("dynamodb", region_name=REGION)
     stubber = Stubber(lookups)
@@ -221,11 +198,8 @@ def throttled_lookups(
             )
             return lookups.get_item(**request)
 
-    loaded = load_settings()
-    services = services_from(loaded)
-    services.store = DynamoIntakeStore(TABLE_NAME, GUARD_TABLE_NAME, client_factory=ThrottledLookups)
-    monkeypatch.setattr(sys.modules["enquiries.api.submit"], "app", build_app(loaded, services))
-    return handler, stubber
+    store = DynamoIntakeStore(TABLE_NAME, GUARD_TABLE_NAME, client_factory=ThrottledLookups)
+    return make_handler(store=store, **settings), stubber
 
 
 @pytest.mark.parametrize(
@@ -238,14 +212,13 @@ def throttled_lookups(
     ],
 )
 def test_idempotency_key_refusal_is_not_hidden_by_a_throttled_lookup(
-    make_handler: Callable[..., Handler],
-    monkeypatch: pytest.MonkeyPatch,
+    make_handler: MakeHandler,
     dynamodb: Any,
     event_file: str,
     status: int,
 ) -> None:
     # Given a guard table that throttles the replay look-up, and a body the API refuses
-    handler, stubber = throttled_lookups(make_handler, monkeypatch)
+    handler, stubber = throttled_lookups(make_handler)
     keyless = load_event(event_file)
     keyed = load_event(event_file, headers={"idempotency-key": "a-fresh-key"})
 
@@ -329,17 +302,41 @@ def test_double_submit_window_is_ten_minutes(handler: Handler, dynamodb: Any) ->
     assert len(stored_items(dynamodb)) == 2
 
 
+def test_double_submit_with_a_key_keeps_the_answer_under_the_key(handler: Handler, dynamodb: Any) -> None:
+    # Given an enquiry, and its double submit from a second tab that sends an Idempotency-Key
+    import time
+
+    first = handler(enquiry_event())
+    double = handler(enquiry_event(key="second-tab-key"))
+
+    # When the double-submit record has expired (ten minutes on) and the second tab retries its key
+    for item in dynamodb.scan(TableName=GUARD_TABLE_NAME)["Items"]:
+        if item["id"]["S"].startswith("replay#double-submit#"):
+            dynamodb.update_item(
+                TableName=GUARD_TABLE_NAME,
+                Key={"id": item["id"]},
+                UpdateExpression="SET expiration = :past",
+                ExpressionAttributeValues={":past": {"N": str(int(time.time()) - 1)}},
+            )
+    retried = handler(enquiry_event(key="second-tab-key"))
+
+    # Then the key still answers with the first enquiry: its answer was remembered under the key
+    assert first["statusCode"] == double["statusCode"] == retried["statusCode"] == 201
+    assert double["body"] == retried["body"] == first["body"]
+    assert [item["id"] for item in stored_items(dynamodb)] == [body_of(first)["id"]]
+
+
 # --- rate limit ------------------------------------------------------------------------------------
 
 
 def test_rate_limit_over_the_limit_is_429_with_retry_after_at_most_one_bucket_late(
-    handler_at: Callable[..., Handler], dynamodb: Any
+    make_handler: MakeHandler, dynamodb: Any
 ) -> None:
     """The counts are kept per 10-minute bucket, the oldest bucket of the last hour counted whole:
     a visitor may wait up to one bucket longer than an exact sliding window would make them."""
     # Given a limit of 3 per hour and three enquiries from one address, at 09:00, 09:10 and 09:20
     clock = Clock()
-    handler = handler_at(clock, RATE_LIMIT_PER_HOUR="3")
+    handler = make_handler(clock=clock, RATE_LIMIT_PER_HOUR="3")
     for n in range(3):
         assert handler(enquiry_event(message=f"Question {n}"))["statusCode"] == 201
         clock.advance(minutes=10)
@@ -358,11 +355,11 @@ def test_rate_limit_over_the_limit_is_429_with_retry_after_at_most_one_bucket_la
 
 
 def test_rate_limit_retry_after_is_exactly_when_a_slot_frees(
-    handler_at: Callable[..., Handler], dynamodb: Any
+    make_handler: MakeHandler, dynamodb: Any
 ) -> None:
     # Given an address at its limit of 2 (09:00 and 09:05), refused at 09:05
     clock = Clock()
-    handler = handler_at(clock, RATE_LIMIT_PER_HOUR="2")
+    handler = make_handler(clock=clock, RATE_LIMIT_PER_HOUR="2")
     handler(enquiry_event(message="One"))
     clock.advance(minutes=5)
     handler(enquiry_event(message="Two"))
@@ -383,11 +380,11 @@ def test_rate_limit_retry_after_is_exactly_when_a_slot_frees(
     assert len(stored_items(dynamodb)) == 3
 
 
-def test_rate_limit_holds_across_an_hour_boundary(handler_at: Callable[..., Handler], dynamodb: Any) -> None:
+def test_rate_limit_holds_across_an_hour_boundary(make_handler: MakeHandler, dynamodb: Any) -> None:
     # Given a limit of 3 reached at 09:59:30
     clock = Clock()
     clock.advance(minutes=59, seconds=30)
-    handler = handler_at(clock, RATE_LIMIT_PER_HOUR="3")
+    handler = make_handler(clock=clock, RATE_LIMIT_PER_HOUR="3")
     first = [handler(enquiry_event(message=f"Before {n}"))["statusCode"] for n in range(3)]
 
     # When the same address sends three more a minute later, in the next clock hour
@@ -402,7 +399,7 @@ def test_rate_limit_holds_across_an_hour_boundary(handler_at: Callable[..., Hand
 
 
 def test_rate_limit_no_60_minutes_hold_more_than_the_limit_and_waits_are_at_most_a_bucket_longer(
-    handler_at: Callable[..., Handler], dynamodb: Any
+    make_handler: MakeHandler, dynamodb: Any
 ) -> None:
     """The bucket design's two promises, over eight hours of requests at random moments: never more
     than the limit in any 60 minutes, and a refusal only while the limit was reached within the
@@ -410,7 +407,7 @@ def test_rate_limit_no_60_minutes_hold_more_than_the_limit_and_waits_are_at_most
     # Given a limit of 3 and one address sending at seeded random intervals for eight hours
     rng = random.Random(20261121)
     clock = Clock()
-    handler = handler_at(clock, RATE_LIMIT_PER_HOUR="3")
+    handler = make_handler(clock=clock, RATE_LIMIT_PER_HOUR="3")
     start = clock.now
     accepted: list[float] = []
     refusals: list[tuple[float, int]] = []
@@ -448,11 +445,11 @@ def test_rate_limit_no_60_minutes_hold_more_than_the_limit_and_waits_are_at_most
     [pytest.param("3", 2, id="last-slot-of-a-record"), pytest.param("1", 0, id="first-slot-no-record")],
 )
 def test_rate_limit_two_racing_for_the_last_slot_one_201_one_429(
-    handler_at: Callable[..., Handler], dynamodb: Any, limit: str, used: int
+    make_handler: MakeHandler, dynamodb: Any, limit: str, used: int
 ) -> None:
     # Given an address with one slot left in the hour
     clock = Clock()
-    handler = handler_at(clock, RATE_LIMIT_PER_HOUR=limit)
+    handler = make_handler(clock=clock, RATE_LIMIT_PER_HOUR=limit)
     for n in range(used):
         assert handler(enquiry_event(message=f"Earlier {n}"))["statusCode"] == 201
     clock.advance(minutes=1)
@@ -465,9 +462,9 @@ def test_rate_limit_two_racing_for_the_last_slot_one_201_one_429(
     assert len(stored_items(dynamodb)) == int(limit)
 
 
-def test_rate_limit_is_per_address(handler_at: Callable[..., Handler], dynamodb: Any) -> None:
+def test_rate_limit_is_per_address(make_handler: MakeHandler, dynamodb: Any) -> None:
     # Given one address at its limit of 1
-    handler = handler_at(Clock(), RATE_LIMIT_PER_HOUR="1")
+    handler = make_handler(clock=Clock(), RATE_LIMIT_PER_HOUR="1")
     handler(enquiry_event(ip="203.0.113.24", message="One"))
 
     # When another address sends
@@ -477,9 +474,9 @@ def test_rate_limit_is_per_address(handler_at: Callable[..., Handler], dynamodb:
     assert response["statusCode"] == 201
 
 
-def test_rate_limit_ignores_forwarded_headers(handler_at: Callable[..., Handler], dynamodb: Any) -> None:
+def test_rate_limit_ignores_forwarded_headers(make_handler: MakeHandler, dynamodb: Any) -> None:
     # Given an address at its limit that claims another address in X-Forwarded-For
-    handler = handler_at(Clock(), RATE_LIMIT_PER_HOUR="1")
+    handler = make_handler(clock=Clock(), RATE_LIMIT_PER_HOUR="1")
     handler(enquiry_event(message="One"))
     event = enquiry_event(message="Two")
     event["headers"]["x-forwarded-for"] = "192.0.2.1"
@@ -491,11 +488,9 @@ def test_rate_limit_ignores_forwarded_headers(handler_at: Callable[..., Handler]
     assert response["statusCode"] == 429
 
 
-def test_rate_limit_duplicates_and_honeypot_do_not_count(
-    handler_at: Callable[..., Handler], dynamodb: Any
-) -> None:
+def test_rate_limit_duplicates_and_honeypot_do_not_count(make_handler: MakeHandler, dynamodb: Any) -> None:
     # Given a limit of 2, one enquiry, its double click, and five robot-trap hits from that address
-    handler = handler_at(Clock(), RATE_LIMIT_PER_HOUR="2")
+    handler = make_handler(clock=Clock(), RATE_LIMIT_PER_HOUR="2")
     handler(enquiry_event(message="One"))
     handler(enquiry_event(message="One"))
     handler(enquiry_event(ip="198.51.100.7", message="One"))  # the address of submit-honeypot.json
@@ -512,12 +507,12 @@ def test_rate_limit_duplicates_and_honeypot_do_not_count(
 
 
 def test_rate_limit_trap_hits_are_refused_as_accepted_enquiries_would_be(
-    handler_at: Callable[..., Handler], dynamodb: Any
+    make_handler: MakeHandler, dynamodb: Any
 ) -> None:
     # Given a limit of 2, one address that sends three real enquiries, another that sends three
     # trapped ones, at the same moments
     clock = Clock()
-    handler = handler_at(clock, RATE_LIMIT_PER_HOUR="2")
+    handler = make_handler(clock=clock, RATE_LIMIT_PER_HOUR="2")
     real, caught = [], []
     for n in range(3):
         real.append(handler(enquiry_event(ip="203.0.113.24", message=f"Question {n}")))
@@ -535,9 +530,9 @@ def test_rate_limit_trap_hits_are_refused_as_accepted_enquiries_would_be(
     assert len(stored_items(dynamodb)) == 3
 
 
-def test_rate_limit_zero_turns_it_off(handler_at: Callable[..., Handler], dynamodb: Any) -> None:
+def test_rate_limit_zero_turns_it_off(make_handler: MakeHandler, dynamodb: Any) -> None:
     # Given RATE_LIMIT_PER_HOUR=0
-    handler = handler_at(Clock(), RATE_LIMIT_PER_HOUR="0")
+    handler = make_handler(clock=Clock(), RATE_LIMIT_PER_HOUR="0")
 
     # When one address sends 15 different enquiries
     statuses = [handler(enquiry_event(message=f"Question {n}"))["statusCode"] for n in range(15)]
@@ -546,11 +541,9 @@ def test_rate_limit_zero_turns_it_off(handler_at: Callable[..., Handler], dynamo
     assert statuses == [201] * 15
 
 
-def test_rate_limit_stores_only_a_keyed_hash_of_the_address(
-    handler_at: Callable[..., Handler], dynamodb: Any
-) -> None:
+def test_rate_limit_stores_only_a_keyed_hash_of_the_address(make_handler: MakeHandler, dynamodb: Any) -> None:
     # Given an enquiry from a distinctive address
-    handler = handler_at(Clock(), RATE_LIMIT_PER_HOUR="5")
+    handler = make_handler(clock=Clock(), RATE_LIMIT_PER_HOUR="5")
     handler(enquiry_event(ip="198.51.100.77"))
 
     # When every stored record is read
@@ -564,7 +557,7 @@ def test_rate_limit_stores_only_a_keyed_hash_of_the_address(
 
 
 def test_rate_limit_slot_is_not_used_when_storage_fails(
-    make_handler: Callable[..., Handler], dynamodb: Any, monkeypatch: pytest.MonkeyPatch
+    make_handler: MakeHandler, dynamodb: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a limit of 1 and a first attempt whose write DynamoDB throttles
     from botocore.exceptions import ClientError
@@ -572,7 +565,6 @@ def test_rate_limit_slot_is_not_used_when_storage_fails(
     from enquiries.aws_clients import dynamodb_client
     from enquiries.storage.intake_store import DynamoIntakeStore
 
-    handler = make_handler(RATE_LIMIT_PER_HOUR="1")
     real = dynamodb_client()
     throttled = {"left": 1}
 
@@ -587,10 +579,10 @@ def test_rate_limit_slot_is_not_used_when_storage_fails(
                 raise ClientError(error, "TransactWriteItems")
             return real.transact_write_items(**request)
 
-    loaded = load_settings()
-    services = services_from(loaded)
-    services.store = DynamoIntakeStore(TABLE_NAME, GUARD_TABLE_NAME, client_factory=ThrottleOnce)
-    monkeypatch.setattr(sys.modules["enquiries.api.submit"], "app", build_app(loaded, services))
+    handler = make_handler(
+        store=DynamoIntakeStore(TABLE_NAME, GUARD_TABLE_NAME, client_factory=ThrottleOnce),
+        RATE_LIMIT_PER_HOUR="1",
+    )
 
     # When the visitor resends after the 503
     first = handler(enquiry_event())
@@ -819,7 +811,7 @@ def verifier_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def turnstile_handler(make_handler: Callable[..., Handler], verifier_url: str) -> Handler:
+def turnstile_handler(make_handler: MakeHandler, verifier_url: str) -> Handler:
     return make_handler(TURNSTILE_SECRET="turnstile-test-secret", TURNSTILE_VERIFY_URL=verifier_url)
 
 
@@ -834,6 +826,24 @@ def test_turnstile_valid_token_is_accepted_and_verified_with_address(
     [item] = stored_items(dynamodb)
     assert "cf-turnstile-response" not in item
     assert StubVerifier.received[-1]["remoteip"] == ["203.0.113.24"]
+
+
+def test_turnstile_repeat_gets_its_first_answer_before_the_token_is_checked_again(
+    turnstile_handler: Handler, dynamodb: Any
+) -> None:
+    # Given an enquiry stored with a key and a token, which Cloudflare accepts only once
+    event = enquiry_event(key="lost-answer-key", **{"cf-turnstile-response": "pass"})
+    first = turnstile_handler(event)
+
+    # When the same request is sent again, its answer having been lost on the way back
+    again = turnstile_handler(event)
+
+    # Then it gets the first answer, Cloudflare was asked once (a spent token would fail), and one
+    # enquiry is stored
+    assert first["statusCode"] == again["statusCode"] == 201
+    assert again["body"] == first["body"]
+    assert len(StubVerifier.received) == 1
+    assert len(stored_items(dynamodb)) == 1
 
 
 def test_turnstile_failed_token_is_422_on_captcha(turnstile_handler: Handler, dynamodb: Any) -> None:
@@ -856,9 +866,7 @@ def test_turnstile_missing_token_is_422_on_captcha_with_other_fields(turnstile_h
     assert StubVerifier.received == []
 
 
-def test_turnstile_verifier_down_is_503_not_acceptance(
-    make_handler: Callable[..., Handler], dynamodb: Any
-) -> None:
+def test_turnstile_verifier_down_is_503_not_acceptance(make_handler: MakeHandler, dynamodb: Any) -> None:
     # Given a verifier URL where nothing answers
     import socket
 
@@ -886,11 +894,11 @@ def test_turnstile_field_is_unknown_without_secret(handler: Handler, dynamodb: A
 
 
 def test_turnstile_throttled_lookup_still_checks_the_token_and_stores(
-    make_handler: Callable[..., Handler], monkeypatch: pytest.MonkeyPatch, verifier_url: str, dynamodb: Any
+    make_handler: MakeHandler, verifier_url: str, dynamodb: Any
 ) -> None:
     # Given Turnstile, and a guard table that throttles the look-up made before the token is used
     handler, stubber = throttled_lookups(
-        make_handler, monkeypatch, TURNSTILE_SECRET="turnstile-test-secret", TURNSTILE_VERIFY_URL=verifier_url
+        make_handler, TURNSTILE_SECRET="turnstile-test-secret", TURNSTILE_VERIFY_URL=verifier_url
     )
 
     # When a visitor with a good token submits
@@ -905,7 +913,7 @@ def test_turnstile_throttled_lookup_still_checks_the_token_and_stores(
 
 
 def test_turnstile_wrong_secret_is_503_not_the_visitors_fault(
-    make_handler: Callable[..., Handler], verifier_url: str, dynamodb: Any
+    make_handler: MakeHandler, verifier_url: str, dynamodb: Any
 ) -> None:
     # Given a deployment whose TURNSTILE_SECRET Cloudflare does not recognise
     handler = make_handler(TURNSTILE_SECRET="a-stale-secret", TURNSTILE_VERIFY_URL=verifier_url)

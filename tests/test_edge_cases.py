@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from conftest import ALLOWED_ORIGIN, Handler, body_of, load_event, stored_items
+from support import ALLOWED_ORIGIN, Handler, body_of, load_event, stored_items
 
 from enquiries.notify.mail_settings import mail_settings
 from enquiries.notify.message import compose

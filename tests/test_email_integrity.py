@@ -17,7 +17,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import boto3
 import pytest
-from conftest import (
+from moto.core.models import DEFAULT_ACCOUNT_ID
+from moto.ses.models import ses_backends
+from support import (
     EVENTS,
     REGION,
     TABLE_NAME,
@@ -28,8 +30,6 @@ from conftest import (
     stored_items,
     with_json_body,
 )
-from moto.core.models import DEFAULT_ACCOUNT_ID
-from moto.ses.models import ses_backends
 
 from enquiries.notify.mailer import sesv2_client
 

@@ -35,19 +35,21 @@ import boto3
 import botocore.retries.standard
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
-from conftest import (
+from moto.core.models import DEFAULT_ACCOUNT_ID
+from moto.ses.models import ses_backends
+from support import (
     GUARD_TABLE_NAME,
     REGION,
     SECRET_NAME,
     TABLE_NAME,
     FakeContext,
+    Handler,
+    MakeHandler,
     body_of,
     load_event,
     stored_items,
     with_json_body,
 )
-from moto.core.models import DEFAULT_ACCOUNT_ID
-from moto.ses.models import ses_backends
 
 from emulator import stream
 from emulator.template_tables import load_template
@@ -204,9 +206,6 @@ def submissions() -> list[Submission]:
     return made
 
 
-Handler = Callable[[dict[str, Any]], dict[str, Any]]
-
-
 def send(handler: Handler, submission: Submission, journal: list[Fault]) -> Attempt:
     headers = {"idempotency-key": submission.key} if submission.key else {}
     event = with_json_body("submit-json.json", submission.body, headers=headers)
@@ -330,21 +329,14 @@ def fast_botocore_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(botocore.retries.standard.ExponentialBackoff, "delay_amount", lambda self, ctx: 0)
 
 
-def quietly(handler: Callable[[dict[str, Any], Any], Any], context: Any) -> Handler:
-    """`handler` with its context, its stdout (the notifier's metrics) swallowed."""
+def quietly(handler: Handler) -> Handler:
+    """`handler` with its stdout (the functions' metrics) swallowed."""
 
     def run(event: dict[str, Any]) -> dict[str, Any]:
         with contextlib.redirect_stdout(io.StringIO()):
-            result: dict[str, Any] = handler(event, context)
-        return result
+            return handler(event)
 
     return run
-
-
-def load_submit() -> Any:
-    import enquiries.api.submit as submit_module  # as in conftest's make_handler
-
-    return importlib.reload(submit_module)
 
 
 def notifier_sending_through(ses: FaultySes, monkeypatch: pytest.MonkeyPatch) -> Handler:
@@ -357,7 +349,8 @@ def notifier_sending_through(ses: FaultySes, monkeypatch: pytest.MonkeyPatch) ->
         "mailer",
         SesMailer(configuration_set=notifier.mail.configuration_set, client_factory=lambda: ses),
     )
-    return quietly(notifier.lambda_handler, FakeContext(function_name="NotifyEnquiryFunction"))
+    context = FakeContext(function_name="NotifyEnquiryFunction")
+    return quietly(lambda event: notifier.lambda_handler(event, context))
 
 
 def load_notifier(monkeypatch: pytest.MonkeyPatch) -> Any:
@@ -401,10 +394,11 @@ def describe(faults: dict[Fault, Counter[int]]) -> list[str]:
 
 @pytest.mark.slow
 def test_faults_hundreds_of_enquiries_none_lost_none_twice(
-    dynamodb: Any, monkeypatch: pytest.MonkeyPatch, quiet_functions: None
+    dynamodb: Any, make_handler: MakeHandler, monkeypatch: pytest.MonkeyPatch, quiet_functions: None
 ) -> None:
-    from enquiries.api.app import Services, build_app
+    from enquiries.api.services import Services
     from enquiries.client_address import AddressHasher
+    from enquiries.settings import load_settings
     from enquiries.storage.intake_store import DynamoIntakeStore
 
     # Given the real submission handler whose DynamoDB calls fail now and then: the transaction
@@ -421,15 +415,12 @@ def test_faults_hundreds_of_enquiries_none_lost_none_twice(
         rng,
         journal,
     )
-    submit = load_submit()
-    settings = submit.settings
-    assert settings.rate_limit_per_hour == 10
+    assert load_settings().rate_limit_per_hour == 10
     services = Services(
-        store=DynamoIntakeStore(settings.table_name, GUARD_TABLE_NAME, client_factory=lambda: client),
+        store=DynamoIntakeStore(TABLE_NAME, GUARD_TABLE_NAME, client_factory=lambda: client),
         hasher=AddressHasher(SECRET_NAME),
     )
-    monkeypatch.setattr(submit, "app", build_app(settings, services))
-    handler = quietly(submit.lambda_handler, ShortLivedContext())
+    handler = quietly(make_handler(services, context=ShortLivedContext()))
     visitors = submissions()
 
     # When every enquiry is sent, and each refused one resent as the form script resends it
@@ -514,7 +505,7 @@ def test_faults_hundreds_of_enquiries_none_lost_none_twice(
 
 
 def test_faults_write_resent_by_botocore_after_a_lost_answer_stores_one_enquiry(
-    make_handler: Callable[..., Handler], dynamodb: Any, fast_botocore_retries: None
+    make_handler: MakeHandler, dynamodb: Any, fast_botocore_retries: None
 ) -> None:
     from enquiries.aws_clients import dynamodb_client
 
@@ -543,7 +534,7 @@ def test_faults_write_resent_by_botocore_after_a_lost_answer_stores_one_enquiry(
 
 
 def test_faults_keyed_resend_after_a_lost_answer_gets_the_same_enquiry(
-    make_handler: Callable[..., Handler], dynamodb: Any
+    make_handler: MakeHandler, dynamodb: Any
 ) -> None:
     # Given an enquiry with an Idempotency-Key that was stored, but whose 201 never arrived
     handler = make_handler()

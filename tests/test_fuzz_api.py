@@ -19,11 +19,11 @@ from urllib.parse import urlsplit
 
 import pytest
 import schemathesis
-from conftest import CONTRACT_ERRORS, FUZZ_MEDIA_TYPES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
+from support import CONTRACT_ERRORS, FUZZ_MEDIA_TYPES
 
 from devserver.launcher import local_server
 

@@ -18,7 +18,9 @@ from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import pytest
-from conftest import (
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from support import (
     ALLOWED_ORIGIN,
     CONTRACT_ERRORS,
     FUZZ_MEDIA_TYPES,
@@ -27,21 +29,13 @@ from conftest import (
     stored_items,
     with_json_body,
 )
-from hypothesis import HealthCheck, example, given, settings
-from hypothesis import strategies as st
 
 from enquiries.api.body import MAX_RAW_BODY_BYTES, read_form
 from enquiries.api.errors import ApiError
+from enquiries.field_messages import EMAIL_MAX, MESSAGE_MAX, NAME_MAX
+from enquiries.field_messages import MESSAGES as FIELD_MESSAGES
 from enquiries.settings import DEFAULT_SERVICES
-from enquiries.validation import (
-    EMAIL_MAX,
-    MESSAGE_MAX,
-    NAME_MAX,
-    FieldRules,
-    InvalidEnquiry,
-    validate_enquiry,
-)
-from enquiries.validation import MESSAGES as FIELD_MESSAGES
+from enquiries.validation import FieldRules, InvalidEnquiry, validate_enquiry
 
 T = TypeVar("T")
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "100"))

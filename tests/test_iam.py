@@ -33,7 +33,7 @@ import botocore.client
 import botocore.session
 import pytest
 from botocore import xform_name
-from conftest import EVENTS, REGION, TABLE_NAME, FakeContext, load_event
+from support import EVENTS, REGION, TABLE_NAME, FakeContext, load_event
 from test_template import _role_of, _translate
 
 from emulator.template_tables import load_template

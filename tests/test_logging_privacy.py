@@ -7,7 +7,6 @@ import importlib
 import io
 import json
 import logging
-import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlencode
@@ -15,19 +14,19 @@ from urllib.parse import urlencode
 import boto3
 import pytest
 from botocore.stub import Stubber
-from conftest import (
+from support import (
     EVENTS,
     GUARD_TABLE_NAME,
     REGION,
     TABLE_NAME,
     Handler,
+    MakeHandler,
     load_event,
     log_records,
     with_json_body,
 )
 
-from enquiries.api.app import build_app
-from enquiries.settings import load_settings
+from enquiries.api.services import Services
 from enquiries.storage.intake_store import DynamoIntakeStore
 
 NAME = "Philippa Quennell-Tarrant"
@@ -178,7 +177,7 @@ def everything_in(record: logging.LogRecord) -> str:
 
 @pytest.mark.parametrize("scenario", [*SCENARIOS, *MULTIPART_SCENARIOS])
 def test_logs_of_every_logger_at_every_level_never_contain_enquiry_content(
-    make_handler: Callable[..., Handler],
+    make_handler: MakeHandler,
     every_record: list[logging.LogRecord],
     capsys: pytest.CaptureFixture[str],
     scenario: str,
@@ -224,18 +223,16 @@ def test_logs_of_a_third_party_logger_keep_where_it_logged_and_what_failed(
 
 @pytest.mark.parametrize("code", ["ThrottlingException", "AccessDeniedException"])
 def test_logs_never_contain_enquiry_content_when_storage_fails(
-    make_handler: Callable[..., Handler], monkeypatch: pytest.MonkeyPatch, log_output: io.StringIO, code: str
+    make_handler: MakeHandler, log_output: io.StringIO, code: str
 ) -> None:
     # Given a storage failure (503) or an unexpected one (500)
-    handler = make_handler()
     client = boto3.client("dynamodb", region_name=REGION)
     stubber = Stubber(client)
     stubber.add_client_error("transact_write_items", service_error_code=code, http_status_code=400)
     stubber.activate()
-    app = build_app(
-        load_settings(), DynamoIntakeStore(TABLE_NAME, GUARD_TABLE_NAME, client_factory=lambda: client)
+    handler = make_handler(
+        Services(store=DynamoIntakeStore(TABLE_NAME, GUARD_TABLE_NAME, client_factory=lambda: client))
     )
-    monkeypatch.setattr(sys.modules["enquiries.api.submit"], "app", app)
 
     # When a distinctive enquiry is submitted
     response = handler(with_json_body("submit-json.json", DISTINCTIVE))

@@ -17,15 +17,15 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
-from conftest import EVENTS, REGION, TABLE_NAME, FakeContext, log_records, stored_items
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
+from support import EVENTS, REGION, TABLE_NAME, FakeContext, log_records, stored_items
 
 from emulator.template_tables import load_template
+from enquiries.aws import StorageUnavailable
 from enquiries.notify import delivery
 from enquiries.notify.mailer import SES_CALL_MAX_SECONDS, SendFailed, SesMailer, sesv2_client
 from enquiries.settings import SettingsError
-from enquiries.storage.enquiry_store import StorageUnavailable
 
 CLINIC = "Front desk <frontdesk@clinic.example>, therapists@clinic.example"
 SENDER = "Clinic website <enquiries@clinic.example>"
@@ -358,8 +358,8 @@ def test_notify_mark_failure_after_send_does_not_resend(
     # Given the table throttles the update that marks the item, after SES accepted the email
     event = stream_event("stream-insert.json")
     put_images(dynamodb, event)
-    store = notifier_module.store
-    real_client = store._client_factory()
+    ledger = notifier_module.ledger
+    real_client = ledger._client_factory()
     stubbed = boto3.client("dynamodb", region_name=REGION)
     stubber = Stubber(stubbed)
     stubber.add_response(
@@ -369,7 +369,7 @@ def test_notify_mark_failure_after_send_does_not_resend(
     for _ in range(1 + len(delivery.MARK_RETRY_PAUSES)):
         stubber.add_client_error("update_item", service_error_code="ProvisionedThroughputExceededException")
     stubber.activate()
-    monkeypatch.setattr(store, "_client_factory", lambda: stubbed)
+    monkeypatch.setattr(ledger, "_client_factory", lambda: stubbed)
     monkeypatch.setattr(delivery, "MARK_RETRY_PAUSES", (0.0, 0.0, 0.0))
 
     # When the record is handled
@@ -394,7 +394,7 @@ def test_notify_storage_throttled_before_send_fails_the_record(
     for _ in event["Records"]:
         stubber.add_client_error("get_item", service_error_code="ThrottlingException")
     stubber.activate()
-    monkeypatch.setattr(notifier_module.store, "_client_factory", lambda: stubbed)
+    monkeypatch.setattr(notifier_module.ledger, "_client_factory", lambda: stubbed)
 
     # When the batch is handled
     with pytest.raises(Exception, match="All records failed"):
@@ -410,8 +410,8 @@ def test_notify_mark_throttled_once_is_retried_and_recorded(
     # Given the update that marks the item is throttled once, after SES accepted the email
     event = stream_event("stream-insert.json")
     put_images(dynamodb, event)
-    store = notifier_module.store
-    real_client = store._client_factory()
+    ledger = notifier_module.ledger
+    real_client = ledger._client_factory()
     throttled = {"left": 1}
 
     class ThrottleOnce:
@@ -424,7 +424,7 @@ def test_notify_mark_throttled_once_is_retried_and_recorded(
                 raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow"}}, "UpdateItem")
             return real_client.update_item(**request)
 
-    monkeypatch.setattr(store, "_client_factory", ThrottleOnce)
+    monkeypatch.setattr(ledger, "_client_factory", ThrottleOnce)
     monkeypatch.setattr(delivery, "MARK_RETRY_PAUSES", (0.0, 0.0, 0.0))
 
     # When the record is handled, and the stream delivers it again

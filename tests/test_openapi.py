@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CONTRACT_ERRORS, REPO, Handler, load_event
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate as validate_openapi
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
+from support import CONTRACT_ERRORS, REPO, Handler, load_event
 
 from scripts import openapi
 

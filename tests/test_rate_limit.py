@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from conftest import GUARD_TABLE_NAME, TABLE_NAME
+from support import GUARD_TABLE_NAME, TABLE_NAME
 
-from enquiries.storage.intake_store import DynamoIntakeStore, RateLimited
+from enquiries.intake import RateLimited
+from enquiries.storage.intake_store import DynamoIntakeStore
 from enquiries.storage.rate_limit import (
     BUCKET_SECONDS,
     RateWindow,

@@ -6,7 +6,7 @@ import difflib
 import os
 from pathlib import Path
 
-from conftest import REPO
+from support import REPO
 
 from scripts.sam_check import find_python, template_python_versions, with_python_version
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from urllib.parse import urlencode
 
 import pytest
-from conftest import ALLOWED_ORIGIN, Handler, load_event
+from support import ALLOWED_ORIGIN, Handler, load_event
 
 from enquiries.settings import DEFAULT_SERVICES, SettingsError, load_settings
 

@@ -11,20 +11,19 @@ from __future__ import annotations
 
 import io
 import socket
-import sys
-from collections.abc import Callable
 from typing import Any
 
 import boto3
 import pytest
 from botocore.config import Config
 from botocore.stub import Stubber
-from conftest import (
+from support import (
     GUARD_TABLE_NAME,
     REGION,
     SECRET_NAME,
+    SECRET_VALUE,
     TABLE_NAME,
-    Handler,
+    MakeHandler,
     body_of,
     load_event,
     log_records,
@@ -32,14 +31,13 @@ from conftest import (
 )
 
 from enquiries import stored_secret
-from enquiries.api.app import Services, build_app
+from enquiries.api.services import Services
 from enquiries.client_address import AddressHasher
 from enquiries.settings import SettingsError, load_settings
 from enquiries.storage.intake_store import DynamoIntakeStore
 from enquiries.stored_secret import RETRY_SECONDS, SecretUnavailable, StoredSecret, read_at_init
 
 REQUEST_ID = "Vx3kQjmOLPEEMvw="  # requestContext.requestId of events/submit-json.json
-SECRET_VALUE = "test-address-hash-key"  # what conftest stores under SECRET_NAME
 STUB_ARN = f"arn:aws:secretsmanager:{REGION}:123456789012:secret:x-AbCdEf"
 
 # GetSecretValue's documented errors, AccessDenied (IAM or the KMS key) and throttling.
@@ -92,24 +90,18 @@ def unavailable_lines(log_output: io.StringIO) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize(("code", "http_status"), SECRET_ERRORS)
 def test_submit_unreadable_address_key_is_503_with_retry_after(
-    make_handler: Callable[..., Handler],
-    monkeypatch: pytest.MonkeyPatch,
+    make_handler: MakeHandler,
     log_output: io.StringIO,
     code: str,
     http_status: int,
 ) -> None:
     # Given Secrets Manager refuses the address-hashing key with this error
     client, _ = stubbed_secrets(code)
-    handler = make_handler(CLINIC_PHONE="01632 960000")
-    settings = load_settings()
-    app = build_app(
-        settings,
-        Services(
-            store=DynamoIntakeStore(TABLE_NAME, GUARD_TABLE_NAME),
-            hasher=AddressHasher(SECRET_NAME, client_factory=lambda: client),
-        ),
+    services = Services(
+        store=DynamoIntakeStore(TABLE_NAME, GUARD_TABLE_NAME),
+        hasher=AddressHasher(SECRET_NAME, client_factory=lambda: client),
     )
-    monkeypatch.setattr(sys.modules["enquiries.api.submit"], "app", app)
+    handler = make_handler(services, CLINIC_PHONE="01632 960000")
 
     # When an enquiry is submitted
     response = handler(load_event("submit-json.json"))
@@ -129,7 +121,7 @@ def test_submit_unreadable_address_key_is_503_with_retry_after(
 
 
 def test_submit_deleted_address_key_fails_at_init_once_then_503_until_restored(
-    make_handler: Callable[..., Handler],
+    make_handler: MakeHandler,
     dynamodb: Any,
     monkeypatch: pytest.MonkeyPatch,
     log_output: io.StringIO,
@@ -160,7 +152,7 @@ def test_submit_deleted_address_key_fails_at_init_once_then_503_until_restored(
 
 
 def test_submit_missing_turnstile_secret_is_named_at_init_and_503(
-    make_handler: Callable[..., Handler], dynamodb: Any, log_output: io.StringIO
+    make_handler: MakeHandler, dynamodb: Any, log_output: io.StringIO
 ) -> None:
     # Given a Turnstile secret ARN that names no secret
     arn = f"arn:aws:secretsmanager:{REGION}:123456789012:secret:enquiries/turnstile-AbCdEf"
@@ -180,7 +172,7 @@ def test_submit_missing_turnstile_secret_is_named_at_init_and_503(
 
 
 def test_submit_secret_is_read_at_init_not_on_the_first_request(
-    make_handler: Callable[..., Handler], dynamodb: Any
+    make_handler: MakeHandler, dynamodb: Any
 ) -> None:
     # Given a function started while its address-hashing secret could be read
     handler = make_handler()
@@ -196,7 +188,7 @@ def test_submit_secret_is_read_at_init_not_on_the_first_request(
 
 
 def test_submit_unreadable_address_key_still_reports_field_errors(
-    make_handler: Callable[..., Handler], dynamodb: Any
+    make_handler: MakeHandler, dynamodb: Any
 ) -> None:
     # Given the address-hashing secret is gone when the function starts
     boto3.client("secretsmanager", region_name=REGION).delete_secret(

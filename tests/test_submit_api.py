@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from conftest import ALLOWED_ORIGIN, Handler, body_of, load_event, stored_items, with_json_body
+from support import ALLOWED_ORIGIN, Handler, body_of, load_event, stored_items, with_json_body
 
 VALID = {
     "name": "Jane Doe",

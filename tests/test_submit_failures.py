@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import socket
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -13,38 +12,35 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.stub import Stubber
-from conftest import (
+from support import (
     GUARD_TABLE_NAME,
     REGION,
     TABLE_NAME,
     Handler,
+    MakeHandler,
     body_of,
     load_event,
     log_records,
     stored_items,
 )
 
-from enquiries.api.app import build_app
-from enquiries.settings import load_settings
+from enquiries.api.services import Services
 from enquiries.storage.intake_store import DynamoIntakeStore
 
 REQUEST_ID = "Vx3kQjmOLPEEMvw="  # requestContext.requestId of events/submit-json.json
 
 
+def store_on(client: Any) -> Services:
+    """Only a store, on this DynamoDB client: no address key, so no double-submit or rate records."""
+    return Services(store=DynamoIntakeStore(TABLE_NAME, GUARD_TABLE_NAME, client_factory=lambda: client))
+
+
 @pytest.fixture
-def handler_with_client(
-    make_handler: Callable[..., Handler], monkeypatch: pytest.MonkeyPatch
-) -> Callable[..., Handler]:
+def handler_with_client(make_handler: MakeHandler) -> Callable[..., Handler]:
     """The real handler whose DynamoDB client is the one given (a Stubber's, or one aimed at a dead port)."""
 
-    def make(client: Any, **settings: str) -> Handler:
-        handler = make_handler(**settings)
-        submit = sys.modules["enquiries.api.submit"]
-        app = build_app(
-            load_settings(), DynamoIntakeStore(TABLE_NAME, GUARD_TABLE_NAME, client_factory=lambda: client)
-        )
-        monkeypatch.setattr(submit, "app", app)
-        return handler
+    def make(client: Any, **settings: Any) -> Handler:
+        return make_handler(store_on(client), **settings)
 
     return make
 
@@ -115,6 +111,28 @@ def test_submit_unexpected_aws_error_is_500_with_reference_in_the_log(
     assert failures[0]["error_type"] == "ClientError"
 
 
+def test_submit_id_already_in_use_is_a_500_and_never_an_overwrite(
+    handler: Handler, dynamodb: Any, monkeypatch: pytest.MonkeyPatch, log_output: io.StringIO
+) -> None:
+    # Given a stored enquiry, and a new one given its id (a ULID collision, which never happens)
+    import enquiries.api.app
+
+    taken = "01KAPX4Q7N3Y8Z2M5R6T9V1W0A"
+    dynamodb.put_item(TableName=TABLE_NAME, Item={"id": {"S": taken}, "message": {"S": "the first"}})
+    monkeypatch.setattr(enquiries.api.app, "new_enquiry_id", lambda: taken)
+
+    # When it is submitted
+    response = handler(load_event("submit-json.json"))
+
+    # Then the first enquiry is kept as it was, and the visitor gets the contract's 500 (the log
+    # names the cause), never a success for an enquiry that was not stored
+    assert response["statusCode"] == 500
+    assert body_of(response)["error"] == "internal_error"
+    assert stored_items(dynamodb) == [{"id": taken, "message": "the first"}]
+    [failure] = [record for record in log_records(log_output) if record["message"] == "unexpected failure"]
+    assert failure["error_type"] == "IdAlreadyUsed"
+
+
 def test_submit_unreachable_storage_is_503(handler_with_client: Callable[..., Handler]) -> None:
     # Given a DynamoDB endpoint where nothing listens
     with socket.socket() as probe:
@@ -171,21 +189,14 @@ def test_submit_storage_timeout_is_503(
     assert body_of(response)["error"] == "unavailable"
 
 
-def test_submit_after_a_503_the_resend_is_stored(make_handler: Callable[..., Handler], dynamodb: Any) -> None:
+def test_submit_after_a_503_the_resend_is_stored(make_handler: MakeHandler, dynamodb: Any) -> None:
     # Given the table is throttled for one request only
-    handler = make_handler()
-    import enquiries.api.submit as submit_module  # the module make_handler reloaded
-
-    real_put = submit_module.app  # the moto-backed app
     client, _ = stubbed_client_failing_with("ProvisionedThroughputExceededException", 400)
-    throttled = build_app(
-        load_settings(), DynamoIntakeStore(TABLE_NAME, GUARD_TABLE_NAME, client_factory=lambda: client)
-    )
+    throttled = make_handler(store_on(client))
+    handler = make_handler()
 
     # When the first attempt is throttled and the visitor resends
-    submit_module.app = throttled
-    first = handler(load_event("submit-json.json"))
-    submit_module.app = real_put
+    first = throttled(load_event("submit-json.json"))
     second = handler(load_event("submit-json.json"))
 
     # Then the first was a 503 and the resend is stored exactly once

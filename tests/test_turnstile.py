@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 import boto3
 import pytest
-from conftest import REGION, Handler, body_of, log_records, stored_items, with_json_body
+from support import REGION, Handler, body_of, log_records, stored_items, with_json_body
 
 TURNSTILE_KEY = "0x4AAAAAAAturnstile-test-key"
 VALID = {

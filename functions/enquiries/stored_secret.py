@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from enquiries.aws import AwsFailure, classify
 from enquiries.aws_clients import secretsmanager_client
 from enquiries.log import logger
 
@@ -38,11 +39,13 @@ _HINTS = {
     "InvalidParameterException": "the setting is not a secret ARN or name",
     "NoSecretString": "the secret has no text value (SecretString)",
 }
-_OTHER = "often passing (throttling, Secrets Manager or the network failing): tried again"
+_PASSING = "often passing (throttling, Secrets Manager or the network failing): tried again"
+_OTHER = "not one of the errors above: check the function's role, Region and configuration; tried again"
 
 
 class SecretUnavailable(Exception):
-    """A secret could not be read; `reason` (the setting and AWS's error code) is safe to log."""
+    """A secret could not be read, whatever the reason (a 503 for the visitor, never a storage
+    failure); `reason` (the setting and AWS's error code) is safe to log."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -74,15 +77,15 @@ class StoredSecret:
             return self._value
         if self._failed_code is not None and self._clock() - self._failed_at < RETRY_SECONDS:
             raise SecretUnavailable(self._reason(self._failed_code))
-        code, value = self._read()
-        if value is None:
+        value = self._read()
+        if isinstance(value, AwsFailure):
             if self._failed_code is None:  # one error line per outage and container, not one a request
                 logger.error(
                     "secret unreadable",
-                    extra={"setting": self.setting, "aws_error": code, "hint": _HINTS.get(code, _OTHER)},
+                    extra={"setting": self.setting, "aws_error": value.code, "hint": _hint(value)},
                 )
-            self._failed_code, self._failed_at = code, self._clock()
-            raise SecretUnavailable(self._reason(code))
+            self._failed_code, self._failed_at = value.code, self._clock()
+            raise SecretUnavailable(self._reason(value.code))
         if self._failed_code is not None:
             logger.info("secret readable again", extra={"setting": self.setting})
             self._failed_code = None
@@ -92,20 +95,24 @@ class StoredSecret:
     def _reason(self, code: str) -> str:
         return f"secret:{self.setting}:{code}"
 
-    def _read(self) -> tuple[str, str | None]:
-        """(AWS's error code, None) or ("", the value)."""
+    def _read(self) -> str | AwsFailure:
+        """The value, or why it could not be read."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             answer = self._client_factory().get_secret_value(SecretId=self._secret_id)
-        except ClientError as error:
-            return str(error.response.get("Error", {}).get("Code") or "Unknown"), None
-        except BotoCoreError as error:  # no connection, timeouts, no credentials: no AWS error code
-            return type(error).__name__, None
+        except (ClientError, BotoCoreError) as error:
+            # Every failure leaves the secret unavailable, transient or not (the classifier says which,
+            # for the operator's hint); without AWS's code (no credentials), botocore's exception name.
+            return classify(error) or AwsFailure(type(error).__name__, transient=False)
         value = answer.get("SecretString")
         if not isinstance(value, str):  # a SecretBinary secret (a SecretString is never empty)
-            return "NoSecretString", None
-        return "", value
+            return AwsFailure("NoSecretString", transient=False)
+        return value
+
+
+def _hint(failure: AwsFailure) -> str:
+    return _HINTS.get(failure.code) or (_PASSING if failure.transient else _OTHER)
 
 
 def read_at_init(

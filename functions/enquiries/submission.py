@@ -1,25 +1,76 @@
-"""The submission logic: turn a valid enquiry into a stored item with its guards. Storage is passed in."""
+"""The submission service: what becomes of a submitted form, in the order it is decided.
+
+1. Validation: the contract's field rules (InvalidEnquiry). A refused form whose Idempotency-Key
+   answered an earlier request gets that answer instead: a repeated key gets the first answer,
+   whatever it holds. (A body that cannot be read at all is refused by the API, which asks
+   `earlier_answer` the same question first.)
+2. The robot trap: a filled `_gotcha` goes the way a real enquiry goes up to the write (its repeats,
+   captcha and rate limit look the same), where nothing is stored: only its replay records and
+   its own rate count, so a repeat gets the same make-believe answer.
+3. Replay keys and the rate window: the Idempotency-Key, and with the hashed client address, the
+   double-submit fingerprint and the address's hourly count.
+4. Captcha: a Turnstile token works once, so a repeat gets its first answer before the check.
+5. Store: the enquiry, its answer under its replay keys and the rate count, in one write; the
+   store finds a repeat (Replayed) or a limit (RateLimited) there, and never overwrites an id.
+6. Remember: a double submit that carried an Idempotency-Key gets its answer remembered under the
+   key too, so that the key's retries keep getting it after the fingerprint's 10 minutes.
+
+It takes plain values (the parsed fields, the key, the client address, the time, a fresh id) and
+answers with an `Answer` or raises: InvalidEnquiry, CaptchaFailed, CaptchaUnavailable, RateLimited,
+StorageUnavailable, SecretUnavailable or IdAlreadyUsed. A failed replay look-up never hides the
+request's own answer. Rendering the answer is the caller's (`render_success`), before the write, so
+that the answer is stored in the same transaction as the enquiry.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import hashlib
+import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
-from enquiries.ids import new_enquiry_id
-from enquiries.storage.enquiry_store import IdAlreadyUsed
-from enquiries.storage.intake_store import IntakeStore, Replayable, ReplayKey
+from enquiries.aws import StorageUnavailable
+from enquiries.captcha import CaptchaVerifier
+from enquiries.intake import (
+    DOUBLE_SUBMIT_SECONDS,
+    IDEMPOTENCY_KEY_SECONDS,
+    IntakeStore,
+    Replayable,
+    Replayed,
+    ReplayKey,
+)
+from enquiries.log import logger
 from enquiries.storage.rate_limit import RateWindow
-from enquiries.validation import Enquiry
+from enquiries.validation import Enquiry, FieldRules, InvalidEnquiry, validate_enquiry
 
-# A fresh ULID colliding is practically impossible; one retry covers a clock or randomness oddity.
-_ID_ATTEMPTS = 2
+# The answer to a stored enquiry, from its id and the `_next` address it asked for.
+RenderSuccess = Callable[[str, str | None], Replayable]
+
+
+class Hasher(Protocol):
+    def hash(self, address: str) -> str:
+        """The address's keyed hash; SecretUnavailable when the key cannot be read."""
 
 
 @dataclass(frozen=True)
-class Accepted:
-    enquiry_id: str
+class Submission:
+    fields: Mapping[str, Any]  # the form's fields as the body held them
+    idempotency_key: str | None
+    client_address: str  # empty when unknown
+    now: datetime
+    enquiry_id: str  # fresh: the id the enquiry gets if it is stored
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What to answer: `response` as rendered (now or for the first request), the enquiry it names,
+    and `outcome` for the log: "stored", "honeypot" or "replay:<scope>"."""
+
+    outcome: str
+    enquiry_id: str | None
     response: Replayable
 
 
@@ -27,8 +78,137 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def count_spam_blocked() -> None:
+    from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+    with single_metric(name="SpamBlocked", unit=MetricUnit.Count, value=1, namespace="Enquiries") as metric:
+        metric.add_dimension(name="service", value="enquiries")
+
+
+@dataclass(frozen=True)
+class SubmissionService:
+    """Without a hasher there is no double-submit detection and no rate limit (both key on the
+    address); without a verifier, no captcha."""
+
+    store: IntakeStore
+    rules: FieldRules
+    hasher: Hasher | None = None
+    verifier: CaptchaVerifier | None = None
+    rate_limit_per_hour: int = 0
+    retention_days: int = 365
+    count_caught: Callable[[], None] = count_spam_blocked
+
+    def earlier_answer(self, idempotency_key: str | None) -> Answer | None:
+        """The answer an earlier request with this Idempotency-Key got, if any: for a request the
+        caller refuses before its fields can be read."""
+        return self._recalled(idempotency_keys(idempotency_key))
+
+    def submit(self, submission: Submission, render_success: RenderSuccess) -> Answer:
+        keys = idempotency_keys(submission.idempotency_key)
+        try:
+            enquiry = validate_enquiry(dict(submission.fields), self.rules)
+        except InvalidEnquiry:
+            earlier = self._recalled(keys)
+            if earlier is None:
+                raise
+            return earlier
+        caught = enquiry.gotcha is not None
+        rate = None
+        if self.hasher is not None:
+            client_key = self.hasher.hash(submission.client_address)
+            keys += double_submit_keys(enquiry, client_key, caught)
+            if self.rate_limit_per_hour > 0:
+                rate = RateWindow(client_key, self.rate_limit_per_hour, submission.now.timestamp())
+        if self.verifier is not None:
+            earlier = self._recalled(keys)
+            if earlier is not None:
+                return earlier
+            self.verifier.verify(enquiry.captcha_token or "", submission.client_address or None)
+        response = render_success(submission.enquiry_id, enquiry.next_url)
+        try:
+            self._store(enquiry, submission, response, keys, rate)
+        except Replayed as repeat:
+            if repeat.key.scope == "double-submit" and submission.idempotency_key is not None:
+                self._remember(keys[0], repeat.response)
+            return _replayed(repeat.key, repeat.response)
+        return Answer("honeypot" if caught else "stored", submission.enquiry_id, response)
+
+    def _store(
+        self,
+        enquiry: Enquiry,
+        submission: Submission,
+        response: Replayable,
+        keys: list[ReplayKey],
+        rate: RateWindow | None,
+    ) -> None:
+        if enquiry.gotcha is not None:
+            self.count_caught()
+            self.store.accept_caught(submission.enquiry_id, response, keys, rate)
+            return
+        item = enquiry_item(enquiry, submission.enquiry_id, submission.now, self.retention_days)
+        self.store.accept(item, response, keys, rate)
+
+    def _recalled(self, keys: list[ReplayKey]) -> Answer | None:
+        """The answer remembered for a repeat of this request, if any.
+
+        It is asked only where the request has an answer of its own without it: its field errors,
+        or a captcha check followed by the write, which finds repeats itself. So a look-up that
+        fails (throttled, down) answers "none": it must not turn that answer into a 503."""
+        if not keys:
+            return None
+        try:
+            found = self.store.recall(keys)
+        except StorageUnavailable as unavailable:
+            logger.warning("replay lookup unavailable", extra={"reason": unavailable.reason})
+            return None
+        return _replayed(*found) if found else None
+
+    def _remember(self, key: ReplayKey, response: Replayable) -> None:
+        # Best effort: the visitor has their answer whether or not the key keeps it.
+        with contextlib.suppress(StorageUnavailable):
+            self.store.remember(key, response)
+
+
+def _replayed(key: ReplayKey, response: Replayable) -> Answer:
+    return Answer(f"replay:{key.scope}", response.get("enquiry_id"), response)
+
+
+def idempotency_keys(idempotency_key: str | None) -> list[ReplayKey]:
+    if idempotency_key is None:
+        return []
+    digest = hashlib.sha256(idempotency_key.encode()).hexdigest()
+    return [ReplayKey("idempotency-key", digest, IDEMPOTENCY_KEY_SECONDS)]
+
+
+def double_submit_keys(enquiry: Enquiry, client_key: str, caught: bool) -> list[ReplayKey]:
+    """The fingerprint record of this submission. A trap hit that repeats a real enquiry gets the
+    real one's answer, as a double click would (a read-only key); a real enquiry never gets a trap
+    hit's."""
+    keys = []
+    if caught:
+        real = submission_fingerprint(enquiry, client_key)
+        keys.append(ReplayKey("double-submit", real, DOUBLE_SUBMIT_SECONDS, read_only=True))
+    fingerprint = submission_fingerprint(enquiry, client_key, caught)
+    keys.append(ReplayKey("double-submit", fingerprint, DOUBLE_SUBMIT_SECONDS))
+    return keys
+
+
+def submission_fingerprint(enquiry: Enquiry, client_key: str, caught: bool = False) -> str:
+    """Same normalised fields from the same client address: the same submission. A robot-trap hit
+    never matches a real enquiry, so a real one is never answered with a trap hit's make-believe."""
+    fingerprinted: dict[str, object] = {
+        "fields": enquiry.stored_fields(),
+        "next": enquiry.next_url,
+        "client": client_key,
+    }
+    if caught:
+        fingerprinted["caught"] = True
+    material = json.dumps(fingerprinted, sort_keys=True)
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
 def enquiry_item(enquiry: Enquiry, enquiry_id: str, now: datetime, retention_days: int) -> dict[str, Any]:
-    """The DynamoDB item: the stored fields, `created_at` (ISO 8601 UTC) and the TTL `expires_at`."""
+    """The stored item: the stored fields, `created_at` (ISO 8601 UTC) and the TTL `expires_at`."""
     received = now.astimezone(UTC)
     return {
         "id": enquiry_id,
@@ -36,46 +216,3 @@ def enquiry_item(enquiry: Enquiry, enquiry_id: str, now: datetime, retention_day
         "created_at": received.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "expires_at": int((received + timedelta(days=retention_days)).timestamp()),
     }
-
-
-def accept_enquiry(
-    enquiry: Enquiry,
-    store: IntakeStore,
-    *,
-    respond: Callable[[str], Replayable],
-    keys: list[ReplayKey],
-    rate: RateWindow | None,
-    retention_days: int,
-    now: datetime,
-    new_id: Callable[[], str] = new_enquiry_id,
-) -> Accepted:
-    """Store the enquiry with the response `respond(id)` gives, remembered under `keys`.
-
-    Raises Replayed (a repeat: the first response), RateLimited or StorageUnavailable; in each
-    case nothing was stored.
-    """
-    for _ in range(_ID_ATTEMPTS):
-        enquiry_id = new_id()
-        response = respond(enquiry_id)
-        try:
-            store.accept(enquiry_item(enquiry, enquiry_id, now, retention_days), response, keys, rate)
-        except IdAlreadyUsed:
-            continue
-        return Accepted(enquiry_id, response)
-    raise RuntimeError("no unused enquiry id after retrying")
-
-
-def answer_caught(
-    store: IntakeStore,
-    *,
-    respond: Callable[[str], Replayable],
-    keys: list[ReplayKey],
-    rate: RateWindow | None,
-    new_id: Callable[[], str] = new_enquiry_id,
-) -> Accepted:
-    """A robot-trap hit: the answer an accepted enquiry would get, with a fresh id, remembered under
-    `keys` and counted in `rate` like one, and nothing stored. Raises what accept_enquiry raises."""
-    enquiry_id = new_id()
-    response = respond(enquiry_id)
-    store.accept_caught(enquiry_id, response, keys, rate)
-    return Accepted(enquiry_id, response)

@@ -15,6 +15,8 @@ from urllib.request import Request, urlopen
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from enquiries.captcha import CaptchaFailed, CaptchaUnavailable
+
 if TYPE_CHECKING:
     from enquiries.stored_secret import StoredSecret
 
@@ -31,18 +33,6 @@ VISITOR_ERROR_CODES = frozenset({"missing-input-response", "invalid-input-respon
 OPERATOR_ERROR_CODES = frozenset(
     {"missing-input-secret", "invalid-input-secret", "bad-request", "internal-error"}
 )
-
-
-class CaptchaFailed(Exception):
-    """The token was missing, wrong, expired or already used."""
-
-
-class CaptchaUnavailable(Exception):
-    """The verifier could not be asked or gave no usable answer; `reason` is safe to log."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 class SiteverifyAnswer(BaseModel):

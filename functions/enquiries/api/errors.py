@@ -1,8 +1,17 @@
-"""The contract's error responses: a stable code, a sentence a visitor can act on, and more."""
+"""The contract's error responses: a stable code, a sentence a visitor can act on, and more; and
+which of them answers each error the submission path raises."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from http import HTTPStatus
+
+from enquiries.aws import StorageUnavailable
+from enquiries.captcha import CaptchaFailed, CaptchaUnavailable
+from enquiries.field_messages import MESSAGES as FIELD_MESSAGES
+from enquiries.intake import RateLimited
+from enquiries.stored_secret import SecretUnavailable
+from enquiries.validation import InvalidEnquiry
 
 # Seconds a visitor (or the form script) should wait before resending after a 503.
 RETRY_AFTER_SECONDS = 30
@@ -49,8 +58,42 @@ def error_body(error: ApiError, *, reference: str | None, clinic_phone: str | No
     body: dict[str, object] = {"error": error.code, "message": message}
     if error.fields:
         body["fields"] = error.fields
-    if error.status >= 500:
+    if error.status >= HTTPStatus.INTERNAL_SERVER_ERROR:
         if clinic_phone:
             body["message"] = f"{message.rstrip('.')}, or call us on {clinic_phone}."
         body["reference"] = reference or "unknown"
     return body
+
+
+def rate_limited_message(retry_after: int) -> str:
+    minutes = max(1, round(retry_after / 60))
+    return (
+        "You have sent several enquiries from this connection within the hour. "
+        f"Please try again in about {minutes} minute{'s' if minutes != 1 else ''}."
+    )
+
+
+def contract_error(error: Exception) -> ApiError | None:
+    """The contract's answer to an error the submission path raises; None for one it does not
+    expect (a bug, a missing permission, an enquiry id in use), which is a 500."""
+    if isinstance(error, ApiError):
+        return error
+    if isinstance(error, InvalidEnquiry):
+        return ApiError(422, "validation_failed", fields=error.fields, reason="fields")
+    if isinstance(error, CaptchaFailed):
+        return ApiError(
+            422, "validation_failed", fields={"captcha": FIELD_MESSAGES["captcha"]}, reason="captcha_failed"
+        )
+    if isinstance(error, RateLimited):
+        return ApiError(
+            429,
+            "rate_limited",
+            headers={"Retry-After": str(error.retry_after)},
+            message=rate_limited_message(error.retry_after),
+            reason="rate_limit",
+        )
+    if isinstance(error, StorageUnavailable | SecretUnavailable | CaptchaUnavailable):
+        # Throttled, down or timing out, or a secret the deployment cannot read (logged once, by
+        # name): "try again soon", with Retry-After, never a 500.
+        return ApiError(503, "unavailable", reason=error.reason)
+    return None

@@ -5,23 +5,46 @@ secrets the function needs are read at import too (the first request would read 
 cannot be read is logged once, naming its setting, and each request that needs it answers 503.
 """
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from enquiries.api.app import build_app, services_from, stored_secrets
+from enquiries.api.app import build_app
+from enquiries.api.services import Services, services_from, stored_secrets
 from enquiries.log import logger
-from enquiries.settings import load_settings
+from enquiries.settings import Settings, load_settings
 from enquiries.stored_secret import read_at_init
+from enquiries.submission import utc_now
 
-settings = load_settings(required=("GUARD_TABLE_NAME", "CLIENT_ADDRESS_SECRET_ARN"))
-services = services_from(settings)
-read_at_init(stored_secrets(services))
-app = build_app(settings, services)
+LambdaHandler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
+REQUIRED_SETTINGS = ("GUARD_TABLE_NAME", "CLIENT_ADDRESS_SECRET_ARN")
 
 
-# log_event=False whatever POWERTOOLS_LOGGER_LOG_EVENT says: the event holds the enquiry.
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+def init(
+    settings: Settings | None = None,
+    services_for: Callable[[Settings], Services] = services_from,
+    clock: Callable[[], datetime] = utc_now,
+) -> APIGatewayHttpResolver:
+    """What the init phase does: the settings (from the environment unless given), the services
+    for them, their secrets read once, and the app."""
+    if settings is None:
+        settings = load_settings(required=REQUIRED_SETTINGS)
+    services = services_for(settings)
+    read_at_init(stored_secrets(services))
+    return build_app(settings, services, clock)
+
+
+def handler_for(app: APIGatewayHttpResolver) -> LambdaHandler:
+    # log_event=False whatever POWERTOOLS_LOGGER_LOG_EVENT says: the event holds the enquiry.
+    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)
+    def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        return app.resolve(event, context)
+
+    return lambda_handler
+
+
+lambda_handler = handler_for(init())

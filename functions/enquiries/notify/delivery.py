@@ -21,8 +21,9 @@ from email.message import EmailMessage
 from enum import StrEnum
 from typing import Any, Protocol
 
+from enquiries.aws import StorageUnavailable
 from enquiries.log import logger
-from enquiries.storage.enquiry_store import AlreadyNotified, NotificationLedger, StorageUnavailable
+from enquiries.notify.ledger import AlreadyNotified, NotificationLedger
 
 # One DynamoDB call gives up after at most 7 s: the clients of `enquiries.aws_clients` make 2 attempts
 # of (1 s to connect + 2 s to read), with at most 1 s of backoff between them.

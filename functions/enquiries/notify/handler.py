@@ -23,18 +23,19 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from enquiries.aws import StorageUnavailable
 from enquiries.log import logger
 from enquiries.notify.budget import RecordBudget
 from enquiries.notify.delivery import Outcome, deliver
+from enquiries.notify.ledger import DynamoNotificationLedger
 from enquiries.notify.mail_settings import mail_settings
 from enquiries.notify.mailer import SendFailed, SesMailer
 from enquiries.notify.message import compose
 from enquiries.settings import load_settings
-from enquiries.storage.enquiry_store import DynamoEnquiryStore, StorageUnavailable
 
 settings = load_settings(required=("CLINIC_EMAIL", "SENDER_EMAIL"))
 mail = mail_settings(settings)
-store = DynamoEnquiryStore(settings.table_name)
+ledger = DynamoNotificationLedger(settings.table_name)
 mailer = SesMailer(configuration_set=mail.configuration_set)
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 metrics = Metrics(namespace="Enquiries")
@@ -48,7 +49,7 @@ def record_handler(record: DynamoDBRecord, budget: RecordBudget) -> None:
         return
     budget.take(enquiry_id)
     try:
-        delivery = deliver(enquiry_id, store, mailer, partial(compose, mail=mail))
+        delivery = deliver(enquiry_id, ledger, mailer, partial(compose, mail=mail))
     except SendFailed as failed:
         metrics.add_metric(name="NotificationFailed", unit=MetricUnit.Count, value=1)
         log = logger.error if failed.permanent else logger.warning

@@ -9,24 +9,15 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from typing import Any
 
+from enquiries.aws import classify
 from enquiries.notify.headers import ascii_domain
-
-# Retried by the stream: the same send is likely to work a little later.
-TRANSIENT_ERROR_CODES = frozenset(
-    {
-        "TooManyRequestsException",
-        "ThrottlingException",
-        "Throttling",
-        "LimitExceededException",
-        "InternalFailure",
-        "InternalServerError",
-        "ServiceUnavailable",
-    }
-)
 
 
 class SendFailed(Exception):
-    """SES did not accept the message. `reason` (an SES error code) is safe to log."""
+    """SES did not accept the message. `reason` (an SES error code) is safe to log. A transient
+    failure (`enquiries.aws.classify`: throttling, SES or the network failing) is likely to pass
+    when the stream retries the record; a permanent one (a rejected message, an unverified
+    sender) needs someone to act."""
 
     def __init__(self, reason: str, *, permanent: bool) -> None:
         super().__init__(f"{'permanent' if permanent else 'transient'} send failure: {reason}")
@@ -74,9 +65,6 @@ class SesMailer:
 
     def send(self, message: EmailMessage) -> str:
         """Send `message` to its To addresses; return SES's message id, or raise SendFailed."""
-        from botocore.exceptions import ClientError, HTTPClientError
-        from botocore.exceptions import ConnectionError as AwsConnectionError
-
         request: dict[str, Any] = {
             "FromEmailAddress": envelope_address(message["From"].addresses[0]),
             "Destination": {
@@ -88,10 +76,9 @@ class SesMailer:
             request["ConfigurationSetName"] = self._configuration_set
         try:
             response = self._client_factory().send_email(**request)
-        except ClientError as error:
-            code = str(error.response.get("Error", {}).get("Code", "Unknown"))
-            status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
-            raise SendFailed(code, permanent=code not in TRANSIENT_ERROR_CODES and status < 500) from error
-        except (AwsConnectionError, HTTPClientError) as error:
-            raise SendFailed(type(error).__name__, permanent=False) from error
+        except Exception as error:
+            failure = classify(error)
+            if failure is None:  # not SES's answer nor the network: a bug or the configuration
+                raise
+            raise SendFailed(failure.code, permanent=not failure.transient) from error
         return str(response["MessageId"])

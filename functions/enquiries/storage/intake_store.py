@@ -1,5 +1,6 @@
-"""Accepting an enquiry in one DynamoDB round trip: the enquiry, the records that let a repeat get
-the same answer, and the address's rate-limit count, written together in one transaction.
+"""The intake store on DynamoDB (`enquiries.intake.IntakeStore`): accepting an enquiry in one round
+trip. The enquiry, the records that let a repeat get the same answer, and the address's rate-limit
+count are written together in one transaction.
 
 - Replay records (`replay#<scope>#<hash>` on the guard table) hold the response the visitor got.
   They are written only with a stored enquiry (or a robot-trap hit's make-believe one), so failures
@@ -14,6 +15,10 @@ the same answer, and the address's rate-limit count, written together in one tra
   timeout can never store one enquiry twice. Each attempt of ours gets its own token: a token reused
   with other parameters within 10 minutes is refused (IdempotentParameterMismatch, see
   ClientRequestToken in https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html).
+- A cancelled transaction is read from its CancellationReasons, one per write, in order: a failed
+  replay condition is a repeat, a failed rate condition a limit (or a changed count, tried again),
+  a failed enquiry condition an id in use (never overwritten), `TransactionConflict` another request
+  writing the same records (waited for, up to CONFLICT_WAIT_SECONDS), anything else a 503.
 
 Two writes per request (as Powertools idempotency makes) plus a read and a write for a sliding
 rate limit cost five round trips; this costs one (two when the address has a recent count).
@@ -21,78 +26,42 @@ rate limit cost five round trips; this costs one (two when the address has a rec
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
+from enquiries.aws import StorageUnavailable, attribute_map, aws_call, is_transient_code
 from enquiries.aws_clients import dynamodb_client
-from enquiries.storage.enquiry_store import IdAlreadyUsed, StorageUnavailable, attribute_map, aws_call
-from enquiries.storage.rate_limit import RateWindow, counters_of, counting_update, estimate, retry_after
+from enquiries.intake import IdAlreadyUsed, RateLimited, Replayable, Replayed, ReplayKey
+from enquiries.storage.rate_limit import (
+    Counters,
+    RateWindow,
+    counters_of,
+    counting_update,
+    estimate,
+    retry_after,
+)
 
-Replayable = dict[str, Any]
-
-IDEMPOTENCY_KEY_SECONDS = 24 * 3600
-DOUBLE_SUBMIT_SECONDS = 10 * 60
 # Concurrent repeats race for the same records; DynamoDB cancels all but one transaction. A
 # request waits at most this long for the others before answering a 503.
-_CONFLICT_WAIT_SECONDS = 3.0
-_CONFLICT_PAUSE_SECONDS = 0.05
-_TRANSIENT_REASONS = frozenset(
-    {"ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded", "InternalServerError"}
-)
+CONFLICT_WAIT_SECONDS = 3.0
+CONFLICT_PAUSE_SECONDS = 0.05
+_FAILED = "ConditionalCheckFailed"
 
 
 @dataclass(frozen=True)
-class ReplayKey:
-    """A record that makes a repeat of this request get the same response. A read-only key is
-    looked for but never written: the request gets its response if it is there."""
+class _Cancellation:
+    """A cancelled transaction: one reason code per write, in order, and the item a failed
+    condition saw (ReturnValuesOnConditionCheckFailure), if any."""
 
-    scope: str
-    digest: str
-    ttl_seconds: int
-    read_only: bool = False
+    reasons: list[str]
+    old_items: list[dict[str, Any] | None]
 
-    @property
-    def record_id(self) -> str:
-        return f"replay#{self.scope}#{self.digest}"
-
-
-class Replayed(Exception):
-    """A repeat: here is the response the first request got."""
-
-    def __init__(self, key: ReplayKey, response: Replayable) -> None:
-        super().__init__(f"replay of {key.scope}")
-        self.key = key
-        self.response = response
-
-
-class RateLimited(Exception):
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(f"rate limited for {retry_after} s")
-        self.retry_after = retry_after
-
-
-class IntakeStore(Protocol):
-    def accept(
-        self, item: dict[str, Any], response: Replayable, keys: list[ReplayKey], rate: RateWindow | None
-    ) -> None:
-        """Store the enquiry with its guards, or raise Replayed, RateLimited, IdAlreadyUsed or
-        StorageUnavailable (nothing is written then)."""
-
-    def accept_caught(
-        self, enquiry_id: str, response: Replayable, keys: list[ReplayKey], rate: RateWindow | None
-    ) -> None:
-        """A robot-trap hit answered as if enquiry `enquiry_id` were stored: remember `response`
-        under `keys` and count the hit in `rate`, storing no enquiry; or raise Replayed,
-        RateLimited or StorageUnavailable (nothing is written then)."""
-
-    def recall(self, keys: list[ReplayKey]) -> tuple[ReplayKey, Replayable] | None:
-        """The first remembered response among `keys`, if any."""
-
-    def remember(self, key: ReplayKey, response: Replayable) -> None:
-        """Remember `response` under `key` too, unless it already holds one."""
+    def failed(self, index: int) -> bool:
+        return index < len(self.reasons) and self.reasons[index] == _FAILED
 
 
 class DynamoIntakeStore:
@@ -136,6 +105,7 @@ class DynamoIntakeStore:
         enquiry_put = {
             "TableName": self.table_name,
             "Item": attribute_map(item),
+            # Never an overwrite: a used id is refused (IdAlreadyUsed), not replaced.
             "ConditionExpression": "attribute_not_exists(id)",
         }
         self._transact(str(item["id"]), enquiry_put, response, keys, rate)
@@ -153,19 +123,15 @@ class DynamoIntakeStore:
         keys: list[ReplayKey],
         rate: RateWindow | None,
     ) -> None:
-        from botocore.exceptions import ClientError
-
         now = int(self._clock())
         caught = enquiry_put is None
         writes: list[dict[str, Any]] = [{"Put": enquiry_put}] if enquiry_put is not None else []
         first_key = len(writes)
         writes += [self._replay_write(key, response, now) for key in keys]
         # What the rate record held when last seen; None: assume there is none (the common case).
-        counters = None
-        deadline = time.monotonic() + _CONFLICT_WAIT_SECONDS
-        attempt = 0
-        while True:
-            attempt += 1
+        counters: Counters | None = None
+        deadline = time.monotonic() + CONFLICT_WAIT_SECONDS
+        for attempt in itertools.count(1):
             rate_write = (
                 []
                 if rate is None
@@ -173,52 +139,51 @@ class DynamoIntakeStore:
             )
             if not writes + rate_write:
                 return
-            try:
-                # The enquiry id is fresh per call, and each attempt here writes something else (a
-                # new rate condition), so each gets its own token; botocore's resends of one
-                # attempt keep it, and so cannot store anything twice.
-                aws_call(
-                    self._client_factory(),
-                    "transact_write_items",
-                    TransactItems=writes + rate_write,
-                    ClientRequestToken=f"{enquiry_id}-{attempt}",
-                )
+            # The enquiry id is fresh per request, and each attempt here writes something else (a new
+            # rate condition), so each gets its own token; botocore's resends of one attempt keep it,
+            # and so cannot store anything twice.
+            cancelled = self._write(writes + rate_write, token=f"{enquiry_id}-{attempt}")
+            if cancelled is None:
                 return
-            except ClientError as error:
-                if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-                    raise
-                reasons = [str(r.get("Code", "None")) for r in error.response.get("CancellationReasons", [])]
-                old_items = [r.get("Item") for r in error.response.get("CancellationReasons", [])]
             # Checked in order of what the visitor should see: a repeat is a repeat, even if the
             # address is now over its limit.
-            for index, key in enumerate(keys, start=first_key):
-                if index < len(reasons) and reasons[index] == "ConditionalCheckFailed":
-                    remembered = old_items[index] or self._get(key)
-                    if remembered is not None:
-                        raise Replayed(key, _response_of(remembered))
-            if (
-                rate is not None
-                and len(reasons) == len(writes) + 1
-                and reasons[-1] == "ConditionalCheckFailed"
-            ):
+            self._raise_if_replayed(cancelled, keys, first_key)
+            if rate is not None and cancelled.failed(len(writes)):
                 # The rate record is not what this attempt assumed: read it from the cancellation.
-                counters = counters_of(old_items[-1])
+                counters = counters_of(cancelled.old_items[len(writes)])
                 if estimate(rate, counters, caught) >= rate.limit:
                     raise RateLimited(retry_after(rate, counters, caught))
-                if time.monotonic() > deadline:
-                    raise StorageUnavailable("rate_contention")
+                _wait_for_others(deadline, "rate_contention", pause=0)
                 continue
-            if enquiry_put is not None and reasons and reasons[0] == "ConditionalCheckFailed":
+            if enquiry_put is not None and cancelled.failed(0):
                 raise IdAlreadyUsed(enquiry_id)
-            transient = [reason for reason in reasons if reason in _TRANSIENT_REASONS]
-            if transient:
-                raise StorageUnavailable(transient[0])
-            if "TransactionConflict" not in reasons:
-                raise StorageUnavailable("transaction_cancelled:" + ",".join(reasons))
+            _raise_unless_conflict(cancelled.reasons)
             # Another request is writing the same records right now: wait for it, then look again.
-            if time.monotonic() > deadline:
-                raise StorageUnavailable("transaction_conflict")
-            time.sleep(_CONFLICT_PAUSE_SECONDS)
+            _wait_for_others(deadline, "transaction_conflict", pause=CONFLICT_PAUSE_SECONDS)
+
+    def _write(self, items: list[dict[str, Any]], token: str) -> _Cancellation | None:
+        """Run the transaction: None if it was written, its cancellation if it was not."""
+        from botocore.exceptions import ClientError
+
+        try:
+            aws_call(
+                self._client_factory(), "transact_write_items", TransactItems=items, ClientRequestToken=token
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                raise
+            reasons = error.response.get("CancellationReasons", [])
+            return _Cancellation(
+                [str(r.get("Code", "None")) for r in reasons], [r.get("Item") for r in reasons]
+            )
+        return None
+
+    def _raise_if_replayed(self, cancelled: _Cancellation, keys: list[ReplayKey], first_key: int) -> None:
+        for index, key in enumerate(keys, start=first_key):
+            if cancelled.failed(index):
+                remembered = cancelled.old_items[index] or self._get(key)
+                if remembered is not None:
+                    raise Replayed(key, _response_of(remembered))
 
     def _get(self, key: ReplayKey) -> dict[str, Any] | None:
         found = aws_call(
@@ -249,6 +214,22 @@ class DynamoIntakeStore:
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise
+
+
+def _raise_unless_conflict(reasons: list[str]) -> None:
+    """A cancellation for a reason other than another transaction on the same items: a 503."""
+    transient = [reason for reason in reasons if is_transient_code(reason)]
+    if transient:
+        raise StorageUnavailable(transient[0])
+    if "TransactionConflict" not in reasons:
+        raise StorageUnavailable("transaction_cancelled:" + ",".join(reasons))
+
+
+def _wait_for_others(deadline: float, reason: str, pause: float) -> None:
+    if time.monotonic() > deadline:
+        raise StorageUnavailable(reason)
+    if pause:
+        time.sleep(pause)
 
 
 def _response_of(record: dict[str, Any]) -> Replayable:

@@ -1,0 +1,386 @@
+"""The `enquiries` command: the contract's "The operator's command" section, subcommand by subcommand.
+
+Each subcommand parses, asks the modules beside this one to do the work, and prints. The target
+(`--local URL` or `--stack NAME`) is resolved when a subcommand first needs it.
+"""
+
+from __future__ import annotations
+
+import errno
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import click
+
+from enquiries_cli import dead_letters, export, people
+from enquiries_cli import resend as resending
+from enquiries_cli.errors import OperatorError, Refused
+from enquiries_cli.failures import describe
+from enquiries_cli.functions_adapter import get_enquiry
+from enquiries_cli.output import json_text, one_line, output_file, progress, stdin_is_terminal, utf8_stdout
+from enquiries_cli.scanning import ENQUIRY_COLUMNS, period, scan, table_time
+from enquiries_cli.target import Target, local_target, stack_target
+
+
+class OperatorGroup(click.Group):
+    """Turns any failure of a subcommand into the contract's exit status 1 and a one-line reason."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except OSError as error:
+            if error.errno == errno.EPIPE:
+                raise  # `enquiries export | head`: click ends quietly
+            where = f" ({error.filename})" if error.filename else ""
+            raise OperatorError(f"{error.strerror or type(error).__name__}{where}") from None
+        except Exception as error:
+            raise OperatorError(describe(error)) from None
+
+
+@dataclass
+class TargetChoice:
+    local_url: str | None
+    stack_name: str | None
+    region: str | None
+    profile: str | None
+    _target: Target | None = None
+
+    def get(self) -> Target:
+        if self._target is None:
+            if self.local_url is not None:
+                self._target = local_target(self.local_url)
+            else:
+                assert self.stack_name is not None
+                self._target = stack_target(self.stack_name, region=self.region, profile=self.profile)
+        return self._target
+
+
+pass_choice = click.make_pass_decorator(TargetChoice)
+
+
+@click.group(cls=OperatorGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--local", "local_url", metavar="URL", help="A running local server, e.g. http://127.0.0.1:3000."
+)
+@click.option(
+    "--stack", "stack_name", metavar="NAME", help="A deployed stack; its outputs name its resources."
+)
+@click.option(
+    "--region", metavar="REGION", help="The stack's AWS region (default: AWS_REGION or the profile's)."
+)
+@click.option(
+    "--profile", metavar="PROFILE", help="The AWS profile to use (default: AWS_PROFILE or default)."
+)
+@click.pass_context
+def cli(
+    ctx: click.Context, local_url: str | None, stack_name: str | None, region: str | None, profile: str | None
+) -> None:
+    """The clinic's enquiries: list, show, export, erase, subject access, resend, stats.
+
+    The target comes first: --local URL for a running local server (make dev), or --stack NAME for
+    a deployed stack.
+    """
+    if ctx.resilient_parsing:
+        return
+    if (local_url is None) == (stack_name is None):
+        raise click.UsageError("give one target: --local URL or --stack NAME")
+    if local_url is not None and (region or profile):
+        raise click.UsageError("--region and --profile are for --stack; the local server names its own")
+    ctx.obj = TargetChoice(local_url, stack_name, region, profile)
+
+
+def main() -> None:
+    """The console script `enquiries`."""
+    cli.main(prog_name="enquiries")
+
+
+# -- printing ---------------------------------------------------------------------------------------
+
+
+def plural(count: int, singular: str, many: str | None = None) -> str:
+    return f"{count} {singular if count == 1 else (many or singular + 's')}"
+
+
+def in_attribute_order(item: dict[str, Any]) -> dict[str, Any]:
+    """The contract's fields first, in the export's order, then the rest by name."""
+    known = {key: item[key] for key in ENQUIRY_COLUMNS if key in item}
+    return {**known, **{key: item[key] for key in sorted(item) if key not in known}}
+
+
+DATE = click.DateTime(formats=["%Y-%m-%d"])
+
+
+def days(since: datetime | None, until: datetime | None) -> tuple[date | None, date | None]:
+    first, last = (since.date() if since else None), (until.date() if until else None)
+    if first and last and first > last:
+        raise click.UsageError("--since is after --until")
+    return first, last
+
+
+# -- subcommands --------------------------------------------------------------------------------------
+
+
+@cli.command("list")
+@click.option("--since", type=DATE, metavar="DATE", help="From this day (YYYY-MM-DD, UTC).")
+@click.option("--until", type=DATE, metavar="DATE", help="To the end of this day (YYYY-MM-DD, UTC).")
+@click.option("--unnotified", is_flag=True, help="Only enquiries never marked as emailed.")
+@pass_choice
+def list_command(
+    choice: TargetChoice, since: datetime | None, until: datetime | None, unnotified: bool
+) -> None:
+    """One line per enquiry, newest first."""
+    target = choice.get()
+    condition = period(*days(since, until))
+    if unnotified:
+        condition.add(lambda c: f"attribute_not_exists({c.name('notified_at')})")
+    columns = ("id", "created_at", "name", "email", "service", "notified_at")
+    with progress("Reading enquiries") as advance:
+        rows = list(
+            scan(
+                target.client("dynamodb"),
+                target.table_name,
+                attributes=columns,
+                condition=condition,
+                on_page=advance,
+            )
+        )
+    rows.sort(key=lambda item: (str(item.get("created_at", "")), str(item["id"])), reverse=True)
+    if not rows:
+        click.echo("No enquiries.", err=True)
+    with utf8_stdout() as out:
+        for item in rows:
+            received = str(item.get("created_at", ""))[:16].replace("T", " ")
+            status = "emailed" if item.get("notified_at") else "NOT EMAILED"
+            who = f"{one_line(item.get('name', ''))} <{one_line(item.get('email', ''))}>"
+            service = one_line(item.get("service") or "")
+            out.write(
+                f"{item['id']}  {received}Z  {status:<11}  {who}" + (f"  {service}" if service else "") + "\n"
+            )
+
+
+@cli.command()
+@click.argument("enquiry_id", metavar="ID")
+@pass_choice
+def show(choice: TargetChoice, enquiry_id: str) -> None:
+    """Every stored attribute of one enquiry, as JSON."""
+    target = choice.get()
+    item = get_enquiry(target.client("dynamodb"), target.table_name, enquiry_id.strip())
+    if item is None:
+        raise OperatorError(f"no enquiry with id {one_line(enquiry_id)} in {target.description}")
+    with utf8_stdout() as out:
+        out.write(json_text(in_attribute_order(item)) + "\n")
+
+
+@cli.command("export")
+@click.option("--format", "file_format", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
+@click.option("--since", type=DATE, metavar="DATE", help="From this day (YYYY-MM-DD, UTC).")
+@click.option("--until", type=DATE, metavar="DATE", help="To the end of this day (YYYY-MM-DD, UTC).")
+@click.option(
+    "--output", metavar="FILE", help="Write to FILE (readable only by you) instead of standard output."
+)
+@pass_choice
+def export_command(
+    choice: TargetChoice, file_format: str, since: datetime | None, until: datetime | None, output: str | None
+) -> None:
+    """Every enquiry as CSV (safe to open in a spreadsheet) or JSON, read and written page by page."""
+    target = choice.get()
+    condition = period(*days(since, until))
+    with progress("Exporting enquiries") as advance:
+        items = scan(target.client("dynamodb"), target.table_name, condition=condition, on_page=advance)
+        with output_file(output, newline="" if file_format == "csv" else None) as out:
+            count = export.write_csv(items, out) if file_format == "csv" else export.write_json(items, out)
+    if output not in (None, "-"):
+        click.echo(f"Exported {plural(count, 'enquiry', 'enquiries')} to {output}.", err=True)
+
+
+def _address(email: str) -> str:
+    address = email.strip()
+    if "@" not in address or any(char.isspace() for char in address):
+        raise click.BadParameter("give one email address, like jane@example.com", param_hint="--email")
+    return address
+
+
+@cli.command()
+@click.option("--email", required=True, metavar="ADDRESS", help="The address, in any letter case.")
+@click.option("--yes", is_flag=True, help="Do not ask first (for scripts).")
+@pass_choice
+def erase(choice: TargetChoice, email: str, yes: bool) -> None:
+    """Delete every enquiry from an address, and the request records linked to them."""
+    address = _address(email)
+    if not yes and not stdin_is_terminal():
+        raise Refused(
+            "erase asks before it deletes, and cannot ask without a terminal: run it in one, or add --yes"
+        )
+    target = choice.get()
+    with progress("Looking for the address") as advance:
+        holdings = people.holdings_of(target, address, on_page=advance)
+    if not holdings.enquiries:
+        click.echo("erase: no enquiries from that address; nothing deleted")
+        return
+    summary = plural(len(holdings.enquiries), "enquiry", "enquiries")
+    records = plural(len(holdings.request_records), "linked request record")
+    if not yes and not click.confirm(
+        f"Delete {summary} ({', '.join(holdings.enquiry_ids)}) and {records}? This cannot be undone here",
+        default=False,
+        err=True,
+    ):
+        raise Refused("not confirmed; nothing deleted")
+    people.erase(target, holdings)
+    # The log line the contract asks for: the count and the ids, never the address.
+    click.echo(f"erase: deleted {summary} ({', '.join(holdings.enquiry_ids)}) and {records}")
+
+
+SUBJECT_ACCESS_NOTES = (
+    "enquiries: every attribute stored for each enquiry from this address. expires_at is when it is "
+    "deleted automatically (seconds since 1970-01-01 UTC); notified_at and ses_message_id record the "
+    "email that brought it to the clinic's inbox.",
+    "request_records: short-lived records (at most 24 hours) that let a repeated submission get the "
+    "same answer; they hold that answer, not the enquiry.",
+    "Not in this document: the copies of each enquiry in the clinic's email inbox, and the service's "
+    "logs, which hold enquiry ids and never the details above.",
+)
+
+
+@cli.command("subject-access")
+@click.option("--email", required=True, metavar="ADDRESS", help="The address, in any letter case.")
+@pass_choice
+def subject_access(choice: TargetChoice, email: str) -> None:
+    """Everything stored about an address, as one JSON document."""
+    address = _address(email)
+    target = choice.get()
+    with progress("Looking for the address") as advance:
+        holdings = people.holdings_of(target, address, on_page=advance)
+    document = {
+        "subject_access": {
+            "email": address,
+            "matched": "every stored address equal to this one without regard to letter case",
+            "generated_at": table_time(datetime.now(UTC)),
+        },
+        "enquiries": [in_attribute_order(item) for item in holdings.enquiries],
+        "request_records": [people.described_record(record) for record in holdings.request_records],
+        "notes": list(SUBJECT_ACCESS_NOTES),
+    }
+    with utf8_stdout() as out:
+        out.write(json_text(document) + "\n")
+
+
+@cli.command()
+@click.argument("enquiry_ids", nargs=-1, metavar="[ID]...")
+@click.option("--unnotified", is_flag=True, help="Every enquiry never marked as emailed.")
+@click.option(
+    "--older-than",
+    type=click.IntRange(min=0),
+    metavar="MINUTES",
+    help="With --unnotified: only those stored longer ago than this (default 10).",
+)
+@pass_choice
+def resend(
+    choice: TargetChoice, enquiry_ids: tuple[str, ...], unnotified: bool, older_than: int | None
+) -> None:
+    """Email the clinic for enquiries whose email was never sent, once each, through the notifier.
+
+    Afterwards, report the notifier's dead-letter queue and offer to remove the messages whose
+    enquiries are now all emailed.
+    """
+    if bool(enquiry_ids) == unnotified:
+        raise click.UsageError("give enquiry ids, or --unnotified")
+    if older_than is not None and not unnotified:
+        raise click.UsageError("--older-than goes with --unnotified")
+    target = choice.get()
+    if unnotified:
+        minutes = 10 if older_than is None else older_than
+        with progress("Looking for enquiries not emailed") as advance:
+            waiting = resending.unnotified(target, timedelta(minutes=minutes))
+            advance(len(waiting))
+        enquiry_ids = tuple(enquiry_id for _, enquiry_id in waiting)
+        if not enquiry_ids:
+            click.echo(f"resend: no enquiry older than {plural(minutes, 'minute')} is waiting for its email")
+    results: list[resending.Result] = []
+    if enquiry_ids:
+        with progress("Sending", length=len(set(enquiry_ids))) as advance:
+            results = resending.resend(target, [i.strip() for i in enquiry_ids], on_done=advance)
+        for result in results:
+            detail = f" ({result.detail})" if result.detail else ""
+            click.echo(f"{result.enquiry_id}  {result.outcome.value}{detail}")
+        counts = Counter(result.outcome for result in results)
+        click.echo("resend: " + ", ".join(f"{count} {outcome.value}" for outcome, count in counts.items()))
+    _report_dead_letters(target)
+    if any(result.outcome in resending.FAILURES for result in results):
+        raise OperatorError("some enquiries were not emailed: see the lines above")
+
+
+def _report_dead_letters(target: Target) -> None:
+    queue_url = target.dead_letter_queue_url
+    if queue_url is None:
+        return
+    waiting = resending.unnotified(target)
+    queue = dead_letters.report(target, queue_url, waiting)
+    kept = list(queue.waiting)
+    try:
+        _describe_queue(queue, waiting)
+        if queue.done and _may_remove(queue.done):
+            dead_letters.remove(target, queue_url, queue.done)
+            click.echo(f"Removed {plural(len(queue.done), 'message')} from the dead-letter queue.")
+        else:
+            kept += queue.done
+    finally:
+        dead_letters.put_back(target, queue_url, kept)
+
+
+def _describe_queue(queue: dead_letters.QueueReport, waiting: list[tuple[str, str]]) -> None:
+    if queue.total == 0:
+        click.echo("The dead-letter queue is empty.")
+    else:
+        click.echo(
+            f"The dead-letter queue holds {plural(queue.total, 'message')}: "
+            f"{len(queue.done)} about enquiries now all emailed or deleted, "
+            f"{len(queue.waiting)} about enquiries still without their email."
+        )
+    if queue.unread:
+        click.echo(
+            f"{plural(queue.unread, 'message')} could not be read now (another run has them): try later."
+        )
+    if queue.waiting_ids:
+        click.echo("Still without their email: " + ", ".join(queue.waiting_ids))
+    if waiting:
+        click.echo(
+            f"{plural(len(waiting), 'enquiry', 'enquiries')} in the table "
+            "have no email yet; after fixing the cause, run: enquiries ... resend --unnotified"
+        )
+
+
+def _may_remove(done: list[dead_letters.DeadLetter]) -> bool:
+    if not stdin_is_terminal():
+        click.echo(
+            f"To remove the {plural(len(done), 'message')} no longer needed, run resend in a terminal."
+        )
+        return False
+    return click.confirm(
+        f"Remove the {plural(len(done), 'message')} about enquiries now all emailed?", default=False, err=True
+    )
+
+
+@cli.command()
+@click.option("--by", "grouping", type=click.Choice(["month", "service"]), default="month", show_default=True)
+@pass_choice
+def stats(choice: TargetChoice, grouping: str) -> None:
+    """Counts of enquiries, by month received (UTC) or by service."""
+    target = choice.get()
+    attribute = "created_at" if grouping == "month" else "service"
+    counts: Counter[str] = Counter()
+    with progress("Counting enquiries") as advance:
+        for item in scan(
+            target.client("dynamodb"), target.table_name, attributes=("id", attribute), on_page=advance
+        ):
+            value = str(item.get(attribute) or "")
+            counts[value[:7] if grouping == "month" else (one_line(value) or "(none)")] += 1
+    width = max([len(grouping), len("total"), *(len(key) for key in counts)])
+    with utf8_stdout() as out:
+        out.write(f"{grouping:<{width}}  enquiries\n")
+        for key in sorted(counts):
+            out.write(f"{key:<{width}}  {counts[key]:>9}\n")
+        out.write(f"{'total':<{width}}  {sum(counts.values()):>9}\n")

@@ -1,0 +1,113 @@
+"""The command's one link to the functions' code (functions/enquiries).
+
+The command reuses what the functions know about their data instead of copying it: the DynamoDB item
+codec and the mapping of "not now" AWS failures (aws), the consistent read of one enquiry (the
+notifier's own), how an address is normalised before it is stored (validation), which guard-table
+records name an enquiry (intake) and the event the notifier takes. Nothing else in enquiries_cli
+imports from `enquiries`: when functions/ changes shape, this is the module to update, and
+tests/test_operator_adapter.py checks it against the functions' code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from enquiries.aws import StorageUnavailable, aws_call, plain_item
+from enquiries.notify.ledger import DynamoNotificationLedger
+
+__all__ = [
+    "REPLAY_RECORD_PREFIX",
+    "StorageUnavailable",
+    "address_key",
+    "aws_call",
+    "failed_enquiry_ids",
+    "get_enquiry",
+    "linked_enquiry_id",
+    "notifier_event",
+    "plain_item",
+]
+
+# intake.ReplayKey.record_id is "replay#<scope>#<digest>"; its `response` is the JSON the visitor
+# got, with the stored enquiry's id in "enquiry_id" (api.responses.to_replayable). Rate-limit counts
+# ("rate#<hashed address>", storage/rate_limit.py) name no enquiry.
+REPLAY_RECORD_PREFIX = "replay#"
+
+
+def get_enquiry(client: Any, table_name: str, enquiry_id: str) -> dict[str, Any] | None:
+    """One enquiry as stored now (a consistent read, as the notifier reads it), or None."""
+    return DynamoNotificationLedger(table_name, client_factory=lambda: client).get(enquiry_id)
+
+
+def linked_enquiry_id(record: Mapping[str, Any]) -> str | None:
+    """The enquiry a guard-table record (plain values) was written with, if it names one."""
+    if not str(record.get("id", "")).startswith(REPLAY_RECORD_PREFIX):
+        return None
+    try:
+        response = json.loads(str(record.get("response", "")))
+    except ValueError:
+        return None
+    enquiry_id = response.get("enquiry_id") if isinstance(response, dict) else None
+    return str(enquiry_id) if enquiry_id else None
+
+
+def address_key(address: str) -> str:
+    """What two addresses are compared by: the form validation stores (email-validator's normalised
+    address: the domain in lower case, an internationalised domain in Unicode), in lower case.
+
+    An address validation would refuse is compared as typed, in lower case: it can match nothing
+    stored, but a search for it must still answer "none" rather than fail.
+    """
+    from email_validator import EmailNotValidError, validate_email
+
+    text = address.strip()
+    with contextlib.suppress(EmailNotValidError):
+        # The options validation.py uses for the `email` field.
+        text = validate_email(text, check_deliverability=False, allow_smtputf8=False).normalized
+    return text.lower()
+
+
+def notifier_event(enquiry_ids: Sequence[str], *, region: str, source: str) -> dict[str, Any]:
+    """The notifier's input for these enquiries: one DynamoDB stream INSERT record each, as Lambda
+    delivers them (https://docs.aws.amazon.com/lambda/latest/dg/with-ddb.html), holding only the key.
+    The notifier reads the item itself (a consistent read) and skips one already marked notified.
+
+    Each record's SequenceNumber is its position, which is what the notifier names in
+    `batchItemFailures` for a record it could not send (see `failed_enquiry_ids`).
+    """
+    now = int(datetime.now(UTC).timestamp())
+    return {
+        "Records": [
+            {
+                "eventID": str(uuid.uuid4()),
+                "eventName": "INSERT",
+                "eventVersion": "1.1",
+                "eventSource": "aws:dynamodb",
+                "awsRegion": region,
+                "dynamodb": {
+                    "ApproximateCreationDateTime": now,
+                    "Keys": {"id": {"S": enquiry_id}},
+                    "SequenceNumber": str(position),
+                    "SizeBytes": len(enquiry_id),
+                    "StreamViewType": "NEW_IMAGE",
+                },
+                "eventSourceARN": source,
+            }
+            for position, enquiry_id in enumerate(enquiry_ids)
+        ]
+    }
+
+
+def failed_enquiry_ids(enquiry_ids: Sequence[str], result: Any) -> list[str]:
+    """The enquiries of a `notifier_event` that the notifier reported as not sent."""
+    failures = result.get("batchItemFailures") if isinstance(result, Mapping) else None
+    failed: list[str] = []
+    for failure in failures or []:
+        identifier = str(failure.get("itemIdentifier", "")) if isinstance(failure, Mapping) else ""
+        if identifier.isdigit() and int(identifier) < len(enquiry_ids):
+            failed.append(enquiry_ids[int(identifier)])
+    return failed

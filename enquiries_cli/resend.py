@@ -1,0 +1,220 @@
+"""Emailing the clinic again for enquiries that were never marked notified, through the notifier.
+
+On AWS the deployed notifier is invoked (synchronously) with a stream INSERT record for each
+enquiry, so the email is sent with the notifier's own permissions, configuration and marking: it
+re-reads each enquiry, skips one already marked notified, sends, and marks it. The local server
+takes the same Invoke call and runs the same handler.
+
+The notifier alone cannot stop two resends of one enquiry at the same moment: both would read it as
+not notified and both would send before either marks it. So each run first claims the enquiry with
+a conditional write of `resend#<id>` to the guard table, which exactly one of two simultaneous
+runs can make, and lets it go afterwards; a claim left by a run that died expires after
+CLAIM_SECONDS. The run that loses waits for the other to finish and reports its outcome.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+from enquiries_cli.functions_adapter import aws_call, failed_enquiry_ids, get_enquiry, notifier_event
+from enquiries_cli.scanning import Condition, scan, table_time
+from enquiries_cli.target import Target
+
+BATCH_SIZE = 10  # the records in one invocation, as the stream's event source mapping sends them
+CLAIM_PREFIX = "resend#"
+# Longer than the notifier's timeout (30 s) and this command's wait for another run.
+CLAIM_SECONDS = 300
+WAIT_FOR_OTHER_RUN_SECONDS = 45.0
+_POLL_SECONDS = 0.25
+
+
+class Outcome(StrEnum):
+    SENT = "sent"
+    SENT_BY_OTHER_RUN = "sent by another resend running at the same time"
+    ALREADY_NOTIFIED = "already notified"
+    NOT_FOUND = "not found"
+    FAILED = "not sent"
+    OTHER_RUN_STILL_SENDING = "another resend is still sending it"
+
+
+FAILURES = frozenset({Outcome.NOT_FOUND, Outcome.FAILED, Outcome.OTHER_RUN_STILL_SENDING})
+
+
+@dataclass(frozen=True)
+class Result:
+    enquiry_id: str
+    outcome: Outcome
+    detail: str = ""
+
+
+def unnotified(target: Target, older_than: timedelta | None = None) -> list[tuple[str, str]]:
+    """(created_at, id) of every enquiry with no notified_at (stored more than `older_than` ago),
+    oldest first."""
+    condition = Condition().add(lambda c: f"attribute_not_exists({c.name('notified_at')})")
+    if older_than is not None:
+        cutoff = table_time(datetime.now(UTC) - older_than)
+        condition.add(lambda c: f"{c.name('created_at')} < {c.value(cutoff)}")
+    found = scan(
+        target.client("dynamodb"), target.table_name, attributes=("id", "created_at"), condition=condition
+    )
+    return sorted((str(item.get("created_at", "")), str(item["id"])) for item in found)
+
+
+class NotifierFailed(Exception):
+    """The invocation itself failed (the function raised or timed out); `reason` is Lambda's type."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def invoke_notifier(target: Target, enquiry_ids: Sequence[str]) -> list[str]:
+    """Run the notifier for these enquiries and wait for it; return those it could not send."""
+    event = notifier_event(
+        enquiry_ids, region=target.region, source=f"enquiries resend ({target.table_name})"
+    )
+    response = target.client("lambda").invoke(
+        FunctionName=target.notifier_name,
+        InvocationType="RequestResponse",
+        Payload=json.dumps(event).encode(),
+    )
+    raw = response["Payload"].read()
+    payload = json.loads(raw) if raw else None
+    if response.get("FunctionError"):
+        error_type = payload.get("errorType") if isinstance(payload, dict) else None
+        raise NotifierFailed(str(error_type or response["FunctionError"]))
+    return failed_enquiry_ids(enquiry_ids, payload)
+
+
+class ClaimTaken(Exception):
+    """Another run holds the claim."""
+
+
+class Claims:
+    """Resend claims in the guard table: one run at a time may send a given enquiry."""
+
+    def __init__(self, target: Target, clock: Callable[[], float] = time.time) -> None:
+        self._target = target
+        self._clock = clock
+
+    def take(self, enquiry_id: str) -> bool:
+        """Claim the enquiry for this run; False when another run holds it."""
+        now = int(self._clock())
+        try:
+            aws_call(
+                self._target.client("dynamodb"),
+                "put_item",
+                ClaimTaken(enquiry_id),
+                TableName=self._target.guard_table_name,
+                Item={
+                    "id": {"S": CLAIM_PREFIX + enquiry_id},
+                    "claimed_at": {"S": table_time(datetime.fromtimestamp(now, UTC))},
+                    # The guard table's TTL attribute: DynamoDB deletes a forgotten claim.
+                    "expiration": {"N": str(now + CLAIM_SECONDS)},
+                },
+                # A claim past its expiry may still be there (TTL deletes lazily): it no longer counts.
+                ConditionExpression="attribute_not_exists(id) OR expiration < :now",
+                ExpressionAttributeValues={":now": {"N": str(now)}},
+            )
+        except ClaimTaken:
+            return False
+        return True
+
+    def release(self, enquiry_id: str) -> None:
+        aws_call(
+            self._target.client("dynamodb"),
+            "delete_item",
+            TableName=self._target.guard_table_name,
+            Key={"id": {"S": CLAIM_PREFIX + enquiry_id}},
+        )
+
+
+def resend(
+    target: Target,
+    enquiry_ids: Sequence[str],
+    *,
+    on_done: Callable[[int], None] = lambda count: None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[Result]:
+    """Send each enquiry's email once, unless it was sent already; one Result each, in order."""
+    client = target.client("dynamodb")
+    claims = Claims(target)
+    results: dict[str, Result] = {}
+    claimed: list[str] = []
+    others: list[str] = []
+    try:
+        for enquiry_id in dict.fromkeys(enquiry_ids):
+            if not claims.take(enquiry_id):
+                others.append(enquiry_id)
+                continue
+            claimed.append(enquiry_id)
+            # Read after claiming: a run that finished a moment ago has marked it by now.
+            item = get_enquiry(client, target.table_name, enquiry_id)
+            if item is None:
+                results[enquiry_id] = Result(enquiry_id, Outcome.NOT_FOUND)
+            elif item.get("notified_at"):
+                results[enquiry_id] = Result(enquiry_id, Outcome.ALREADY_NOTIFIED, str(item["notified_at"]))
+        to_send = [enquiry_id for enquiry_id in claimed if enquiry_id not in results]
+        on_done(len(results))
+        for start in range(0, len(to_send), BATCH_SIZE):
+            batch = to_send[start : start + BATCH_SIZE]
+            try:
+                failed, reason = set(invoke_notifier(target, batch)), ""
+            except NotifierFailed as failure:
+                # Powertools raises BatchProcessingError when every record of a batch failed: each
+                # was a send the notifier logged, as when only some fail.
+                failed = set(batch)
+                reason = (
+                    ""
+                    if failure.reason == "BatchProcessingError"
+                    else f"the notifier failed ({failure.reason})"
+                )
+            for enquiry_id in batch:
+                results[enquiry_id] = _after_sending(target, enquiry_id, enquiry_id in failed, reason)
+            on_done(len(batch))
+    finally:
+        for enquiry_id in claimed:
+            claims.release(enquiry_id)
+    for enquiry_id in others:
+        results[enquiry_id] = _wait_for_other_run(target, claims, enquiry_id, sleep)
+        on_done(1)
+    return [results[enquiry_id] for enquiry_id in dict.fromkeys(enquiry_ids)]
+
+
+def _after_sending(target: Target, enquiry_id: str, reported_failed: bool, reason: str) -> Result:
+    item = get_enquiry(target.client("dynamodb"), target.table_name, enquiry_id)
+    if item is None:
+        return Result(enquiry_id, Outcome.NOT_FOUND, "deleted while it was being sent")
+    if item.get("notified_at"):
+        return Result(enquiry_id, Outcome.SENT, str(item.get("ses_message_id", "")))
+    if reason:
+        return Result(enquiry_id, Outcome.FAILED, reason)
+    if reported_failed:
+        return Result(enquiry_id, Outcome.FAILED, "the notifier could not send it; its log names the reason")
+    return Result(enquiry_id, Outcome.FAILED, "the notifier did not mark it notified; its log says why")
+
+
+def _wait_for_other_run(
+    target: Target, claims: Claims, enquiry_id: str, sleep: Callable[[float], None]
+) -> Result:
+    """The outcome of another run's send of this enquiry, once it has one."""
+    deadline = time.monotonic() + WAIT_FOR_OTHER_RUN_SECONDS
+    while True:
+        finished = claims.take(enquiry_id)  # the other run has let go of it
+        if finished:
+            claims.release(enquiry_id)
+        item = get_enquiry(target.client("dynamodb"), target.table_name, enquiry_id)
+        if item is None:
+            return Result(enquiry_id, Outcome.NOT_FOUND)
+        if item.get("notified_at"):
+            return Result(enquiry_id, Outcome.SENT_BY_OTHER_RUN, str(item.get("ses_message_id", "")))
+        if finished:
+            return Result(enquiry_id, Outcome.FAILED, "a resend running at the same time could not send it")
+        if time.monotonic() > deadline:
+            return Result(enquiry_id, Outcome.OTHER_RUN_STILL_SENDING, "check later with `enquiries show`")
+        sleep(_POLL_SECONDS)

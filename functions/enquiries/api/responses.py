@@ -1,0 +1,120 @@
+"""The API's responses: JSON for scripts, pages and redirects for a plain HTML form, and the answer
+kept for a repeat of the request (a `Replayable`) and given back as it was."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from http import HTTPStatus
+from urllib.parse import urlsplit
+
+from aws_lambda_powertools.event_handler import Response
+
+from enquiries.api.errors import RETRY_AFTER_SECONDS, ApiError, error_body
+from enquiries.intake import Replayable
+from enquiries.origins import serialise_origin
+
+ALLOWED_METHODS = "OPTIONS, POST"
+SUCCESS_MESSAGE = "Thank you: your enquiry has been sent. We will reply by email as soon as we can."
+JSON_TYPE = "application/json"
+HTML_TYPE = "text/html; charset=utf-8"
+_FIRST_PRINTABLE = 0x20  # below: the C0 control characters
+_DELETE = 0x7F
+
+
+def is_control(char: str) -> bool:
+    """An ASCII control character: never in a header value or a Location we write."""
+    return ord(char) < _FIRST_PRINTABLE or ord(char) == _DELETE
+
+
+def serialised_origin(origin: str) -> str | None:
+    """The origin as browsers write it (so https://Clinic.example:443 matches), or None if it is none."""
+    try:
+        return serialise_origin(origin)
+    except ValueError:
+        return None
+
+
+def _origin_of(url: str) -> str | None:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    # urlsplit silently drops CR, LF and tab, so they are refused here: they must never reach Location.
+    if any(char.isspace() or is_control(char) for char in url):
+        return None
+    if parts.scheme not in ("http", "https") or not parts.netloc or "@" in parts.netloc or "\\" in url:
+        return None
+    return serialised_origin(f"{parts.scheme}://{parts.netloc}")
+
+
+def json_response(
+    status: int, body: dict[str, object], headers: dict[str, str] | None = None
+) -> Response[str]:
+    return Response(
+        status_code=status,
+        content_type=JSON_TYPE,
+        body=json.dumps(body, ensure_ascii=False),
+        headers=headers or {},
+    )
+
+
+def to_replayable(response: Response[str], enquiry_id: str | None) -> Replayable:
+    return {
+        "status_code": response.status_code,
+        "content_type": response.headers.get("Content-Type"),
+        "headers": {k: v for k, v in response.headers.items() if k != "Content-Type"},
+        "body": response.body,
+        "enquiry_id": enquiry_id,
+    }
+
+
+def from_replayable(replayable: Replayable) -> Response[str]:
+    return Response(
+        status_code=int(replayable["status_code"]),
+        content_type=replayable.get("content_type"),
+        body=replayable.get("body") or "",
+        headers=dict(replayable.get("headers") or {}),
+    )
+
+
+@dataclass(frozen=True)
+class Responses:
+    """The responses of one deployment: its allowed origins (serialised by the settings, as
+    browsers send them), its thank-you address and its phone number."""
+
+    allowed_origins: frozenset[str]
+    success_url: str | None
+    clinic_phone: str | None
+
+    def allowed_url(self, url: str | None) -> str | None:
+        return url if url and _origin_of(url) in self.allowed_origins else None
+
+    def success(self, enquiry_id: str, next_url: str | None, *, html: bool) -> Response[str]:
+        """A stored enquiry: 201 with its id, or for an HTML form a 303 to an allowed `_next` (or
+        the success URL) or a thank-you page."""
+        if not html:
+            return json_response(201, {"id": enquiry_id, "message": SUCCESS_MESSAGE})
+        target = self.allowed_url(next_url) or self.success_url
+        if target:
+            return Response(status_code=303, content_type=HTML_TYPE, body="", headers={"Location": target})
+        from enquiries.api.pages import thank_you_page
+
+        return Response(status_code=200, content_type=HTML_TYPE, body=thank_you_page(enquiry_id))
+
+    def error(self, error: ApiError, *, html: bool, referer: str | None, request_id: str) -> Response[str]:
+        """The contract's error body, or for an HTML form a page with a link back to an allowed
+        referring page; a 5xx carries the request's id as its reference, which the log shows too."""
+        reference = request_id if error.status >= HTTPStatus.INTERNAL_SERVER_ERROR else None
+        headers = dict(error.headers)
+        if error.status == HTTPStatus.METHOD_NOT_ALLOWED:
+            headers["Allow"] = ALLOWED_METHODS
+        if error.status == HTTPStatus.SERVICE_UNAVAILABLE:
+            headers.setdefault("Retry-After", str(RETRY_AFTER_SECONDS))
+        body = error_body(error, reference=reference, clinic_phone=self.clinic_phone)
+        if not html:
+            return json_response(error.status, body, headers)
+        from enquiries.api.pages import error_page
+
+        page = error_page(str(body["message"]), error.fields, self.allowed_url(referer), reference)
+        return Response(status_code=error.status, content_type=HTML_TYPE, body=page, headers=headers)
