@@ -367,12 +367,22 @@ def make_native(roots: list[Path], sites: list[Path], download: Download, progre
 # --- the runtime's Python and the stand-ins ------------------------------------------------------------
 
 
+def requirement_lines(path: Path) -> list[str]:
+    """The lines of a requirements file and of the files it includes (`-r other.txt`), in order."""
+    lines = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        included = re.match(r"^-r\s+(\S+)", line.strip())
+        lines += requirement_lines(path.parent / included[1]) if included else [line.strip()]
+    return lines
+
+
 def pinned(names: tuple[str, ...] | list[str]) -> dict[str, str]:
-    """The versions requirements.txt pins for `names` (one place for the pins)."""
+    """The versions requirements.txt (with the files it includes) pins for `names`: one place for pins."""
+    wanted = {name.lower() for name in names}
     pins = {}
-    for line in REQUIREMENTS.read_text(encoding="utf-8").splitlines():
-        match = re.match(r"^([A-Za-z0-9_.-]+)(\[[^\]]*\])?==([^\s;#]+)", line.strip())
-        if match and match[1].lower() in {name.lower() for name in names}:
+    for line in requirement_lines(REQUIREMENTS):
+        match = re.match(r"^([A-Za-z0-9_.-]+)(\[[^\]]*\])?==([^\s;#]+)", line)
+        if match and match[1].lower() in wanted:
             pins[match[1].lower()] = match[3]
     missing = [name for name in names if name.lower() not in pins]
     if missing:
