@@ -11,8 +11,8 @@ PORT ?= 3000
 .PHONY: dev test lint typecheck unit sam-check install clean sample-email screenshot
 
 # The last step installs the operator's command, .venv/bin/enquiries, editable: it runs this checkout's code.
-$(VENV)/.installed: functions/requirements.txt layers/timezone-data/requirements.txt requirements-operator.txt \
-		requirements.txt pyproject.toml
+$(VENV)/.installed: functions/requirements.txt layers/libraries/requirements.txt layers/timezone-data/requirements.txt \
+		requirements-operator.txt requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt

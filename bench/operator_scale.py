@@ -35,20 +35,22 @@ REPO = Path(__file__).resolve().parent.parent
 REGION = "eu-west-2"
 TABLE, GUARD_TABLE = "enquiries", "enquiries-guard"
 ADDRESS = "Jane.Doe@Example.com"
+ADDRESS_SPELLINGS = (str.lower, str.upper, str)  # the enquiries from ADDRESS, one spelling each
+BATCH_WRITE_LIMIT = 25  # BatchWriteItem's most items a request
 MESSAGE = (
     "My lower back has been stiff since a half marathon two weeks ago, and it is worse in the morning. "
 ) * 4  # about 400 characters, a typical enquiry
 
 
 def fill(emulator: Emulator, count: int) -> None:
-    """`count` enquiries (three of them from ADDRESS, in other letter cases), 25 to a write."""
+    """`count` enquiries (three of them from ADDRESS, in other letter cases), BATCH_WRITE_LIMIT to a write."""
     client = emulator.client("dynamodb")
     start = datetime(2026, 1, 1, tzinfo=UTC)
     pending: list[dict[str, Any]] = []
     for index in range(count):
         created = start + timedelta(minutes=17 * index)
         email = (
-            [ADDRESS.lower(), ADDRESS.upper(), ADDRESS][index % 3] if index < 3 else f"p{index}@example.com"
+            ADDRESS_SPELLINGS[index](ADDRESS) if index < len(ADDRESS_SPELLINGS) else f"p{index}@example.com"
         )
         item = {
             "id": {"S": f"01BENCH{index:019d}"},
@@ -63,7 +65,7 @@ def fill(emulator: Emulator, count: int) -> None:
             "notified_at": {"S": created.isoformat(timespec="milliseconds").replace("+00:00", "Z")},
         }
         pending.append({"PutRequest": {"Item": item}})
-        if len(pending) == 25 or index == count - 1:
+        if len(pending) == BATCH_WRITE_LIMIT or index == count - 1:
             client.batch_write_item(RequestItems={TABLE: pending})
             pending = []
 

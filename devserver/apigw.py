@@ -49,22 +49,28 @@ def _needs_base64(content_type: str, body: bytes) -> bool:
     return False
 
 
-def build_event(
-    *,
-    method: str,
-    target: str,
-    headers: Iterable[tuple[str, str]],
-    body: bytes,
-    source_ip: str,
-    domain_name: str,
-    now: float | None = None,
-    request_id: str | None = None,
-) -> dict[str, Any]:
-    """The API Gateway HTTP API (payload 2.0) event for one request.
+@dataclass(frozen=True)
+class HttpRequest:
+    """One request as the server read it.
 
     `target` is the request target as sent (path and query string, still percent-encoded);
     `headers` are the request's header lines in order, names in any case, names possibly repeated.
     """
+
+    method: str
+    target: str
+    headers: Iterable[tuple[str, str]]
+    body: bytes
+    source_ip: str
+    domain_name: str
+
+
+def build_event(
+    request: HttpRequest, *, now: float | None = None, request_id: str | None = None
+) -> dict[str, Any]:
+    """The API Gateway HTTP API (payload 2.0) event for `request`."""
+    method, target, headers, body = request.method, request.target, request.headers, request.body
+    source_ip, domain_name = request.source_ip, request.domain_name
     now = time.time() if now is None else now
     request_id = request_id or str(uuid.uuid4())
     raw_path, _, raw_query = target.partition("?")

@@ -197,12 +197,14 @@ class RequestHandler(BaseHTTPRequestHandler):
             return body
         app = self._app()
         event = apigw.build_event(
-            method=self.command,
-            target=self.path,
-            headers=self.headers.items(),
-            body=body,
-            source_ip=str(self.client_address[0]),
-            domain_name=self.headers.get("Host") or f"localhost:{self.server.server_port}",
+            apigw.HttpRequest(
+                method=self.command,
+                target=self.path,
+                headers=self.headers.items(),
+                body=body,
+                source_ip=str(self.client_address[0]),
+                domain_name=self.headers.get("Host") or f"localhost:{self.server.server_port}",
+            )
         )
         try:
             return apigw.to_http_response(app.submit.invoke(event))
@@ -443,13 +445,10 @@ def _notifier(emulator: Emulator, table_name: str) -> Notifier:
     )
     poller = stream.StreamPoller(
         emulator.client("dynamodbstreams"),
-        stream_arn=stream_arn,
+        target=stream.StreamTarget(stream_arn, function_arn=notifier.arn, region=emulator.region),
         handler=notifier.invoke,
         mapping=mapping,
-        region=emulator.region,
-        function_arn=notifier.arn,
-        send_dead_letter=send_dead_letter,
-        forget_iterator=forget_shard_iterator,
+        hooks=stream.PollerHooks(send_dead_letter=send_dead_letter, forget_iterator=forget_shard_iterator),
     )
     return Notifier(notifier, queue_url, poller)
 

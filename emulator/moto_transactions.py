@@ -32,6 +32,9 @@ from typing import Any
 # The moto versions tests/test_emulator_transactions.py passed with, this patch in place.
 TESTED_MOTO_VERSIONS = frozenset({"5.2.5"})
 
+# DynamoDB's limit on the items of one TransactWriteItems (the API reference above).
+MAX_TRANSACTION_ITEMS = 100
+
 _LOCK = threading.RLock()
 _installed = False
 
@@ -60,7 +63,6 @@ def install() -> None:
     import moto
 
     check_moto_version(moto.__version__)
-    from moto.dynamodb.comparisons import get_filter_expression
     from moto.dynamodb.exceptions import (
         MultipleTransactionsException,
         TooManyTransactionsException,
@@ -69,7 +71,7 @@ def install() -> None:
     from moto.dynamodb.models import DynamoDBBackend
 
     def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
-        if len(transact_items) > 100:
+        if len(transact_items) > MAX_TRANSACTION_ITEMS:
             raise TooManyTransactionsException()
         with _LOCK:
             planned: list[tuple[str, dict[str, Any]]] = []
@@ -77,50 +79,65 @@ def install() -> None:
             seen: set[tuple[str, str]] = set()
             for entry in transact_items:
                 op_type, op = next(iter(entry.items()))
-                table = self.get_table(op["TableName"])
-                if op_type == "Put":
-                    key = {table.hash_key_attr: op["Item"][table.hash_key_attr]}
-                    if table.range_key_attr is not None:
-                        key[table.range_key_attr] = op["Item"][table.range_key_attr]
-                else:
-                    key = op["Key"]
+                key = _item_key(self.get_table(op["TableName"]), op_type, op)
                 identity = (op["TableName"], str(sorted(key.items())))
                 if identity in seen:
                     raise MultipleTransactionsException()
                 seen.add(identity)
-                current = self.get_item(op["TableName"], key)
-                condition = op.get("ConditionExpression")
-                if condition is not None and not get_filter_expression(
-                    condition, op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
-                ).expr(current):
-                    old = None
-                    if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
-                        old = current.to_json()["Attributes"]
-                    errors.append(("ConditionalCheckFailed", "The conditional request failed", old))
-                else:
-                    errors.append((None, None, None))
+                errors.append(_condition_outcome(self, op, key))
                 planned.append((op_type, {**op, "Key": key}))
             if any(code is not None for code, _, _ in errors):
                 raise TransactionCanceledException(errors)
             for op_type, op in planned:
-                names, values = op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
-                if op_type == "Put":
-                    self.put_item(op["TableName"], op["Item"])
-                elif op_type == "Update":
-                    self.update_item(
-                        op["TableName"],
-                        op["Key"],
-                        update_expression=op["UpdateExpression"],
-                        expression_attribute_names=names,
-                        expression_attribute_values=values,
-                    )
-                elif op_type == "Delete":
-                    self.delete_item(op["TableName"], op["Key"])
+                _apply(self, op_type, op)
 
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
     for name in ("put_item", "update_item", "delete_item"):
         setattr(DynamoDBBackend, name, _serialised(getattr(DynamoDBBackend, name)))
     _installed = True
+
+
+def _item_key(table: Any, op_type: str, op: dict[str, Any]) -> dict[str, Any]:
+    """The key of the item `op` writes: a Put names it through its item's key attributes."""
+    if op_type != "Put":
+        return dict(op["Key"])
+    key = {table.hash_key_attr: op["Item"][table.hash_key_attr]}
+    if table.range_key_attr is not None:
+        key[table.range_key_attr] = op["Item"][table.range_key_attr]
+    return key
+
+
+def _condition_outcome(backend: Any, op: dict[str, Any], key: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """`op`'s CancellationReason: (None, None, None) when its condition holds (or it has none)."""
+    from moto.dynamodb.comparisons import get_filter_expression
+
+    current = backend.get_item(op["TableName"], key)
+    condition = op.get("ConditionExpression")
+    if condition is None or get_filter_expression(
+        condition, op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+    ).expr(current):
+        return (None, None, None)
+    old = None
+    if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
+        old = current.to_json()["Attributes"]
+    return ("ConditionalCheckFailed", "The conditional request failed", old)
+
+
+def _apply(backend: Any, op_type: str, op: dict[str, Any]) -> None:
+    """Write `op` through moto's own methods (which feed the stream); a ConditionCheck writes nothing."""
+    names, values = op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+    if op_type == "Put":
+        backend.put_item(op["TableName"], op["Item"])
+    elif op_type == "Update":
+        backend.update_item(
+            op["TableName"],
+            op["Key"],
+            update_expression=op["UpdateExpression"],
+            expression_attribute_names=names,
+            expression_attribute_values=values,
+        )
+    elif op_type == "Delete":
+        backend.delete_item(op["TableName"], op["Key"])
 
 
 def _serialised(write: Any) -> Any:

@@ -190,12 +190,19 @@ def _arrival(record: Mapping[str, Any]) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+@dataclass(frozen=True)
+class BatchSource:
+    """Where a batch came from: its shard, the stream, and the function the mapping invokes with it."""
+
+    shard_id: str
+    stream_arn: str
+    function_arn: str
+
+
 def failure_record(
     batch: Sequence[Mapping[str, Any]],
+    source: BatchSource,
     *,
-    shard_id: str,
-    stream_arn: str,
-    function_arn: str,
     invocations: int,
     function_error: bool,
     now: datetime | None = None,
@@ -208,7 +215,7 @@ def failure_record(
     return {
         "requestContext": {
             "requestId": str(uuid.uuid4()),
-            "functionArn": function_arn,
+            "functionArn": source.function_arn,
             "condition": "RetryAttemptsExhausted",
             "approximateInvokeCount": invocations,
         },
@@ -216,13 +223,13 @@ def failure_record(
         "version": "1.0",
         "timestamp": moment.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "DDBStreamBatchInfo": {
-            "shardId": shard_id,
+            "shardId": source.shard_id,
             "startSequenceNumber": _sequence(batch[0]),
             "endSequenceNumber": _sequence(batch[-1]),
             "approximateArrivalOfFirstRecord": _arrival(batch[0]),
             "approximateArrivalOfLastRecord": _arrival(batch[-1]),
             "batchSize": len(batch),
-            "streamArn": stream_arn,
+            "streamArn": source.stream_arn,
         },
     }
 
@@ -253,6 +260,24 @@ class _Outcome:
     function_error: bool = False  # the invocation raised (rather than reporting failed records)
 
 
+@dataclass(frozen=True)
+class StreamTarget:
+    """The stream a mapping reads and the function it invokes, by ARN, and the stream's region."""
+
+    stream_arn: str
+    function_arn: str
+    region: str
+
+
+@dataclass(frozen=True)
+class PollerHooks:
+    """What the poller calls out to: where given-up batches go, who forgets used iterators, the clock."""
+
+    send_dead_letter: Callable[[str], None] | None = None
+    forget_iterator: Callable[[str], None] | None = None
+    clock: Callable[[], float] = time.monotonic
+
+
 class StreamPoller:
     """Reads a stream and runs `handler` on it as a Lambda event source mapping would.
 
@@ -264,24 +289,21 @@ class StreamPoller:
         self,
         client: StreamsClient,
         *,
-        stream_arn: str,
+        target: StreamTarget,
         handler: Callable[[dict[str, Any]], Any],
         mapping: StreamMapping,
-        region: str,
-        function_arn: str,
-        send_dead_letter: Callable[[str], None] | None = None,
-        forget_iterator: Callable[[str], None] | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        hooks: PollerHooks | None = None,
     ) -> None:
+        hooks = hooks or PollerHooks()
         self._client = client
-        self.stream_arn = stream_arn
+        self.stream_arn = target.stream_arn
         self._handler = handler
         self.mapping = mapping
-        self._region = region
-        self._function_arn = function_arn
-        self._send_dead_letter = send_dead_letter
-        self._forget_iterator = forget_iterator or (lambda iterator: None)
-        self._clock = clock
+        self._region = target.region
+        self._function_arn = target.function_arn
+        self._send_dead_letter = hooks.send_dead_letter
+        self._forget_iterator = hooks.forget_iterator or (lambda iterator: None)
+        self._clock = hooks.clock
         self._shards: dict[str, _Shard] = {}
         self._finished: set[str] = set()
         self._refresh = True
@@ -410,9 +432,7 @@ class StreamPoller:
     def _give_up(self, shard: _Shard, batch: list[dict[str, Any]], *, function_error: bool) -> None:
         record = failure_record(
             batch,
-            shard_id=shard.shard_id,
-            stream_arn=self.stream_arn,
-            function_arn=self._function_arn,
+            BatchSource(shard.shard_id, self.stream_arn, self._function_arn),
             invocations=shard.failures,
             function_error=function_error,
         )

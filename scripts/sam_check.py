@@ -4,7 +4,12 @@ Run by the SAM CLI's own virtualenv (.sam-venv, requirements-sam.txt: the SAM CL
 `sam build` needs the template's Python (Runtime: python3.13) on PATH. This finds a working one, a
 pyenv version included (pyenv's shim on PATH fails unless that version is selected), and puts it
 first on PATH. A machine without it still builds, from a copy of the template whose Runtime,
-BuildMethod and CompatibleRuntimes name a Python it has: it says so, and template.yaml is unchanged.
+BuildMethod and CompatibleRuntimes name a Python it has (and LAMBDA_PYTHON_VERSION, which the build
+makefiles read, set to it): it says so, and template.yaml is unchanged.
+
+Then it checks what the build made (scripts/build_checks.py): bytecode for every .py of every function
+and layer, unchecked-hash and of the runtime's Python version, and the submission function's zip under
+1 MiB. It prints each zip's size.
 Only the standard library, so either virtualenv can run it.
 """
 
@@ -19,15 +24,22 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from scripts.build_checks import MAGIC_NUMBERS, ZIP_BYTES_LIMIT, bytecode_problems, zipped_bytes
+
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATE = REPO / "template.yaml"
 BUILD_DIR = REPO / ".aws-sam" / "build"
 # Lambda's Python runtimes to fall back on, nearest to the template's first (python3.13).
 FALLBACK_VERSIONS = ("3.12", "3.11", "3.10", "3.9", "3.14")
 PROBE_TIMEOUT_SECONDS = 20
+MAGIC_NUMBER_PROBE = "import importlib.util as u; print(int.from_bytes(u.MAGIC_NUMBER[:2], 'little'))"
 # Only the keys that name the runtime a function runs on or a layer is built for.
 RUNTIME_KEYS = re.compile(r"^(\s*(?:Runtime|BuildMethod|CompatibleRuntimes)\s*:.*)$", re.MULTILINE)
 PYTHON_RUNTIME = re.compile(r"\bpython(\d+\.\d+)\b")
+# The template's functions and layers: `sam build` puts each in .aws-sam/build/<LogicalId>/.
+BUILT_RESOURCE = re.compile(r"^  (\w+):\n    Type: AWS::Serverless::(Function|LayerVersion)$", re.MULTILINE)
+# The function whose zip a visitor waits for on a cold start (issue 14: at most 1 MiB, with bytecode).
+SIZE_LIMITED_FUNCTION = "SubmitEnquiryFunction"
 
 
 @dataclass(frozen=True)
@@ -97,6 +109,43 @@ def find_python(versions: Iterable[str], path: str, pyenv_root: Path) -> Python 
     return None
 
 
+def built_resources(text: str) -> list[str]:
+    """The logical ids of the template's functions and layers, in the template's order."""
+    return [logical_id for logical_id, _ in BUILT_RESOURCE.findall(text)]
+
+
+def interpreter_magic_number(executable: Path) -> int:
+    """The .pyc magic number of the interpreter at `executable`, for a Python MAGIC_NUMBERS lacks."""
+    answer = subprocess.run(  # noqa: S603 - an interpreter probe() accepted, fixed arguments
+        [str(executable), "-c", MAGIC_NUMBER_PROBE],
+        capture_output=True,
+        text=True,
+        timeout=PROBE_TIMEOUT_SECONDS,
+        check=True,
+    )
+    return int(answer.stdout)
+
+
+def check_build(build_dir: Path, resources: Sequence[str], version: str, magic_number: int) -> list[str]:
+    """What is wrong with the build of `resources` under `build_dir` for Python `version` (whose .pyc
+    magic number is `magic_number`): each line one problem. Prints each one's zipped size."""
+    problems: list[str] = []
+    for logical_id in resources:
+        root = build_dir / logical_id
+        if not root.is_dir():
+            problems.append(f"{logical_id}: not built ({root} is missing)")
+            continue
+        size = zipped_bytes(root)
+        print(f"sam-check: {logical_id}: {size:,} bytes zipped", flush=True)
+        if logical_id == SIZE_LIMITED_FUNCTION and size > ZIP_BYTES_LIMIT:
+            problems.append(f"{logical_id}: the zip is {size:,} bytes, over {ZIP_BYTES_LIMIT:,} (1 MiB)")
+        problems += [
+            f"{logical_id}: {problem.path.relative_to(root)}: {problem.reason}"
+            for problem in bytecode_problems(root, version, magic_number)
+        ]
+    return problems
+
+
 def run(step: str, command: Sequence[str], env: dict[str, str]) -> float:
     """Run one SAM command from the repository root; its duration in seconds, or exit on failure."""
     print(f"sam-check: {step}: {' '.join(command)}", flush=True)
@@ -133,10 +182,13 @@ def main() -> int:
         notes = [
             f"this machine has no working python{version} (with pip), the template's runtime: building with",
             f"Python {python.full_version} at {python.executable}, from {template.relative_to(REPO)}, a copy",
-            f"of template.yaml with Runtime, BuildMethod, CompatibleRuntimes set to python{python.version}.",
+            f"of template.yaml with Runtime and CompatibleRuntimes set to python{python.version} (and",
+            f"LAMBDA_PYTHON_VERSION={python.version} for the build makefiles).",
             f"template.yaml is unchanged. Deploy a build made with python{version}.",
         ]
         print("\n".join(f"sam-check: NOTE: {note}" for note in notes), flush=True)
+    # The Python the build makefiles compile for (functions/Makefile): the runtime of the template built.
+    env["LAMBDA_PYTHON_VERSION"] = python.version
     # First on PATH, so that sam build's python<version> is this interpreter and not a shim.
     env["PATH"] = os.pathsep.join([str(python.executable.parent), env.get("PATH", "")])
     built = run(
@@ -155,6 +207,11 @@ def main() -> int:
         ],
         env,
     )
+    magic_number = MAGIC_NUMBERS.get(python.version) or interpreter_magic_number(python.executable)
+    problems = check_build(BUILD_DIR, built_resources(text), python.version, magic_number)
+    if problems:
+        print("\n".join(f"sam-check: FAILED: {problem}" for problem in problems[:50]), flush=True)
+        raise SystemExit(f"sam-check: the build is not what Lambda should run ({len(problems)} problems)")
     print(
         f"sam-check: passed: validate {validated:.0f} s, build {built:.0f} s with Python "
         f"{python.full_version} ({python.executable}){'' if template == TEMPLATE else ', from a copy'}",

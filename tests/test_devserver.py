@@ -420,7 +420,8 @@ def _event(**changes: Any) -> dict[str, Any]:
         "request_id": "req-1",
     }
     arguments.update(changes)
-    return apigw.build_event(**arguments)
+    now, request_id = arguments.pop("now"), arguments.pop("request_id")
+    return apigw.build_event(apigw.HttpRequest(**arguments), now=now, request_id=request_id)
 
 
 def test_build_event_lowercases_header_names_and_joins_repeats() -> None:

@@ -7,8 +7,8 @@ import sys
 import threading
 
 import boto3
-from conftest import REGION
 from moto import mock_aws
+from support import REGION
 
 
 def test_emulator_lets_exactly_one_of_simultaneous_conditional_puts_through(aws_env: dict[str, str]) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from emulator import stream
-from emulator.stream import StreamMapping, StreamPoller
+from emulator.stream import PollerHooks, StreamMapping, StreamPoller, StreamTarget
 from emulator.template_tables import load_template
 
 STREAM_ARN = "arn:aws:dynamodb:eu-west-2:123456789012:table/enquiries/stream/2026-01-01T00:00:00.000"
@@ -107,13 +107,10 @@ def make_poller(
     sent: list[str] = []
     poller = StreamPoller(
         streams,
-        stream_arn=STREAM_ARN,
+        target=StreamTarget(STREAM_ARN, FUNCTION_ARN, region="eu-west-2"),
         handler=function,
         mapping=StreamMapping(**mapping),
-        region="eu-west-2",
-        function_arn=FUNCTION_ARN,
-        send_dead_letter=sent.append,
-        clock=clock or Clock(),
+        hooks=PollerHooks(send_dead_letter=sent.append, clock=clock or Clock()),
     )
     return poller, sent
 
@@ -407,12 +404,10 @@ def test_poller_forgets_each_iterator_it_has_used() -> None:
     forgotten: list[str] = []
     poller = StreamPoller(
         FakeStreams([raw_record(0)]),
-        stream_arn=STREAM_ARN,
+        target=StreamTarget(STREAM_ARN, FUNCTION_ARN, region="eu-west-2"),
         handler=Function(),
         mapping=StreamMapping(),
-        region="eu-west-2",
-        function_arn=FUNCTION_ARN,
-        forget_iterator=forgotten.append,
+        hooks=PollerHooks(forget_iterator=forgotten.append),
     )
     # When it polls three times
     for _ in range(3):

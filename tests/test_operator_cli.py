@@ -15,7 +15,7 @@ import os
 import stat
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -27,17 +27,17 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.response import StreamingBody
 from click.testing import CliRunner, Result
-from conftest import GUARD_TABLE_NAME, REGION, TABLE_NAME, FakeContext, with_json_body
-from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
+from support import GUARD_TABLE_NAME, REGION, TABLE_NAME, FakeContext, with_json_body
 
-from emulator.stream import failure_record
+from emulator.stream import BatchSource, failure_record
 from emulator.template_tables import load_template
 from enquiries.aws import attribute_map
 from enquiries.ids import new_enquiry_id
 from enquiries.notify.mailer import sesv2_client
 from enquiries_cli import cli as cli_module
-from enquiries_cli import dead_letters, output, resend, scanning, target
+from enquiries_cli import dead_letters, export, output, resend, scanning, target
 from enquiries_cli.cli import cli
 
 STACK = "clinic-enquiries"
@@ -153,6 +153,8 @@ def fake_lambda(clinic: Clinic) -> Callable[..., Any]:
         event = json.loads(params["body"])
         clinic.invocations.append([r["dynamodb"]["Keys"]["id"]["S"] for r in event["Records"]])
         parsed: dict[str, Any] = {"StatusCode": 200}
+        # Either the batch's answer or, as Lambda answers a function that raised, the error's.
+        result: Mapping[str, Any]
         try:
             context = FakeContext(function_name=NOTIFIER)
             result = process_partial_response(
@@ -442,7 +444,7 @@ def test_export_writes_each_page_before_reading_the_next(
     def on_scan(**kwargs: Any) -> None:
         events.append("scan")
 
-    original = cli_module.export.write_csv
+    original = export.write_csv
 
     def counting_writer(items: Any, out: Any) -> int:
         def rows() -> Iterator[Any]:
@@ -452,7 +454,7 @@ def test_export_writes_each_page_before_reading_the_next(
 
         return original(rows(), out)
 
-    monkeypatch.setattr(cli_module.export, "write_csv", counting_writer)
+    monkeypatch.setattr(export, "write_csv", counting_writer)
     session.register("before-call.dynamodb.Scan", on_scan)
     try:
         # When they are exported
@@ -712,9 +714,9 @@ def dead_letter(
     """What Lambda sends the queue for a batch it gave up on (the local server's rendering of it)."""
     record = failure_record(
         batch,
-        shard_id=shard_id,
-        stream_arn=stream_arn,
-        function_arn=f"arn:aws:lambda:{REGION}:{DEFAULT_ACCOUNT_ID}:function:{NOTIFIER}",
+        BatchSource(
+            shard_id, stream_arn, f"arn:aws:lambda:{REGION}:{DEFAULT_ACCOUNT_ID}:function:{NOTIFIER}"
+        ),
         invocations=6,
         function_error=False,
         now=at,

@@ -12,7 +12,7 @@ from typing import Any
 
 import boto3
 import pytest
-from conftest import GUARD_TABLE_NAME, REGION, TABLE_NAME, FakeContext, with_json_body
+from support import GUARD_TABLE_NAME, REGION, TABLE_NAME, FakeContext, with_json_body
 
 from emulator.template_tables import load_template
 from enquiries.intake import ReplayKey

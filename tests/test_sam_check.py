@@ -27,7 +27,7 @@ def test_sam_check_reads_the_template_runtime() -> None:
     # When the Python versions its runtime keys name are read
     versions = template_python_versions(TEMPLATE_TEXT)
 
-    # Then there is one, the functions' and the layer's
+    # Then there is one, the functions' and the layers'
     assert versions == {"3.13"}
 
 
@@ -36,7 +36,7 @@ def test_sam_check_template_copy_changes_only_the_runtime_keys() -> None:
     # When a copy is made for a machine that has Python 3.11 only
     copy = with_python_version(TEMPLATE_TEXT, "3.11")
 
-    # Then only the function runtime, the layer's build method and its compatible runtimes differ
+    # Then only the function runtime and the layers' compatible runtimes differ
     changed = [
         line.strip()
         for line in difflib.unified_diff(TEMPLATE_TEXT.splitlines(), copy.splitlines(), lineterm="", n=0)
@@ -44,11 +44,10 @@ def test_sam_check_template_copy_changes_only_the_runtime_keys() -> None:
     ]
     assert changed == [
         "+    Runtime: python3.11",
-        "+      BuildMethod: python3.11",
+        "+      CompatibleRuntimes: [python3.11]",
         "+      CompatibleRuntimes: [python3.11]",
     ]
     assert template_python_versions(copy) == {"3.11"}
-    assert "/aws/service/powertools/python/arm64/python3.13/" in copy  # a parameter's default, not a runtime
 
 
 def test_sam_check_skips_a_failing_shim_for_the_pyenv_install(tmp_path: Path) -> None:

@@ -44,3 +44,22 @@ def dynamodb_client() -> Any:
 @functools.cache
 def secretsmanager_client() -> Any:
     return aws_session().create_client("secretsmanager", config=_request_config())
+
+
+def drop_clients() -> None:
+    """Close and forget every client made here, and the credentials the session resolved: the next
+    call of a client function makes a new client with fresh credentials and new connections.
+
+    For a process restored from a Lambda SnapStart snapshot (enquiries/snapstart.py): the snapshot's
+    pooled connections are not valid after a restore, and credentials resolved before it may have
+    expired since. The session stays, with the service models it has loaded: a new client then takes
+    about 10 ms instead of about 150 ms for the first one.
+    """
+    for name, factory in list(globals().items()):
+        if name.endswith("_client") and hasattr(factory, "cache_clear"):
+            if factory.cache_info().currsize:
+                factory().close()  # its connection pool; botocore opens new connections after this
+            factory.cache_clear()
+    if aws_session.cache_info().currsize:
+        # botocore has no public way to forget resolved credentials; None makes it resolve them anew.
+        aws_session()._credentials = None

@@ -35,7 +35,8 @@ def is_own_logger(name: str) -> bool:
 
 
 def _withholding(make_record: Callable[..., logging.LogRecord]) -> Callable[..., logging.LogRecord]:
-    def make_withheld_record(
+    # logging.Logger.makeRecord's signature, which this stands in for: its arguments are not ours to group.
+    def make_withheld_record(  # noqa: PLR0913, PLR0917
         name: str,
         level: int,
         pathname: str,

@@ -24,9 +24,14 @@ _HOST_LABEL = re.compile(r"^[a-z0-9_-]+$")
 _NUMERIC_LABEL = re.compile(r"^([0-9]+|0x[0-9a-f]*)$")
 
 
+# ASCII's control characters: below the space, and DEL.
+_FIRST_PRINTABLE, _DELETE = 32, 127
+_HIGHEST_PORT = 65535
+
+
 def serialise_origin(text: str) -> str:
     """`text` as a browser's Origin header would carry it; ValueError saying why it never could."""
-    if any(char.isspace() or ord(char) < 32 or ord(char) == 127 for char in text):
+    if any(char.isspace() or ord(char) < _FIRST_PRINTABLE or ord(char) == _DELETE for char in text):
         raise ValueError("must not contain spaces or control characters")
     scheme, separator, rest = text.partition("://")
     scheme = scheme.lower()
@@ -55,7 +60,7 @@ def _host_and_port(authority: str) -> tuple[str, int | None]:
 def _port(text: str) -> int | None:
     if not text:  # "https://a.example:" has no port: browsers send "https://a.example"
         return None
-    if not (text.isascii() and text.isdigit()) or not 0 < int(text) <= 65535:
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) <= _HIGHEST_PORT:
         raise ValueError("must have a port from 1 to 65535, if any")
     return int(text)
 

@@ -70,6 +70,13 @@ class StoredSecret:
         self._failed_code: str | None = None
         self._failed_at = 0.0
 
+    def forget(self) -> None:
+        """Drop the value and any failure: the next value() reads the secret again, as in a new
+        container (a process restored from a SnapStart snapshot is one: enquiries/snapstart.py)."""
+        self._value = None
+        self._failed_code = None
+        self._failed_at = 0.0
+
     def value(self) -> str:
         """The secret's value, or SecretUnavailable: at once, without a call, within RETRY_SECONDS of
         a failed read."""

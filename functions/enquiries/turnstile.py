@@ -8,6 +8,7 @@ https://developers.cloudflare.com/turnstile/get-started/server-side-validation/
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from http.client import HTTPException
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
@@ -94,7 +95,7 @@ class TurnstileVerifier:
         # HTTPException.
         except (OSError, HTTPException) as error:
             raise CaptchaUnavailable(f"turnstile:{type(error).__name__}") from None
-        if status != 200:
+        if status != HTTPStatus.OK:
             raise CaptchaUnavailable(f"turnstile:http_{status}")
         if content_type != "application/json":  # "the response type will always be application/json"
             raise CaptchaUnavailable("turnstile:not_json")

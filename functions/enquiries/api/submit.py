@@ -17,6 +17,7 @@ from enquiries.api.app import build_app
 from enquiries.api.services import Services, services_from, stored_secrets
 from enquiries.log import logger
 from enquiries.settings import Settings, load_settings
+from enquiries.snapstart import prepare_snapshot
 from enquiries.stored_secret import read_at_init
 from enquiries.submission import utc_now
 
@@ -35,7 +36,10 @@ def init(
         settings = load_settings(required=REQUIRED_SETTINGS)
     services = services_for(settings)
     read_at_init(stored_secrets(services))
-    return build_app(settings, services, clock)
+    app = build_app(settings, services, clock)
+    # With SnapStart only: the first request's setup, and the hooks a restored snapshot needs.
+    prepare_snapshot(settings, stored_secrets(services))
+    return app
 
 
 def handler_for(app: APIGatewayHttpResolver) -> LambdaHandler:

@@ -62,12 +62,16 @@ def _squeezed(text: str) -> str:
     return "".join(text.split())
 
 
+# A header line's bytes: printable ASCII (space to tilde) and horizontal tab (RFC 5322 section 2.2).
+_SPACE, _TILDE, _TAB = 0x20, 0x7E, 0x09
+
+
 def _printable_ascii_lines(head: bytes) -> bool:
     """Header lines of printable ASCII, CRLF-separated, each continuation starting with white space."""
     lines = head.split(b"\r\n")
     return all(
         line
-        and all(0x20 <= byte <= 0x7E or byte == 0x09 for byte in line)
+        and all(_SPACE <= byte <= _TILDE or byte == _TAB for byte in line)
         and (index == 0 or line[0] in b" \t")
         for index, line in enumerate(lines)
     )

@@ -1,0 +1,343 @@
+"""Lambda SnapStart (enquiries/snapstart.py): the snapshot's init does the first request's setup, an
+ordinary init does not, and a restored copy shares no randomness, connection, credential or secret
+with the snapshot. Lambda's hook library (snapshot_restore_py) is not installed here: a stand-in
+records what is registered, and the tests run the hooks in the order Lambda does."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import types
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support import Handler, body_of, load_event, stored_items
+from ulid import ULID
+
+from enquiries import snapstart
+from enquiries.aws_clients import aws_session, drop_clients, dynamodb_client, secretsmanager_client
+from enquiries.stored_secret import StoredSecret
+
+REPO = Path(__file__).resolve().parent.parent
+SNAPSHOT_INIT = {"AWS_LAMBDA_INITIALIZATION_TYPE": "snap-start"}
+ORDINARY_INIT = {"AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand"}
+Hook = tuple[Callable[..., None], tuple[Any, ...]]
+
+
+class HookLibrary(types.ModuleType):
+    """Stands in for snapshot_restore_py: records the hooks, and runs them as Lambda does (before the
+    snapshot in reverse order of registration, after a restore in order)."""
+
+    def __init__(self) -> None:
+        super().__init__("snapshot_restore_py")
+        self.before: list[Hook] = []
+        self.after: list[Hook] = []
+
+    def register_before_snapshot(self, func: Callable[..., None], *args: Any) -> None:
+        self.before.append((func, args))
+
+    def register_after_restore(self, func: Callable[..., None], *args: Any) -> None:
+        self.after.append((func, args))
+
+    def snapshot(self) -> None:
+        for func, args in reversed(self.before):
+            func(*args)
+
+    def restore(self) -> None:
+        for func, args in self.after:
+            func(*args)
+
+
+@pytest.fixture
+def hook_library(monkeypatch: pytest.MonkeyPatch) -> HookLibrary:
+    library = HookLibrary()
+    monkeypatch.setitem(sys.modules, "snapshot_restore_py", library)
+    return library
+
+
+@pytest.fixture
+def fresh_clients(aws_env: dict[str, str]) -> Iterator[None]:
+    for cached in (aws_session, dynamodb_client, secretsmanager_client):
+        cached.cache_clear()
+    yield
+    for cached in (aws_session, dynamodb_client, secretsmanager_client):
+        cached.cache_clear()
+
+
+class RotatingSecretStore:
+    """A Secrets Manager client whose secret value the test replaces, as an operator rotating it."""
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+        self.reads = 0
+
+    def get_secret_value(self, SecretId: str) -> dict[str, str]:  # botocore's parameter name
+        self.reads += 1
+        return {"SecretString": self.value}
+
+
+def _in_restored_copies(copies: int, work: Callable[[], str]) -> list[str]:
+    """What `work` returns in each of `copies` processes forked from this one, as Lambda restores
+    copies of one snapshot."""
+    results = []
+    for _ in range(copies):
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the copy: do the work, hand back the answer, leave without pytest's teardown
+            os.close(read_end)
+            os.write(write_end, work().encode())
+            os._exit(0)
+        os.close(write_end)
+        with os.fdopen(read_end) as answer:
+            results.append(answer.read())
+        os.waitpid(pid, 0)
+    return results
+
+
+def test_snapshot_init_is_recognised_by_lambdas_initialization_type() -> None:
+    # Given the initialisation types Lambda reports
+    # When each is asked about
+    verdicts = {
+        kind: snapstart.snapshot_init({"AWS_LAMBDA_INITIALIZATION_TYPE": kind})
+        for kind in ("snap-start", "on-demand", "provisioned-concurrency")
+    }
+
+    # Then only SnapStart's init is one, and outside Lambda (no variable) none is
+    assert verdicts == {"snap-start": True, "on-demand": False, "provisioned-concurrency": False}
+    assert snapstart.snapshot_init({}) is False
+
+
+@pytest.mark.parametrize(("environment", "warmed"), [(SNAPSHOT_INIT, True), (ORDINARY_INIT, False)])
+def test_only_the_snapshots_init_does_the_first_requests_setup(
+    environment: dict[str, str], warmed: bool
+) -> None:
+    # Given a fresh Python process, as Lambda starts one, with the function's settings
+    script = (
+        "import sys\n"
+        "from enquiries.settings import load_settings\n"
+        "from enquiries.snapstart import prepare_snapshot\n"
+        "prepare_snapshot(load_settings(), [])\n"
+        "from enquiries.aws_clients import dynamodb_client\n"
+        "modules = ['email_validator', 'phonenumbers', 'python_multipart.multipart', 'enquiries.api.pages']\n"
+        "print({'clients': dynamodb_client.cache_info().currsize,"
+        " 'modules': [m for m in modules if m in sys.modules]})\n"
+    )
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": str(REPO / "functions"),
+        "TABLE_NAME": "enquiries",
+        "AWS_REGION": "eu-west-2",
+        "AWS_DEFAULT_REGION": "eu-west-2",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        **environment,
+    }
+
+    # When its init ends with the SnapStart step
+    result = subprocess.run(  # noqa: S603 - this interpreter and a fixed script
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True, timeout=60
+    )
+    loaded = eval(result.stdout.strip().splitlines()[-1])  # noqa: S307 - our own script's dict
+
+    # Then the snapshot's init has made the AWS clients and loaded the validators and what only some
+    # requests import; an ordinary init, which a visitor waits for, has done none of it
+    if warmed:
+        assert loaded == {
+            "clients": 1,
+            "modules": [
+                "email_validator",
+                "phonenumbers",
+                "python_multipart.multipart",
+                "enquiries.api.pages",
+            ],
+        }
+    else:
+        assert loaded == {"clients": 0, "modules": []}
+
+
+def test_hooks_are_registered_only_where_lambdas_hook_library_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given no hook library (as here, or in the local server)
+    monkeypatch.delitem(sys.modules, "snapshot_restore_py", raising=False)
+
+    # When the hooks are registered
+    registered = snapstart.register_hooks([])
+
+    # Then nothing is, and nothing fails
+    assert registered is False
+
+
+def test_hooks_are_registered_with_the_secrets_they_drop(hook_library: HookLibrary) -> None:
+    # Given the hook library of Lambda's Python runtime, and the function's secrets
+    secrets = [StoredSecret("CLIENT_ADDRESS_SECRET_ARN", "arn", client_factory=lambda: None)]
+
+    # When the hooks are registered
+    registered = snapstart.register_hooks(secrets)
+
+    # Then one runs before the snapshot and one after each restore, both given the secrets
+    assert registered is True
+    assert hook_library.before == [(snapstart.before_snapshot, (secrets,))]
+    assert hook_library.after == [(snapstart.after_restore, (secrets,))]
+
+
+def test_an_ordinary_init_registers_no_hook(hook_library: HookLibrary) -> None:
+    # Given an init that is not SnapStart's (with the hook library present)
+    # When the init's SnapStart step runs
+    prepared = snapstart.prepare_snapshot(None, [], environ=ORDINARY_INIT)  # type: ignore[arg-type]
+
+    # Then it does nothing at all
+    assert prepared is False
+    assert (hook_library.before, hook_library.after) == ([], [])
+
+
+def test_a_failed_warm_up_never_fails_the_init(
+    hook_library: HookLibrary, monkeypatch: pytest.MonkeyPatch, log_output: Any
+) -> None:
+    # Given a warm-up that fails (a request would do the same setup itself)
+    def broken(settings: Any) -> None:
+        raise RuntimeError("no region")
+
+    monkeypatch.setattr(snapstart, "warm_up", broken)
+
+    # When the snapshot's init runs its SnapStart step
+    prepared = snapstart.prepare_snapshot(None, [], environ=SNAPSHOT_INIT)  # type: ignore[arg-type]
+
+    # Then the init goes on, the hooks are registered all the same, and the log names the error type
+    assert prepared is True
+    assert len(hook_library.after) == 1
+    (line,) = [json.loads(line) for line in log_output.getvalue().splitlines()]
+    assert (line["message"], line["error_type"]) == ("snapshot warm-up incomplete", "RuntimeError")
+
+
+def test_restored_copies_generate_distinct_ids_even_in_the_snapshots_millisecond() -> None:
+    # Given a process that generated an id in the millisecond its snapshot was taken (python-ulid
+    # keeps that millisecond and those random bits to make the next id in it the next number)
+    taken_at = 1_800_000_000.123
+    ULID.from_timestamp(taken_at)
+
+    def restored_copy() -> str:
+        snapstart.after_restore([])
+        return str(ULID.from_timestamp(taken_at))
+
+    # When two copies restored from it generate an id in that same millisecond
+    first, second = _in_restored_copies(2, restored_copy)
+
+    # Then the ids differ: each copy's come from its own os.urandom
+    assert first != second
+
+
+def test_restored_copies_do_not_share_the_random_modules_sequence() -> None:
+    # Given the random module's state as the snapshot holds it
+    random.seed(20261122)
+    in_snapshot = random.getstate()
+
+    def restored_copy() -> str:
+        # A fork re-seeds `random` in the child (CPython's at-fork hook); a restored snapshot does
+        # not, so the copy starts from the snapshot's state
+        random.setstate(in_snapshot)
+        snapstart.after_restore([])
+        return repr(random.random())
+
+    # When two restored copies draw a number
+    first, second = _in_restored_copies(2, restored_copy)
+
+    # Then they draw different ones (botocore's retry jitter, for one, uses this module)
+    assert first != second
+
+
+def test_after_a_restore_clients_are_made_anew_with_fresh_credentials(
+    fresh_clients: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a client made in the snapshot's init, with the credentials Lambda gave then
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "KEY-AT-SNAPSHOT")
+    before = dynamodb_client()
+    closed: list[bool] = []
+    monkeypatch.setattr(before, "close", lambda: closed.append(True))
+
+    # When the copy is restored, with the credentials Lambda gives now
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "KEY-AT-RESTORE")
+    snapstart.after_restore([])
+    after = dynamodb_client()
+
+    # Then the old client's pooled connections were closed, and the next call gets a new client
+    # signing with the current credentials
+    assert closed == [True]
+    assert after is not before
+    assert after._request_signer._credentials.access_key == "KEY-AT-RESTORE"
+
+
+def test_dropping_clients_covers_every_client_function(fresh_clients: None) -> None:
+    # Given every client the module can make, made
+    import enquiries.aws_clients as clients
+
+    factories = [
+        f for name, f in vars(clients).items() if name.endswith("_client") and hasattr(f, "cache_clear")
+    ]
+    made = {factory: factory() for factory in factories}
+
+    # When the clients are dropped
+    drop_clients()
+
+    # Then each function makes a new one
+    assert len(factories) >= 2
+    assert all(factory() is not client for factory, client in made.items())
+
+
+def test_no_secret_is_kept_in_the_snapshot_and_a_restored_copy_reads_the_current_one() -> None:
+    # Given the address key read in the snapshot's init
+    store = RotatingSecretStore("key-at-snapshot")
+    secret = StoredSecret("CLIENT_ADDRESS_SECRET_ARN", "arn", client_factory=lambda: store)
+    assert secret.value() == "key-at-snapshot"
+
+    # When the snapshot is taken, the operator rotates the key, and a copy is restored
+    snapstart.before_snapshot([secret])
+    kept = list(vars(secret).values())
+    store.value = "key-after-rotation"
+    snapstart.after_restore([secret])
+
+    # Then the snapshot held no key, and the restored copy uses the current one
+    assert "key-at-snapshot" not in kept
+    assert secret.value() == "key-after-rotation"
+    assert store.reads == 2
+
+
+def test_a_restored_copy_retries_a_secret_the_snapshot_could_not_read_at_once() -> None:
+    # Given a secret that could not be read in the snapshot's init (the clock stands still)
+    class Unreadable:
+        def get_secret_value(self, SecretId: str) -> dict[str, str]:
+            from botocore.exceptions import EndpointConnectionError
+
+            raise EndpointConnectionError(endpoint_url="https://secretsmanager")
+
+    store: Any = Unreadable()
+    secret = StoredSecret("CLIENT_ADDRESS_SECRET_ARN", "arn", client_factory=lambda: store, clock=lambda: 0.0)
+    with pytest.raises(Exception, match="secret:"):
+        secret.value()
+
+    # When a copy is restored and the secret is readable again
+    store = RotatingSecretStore("key")
+    snapstart.after_restore([secret])
+
+    # Then its first request reads it at once, without waiting for the retry interval
+    assert secret.value() == "key"
+
+
+def test_a_restored_copy_of_the_handler_stores_an_enquiry(
+    make_handler: Callable[..., Handler], hook_library: HookLibrary, dynamodb: Any
+) -> None:
+    # Given the submission handler initialised as SnapStart does: its setup done, hooks registered
+    handler = make_handler(**SNAPSHOT_INIT)
+    assert dynamodb_client.cache_info().currsize == 1
+
+    # When Lambda takes the snapshot and restores a copy, which then gets an enquiry
+    hook_library.snapshot()
+    hook_library.restore()
+    response = handler(load_event("submit-json.json"))
+
+    # Then the copy makes new clients, reads the address key again, and stores the enquiry
+    assert response["statusCode"] == 201
+    assert [item["id"] for item in stored_items(dynamodb)] == [body_of(response)["id"]]
