@@ -211,27 +211,25 @@ PYC_KINDS = {0: "timestamp", 1: "unchecked-hash", 3: "checked-hash"}
 
 
 def bytecode_summary(root: Path, python_version: str) -> str:
-    """How many modules under `root` have bytecode for `python_version` ("3.13.0"), and of which kind."""
+    """How many modules under `root` have bytecode for `python_version` ("3.13.0"), and of which kind:
+    beside their source (__pycache__/<name>.cpython-313.pyc), or in place of it (<name>.pyc)."""
     tag = "cpython-" + "".join(python_version.split(".")[:2])
     sources = [path for path in root.rglob("*.py") if path.is_file()]
+    cached = [path.parent / "__pycache__" / f"{path.stem}.{tag}.pyc" for path in sources]
+    sourceless = [path for path in root.rglob("*.pyc") if path.parent.name != "__pycache__"]
     kinds: dict[str, int] = {}
-    for path in sources:
-        cached = path.parent / "__pycache__" / f"{path.stem}.{tag}.pyc"
-        if cached.is_file():
-            with cached.open("rb") as stream:
-                flags = int.from_bytes(stream.read(8)[4:8], "little")
-            kind = PYC_KINDS.get(flags, f"flags {flags}")
-            kinds[kind] = kinds.get(kind, 0) + 1
-    with_bytecode = sum(kinds.values())
-    detail = ", ".join(f"{kind} {count}" for kind, count in sorted(kinds.items()))
-    stale = (
-        " (timestamp bytecode never matches the zip's 1980 times: compiled again)"
-        if "timestamp" in kinds
-        else ""
-    )
-    return (
-        f"{len(sources)} modules, {with_bytecode} with {tag} bytecode{f': {detail}' if detail else ''}{stale}"
-    )
+    for path in [*(path for path in cached if path.is_file()), *sourceless]:
+        with path.open("rb") as stream:
+            flags = int.from_bytes(stream.read(8)[4:8], "little")
+        kind = PYC_KINDS.get(flags, f"flags {flags}")
+        kinds[kind] = kinds.get(kind, 0) + 1
+    summary = f"{len(sources) + len(sourceless)} modules ({len(sourceless)} as bytecode only), "
+    summary += f"{sum(kinds.values())} with bytecode"
+    if kinds:
+        summary += ": " + ", ".join(f"{kind} {count}" for kind, count in sorted(kinds.items()))
+    if "timestamp" in kinds:
+        summary += " (timestamp bytecode never matches the zip's 1980 times: compiled again)"
+    return summary
 
 
 # --- native extensions built for another machine -----------------------------------------------------
