@@ -53,7 +53,8 @@ sam-check: $(SAM_VENV)/.installed
 
 test: lint typecheck unit sam-check
 
-# A sample notification email from fixed data (events/stream-insert.json), for staff and reviewers.
+# The sample notification email from fixed data (events/stream-insert.json), and its enquirer's
+# acknowledgement, for staff and reviewers.
 sample-email: $(VENV)/.installed
 	$(PY) -m scripts.sample_email
 

@@ -38,6 +38,11 @@ SETTING_NAMES = (
     "TURNSTILE_SECRET",
     "TURNSTILE_SECRET_ARN",
     "TURNSTILE_VERIFY_URL",
+    "ACKNOWLEDGE_ENQUIRER",
+    "CLINIC_NAME",
+    "ACKNOWLEDGEMENT_REPLY_WITHIN",
+    "ACKNOWLEDGEMENT_EMERGENCY_NOTE",
+    "ACKNOWLEDGEMENT_DAILY_CAP",
 )
 
 # Working defaults for the settings the handlers require; a value already set (non-blank) wins.
@@ -45,6 +50,8 @@ SETTING_DEFAULTS = {
     "TABLE_NAME": "enquiries",
     "CLINIC_EMAIL": "clinic@example.com",
     "SENDER_EMAIL": "Clinic website <enquiries@example.com>",
+    # Named in the acknowledgement's subject (required with ACKNOWLEDGE_ENQUIRER=true).
+    "CLINIC_NAME": "Example Clinic",
     # Created in the emulator at start, as the template creates them when deployed.
     "GUARD_TABLE_NAME": "enquiries-guard",
     "CLIENT_ADDRESS_SECRET_ARN": "enquiries-client-address-key",

@@ -331,6 +331,48 @@ def test_server_honeypot_stores_and_emails_nothing(server: RunningServer) -> Non
     assert emails_about(server, [reply.json()["id"]], timeout=0.5) == []
 
 
+def all_emails_once_there_are(
+    server: RunningServer, count: int, timeout: float = 5.0
+) -> list[dict[str, Any]]:
+    """Every email sent, once there are `count` (or `timeout` passed), then a little longer, so that
+    one more would show."""
+    deadline = time.monotonic() + timeout
+    while len(call(server.url, "GET", "/_dev/emails").json()) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.6)  # more than two polls of the stream
+    emails: list[dict[str, Any]] = call(server.url, "GET", "/_dev/emails").json()
+    return emails
+
+
+@pytest.mark.slow
+def test_server_with_acknowledgements_two_enquiries_from_one_address_give_three_emails() -> None:
+    # Given the local server started as `ACKNOWLEDGE_ENQUIRER=true make dev` starts it
+    with local_server({"ACKNOWLEDGE_ENQUIRER": "true"}) as running:
+        # When two enquiries come from one address, written two ways, with words of the visitor's own
+        first = post_json(running.url, an_enquiry(email="ada@example.com", message="Zebulon's knee hurts."))
+        second = post_json(running.url, an_enquiry(email="Ada@Example.com", message="And the other knee."))
+        assert (first.status, second.status) == (201, 201)
+        emails = all_emails_once_there_are(running, 3)
+        items = {item["id"]: item for item in call(running.url, "GET", "/_dev/enquiries").json()}
+
+    # Then the clinic got both, and the enquirer one acknowledgement, in /_dev/emails like any other:
+    # To the address alone, Reply-To the clinic, naming the clinic, with none of the visitor's words
+    assert len(emails) == 3
+    clinic = [email for email in emails if email["to"] == ["clinic@example.com"]]
+    [patient] = [email for email in emails if email["to"] == ["ada@example.com"]]
+    assert len(clinic) == 2
+    assert patient["reply_to"] == ["clinic@example.com"]
+    assert patient["from"] == "Clinic website <enquiries@example.com>"
+    assert patient["subject"] == "Your enquiry to Example Clinic has been received"
+    for part in (patient["text"], patient["html"]):
+        assert "not for emergencies" in part
+        assert "Zebulon" not in part
+        assert "Ada Lovelace" not in part
+    # And the enquiries record it: the first sent, the second held back by the one-a-day limit
+    outcomes = [items[reply.json()["id"]]["acknowledgement"] for reply in (first, second)]
+    assert outcomes == ["sent", "address_limit"]
+
+
 def test_server_dev_dead_letters_returns_a_json_list(server: RunningServer) -> None:
     # Given the running local server
     # When the notifier's dead letters are asked for
@@ -599,6 +641,7 @@ def test_handler_environment_defaults_every_required_setting() -> None:
     assert changes["TABLE_NAME"] == "enquiries"
     assert changes["CLINIC_EMAIL"] == "clinic@example.com"
     assert changes["SENDER_EMAIL"] == "Clinic website <enquiries@example.com>"
+    assert changes["CLINIC_NAME"] == "Example Clinic"  # needed by ACKNOWLEDGE_ENQUIRER=true
     assert changes["ALLOWED_ORIGINS"] == "http://a:1"
 
 

@@ -24,6 +24,7 @@ import importlib
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
@@ -66,7 +67,14 @@ ADDRESS_KEY = {"Ref": "ClientAddressSecret"}
 TURNSTILE_KEY = {"Ref": "TurnstileSecretArn"}
 SES_ARN = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}"
 SES_IDENTITIES = {"Fn::Sub": f"{SES_ARN}:identity/*"}
-SES_CONFIGURATION_SET = {"Fn::Sub": SES_ARN + ":configuration-set/${SesConfigurationSet}"}
+# The operator's configuration set when one is named, else the stack's own.
+SES_CONFIGURATION_SET = {
+    "Fn::If": [
+        "HasSesConfigurationSet",
+        {"Fn::Sub": SES_ARN + ":configuration-set/${SesConfigurationSet}"},
+        {"Fn::Sub": SES_ARN + ":configuration-set/${EmailConfigurationSet}"},
+    ]
+}
 DEAD_LETTER_QUEUE = {"Fn::GetAtt": ["NotificationDeadLetterQueue", "Arn"]}
 # Sends only From the sender identity: an address at the domain, or the address itself.
 FROM_SENDER_IDENTITY = {
@@ -100,12 +108,14 @@ class Call:
 #   Grant(SUBMIT, ("secretsmanager:GetSecretValue",), {"Ref": "TurnstileSecretArn"}, when="HasTurnstile")
 CALLS: dict[tuple[str, str], Call] = {
     # One transaction stores the enquiry, its replay records and the rate count. It needs no action
-    # of its own, only those of the writes in it: Put -> PutItem, Update -> UpdateItem.
+    # of its own, only those of the writes in it: Put -> PutItem, Update -> UpdateItem. The notifier's
+    # (acknowledgements on) claims the enquirer's hashed address and counts the day: two updates.
     ("dynamodb", "TransactWriteItems"): Call(
         DYNAMODB_TRANSACTIONS,
         (
             Grant(SUBMIT, ("dynamodb:PutItem",), ENQUIRIES_TABLE),
             Grant(SUBMIT, ("dynamodb:PutItem", "dynamodb:UpdateItem"), GUARD_TABLE),
+            Grant(NOTIFY, ("dynamodb:UpdateItem",), GUARD_TABLE, when="AcknowledgesEnquirer"),
         ),
     ),
     # The submit function looks up remembered answers; the notifier re-reads an enquiry.
@@ -118,34 +128,30 @@ CALLS: dict[tuple[str, str], Call] = {
     ),
     # The submit function remembers an answer under a second Idempotency-Key.
     ("dynamodb", "PutItem"): Call(DYNAMODB_ACTIONS, (Grant(SUBMIT, ("dynamodb:PutItem",), GUARD_TABLE),)),
-    # The notifier marks an enquiry notified.
+    # The notifier marks an enquiry notified, and records its acknowledgement's outcome.
     ("dynamodb", "UpdateItem"): Call(
         DYNAMODB_ACTIONS, (Grant(NOTIFY, ("dynamodb:UpdateItem",), ENQUIRIES_TABLE),)
     ),
     # The submit function reads its address-hashing key, and the Turnstile key when one is
-    # configured, once per container.
+    # configured, once per container; the notifier reads the address-hashing key (once per container)
+    # when it acknowledges enquirers.
     ("secretsmanager", "GetSecretValue"): Call(
         SECRETS_MANAGER_ACTIONS,
         (
             Grant(SUBMIT, ("secretsmanager:GetSecretValue",), ADDRESS_KEY),
             Grant(SUBMIT, ("secretsmanager:GetSecretValue",), TURNSTILE_KEY, when="HasTurnstile"),
+            Grant(NOTIFY, ("secretsmanager:GetSecretValue",), ADDRESS_KEY, when="AcknowledgesEnquirer"),
         ),
     ),
     # SES v2 SendEmail with Content.Raw is authorised as ses:SendRawEmail (the AccessDenied message
     # names it) as well as the operation's own ses:SendEmail; on the sender's identity, and in the SES
-    # sandbox on each recipient's too (hence identity/*, narrowed by the From condition); and on the
-    # configuration set when the send names one.
+    # sandbox on each recipient's too: the clinic's, and the enquirer's for an acknowledgement (hence
+    # identity/*, narrowed by the From condition); and on the configuration set every send names.
     ("sesv2", "SendEmail"): Call(
         SES_V2_ACTIONS,
         (
             Grant(NOTIFY, ("ses:SendEmail", "ses:SendRawEmail"), SES_IDENTITIES, FROM_SENDER_IDENTITY),
-            Grant(
-                NOTIFY,
-                ("ses:SendEmail", "ses:SendRawEmail"),
-                SES_CONFIGURATION_SET,
-                FROM_SENDER_IDENTITY,
-                when="HasSesConfigurationSet",
-            ),
+            Grant(NOTIFY, ("ses:SendEmail", "ses:SendRawEmail"), SES_CONFIGURATION_SET, FROM_SENDER_IDENTITY),
         ),
     ),
 }
@@ -425,14 +431,25 @@ def _allowed_from(pattern: Any, sender_identity: str) -> str:
     return text.replace("${SenderIdentity}", sender_identity)
 
 
-def assert_granted(function: str, calls: list[Made], resources: dict[str, str], sender_identity: str) -> None:
-    """Each call is a row of the table with a grant to `function` on the resource it was made on;
-    an email's From address is one the grant's ses:FromAddress condition allows."""
+def assert_granted(
+    function: str,
+    calls: list[Made],
+    resources: dict[str, str],
+    sender_identity: str,
+    holding: frozenset[str] = frozenset(),
+) -> None:
+    """Each call is a row of the table with a grant to `function` on the resource it was made on,
+    unconditional or under a template condition `holding` names; an email's From address is one the
+    grant's ses:FromAddress condition allows."""
     assert calls, "the handler made no AWS call: the scenario did not run"
     for made in calls:
         call = CALLS.get((made.service, made.operation))
         assert call is not None, f"{function} made {made.service}.{made.operation}, which CALLS does not list"
-        grants = [grant for grant in call.grants if grant.function == function and grant.when is None]
+        grants = [
+            grant
+            for grant in call.grants
+            if grant.function == function and (grant.when is None or grant.when in holding)
+        ]
         assert grants, f"CALLS grants {made.service}.{made.operation} to others, but {function} makes it"
         for action, resource in _needs(made, resources):
             assert any(
@@ -519,3 +536,40 @@ def test_notify_handler_makes_only_calls_its_role_is_granted(
         ("dynamodb", "UpdateItem"),
     }
     assert_granted(NOTIFY, recorded, _resources_by_setting(cfn, NOTIFY, aws_env), "clinic.example")
+
+
+def test_notify_handler_acknowledging_makes_only_calls_its_role_is_granted_with_acknowledgements_on(
+    notifier: Any,
+    dynamodb: Any,
+    cfn: dict[str, Any],
+    recorded: list[Made],
+    aws_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given acknowledgements on, a stored enquiry of today, and every call the notifier makes recorded
+    monkeypatch.setenv("ACKNOWLEDGE_ENQUIRER", "true")
+    monkeypatch.setenv("CLINIC_NAME", "Riverside Osteopathy")
+    event = json.loads((EVENTS / "stream-insert.json").read_text())
+    image = event["Records"][0]["dynamodb"]["NewImage"]
+    image["created_at"] = {"S": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")}
+    dynamodb.put_item(TableName=TABLE_NAME, Item=image)
+    recorded.clear()
+    module = importlib.reload(notifier)
+
+    # When it handles the record
+    result = module.lambda_handler(event, FakeContext(remaining_millis=120_000))
+
+    # Then it emailed the clinic and the enquirer, and each call it made (the key, the limits in the
+    # guard table, the outcome) is granted to it when acknowledgements are on, From the sender identity
+    assert result == {"batchItemFailures": []}
+    assert [made.operation for made in recorded if made.service == "sesv2"] == ["SendEmail", "SendEmail"]
+    assert {(made.service, made.operation) for made in recorded} >= {
+        ("secretsmanager", "GetSecretValue"),
+        ("dynamodb", "TransactWriteItems"),
+        ("dynamodb", "UpdateItem"),
+    }
+    resources = _resources_by_setting(cfn, NOTIFY, aws_env)
+    assert_granted(NOTIFY, recorded, resources, "clinic.example", holding=frozenset({"AcknowledgesEnquirer"}))
+    # And without that condition the guard table and the key are out of its reach
+    with pytest.raises(AssertionError):
+        assert_granted(NOTIFY, recorded, resources, "clinic.example")

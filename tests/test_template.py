@@ -19,7 +19,7 @@ from samtranslator.public.parser import Parser
 from samtranslator.public.translator import Translator
 
 from emulator.template_tables import TEMPLATE_PATH, load_template
-from enquiries.settings import load_settings
+from enquiries.settings import DEFAULT_EMERGENCY_NOTE, DEFAULT_REPLY_WITHIN, load_settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,6 +40,8 @@ CONTRACT_SETTINGS = (
     "SES_CONFIGURATION_SET",
     "TURNSTILE_SECRET",
     "TURNSTILE_VERIFY_URL",
+    "ACKNOWLEDGE_ENQUIRER",
+    "CLINIC_NAME",
 )
 
 
@@ -112,7 +114,22 @@ ALARMS = (
     "NotifierErrorsAlarm",
     "NotifierIteratorAgeAlarm",
     "SubmitErrorsAlarm",
+    "SesBounceRateAlarm",
+    "SesComplaintRateAlarm",
+    "AcknowledgementFailureRateAlarm",
+    "AcknowledgementCapAlarm",
 )
+# Alarms that keep their state while their metric is quiet: a quiet queue may still hold messages,
+# SES publishes reputation rates irregularly, and the cap's count is 0 only when one goes out.
+KEEP_STATE_WHEN_QUIET = (
+    "NotificationDeadLetterAlarm",
+    "SesBounceRateAlarm",
+    "SesComplaintRateAlarm",
+    "AcknowledgementCapAlarm",
+)
+SES_CONFIGURATION_SET = {
+    "Fn::If": ["HasSesConfigurationSet", {"Ref": "SesConfigurationSet"}, {"Ref": "EmailConfigurationSet"}]
+}
 
 
 # HTTP APIs wait at most 30 s for an integration, a limit that cannot be raised:
@@ -154,7 +171,14 @@ def test_function_environment_has_every_contract_setting(cfn: dict[str, Any], fu
     variables = cfn["Resources"][function]["Properties"]["Environment"]["Variables"]
 
     # When its environment is compared with the contract's Configuration section
-    expected = [n for n in CONTRACT_SETTINGS if function == "SubmitEnquiryFunction" or "TURNSTILE" not in n]
+    # (Turnstile is the submission function's alone, the acknowledgement the notifier's)
+    acknowledgement = ("ACKNOWLEDGE_ENQUIRER", "CLINIC_NAME")
+    expected = [
+        name
+        for name in CONTRACT_SETTINGS
+        if ("TURNSTILE" not in name or function == "SubmitEnquiryFunction")
+        and (name not in acknowledgement or function == "NotifyEnquiryFunction")
+    ]
     missing = [name for name in expected if name not in variables]
 
     # Then every setting is there (the one settings object reads them all), the table name from the
@@ -162,7 +186,10 @@ def test_function_environment_has_every_contract_setting(cfn: dict[str, Any], fu
     assert missing == []
     assert variables["TABLE_NAME"] == {"Ref": "EnquiriesTable"}
     assert variables["SENDER_EMAIL"] == {"Ref": "SenderEmail"}
-    assert variables["SES_CONFIGURATION_SET"] == {"Ref": "SesConfigurationSet"}
+    assert variables["SES_CONFIGURATION_SET"] == SES_CONFIGURATION_SET
+    if function == "NotifyEnquiryFunction":
+        assert variables["ACKNOWLEDGE_ENQUIRER"] == {"Ref": "AcknowledgeEnquirer"}
+        assert variables["ACKNOWLEDGEMENT_DAILY_CAP"] == {"Ref": "AcknowledgementDailyCap"}
     assert variables["POWERTOOLS_SERVICE_NAME"] == "enquiries"
     assert variables["POWERTOOLS_LOG_LEVEL"] == "INFO"
 
@@ -200,12 +227,18 @@ def test_template_parameters_cover_settings_with_contract_defaults() -> None:
     assert defaults["RateLimitPerHour"] == 10
     assert defaults["RetentionDays"] == 365
     assert defaults["Timezone"] == "Europe/London"
+    assert defaults["AcknowledgeEnquirer"] == "false"
+    assert parameters["AcknowledgeEnquirer"]["AllowedValues"] == ["true", "false"]
+    assert defaults["AcknowledgementDailyCap"] == 200
+    assert defaults["AcknowledgementReplyWithin"] == DEFAULT_REPLY_WITHIN
+    assert defaults["AcknowledgementEmergencyNote"] == DEFAULT_EMERGENCY_NOTE
     for optional in (
         "SuccessUrl",
         "ClinicPhone",
         "SesConfigurationSet",
         "TurnstileSecretArn",
         "TurnstileVerifyUrl",
+        "ClinicName",
     ):
         assert defaults[optional] == "", optional
     for required in ("AllowedOrigins", "ClinicEmail", "SenderEmail", "SenderIdentity", "AlertEmail"):
@@ -473,9 +506,9 @@ def test_notify_role_sends_only_from_the_sender_identity(cfn: dict[str, Any]) ->
     ses = [s for s in _role_statements(role) if any(a.startswith("ses:") for a in _actions(s))]
 
     # Then they allow sending raw email (SES v2 SendEmail with Content.Raw is authorised as
-    # ses:SendRawEmail), on this account's identities (in the SES sandbox the recipients' identities
-    # are checked too) and configuration set, never on "*", and only From the sender identity: an
-    # address at its domain, or the address itself
+    # ses:SendRawEmail), on this account's identities (in the SES sandbox the recipients' identities,
+    # the enquirer's included, are checked too) and on the configuration set the sends name, never on
+    # "*", and only From the sender identity: an address at its domain, or the address itself
     arn = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}"
     from_sender_identity = {
         "StringLike": {"ses:FromAddress": [{"Fn::Sub": "*@${SenderIdentity}"}, {"Ref": "SenderIdentity"}]}
@@ -490,31 +523,185 @@ def test_notify_role_sends_only_from_the_sender_identity(cfn: dict[str, Any]) ->
         (
             "Allow",
             ["ses:sendemail", "ses:sendrawemail"],
-            {"Fn::Sub": arn + ":configuration-set/${SesConfigurationSet}"},
+            {
+                "Fn::If": [
+                    "HasSesConfigurationSet",
+                    {"Fn::Sub": arn + ":configuration-set/${SesConfigurationSet}"},
+                    {"Fn::Sub": arn + ":configuration-set/${EmailConfigurationSet}"},
+                ]
+            },
             from_sender_identity,
         ),
     ]
 
 
-def test_notify_role_uses_the_configuration_set_only_when_one_is_set(cfn: dict[str, Any]) -> None:
-    # Given the notifier's inline policy statements, as written (conditions unresolved)
+def test_both_emails_use_the_stacks_configuration_set_unless_the_operator_names_one(
+    cfn: dict[str, Any],
+) -> None:
+    # Given the translated template
+    resources = cfn["Resources"]
+    config_set = resources["EmailConfigurationSet"]
+
+    # When the configuration set and the setting both emails are sent with are read
+    props = config_set["Properties"]
+    setting = resources["NotifyEnquiryFunction"]["Properties"]["Environment"]["Variables"]
+
+    # Then the stack creates one unless the operator names another, suppressing addresses that bounce
+    # or complain, with reputation metrics on, and the notifier (one mailer for both emails) names it
+    assert config_set["Type"] == "AWS::SES::ConfigurationSet"
+    assert config_set["Condition"] == "CreatesConfigurationSet"
+    assert cfn["Conditions"]["CreatesConfigurationSet"] == {
+        "Fn::Equals": [{"Ref": "SesConfigurationSet"}, ""]
+    }
+    assert cfn["Conditions"]["HasSesConfigurationSet"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "SesConfigurationSet"}, ""]}]
+    }
+    assert sorted(props["SuppressionOptions"]["SuppressedReasons"]) == ["BOUNCE", "COMPLAINT"]
+    assert props["ReputationOptions"] == {"ReputationMetricsEnabled": True}
+    assert props["SendingOptions"] == {"SendingEnabled": True}
+    assert "Name" not in props  # generated, so that two stacks never collide
+    assert setting["SES_CONFIGURATION_SET"] == SES_CONFIGURATION_SET
+    assert cfn["Outputs"]["SesConfigurationSetName"]["Value"] == SES_CONFIGURATION_SET
+
+
+def test_notify_role_reaches_the_acknowledgement_limits_only_when_acknowledgements_are_on(
+    cfn: dict[str, Any],
+) -> None:
+    # Given the notifier's inline policy statements, as written (conditions unresolved), and its settings
     role = _role_of(cfn, "NotifyEnquiryFunction")
     statements = [
         s for policy in role["Properties"]["Policies"] for s in _statements(policy["PolicyDocument"])
     ]
+    variables = cfn["Resources"]["NotifyEnquiryFunction"]["Properties"]["Environment"]["Variables"]
 
     # When the conditional statements are picked out
     conditional = [s["Fn::If"] for s in statements if "Fn::If" in s]
 
-    # Then the one conditional grant is the configuration set's, present only when the parameter is
-    # non-empty (an empty name would make the ARN a meaningless "configuration-set/")
-    ((condition, when_set, otherwise),) = conditional
-    assert condition == "HasSesConfigurationSet"
-    assert "configuration-set/${SesConfigurationSet}" in when_set["Resource"]["Fn::Sub"]
-    assert otherwise == {"Ref": "AWS::NoValue"}
-    assert cfn["Conditions"]["HasSesConfigurationSet"] == {
-        "Fn::Not": [{"Fn::Equals": [{"Ref": "SesConfigurationSet"}, ""]}]
+    # Then, with AcknowledgeEnquirer only, it may update the guard table's records and read the
+    # address-hashing key, nothing more
+    assert [(condition, when_set, otherwise) for condition, when_set, otherwise in conditional] == [
+        (
+            "AcknowledgesEnquirer",
+            {
+                "Sid": "AcknowledgementLimits",
+                "Effect": "Allow",
+                "Action": "dynamodb:UpdateItem",
+                "Resource": {"Fn::GetAtt": ["GuardTable", "Arn"]},
+            },
+            {"Ref": "AWS::NoValue"},
+        ),
+        (
+            "AcknowledgesEnquirer",
+            {
+                "Sid": "ReadAddressHashKey",
+                "Effect": "Allow",
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": {"Ref": "ClientAddressSecret"},
+            },
+            {"Ref": "AWS::NoValue"},
+        ),
+    ]
+    assert cfn["Conditions"]["AcknowledgesEnquirer"] == {
+        "Fn::Equals": [{"Ref": "AcknowledgeEnquirer"}, "true"]
     }
+    assert variables["GUARD_TABLE_NAME"] == {"Ref": "GuardTable"}
+    assert variables["CLIENT_ADDRESS_SECRET_ARN"] == {"Ref": "ClientAddressSecret"}
+
+
+def test_acknowledgement_needs_a_clinic_name_before_the_deploy_starts() -> None:
+    # Given the template's rules
+    rules = load_template()["Rules"]
+
+    # When the acknowledgement's rule is read
+    rule = rules["AcknowledgementNamesTheClinic"]
+
+    # Then turning acknowledgements on without ClinicName is refused (the subject names the clinic)
+    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "AcknowledgeEnquirer"}, "true"]}
+    assert rule["Assertions"] == [
+        {
+            "Assert": {"Fn::Not": [{"Fn::Equals": [{"Ref": "ClinicName"}, ""]}]},
+            "AssertDescription": "ClinicName is required when AcknowledgeEnquirer is true.",
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    ("alarm", "metric", "threshold", "review_level"),
+    [
+        # SES reviews an account at a bounce rate of 5% and a complaint rate of 0.1%:
+        # https://docs.aws.amazon.com/ses/latest/dg/reputationdashboardmessages.html
+        ("SesBounceRateAlarm", "Reputation.BounceRate", 0.025, 0.05),
+        ("SesComplaintRateAlarm", "Reputation.ComplaintRate", 0.0005, 0.001),
+    ],
+)
+def test_reputation_alarms_fire_below_the_levels_at_which_ses_reviews_the_account(
+    cfn: dict[str, Any], alarm: str, metric: str, threshold: float, review_level: float
+) -> None:
+    # Given a translated reputation alarm
+    props = cfn["Resources"][alarm]["Properties"]
+
+    # When its metric and threshold are read
+    watched = (props["Namespace"], props["MetricName"], props.get("Dimensions"))
+
+    # Then it watches the account's rate (a decimal: 0.05 is 5%), and fires at half the review level
+    assert watched == ("AWS/SES", metric, None)
+    assert props["Threshold"] == threshold == review_level / 2
+    assert props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert (props["Statistic"], props["Period"], props["EvaluationPeriods"]) == ("Maximum", 3600, 1)
+    # SES publishes the rates irregularly: a quiet spell keeps the alarm's state, as AWS recommends
+    assert props["TreatMissingData"] == "ignore"
+    assert "Condition" not in cfn["Resources"][alarm]  # both emails depend on it, acknowledgements or not
+
+
+def _notifier_variables(cfn: dict[str, Any]) -> dict[str, Any]:
+    variables: dict[str, Any] = cfn["Resources"]["NotifyEnquiryFunction"]["Properties"]["Environment"][
+        "Variables"
+    ]
+    return variables
+
+
+def test_acknowledgement_failure_rate_alarm_fires_when_half_or_more_are_not_sent(cfn: dict[str, Any]) -> None:
+    # Given the translated alarm on acknowledgements not sent
+    resource = cfn["Resources"]["AcknowledgementFailureRateAlarm"]
+    props = resource["Properties"]
+
+    # When its metric is read
+    variables = _notifier_variables(cfn)
+    watched = (props["Namespace"], props["MetricName"], props["Dimensions"])
+
+    # Then it averages, over an hour, the notifier's count of acknowledgements not sent (1 each, and
+    # 0 for each sent: the share not sent), in its metrics namespace with the service dimension
+    # Powertools adds to every metric; and it exists only with acknowledgements on
+    assert resource["Condition"] == "AcknowledgesEnquirer"
+    assert watched == (
+        variables["POWERTOOLS_METRICS_NAMESPACE"],
+        "AcknowledgementFailed",
+        [{"Name": "service", "Value": variables["POWERTOOLS_SERVICE_NAME"]}],
+    )
+    assert (props["Statistic"], props["Period"], props["EvaluationPeriods"]) == ("Average", 3600, 1)
+    assert (props["Threshold"], props["ComparisonOperator"]) == (0.5, "GreaterThanOrEqualToThreshold")
+    assert props["TreatMissingData"] == "notBreaching"
+
+
+def test_acknowledgement_cap_alarm_stays_on_until_one_is_sent_again(cfn: dict[str, Any]) -> None:
+    # Given the translated alarm on the daily cap
+    resource = cfn["Resources"]["AcknowledgementCapAlarm"]
+    props = resource["Properties"]
+
+    # When its metric is read
+    watched = (props["Namespace"], props["MetricName"], props["Dimensions"])
+
+    # Then any acknowledgement held back by the cap fires it, and only a 0 (one sent again) clears it
+    assert resource["Condition"] == "AcknowledgesEnquirer"
+    variables = _notifier_variables(cfn)
+    assert watched == (
+        variables["POWERTOOLS_METRICS_NAMESPACE"],
+        "AcknowledgementCapped",
+        [{"Name": "service", "Value": variables["POWERTOOLS_SERVICE_NAME"]}],
+    )
+    assert (props["Statistic"], props["Threshold"]) == ("Maximum", 1)
+    assert props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert props["TreatMissingData"] == "ignore"
 
 
 def test_notify_event_source_reads_only_inserts_from_the_table_stream(cfn: dict[str, Any]) -> None:
@@ -772,7 +959,7 @@ def test_alarms_are_ones_the_cloudwatch_free_tier_counts(cfn: dict[str, Any]) ->
     assert f"| CloudWatch alarms: {len(alarms)}, each a standard-resolution alarm on one metric |" in readme
 
 
-@pytest.mark.parametrize("alarm", [alarm for alarm in ALARMS if alarm != "NotificationDeadLetterAlarm"])
+@pytest.mark.parametrize("alarm", [alarm for alarm in ALARMS if alarm not in KEEP_STATE_WHEN_QUIET])
 def test_alarm_on_activity_treats_no_data_as_nothing_happened(cfn: dict[str, Any], alarm: str) -> None:
     # Given an alarm on requests or invocations (no data: no requests, no invocations)
     props = cfn["Resources"][alarm]["Properties"]

@@ -30,6 +30,12 @@ DEFAULT_SERVICES = (
     "Nutritional Advice",
 )
 
+# The acknowledgement's wording for a clinic in the UK; both are settings, so it works elsewhere.
+DEFAULT_REPLY_WITHIN = "two working days"
+DEFAULT_EMERGENCY_NOTE = (
+    "This form is not for emergencies: in an emergency call 999, or 111 for urgent advice."
+)
+
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 
@@ -94,6 +100,18 @@ class Settings(BaseModel):
     turnstile_secret: OptionalText = Field(default=None, alias="TURNSTILE_SECRET", repr=False)
     turnstile_secret_arn: OptionalText = Field(default=None, alias="TURNSTILE_SECRET_ARN")
     turnstile_verify_url: OptionalText = Field(default=None, alias="TURNSTILE_VERIFY_URL")
+    # The acknowledgement email to the enquirer (opt-in; the notifier, notify/acknowledgement.py).
+    acknowledge_enquirer: Annotated[bool, BeforeValidator(_boolean)] = Field(
+        default=False, alias="ACKNOWLEDGE_ENQUIRER"
+    )
+    clinic_name: OptionalText = Field(default=None, alias="CLINIC_NAME")
+    acknowledgement_reply_within: Annotated[str, BeforeValidator(_stripped)] = Field(
+        default=DEFAULT_REPLY_WITHIN, alias="ACKNOWLEDGEMENT_REPLY_WITHIN"
+    )
+    acknowledgement_emergency_note: Annotated[str, BeforeValidator(_stripped)] = Field(
+        default=DEFAULT_EMERGENCY_NOTE, alias="ACKNOWLEDGEMENT_EMERGENCY_NOTE"
+    )
+    acknowledgement_daily_cap: int = Field(default=200, alias="ACKNOWLEDGEMENT_DAILY_CAP", ge=1)
 
     @field_validator("allowed_origins")
     @classmethod

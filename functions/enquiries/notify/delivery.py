@@ -63,6 +63,8 @@ class Outcome(StrEnum):
 class Delivery:
     outcome: Outcome
     ses_message_id: str | None = None
+    # The enquiry as read before sending (None when it is gone): what the acknowledgement needs.
+    item: Mapping[str, Any] | None = None
 
 
 def deliver(
@@ -78,7 +80,7 @@ def deliver(
     if item is None:
         return Delivery(Outcome.GONE)  # deleted (by staff or TTL) before we got to it: nothing to send
     if item.get("notified_at"):
-        return Delivery(Outcome.ALREADY_NOTIFIED)
+        return Delivery(Outcome.ALREADY_NOTIFIED, item=item)
     message_id = mailer.send(compose(item))
     notified_at = clock().astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     try:
@@ -93,5 +95,5 @@ def deliver(
             "emailed but not marked notified",
             extra={"enquiry_id": enquiry_id, "ses_message_id": message_id, "reason": unavailable.reason},
         )
-        return Delivery(Outcome.SENT_UNMARKED, message_id)
-    return Delivery(Outcome.SENT, message_id)
+        return Delivery(Outcome.SENT_UNMARKED, message_id, item)
+    return Delivery(Outcome.SENT, message_id, item)

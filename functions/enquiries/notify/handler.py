@@ -6,10 +6,14 @@ record succeeds or fails on its own, so one bad record never holds back or repea
 Records are taken one after another only while the invocation has time for the worst case of one
 (`budget`); the rest are reported as failures, and Lambda delivers them again from the first of
 them, in a new invocation (https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-batchfailurereporting.html).
+
+With ACKNOWLEDGE_ENQUIRER on, the enquirers of the delivered records are acknowledged after the
+batch's clinic emails, within the time left; nothing about it fails a record (`acknowledgement`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
@@ -25,6 +29,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from enquiries.aws import StorageUnavailable
 from enquiries.log import logger
+from enquiries.notify.acknowledgement import acknowledger_for
 from enquiries.notify.budget import RecordBudget
 from enquiries.notify.delivery import Outcome, deliver
 from enquiries.notify.ledger import DynamoNotificationLedger
@@ -39,9 +44,12 @@ ledger = DynamoNotificationLedger(settings.table_name)
 mailer = SesMailer(configuration_set=mail.configuration_set)
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 metrics = Metrics(namespace="Enquiries")
+acknowledger = acknowledger_for(
+    settings, mail, lambda name, value: metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+)
 
 
-def record_handler(record: DynamoDBRecord, budget: RecordBudget) -> None:
+def record_handler(record: DynamoDBRecord, budget: RecordBudget, delivered: list[Mapping[str, Any]]) -> None:
     keys = record.dynamodb.keys if record.dynamodb else None
     enquiry_id = str((keys or {}).get("id", ""))
     if record.event_name != DynamoDBRecordEventName.INSERT or not enquiry_id:
@@ -66,6 +74,8 @@ def record_handler(record: DynamoDBRecord, budget: RecordBudget) -> None:
         raise
     if delivery.outcome in (Outcome.SENT, Outcome.SENT_UNMARKED):
         metrics.add_metric(name="EnquiryNotified", unit=MetricUnit.Count, value=1)
+    if delivery.item is not None:
+        delivered.append(delivery.item)
     logger.info(
         "record handled",
         extra={
@@ -90,12 +100,16 @@ def publish_metrics() -> None:
 # log_event=False whatever POWERTOOLS_LOGGER_LOG_EVENT says: the stream records hold the enquiries.
 @logger.inject_lambda_context(log_event=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    delivered: list[Mapping[str, Any]] = []
     try:
-        return process_partial_response(
+        response = process_partial_response(
             event=event,
-            record_handler=partial(record_handler, budget=RecordBudget(context)),
+            record_handler=partial(record_handler, budget=RecordBudget(context), delivered=delivered),
             processor=processor,
             context=context,
         )
+        if acknowledger is not None:
+            acknowledger.acknowledge_all(delivered, mailer, context)
+        return response
     finally:
         publish_metrics()

@@ -152,3 +152,16 @@ def check_name(name: str) -> None:
 def check_email(email: str) -> None:
     """Raise UnsafeHeader("email") unless `email` survives as the Reply-To address."""
     reply_to("", email)
+
+
+def fixed_subject(text: str) -> str:
+    """A Subject of the deployment's own words (no visitor text), on one line, exactly as mail clients
+    will show it; raises UnsafeHeader("subject") if it would not come back as given."""
+    line = one_line(text)
+    if (
+        not line
+        or hidden_format_characters(line)
+        or not _survives("Subject", line, lambda parsed: _squeezed(str(parsed)) == _squeezed(line))
+    ):
+        raise UnsafeHeader("subject")
+    return line
