@@ -68,8 +68,10 @@ clean:
 # --- proof and performance (issue 6) -------------------------------------------------------------
 .PHONY: bench load fuzz openapi
 
-# Submission handler vs a bare boto3 handler, interleaved, against one loopback moto server.
-bench: $(VENV)/.installed
+# The submission handler against a bare boto3 handler and a lower bound, cold and warm, as Lambda runs
+# them: what `sam build` made (sam-check builds it first), unzipped read-only, under the template's Python,
+# against one loopback moto server, then with a fixed delay per AWS call (bench/__main__.py).
+bench: $(VENV)/.installed sam-check
 	$(PY) -m bench
 
 # A bounded load against the local server (loopback only; stops by itself).

@@ -1,4 +1,5 @@
-"""Proof and performance tooling (issue 6): `python -m bench` compares the submission handler with a
-bare boto3 baseline (`bench.baseline`), cold and warm, against one loopback moto server, and sizes the
-deployment zip. Kept free of imports: the cold-start child (`bench.cold_child`) imports this package
-before it starts its clock, so nothing here may weigh on either side of the comparison."""
+"""Proof and performance tooling: `python -m bench` (`make bench`) compares the submission handler with a
+bare boto3 baseline (`bench/baseline.py`) and a lower bound (`bench/floor.py`), cold and warm, in the
+layout Lambda runs them in (`bench/layout.py`); `python -m bench.load` (`make load`) loads the local
+server. The children (`bench/lambda_child.py`) run as scripts beside the layout, never through this
+package."""

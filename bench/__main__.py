@@ -1,12 +1,18 @@
-"""`python -m bench` (`make bench`): the submission handler against a bare boto3 baseline.
+"""`python -m bench` (`make bench`): the submission handler against a bare boto3 baseline and a lower bound,
+cold and warm, in the layout Lambda runs them in.
 
-Both run against one moto server on the loopback interface, started in this process, interleaved in one
-run: cold starts (fresh processes, alternating), warm requests (one process, alternating blocks), and the
-deployment zip's size. A third side, the floor (bench/floor.py: the least any handler that validates and
-guards an enquiry must do), runs beside them for reference; it is in no ratio. The last three lines are
-`cold_ratio=`, `warm_ratio=` and `zip_bytes=` (or `zip_bytes=skipped` with --skip-zip). The goals of
-issue 6 are reported, not enforced: a measurement exits 0 whether or not they are met, and 1 only when
-it could not measure.
+Every side runs in a child of the runtime's Python (the template's, 3.13, when this machine has it),
+with the function's files and its layers' files as `sam build` made them, unzipped read-only with no
+bytecode written (bench/layout.py); the baseline uses boto3 as the runtime provides it. One moto
+server on the loopback interface serves every AWS call, first as it is (loopback), then holding each
+call for a fixed delay (8 ms by default, a stand-in for DynamoDB seen from Lambda). Each mode runs cold
+starts (fresh processes, interleaved) and warm requests (one process, alternating blocks).
+
+The last lines are the delay mode's ratios (suffix _delay), then `cold_ratio=` (handler / baseline),
+`cold_floor_ratio=` (handler / floor), `warm_ratio=`, `warm_floor_ratio=` on loopback, `zip_bytes=` and
+`layer_bytes=` (the function's and its layers' zips as `sam deploy` makes them). The goals of issue 14
+are reported, not enforced: a measurement exits 0 whether or not they are met, and 1 only when it
+could not measure.
 """
 
 from __future__ import annotations
@@ -16,38 +22,55 @@ import platform
 import sys
 from dataclasses import dataclass
 from importlib import metadata
+from pathlib import Path
 
-from bench import harness
+from bench import harness, layout
 
-COLD_RATIO_GOAL = 1.15
-WARM_RATIO_GOAL = 1.3
+COLD_RATIO_GOAL = 1.5
+COLD_FLOOR_RATIO_GOAL = 1.2
+WARM_FLOOR_RATIO_GOAL = 1.1
 ZIP_BYTES_GOAL = 1024 * 1024
-MIN_COLD_RUNS = 9
-MIN_WARM_REQUESTS = 2000
+DELAY_SUFFIX = "_delay"
 PROFILE_REQUESTS = 200
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--cold-runs", type=int, default=41, help="cold starts of each side (default 41; issue 6: >= 9)"
+        "--cold-runs", type=int, default=21, help="cold starts of each side per mode (default 21)"
     )
     parser.add_argument(
-        "--warm-requests",
-        type=int,
-        default=2000,
-        help="warm requests of each side (default 2000; issue 6: >= 2000)",
+        "--warm-requests", type=int, default=800, help="warm requests of each side per mode (default 800)"
     )
     parser.add_argument("--warm-block", type=int, default=100, help="requests per alternating block")
-    parser.add_argument("--skip-zip", action="store_true", help="do not build the deployment zip")
+    parser.add_argument(
+        "--delay-ms",
+        type=float,
+        default=8.0,
+        help="the delay mode's wait per AWS call (default 8; 0: no delay mode)",
+    )
+    parser.add_argument(
+        "--layout",
+        choices=("deployed", "source"),
+        default="deployed",
+        help="deployed (default): the sam build output as Lambda runs it; source: this checkout and venv",
+    )
+    parser.add_argument(
+        "--build-dir",
+        type=Path,
+        default=layout.BUILD_DIR,
+        help="the sam build output to measure (default .aws-sam/build, which `make bench` builds first)",
+    )
     parser.add_argument(
         "--importtime",
         action="store_true",
-        help="only list the handler's 25 most expensive imports (python -X importtime) and exit",
+        help="only list the handler's most expensive imports (python -X importtime) in the layout, and exit",
     )
     arguments = parser.parse_args(argv)
     if arguments.cold_runs < 1 or arguments.warm_requests < 1 or arguments.warm_block < 1:
         parser.error("--cold-runs, --warm-requests and --warm-block must be at least 1")
+    if arguments.delay_ms < 0:
+        parser.error("--delay-ms must not be negative")
     return arguments
 
 
@@ -59,176 +82,180 @@ def _verdict(met: bool) -> str:
     return "met" if met else "NOT MET"
 
 
+@dataclass
+class Mode:
+    name: str  # "loopback" or "delay"
+    delay_ms: float
+    cold: dict[str, list[harness.ColdSample]]
+    warm: harness.Warm
+
+    @property
+    def suffix(self) -> str:
+        return "" if self.name == "loopback" else DELAY_SUFFIX
+
+    def cold_median(self, side: str) -> float:
+        return harness.median([sample.in_child_ms for sample in self.cold[side]])
+
+    def warm_median(self, side: str) -> float:
+        return harness.median(self.warm.samples[side])
+
+    def ratios(self) -> dict[str, float]:
+        return {
+            "cold_ratio": self.cold_median("handler") / self.cold_median("baseline"),
+            "cold_floor_ratio": self.cold_median("handler") / self.cold_median("floor"),
+            "warm_ratio": self.warm_median("handler") / self.warm_median("baseline"),
+            "warm_floor_ratio": self.warm_median("handler") / self.warm_median("floor"),
+        }
+
+
 def main(argv: list[str] | None = None) -> int:
     arguments = _arguments(argv)
-    if arguments.importtime:
-        from bench.importtime import report as importtime_report
-
-        # With the server up, as in the cold runs, should an import ever reach for AWS.
-        with harness.moto_server() as endpoint:
-            harness.create_resources(endpoint)
-            print(importtime_report(harness.HANDLER_MODULE, harness.bench_environ(endpoint)))
-        return 0
-
-    print(
-        f"enquiries benchmark: submission handler ({harness.HANDLER_MODULE}) "
-        f"vs bare boto3 baseline ({harness.BASELINE_MODULE})"
-    )
-    print(
-        f"Python {platform.python_version()} on {platform.machine()} ({platform.system()}), "
-        f"boto3 {metadata.version('boto3')}, moto {metadata.version('moto')}; "
-        "Lambda runs python3.13 on arm64 with 512 MB",
-        flush=True,
-    )
-    for note in _shortfalls(arguments):
-        print(f"NOTE: {note}", flush=True)
-
     try:
-        measured = _measure(arguments)
-    except harness.BenchError as error:
+        with layout.prepared(arguments.layout, _progress, arguments.build_dir) as lay:
+            if arguments.importtime:
+                from bench.importtime import report as importtime_report
+
+                with harness.moto_server() as server:
+                    harness.create_resources(server.endpoint)
+                    print(importtime_report(lay, harness.bench_environ(server.endpoint)))
+                return 0
+            print(_header(lay), flush=True)
+            modes = _measure(lay, arguments)
+            out = [*_layout_report(lay)]
+            for mode in modes:
+                out += _mode_report(mode, arguments)
+            out += _goals_report(lay, modes)
+    except (harness.BenchError, layout.LayoutError) as error:
         print(f"benchmark failed: {error}", file=sys.stderr)
         return 1
-
-    cold_ratio, cold_lines = _cold_report(measured.cold, arguments.cold_runs)
-    warm_ratio, warm_lines = _warm_report(measured, arguments)
-    zip_bytes, zip_lines = _zip_report(arguments.skip_zip)
-    out = [*cold_lines, *warm_lines, *zip_lines, *_goals_report(cold_ratio, warm_ratio, zip_bytes)]
     print("\n".join(out), flush=True)
     return 0
 
 
-@dataclass
-class Measured:
-    cold: dict[str, list[harness.ColdSample]]
-    warm: dict[str, list[float]]
-    profiles: dict[str, harness.CallProfile]
-    profile_requests: int
+def _header(lay: layout.Layout) -> str:
+    return "\n".join(
+        [
+            f"enquiries benchmark: submission handler ({harness.HANDLER_MODULE}) vs bare boto3 baseline "
+            "(bench/baseline.py) and floor (bench/floor.py)",
+            f"layout: {lay.kind}; children run Python {lay.python_version} ({lay.python}); this process: "
+            f"Python {platform.python_version()} on {platform.machine()} ({platform.system()}), "
+            f"moto {metadata.version('moto')}; Lambda runs python3.13 on arm64 with 512 MB",
+            *[f"NOTE: {note}" for note in lay.notes],
+        ]
+    )
 
 
-def _measure(arguments: argparse.Namespace) -> Measured:
-    """Cold starts, warm requests and the AWS calls of each side, against one moto server."""
+def _measure(lay: layout.Layout, arguments: argparse.Namespace) -> list[Mode]:
+    """Each mode's cold starts and warm requests, against one moto server."""
+    wanted = [("loopback", 0.0)] + ([("delay", arguments.delay_ms)] if arguments.delay_ms else [])
     profile_requests = min(PROFILE_REQUESTS, arguments.warm_requests)
-    with harness.moto_server() as endpoint:
-        harness.create_resources(endpoint)
-        print(f"moto server: {endpoint} (loopback, a thread of this process; both sides use it)", flush=True)
-        environ = harness.bench_environ(endpoint)
-        events = harness.Events()
-        cold = harness.run_cold(arguments.cold_runs, events, environ, _progress)
-        with harness.environment(environ):
-            handlers = harness.import_handlers(environ)
-            warm = harness.run_warm(
-                arguments.warm_requests, arguments.warm_block, events, handlers, _progress
-            )
-            profiles = {
-                side: harness.profile_calls(side, h, events, profile_requests) for side, h in handlers.items()
-            }
-    return Measured(cold, warm, profiles, profile_requests)
+    bytecode_before = layout.bytecode_files(lay.task.parent.parent) if lay.kind == "deployed" else 0
+    modes = []
+    with harness.moto_server() as server:
+        harness.create_resources(server.endpoint)
+        print(
+            f"moto server: {server.endpoint} (loopback, a thread of this process; every side uses it)",
+            flush=True,
+        )
+        environ = harness.bench_environ(server.endpoint)
+        events = harness.new_events()
+        for name, delay_ms in wanted:
+            server.latency.seconds = delay_ms / 1000
+            _progress(f"{name}: {arguments.cold_runs} cold starts of each side ...")
+            cold = harness.run_cold(lay, arguments.cold_runs, events, environ, _progress)
+            _progress(f"{name}: {arguments.warm_requests} warm requests of each side ...")
+            plan = harness.WarmPlan(arguments.warm_requests, arguments.warm_block, profile_requests)
+            warm = harness.run_warm(lay, plan, events, environ)
+            modes.append(Mode(name, delay_ms, cold, warm))
+    if lay.kind == "deployed" and layout.bytecode_files(lay.task.parent.parent) != bytecode_before:
+        raise harness.BenchError(
+            "a child wrote bytecode into the layout: the cold starts did not run as on Lambda"
+        )
+    return modes
 
 
-def _cold_report(cold: dict[str, list[harness.ColdSample]], runs: int) -> tuple[float, list[str]]:
-    """cold_ratio, and the lines that explain it."""
-    cold_median = {side: harness.median([s.in_child_ms for s in samples]) for side, samples in cold.items()}
+def _layout_report(lay: layout.Layout) -> list[str]:
+    if lay.kind != "deployed":
+        return ["", "layout: source (functions/ and this virtualenv); sizes not measured"]
     out = [
         "",
-        f"cold start: a fresh `python -m bench.cold_child <module>` per run, {runs} runs "
-        "each, interleaved (handler, baseline, floor, ...), after one discarded run each; medians",
+        f"layout: the function and its layers from {lay.build_dir}/, zipped as "
+        "sam deploy zips them, unzipped read-only (var/task, opt), run with -B; the runtime's site-packages:",
+        "  boto3 with its bytecode",
+        f"  function {layout.FUNCTION}: {lay.zip_bytes:,} bytes zipped; "
+        f"{layout.bytecode_summary(lay.task, lay.python_version)}",
+    ]
+    for layer in lay.layers:
+        out.append(f"  layer {layer.name}: {layer.zip_bytes:,} bytes zipped, {layer.note}")
+    out.append(f"  layers in /opt: {layout.bytecode_summary(lay.opt, lay.python_version)}")
+    return out
+
+
+def _mode_report(mode: Mode, arguments: argparse.Namespace) -> list[str]:
+    title = "loopback" if mode.name == "loopback" else f"delay: every AWS call held {mode.delay_ms:g} ms"
+    out = [
+        "",
+        f"== {title} ==",
+        f"cold start: a fresh child per run (Python {mode.cold['handler'][0].python}), {arguments.cold_runs} "
+        "runs each, interleaved, after one discarded run each; medians",
         f"  {'':<10}{'import+1st req ms':>18}{'import ms':>11}{'1st request ms':>16}{'whole process ms':>18}",
     ]
-    for side, samples in cold.items():
+    for side, samples in mode.cold.items():
         out.append(
-            f"  {side:<10}{cold_median[side]:>18.1f}"
+            f"  {side:<10}{mode.cold_median(side):>18.1f}"
             f"{harness.median([s.import_ms for s in samples]):>11.1f}"
             f"{harness.median([s.first_request_ms for s in samples]):>16.1f}"
             f"{harness.median([s.process_ms for s in samples]):>18.1f}"
         )
+    warm = mode.warm.samples
     out += [
-        "  cold_ratio uses the in-child figure (handler import + first request, from perf_counter in the",
-        "  child): the interpreter's own start-up is the same for both sides and is in 'whole process' only",
-        f"  floor / baseline = {cold_median['floor'] / cold_median['baseline']:.2f}: the part of the "
-        "distance that validating and guarding an enquiry costs any handler (bench/floor.py)",
-    ]
-    return cold_median["handler"] / cold_median["baseline"], out
-
-
-def _warm_report(measured: Measured, arguments: argparse.Namespace) -> tuple[float, list[str]]:
-    """warm_ratio, and the lines that explain it, with the separate profile of AWS calls."""
-    warm = measured.warm
-    warm_median = {side: harness.median(values) for side, values in warm.items()}
-    counts = {side: len(values) for side, values in warm.items()}
-    out = [
-        "",
-        f"warm: one process, all imported, {counts['handler']} handler, {counts['baseline']} baseline and "
-        f"{counts['floor']} floor requests in alternating blocks of "
-        f"{min(arguments.warm_block, arguments.warm_requests)}, after a discarded warm-up",
+        "  the ratios use the in-child figure (import + first request); the interpreter's own start-up is in",
+        "  'whole process' only",
+        f"warm: one child (Python {mode.warm.python}), {len(warm['handler'])} requests of each side in "
+        f"alternating blocks of {min(arguments.warm_block, arguments.warm_requests)}, after a warm-up",
         f"  {'':<10}{'median us':>12}{'p95 us':>12}",
     ]
-    out += [
-        f"  {side:<10}{warm_median[side]:>12.0f}{harness.p95(values):>12.0f}" for side, values in warm.items()
-    ]
-    out += [
-        f"  floor / baseline = {warm_median['floor'] / warm_median['baseline']:.2f}",
-        "  each time includes moto serving that request's AWS calls, in this process; for reference, a",
-        f"  separate pass of {measured.profile_requests} requests each (not in warm_ratio): AWS calls per "
-        "request, and",
-        "  the median time outside them (the handler's own code and botocore's parameter validation and",
-        "  serialisation; signing, sending, moto and response parsing count as inside the calls)",
-    ]
-    for side, profile in measured.profiles.items():
-        operations = profile.operations
+    out += [f"  {side:<10}{harness.median(v):>12.0f}{harness.p95(v):>12.0f}" for side, v in warm.items()]
+    out.append(
+        f"  AWS calls per request and the median time outside them (a separate pass of "
+        f"{len(mode.warm.profiles['handler'].own_us)} requests each, not in the ratios):"
+    )
+    for side, profile in mode.warm.profiles.items():
         out.append(
-            f"    {side:<9} {len(operations)} calls, {harness.median(profile.own_us):>6.0f} us outside them: "
-            f"{', '.join(operations) or 'none'}"
+            f"    {side:<9} {len(profile.operations)} calls, {harness.median(profile.own_us):>6.0f} us "
+            f"outside them: {', '.join(profile.operations) or 'none'}"
         )
-    return warm_median["handler"] / warm_median["baseline"], out
-
-
-def _zip_report(skip: bool) -> tuple[int | None, list[str]]:
-    """The deployment zip's size (None when skipped), and the lines that describe it."""
-    if skip:
-        return None, ["", "zip: skipped (--skip-zip)"]
-    from bench.package import build_zip
-
-    package = build_zip(_progress)
-    out = [
-        "",
-        f"zip: {package.zip_bytes:,} bytes ({package.zip_bytes / 1024 / 1024:.2f} MiB), functions/ with "
-        f"functions/requirements.txt for {package.platform}, ZIP_DEFLATED level 9 ({package.path.name})",
-    ]
-    if package.note:
-        out.append(f"  {package.note}")
-    out.append("  largest top-level entries (compressed bytes):")
-    out += [f"    {size:>10,}  {name}" for name, size in package.contributions[:8]]
-    return package.zip_bytes, out
-
-
-def _goals_report(cold_ratio: float, warm_ratio: float, zip_bytes: int | None) -> list[str]:
-    out = [
-        "",
-        "goals (issue 6), reported, not enforced:",
-        f"  cold_ratio {cold_ratio:.2f} <= {COLD_RATIO_GOAL}: {_verdict(cold_ratio <= COLD_RATIO_GOAL)}",
-        f"  warm_ratio {warm_ratio:.2f} <= {WARM_RATIO_GOAL}: {_verdict(warm_ratio <= WARM_RATIO_GOAL)}",
-    ]
-    if zip_bytes is None:
-        out.append("  zip <= 1 MiB: not measured (--skip-zip)")
-    else:
-        out.append(f"  zip <= 1 MiB ({ZIP_BYTES_GOAL} bytes): {_verdict(zip_bytes <= ZIP_BYTES_GOAL)}")
-    out += [
-        f"cold_ratio={cold_ratio:.2f}",
-        f"warm_ratio={warm_ratio:.2f}",
-        "zip_bytes=skipped" if zip_bytes is None else f"zip_bytes={zip_bytes}",
-    ]
+    ratios = mode.ratios()
+    out.append("  " + ", ".join(f"{name}{mode.suffix} {value:.2f}" for name, value in ratios.items()))
     return out
 
 
-def _shortfalls(arguments: argparse.Namespace) -> list[str]:
-    notes = []
-    if arguments.cold_runs < MIN_COLD_RUNS:
-        notes.append(f"--cold-runs {arguments.cold_runs} is below issue 6's {MIN_COLD_RUNS}: a smoke run")
-    if arguments.warm_requests < MIN_WARM_REQUESTS:
-        notes.append(
-            f"--warm-requests {arguments.warm_requests} is below issue 6's {MIN_WARM_REQUESTS}: a smoke run"
+def _goal(name: str, value: float, goal: float) -> str:
+    return f"  {name} {value:,.2f} <= {goal:,}: {_verdict(value <= goal)}"
+
+
+def _goals_report(lay: layout.Layout, modes: list[Mode]) -> list[str]:
+    out = ["", "goals (issue 14, deployed layout), reported, not enforced:"]
+    if lay.kind != "deployed" or lay.zip_bytes is None:
+        out.append("  not judged: --layout source is not the deployed layout")
+    else:
+        for mode in modes:
+            ratios = mode.ratios()
+            if mode.name == "loopback":
+                out.append(_goal("cold_ratio", ratios["cold_ratio"], COLD_RATIO_GOAL))
+                out.append(_goal("cold_floor_ratio", ratios["cold_floor_ratio"], COLD_FLOOR_RATIO_GOAL))
+            out.append(
+                _goal(f"warm_floor_ratio{mode.suffix}", ratios["warm_floor_ratio"], WARM_FLOOR_RATIO_GOAL)
+            )
+        out.append(
+            f"  zip_bytes {lay.zip_bytes:,} <= 1 MiB ({ZIP_BYTES_GOAL:,}): "
+            f"{_verdict(lay.zip_bytes <= ZIP_BYTES_GOAL)}"
         )
-    return notes
+    for mode in reversed(modes):  # the delay mode's first: the last six lines are issue 14's names
+        out += [f"{name}{mode.suffix}={value:.2f}" for name, value in mode.ratios().items()]
+    sizes = {"zip_bytes": lay.zip_bytes, "layer_bytes": lay.layer_bytes}
+    out += [f"{name}={'skipped' if value is None else value}" for name, value in sizes.items()]
+    return out
 
 
 if __name__ == "__main__":

@@ -1,37 +1,33 @@
-"""The measuring parts of `python -m bench`: one loopback moto server, the environment both handlers
-run in, per-request events, cold starts in fresh processes and warm requests in this one."""
+"""The measuring parts of `python -m bench`: one loopback moto server (with a fixed delay per AWS call
+when asked), the environment every side runs in, cold starts in fresh processes and warm requests in
+one, each a child of the runtime's Python in the layout (bench/layout.py, bench/lambda_child.py)."""
 
 from __future__ import annotations
 
 import contextlib
-import copy
-import importlib
 import json
+import logging
 import math
 import os
 import statistics
 import subprocess
-import sys
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
-from bench.cold_child import RESULT_MARKER, FakeContext
+from bench.lambda_child import COLD_MARKER, WARM_MARKER, Events
+from bench.layout import REPO, Layout
 from devserver.environment import SETTING_NAMES
 
-REPO = Path(__file__).resolve().parent.parent
-CODE_ROOT = REPO / "functions"
 EVENT_PATH = REPO / "events" / "submit-json.json"
 
 HANDLER_MODULE = "enquiries.api.submit"
-BASELINE_MODULE = "bench.baseline"
-FLOOR_MODULE = "bench.floor"
-# The ratios are handler / baseline; the floor (a lower bound for any validating handler) is shown
-# beside them for reference.
-SIDES = {"handler": HANDLER_MODULE, "baseline": BASELINE_MODULE, "floor": FLOOR_MODULE}
+# The side's module, imported from its code root: the function's, or the reference handler's own.
+SIDES = {"handler": HANDLER_MODULE, "baseline": "baseline", "floor": "floor"}
 
 REGION = "eu-west-2"
 TABLE_NAME = "enquiries-bench"
@@ -39,16 +35,21 @@ GUARD_TABLE_NAME = "enquiries-guard-bench"
 SECRET_NAME = "enquiries-client-address-key-bench"  # noqa: S105 - a name, in moto
 ALLOWED_ORIGIN = "https://www.example-clinic.co.uk"
 
-COLD_CHILD_TIMEOUT_SECONDS = 120
+CHILD_TIMEOUT_SECONDS = 600
+
+
+class BenchError(RuntimeError):
+    """A side did not answer 201, or a child failed: the figures would not be of the path we mean."""
 
 
 def bench_environ(endpoint: str) -> dict[str, str]:
-    """The environment of both handlers: this process's, minus anything that would change the measured
-    path (contract settings, AWS_*, POWERTOOLS_*, PYTHON*), plus the template's defaults and moto."""
+    """The environment of every side: this process's, minus anything that would change the measured path
+    (contract settings, AWS_*, POWERTOOLS_*, PYTHON*, LAMBDA_*), plus the template's settings, moto, and
+    what the Lambda runtime itself sets that libraries read."""
     environ = {
         name: value
         for name, value in os.environ.items()
-        if name not in SETTING_NAMES and not name.startswith(("AWS_", "POWERTOOLS_", "PYTHON"))
+        if name not in SETTING_NAMES and not name.startswith(("AWS_", "POWERTOOLS_", "PYTHON", "LAMBDA_"))
     }
     environ.update(
         {
@@ -68,19 +69,62 @@ def bench_environ(endpoint: str) -> dict[str, str]:
             "AWS_SECRET_ACCESS_KEY": "bench",
             "AWS_SESSION_TOKEN": "bench",
             "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
-            # The Lambda code root first (as /var/task), then the repository for bench.baseline.
-            "PYTHONPATH": os.pathsep.join([str(CODE_ROOT), str(REPO)]),
+            # https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime
+            "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
+            "AWS_LAMBDA_FUNCTION_NAME": "SubmitEnquiryFunction",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
         }
     )
     return environ
 
 
-def moto_server() -> contextlib.AbstractContextManager[str]:
-    """One moto server on a free loopback port, in a thread of this process, as the local server runs
-    it (with DynamoDB's atomic transactions); yields its URL."""
-    from emulator.moto_server import running_moto
+# --- the server -------------------------------------------------------------------------------------
 
-    return running_moto()
+
+class Latency:
+    """A WSGI middleware that holds each request for `seconds` before moto serves it: every AWS call of
+    every side, cold or warm, waits the same, as if AWS were that far away."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.seconds = 0.0
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if self.seconds:
+            time.sleep(self.seconds)
+        return self.app(environ, start_response)
+
+
+@dataclass(frozen=True)
+class Server:
+    endpoint: str
+    latency: Latency
+
+
+@contextlib.contextmanager
+def moto_server() -> Iterator[Server]:
+    """One moto server on a free loopback port, in a thread of this process, with DynamoDB's atomic
+    transactions as the local server runs it (emulator/moto_server.py), behind `Latency`."""
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
+
+    from emulator import moto_transactions
+
+    moto_transactions.install()
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    latency = Latency(DomainDispatcherApplication(create_backend_app))
+    server = make_server("127.0.0.1", 0, latency, threaded=True, request_handler=MotoRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield Server(f"http://127.0.0.1:{server.server_port}", latency)
+    finally:
+        server.shutdown()
+        thread.join()
 
 
 def create_resources(endpoint: str) -> None:
@@ -103,38 +147,62 @@ def create_resources(endpoint: str) -> None:
     )
 
 
-class Events:
-    """Valid submissions, each different (message, client address, request id), so that neither the
-    double-submit replay nor the per-address rate limit ever short-cuts the measured path."""
-
-    def __init__(self) -> None:
-        self._template: dict[str, Any] = json.loads(EVENT_PATH.read_text(encoding="utf-8"))
-        self._fields: dict[str, Any] = json.loads(self._template["body"])
-        self._count = 0
-
-    def next(self) -> dict[str, Any]:
-        self._count += 1
-        n = self._count
-        if n >= 1 << 24:
-            raise RuntimeError("out of distinct 10.x.y.z client addresses")
-        address = f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}"
-        fields = dict(self._fields, message=f"{self._fields['message']} (benchmark request {n})")
-        event = copy.deepcopy(self._template)
-        event["body"] = json.dumps(fields)
-        event["headers"]["content-length"] = str(len(event["body"].encode()))
-        event["headers"]["x-forwarded-for"] = address
-        event["requestContext"]["http"]["sourceIp"] = address
-        event["requestContext"]["requestId"] = f"bench-{n:08d}"
-        return event
-
-
-class BenchError(RuntimeError):
-    """A handler did not answer 201: the figures would not be of the path we mean to measure."""
+def new_events() -> Events:
+    return Events(json.loads(EVENT_PATH.read_text(encoding="utf-8")))
 
 
 def check_created(side: str, status: Any, body: Any) -> None:
     if status != HTTPStatus.CREATED:
         raise BenchError(f"the {side} answered {status}, not 201: {str(body)[:300]}")
+
+
+# --- the children -----------------------------------------------------------------------------------
+
+
+def task_roots(layout: Layout, sides: Iterable[str]) -> list[Path]:
+    """The code roots of `sides`, the function's last: the reference handlers' own directories hold one
+    module each, and the floor takes its libraries from the function's code root."""
+    roots = [layout.handlers[side] for side in sides if side in layout.handlers]
+    if "handler" in sides or "floor" in sides:
+        roots.append(layout.task)
+    return roots
+
+
+def child(
+    layout: Layout, arguments: list[str], stdin: str, environ: dict[str, str], side: str
+) -> dict[str, Any]:
+    """Run lambda_child.py with the runtime's Python; its result, parsed."""
+    roots = task_roots(layout, [side] if side in SIDES else SIDES)
+    if side == "baseline":  # a bare function: no layers
+        environ = {**environ, **layout.sys_path(roots, opt=layout.opt.parent / "no-layers")}
+    else:
+        environ = {**environ, **layout.sys_path(roots)}
+    command = [
+        layout.python,
+        *([] if layout.write_bytecode else ["-B"]),
+        str(layout.runtime / "lambda_child.py"),
+    ]
+    try:
+        completed = subprocess.run(  # noqa: S603 - the runtime's interpreter, our own script
+            [*command, *arguments],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=environ,
+            cwd=roots[-1],
+            timeout=CHILD_TIMEOUT_SECONDS,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise BenchError(f"the {side} child took over {CHILD_TIMEOUT_SECONDS} s") from None
+    marker = COLD_MARKER if arguments[0] == "cold" else WARM_MARKER
+    lines = [line for line in completed.stdout.splitlines() if line.startswith(marker)]
+    if completed.returncode != 0 or not lines:
+        raise BenchError(
+            f"the {side} child failed (exit {completed.returncode}):\n{completed.stderr[-3000:]}"
+        )
+    result: dict[str, Any] = json.loads(lines[-1][len(marker) :])
+    return result
 
 
 # --- cold -------------------------------------------------------------------------------------------
@@ -146,175 +214,81 @@ class ColdSample:
     import_ms: float
     first_request_ms: float
     process_ms: float
+    python: str
 
 
-def cold_start(side: str, event: dict[str, Any], environ: dict[str, str]) -> ColdSample:
-    """Start a fresh interpreter that imports `side`'s module and serves `event`."""
-    command = [sys.executable, "-m", "bench.cold_child", SIDES[side]]
+def cold_start(layout: Layout, side: str, event: dict[str, Any], environ: dict[str, str]) -> ColdSample:
+    """A fresh interpreter that imports `side`'s module and serves `event`."""
     started = time.perf_counter()
-    try:
-        completed = subprocess.run(  # noqa: S603 - our own interpreter and module, fixed arguments
-            command,
-            input=json.dumps(event),
-            capture_output=True,
-            text=True,
-            env=environ,
-            cwd=REPO,
-            timeout=COLD_CHILD_TIMEOUT_SECONDS,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        raise BenchError(f"the {side} cold-start child took over {COLD_CHILD_TIMEOUT_SECONDS} s") from None
+    result = child(layout, ["cold", SIDES[side]], json.dumps(event), environ, side)
     process_ms = (time.perf_counter() - started) * 1000
-    lines = [line for line in completed.stdout.splitlines() if line.startswith(RESULT_MARKER)]
-    if completed.returncode != 0 or not lines:
-        raise BenchError(
-            f"the {side} cold-start child failed (exit {completed.returncode}):\n{completed.stderr[-2000:]}"
-        )
-    result = json.loads(lines[-1][len(RESULT_MARKER) :])
     check_created(side, result["status"], result["body"])
     return ColdSample(
         in_child_ms=float(result["total_ms"]),
         import_ms=float(result["import_ms"]),
         first_request_ms=float(result["first_request_ms"]),
         process_ms=process_ms,
+        python=str(result["python"]),
     )
 
 
 def run_cold(
-    runs: int, events: Events, environ: dict[str, str], progress: Callable[[str], None]
+    layout: Layout, runs: int, events: Events, environ: dict[str, str], progress: Callable[[str], None]
 ) -> dict[str, list[ColdSample]]:
-    """`runs` cold starts of each side, interleaved (handler, baseline, handler, ...), after one
-    discarded start of each (so both find their bytecode caches written)."""
+    """`runs` cold starts of each side, interleaved (handler, baseline, floor, handler, ...), after one
+    discarded start of each (the files read once, into the page cache, as a warm host has them)."""
     for side in SIDES:
-        cold_start(side, events.next(), environ)
+        cold_start(layout, side, events.next(), environ)
     samples: dict[str, list[ColdSample]] = {side: [] for side in SIDES}
     for run in range(runs):
         for side in SIDES:
-            samples[side].append(cold_start(side, events.next(), environ))
-        progress(f"cold run {run + 1}/{runs}")
+            samples[side].append(cold_start(layout, side, events.next(), environ))
+        if (run + 1) % 10 == 0 or run + 1 == runs:
+            progress(f"cold run {run + 1}/{runs}")
     return samples
 
 
 # --- warm -------------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def stdout_discarded() -> Iterator[None]:
-    """Send file descriptor 1 to /dev/null (the handler logs a JSON line per request, as on Lambda)."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    with open(os.devnull, "w", encoding="utf-8") as devnull:
-        os.dup2(devnull.fileno(), 1)
-        try:
-            yield
-        finally:
-            sys.stdout.flush()
-            os.dup2(saved, 1)
-            os.close(saved)
-
-
-Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
-
-
-@contextlib.contextmanager
-def environment(environ: dict[str, str]) -> Iterator[None]:
-    """This process's environment replaced by `environ` for the block (the handler reads its settings at
-    import, and boto3 its endpoint and credentials when it creates a client)."""
-    saved = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(environ)
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-
-
-def import_handlers(environ: dict[str, str]) -> dict[str, Handler]:
-    """Both handlers, imported in this process from the code root and the repository (call it inside
-    `environment(environ)`)."""
-    for path in reversed(environ["PYTHONPATH"].split(os.pathsep)):
-        if path not in sys.path:
-            sys.path.insert(0, path)
-    return {side: importlib.import_module(module).lambda_handler for side, module in SIDES.items()}
-
-
-def run_warm(
-    requests: int,
-    block: int,
-    events: Events,
-    handlers: dict[str, Handler],
-    progress: Callable[[str], None],
-) -> dict[str, list[float]]:
-    """Per-request times in microseconds, at least `requests` per side, in alternating blocks, after a
-    discarded warm-up block of each (clients created, connections open, code paths cached)."""
-    context = FakeContext()
-    samples: dict[str, list[float]] = {side: [] for side in handlers}
-    block = max(1, min(block, requests))
-    rounds = math.ceil(requests / block)
-    with stdout_discarded():
-        for side, handler in handlers.items():
-            for _ in range(min(block, 20)):
-                response = handler(events.next(), context)
-                check_created(side, response.get("statusCode"), response.get("body"))
-        for round_number in range(rounds):
-            for side, handler in handlers.items():
-                for _ in range(block):
-                    event = events.next()
-                    started = time.perf_counter()
-                    response = handler(event, context)
-                    elapsed = time.perf_counter() - started
-                    check_created(side, response.get("statusCode"), response.get("body"))
-                    samples[side].append(elapsed * 1_000_000)
-            if (round_number + 1) % 5 == 0 or round_number + 1 == rounds:
-                progress(f"warm round {round_number + 1}/{rounds}")
-    return samples
-
-
 @dataclass
 class CallProfile:
     operations: list[str]  # the AWS operations of one request, in order
-    own_us: list[float]  # per request: its time minus the time spent in AWS calls (moto's and botocore's)
+    own_us: list[float]  # per request: its time minus the time spent in AWS calls
 
 
-def profile_calls(side: str, handler: Handler, events: Events, requests: int) -> CallProfile:
-    """A separate, untimed-for-the-ratio pass: which AWS calls a warm request makes, and how long the
-    request takes outside them (wrapping botocore's Endpoint.make_request, so not in the warm figures)."""
-    from botocore.endpoint import Endpoint
+@dataclass
+class Warm:
+    samples: dict[str, list[float]]
+    profiles: dict[str, CallProfile]
+    python: str
 
-    original = Endpoint.make_request
-    operations: list[str] = []
-    in_calls = 0.0
 
-    def timed(endpoint: Any, operation_model: Any, request_dict: Any) -> Any:
-        nonlocal in_calls
-        operations.append(f"{operation_model.service_model.service_name}.{operation_model.name}")
-        started = time.perf_counter()
-        try:
-            return original(endpoint, operation_model, request_dict)
-        finally:
-            in_calls += time.perf_counter() - started
+@dataclass(frozen=True)
+class WarmPlan:
+    requests: int  # of each side, rounded up to whole blocks
+    block: int  # requests of one side in a row
+    profile_requests: int  # of each side, in the separate pass that counts AWS calls
 
-    context = FakeContext()
-    own_us: list[float] = []
-    first_operations: list[str] = []
-    Endpoint.make_request = timed
-    try:
-        with stdout_discarded():
-            for _ in range(requests):
-                operations.clear()
-                in_calls = 0.0
-                event = events.next()
-                started = time.perf_counter()
-                response = handler(event, context)
-                elapsed = time.perf_counter() - started
-                check_created(side, response.get("statusCode"), response.get("body"))
-                own_us.append((elapsed - in_calls) * 1_000_000)
-                first_operations = first_operations or list(operations)
-    finally:
-        Endpoint.make_request = original
-    return CallProfile(first_operations, own_us)
+
+def run_warm(layout: Layout, plan: WarmPlan, events: Events, environ: dict[str, str]) -> Warm:
+    """Every side's warm requests in one child (see lambda_child.warm); `events` skips what it used."""
+    job = {
+        "sides": SIDES,
+        "requests": plan.requests,
+        "block": plan.block,
+        "profile_requests": plan.profile_requests,
+        "event": json.loads(EVENT_PATH.read_text(encoding="utf-8")),
+        "start": events.count + 1,
+    }
+    result = child(layout, ["warm"], json.dumps(job), environ, "warm")
+    events.count = int(result["last_event"])
+    profiles = {
+        side: CallProfile(list(profile["operations"]), [float(v) for v in profile["own_us"]])
+        for side, profile in result["profiles"].items()
+    }
+    samples = {side: [float(v) for v in values] for side, values in result["warm"].items()}
+    return Warm(samples, profiles, str(result["python"]))
 
 
 # --- statistics -------------------------------------------------------------------------------------

@@ -1,17 +1,19 @@
 """`python -m bench --importtime`: where the handler's import time goes, from `python -X importtime`.
 
-Imports the handler module in a fresh interpreter with the benchmark environment and lists the most
-expensive imports by cumulative time (a module's own time plus everything it imported first).
+Imports the handler module in a fresh child of the runtime's Python, in the benchmark's layout (sys.path
+set, and the runtime's bootstrap imports made, as bench/lambda_child.py does before a cold start; no
+bytecode written in the deployed layout), and lists the most expensive imports by cumulative time (a
+module's own time plus everything it imported first).
 """
 
 from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from dataclasses import dataclass
 
-from bench.harness import REPO
+from bench.harness import HANDLER_MODULE, SIDES, task_roots
+from bench.layout import Layout
 
 # "import time:       self [us] |   cumulative | imported package"
 _LINE = re.compile(r"^import time:\s+(\d+)\s+\|\s+(\d+)\s+\|(\s*)(\S+)\s*$")
@@ -26,14 +28,21 @@ class ImportCost:
     depth: int
 
 
-def import_costs(module: str, environ: dict[str, str]) -> list[ImportCost]:
-    """Every import made while importing `module` in a fresh interpreter, as -X importtime reports."""
-    completed = subprocess.run(  # noqa: S603 - our own interpreter, fixed arguments
-        [sys.executable, "-X", "importtime", "-c", f"import {module}"],
+def import_costs(layout: Layout, module: str, environ: dict[str, str]) -> list[ImportCost]:
+    """Every import made while importing `module` in a fresh child, as -X importtime reports."""
+    side = next(side for side, name in SIDES.items() if name == module)
+    roots = task_roots(layout, [side])
+    code = (
+        f"import sys; sys.path.insert(0, {str(layout.runtime)!r}); import lambda_child; "
+        f"lambda_child.set_lambda_sys_path(); import {module}"
+    )
+    bytecode = [] if layout.write_bytecode else ["-B"]
+    completed = subprocess.run(  # noqa: S603 - the runtime's interpreter, fixed arguments
+        [layout.python, *bytecode, "-X", "importtime", "-c", code],
         capture_output=True,
         text=True,
-        env=environ,
-        cwd=REPO,
+        env={**environ, **layout.sys_path(roots)},
+        cwd=roots[-1],
         timeout=IMPORTTIME_TIMEOUT_SECONDS,
         check=False,
     )
@@ -61,11 +70,11 @@ def _subtree(costs: list[ImportCost], module: str) -> list[ImportCost]:
     return costs[first : ends[-1] + 1]
 
 
-def report(module: str, environ: dict[str, str], top: int = 25) -> str:
-    costs = import_costs(module, environ)
+def report(layout: Layout, environ: dict[str, str], module: str = HANDLER_MODULE, top: int = 25) -> str:
+    costs = import_costs(layout, module, environ)
     total = sum(cost.cumulative_us for cost in costs if cost.depth == 0)
     lines = [
-        f"python -X importtime -c 'import {module}' (Python {sys.version.split()[0]}): "
+        f"python -X importtime, import {module}, {layout.kind} layout (Python {layout.python_version}): "
         f"{len(costs)} modules, {total / 1000:.1f} ms in all",
         f"{top} most expensive imports by cumulative time:",
         f"{'cumulative ms':>14} {'self ms':>8}  module (indented by import depth)",
