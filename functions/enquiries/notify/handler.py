@@ -49,7 +49,11 @@ acknowledger = acknowledger_for(
 )
 
 
-def record_handler(record: DynamoDBRecord, budget: RecordBudget, delivered: list[Mapping[str, Any]]) -> None:
+def record_handler(
+    record: DynamoDBRecord, budget: RecordBudget, delivered: list[Mapping[str, Any]] | None = None
+) -> None:
+    """Email the clinic about one record's enquiry; add the enquiry to `delivered`, for its
+    acknowledgement, once its email is sent or was sent before."""
     keys = record.dynamodb.keys if record.dynamodb else None
     enquiry_id = str((keys or {}).get("id", ""))
     if record.event_name != DynamoDBRecordEventName.INSERT or not enquiry_id:
@@ -74,7 +78,7 @@ def record_handler(record: DynamoDBRecord, budget: RecordBudget, delivered: list
         raise
     if delivery.outcome in (Outcome.SENT, Outcome.SENT_UNMARKED):
         metrics.add_metric(name="EnquiryNotified", unit=MetricUnit.Count, value=1)
-    if delivery.item is not None:
+    if delivery.item is not None and delivered is not None:
         delivered.append(delivery.item)
     logger.info(
         "record handled",
