@@ -19,6 +19,7 @@ from email.utils import format_datetime
 from html import escape
 
 from enquiries.notify.headers import UnsafeHeader, fixed_subject, one_line
+from enquiries.notify.html_page import email_page
 from enquiries.notify.mail_settings import MailSettings
 from enquiries.settings import Settings, SettingsError
 
@@ -119,24 +120,10 @@ def html_body(ack: AcknowledgementMail) -> str:
         return f'<a href="{escape(ack.phone_uri, quote=True)}" style="color:#0b5cad;">{escape(number)}</a>'
 
     body = "\n".join(f"<p {_PARAGRAPH}>{paragraph}</p>" for paragraph in _paragraphs(ack, escape, phone))
-    return f"""<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{escape(ack.subject)}</title></head>
-<body style="margin:0;padding:0;background:#f4f4f4;">
-<table role="presentation" width="100%" cellpadding="0" cellspacing="0" style="background:#f4f4f4;">
-<tr><td style="padding:24px 12px;">
-<table role="presentation" width="600" cellpadding="0" cellspacing="0" align="center"
- style="max-width:600px;width:100%;background:#ffffff;border:1px solid #dddddd;">
-<tr><td style="padding:20px 24px;font-family:Arial,Helvetica,sans-serif;">
-<h1 style="margin:0 0 16px 0;font-size:20px;color:#1b1b1b;">{escape(ack.clinic_name)}</h1>
+    content = f"""
 {body}
-<p {_SMALL}>{escape(WHY_THIS_EMAIL)}</p>
-</td></tr></table>
-</td></tr></table>
-</body>
-</html>
-"""
+<p {_SMALL}>{escape(WHY_THIS_EMAIL)}</p>"""
+    return email_page(escape(ack.subject), escape(ack.clinic_name), content)
 
 
 def compose_acknowledgement(

@@ -24,6 +24,7 @@ from urllib.parse import quote
 from enquiries.log import logger
 from enquiries.notify import headers
 from enquiries.notify.headers import UnsafeHeader, one_line
+from enquiries.notify.html_page import email_page
 from enquiries.notify.mail_settings import MailSettings
 
 FIELD_LABELS = (
@@ -161,17 +162,7 @@ def html_body(item: Mapping[str, Any], mail: MailSettings, visitor: VisitorHeade
     reply = ""
     if visitor.reply_to is not None:
         reply = f'\n<p style="{_SMALL}">Reply to this email to answer {name} directly.</p>'
-    return f"""<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{escape(visitor.subject)}</title></head>
-<body style="margin:0;padding:0;background:#f4f4f4;">
-<table role="presentation" width="100%" cellpadding="0" cellspacing="0" style="background:#f4f4f4;">
-<tr><td style="padding:24px 12px;">
-<table role="presentation" width="600" cellpadding="0" cellspacing="0" align="center"
- style="max-width:600px;width:100%;background:#ffffff;border:1px solid #dddddd;">
-<tr><td style="padding:20px 24px;font-family:Arial,Helvetica,sans-serif;">
-<h1 style="margin:0 0 16px 0;font-size:20px;color:#1b1b1b;">New enquiry from {name}</h1>{notice}
+    content = f"""{notice}
 <table role="presentation" cellpadding="0" cellspacing="0">
 {chr(10).join(rows)}
 </table>
@@ -179,12 +170,8 @@ def html_body(item: Mapping[str, Any], mail: MailSettings, visitor: VisitorHeade
 <p dir="auto" style="margin:0;padding:12px;background:#f7f7f7;border-left:4px solid #0b5cad;font-size:15px;
  line-height:1.5;color:#1b1b1b;font-family:Arial,Helvetica,sans-serif;">{message}</p>
 <p style="margin:20px 0 0 0;font-size:13px;color:#555555;">Received {escape(received_at(item, mail))}<br>
-Enquiry id {escape(str(item["id"]))}</p>{reply}
-</td></tr></table>
-</td></tr></table>
-</body>
-</html>
-"""
+Enquiry id {escape(str(item["id"]))}</p>{reply}"""
+    return email_page(escape(visitor.subject), f"New enquiry from {name}", content)
 
 
 def compose(item: Mapping[str, Any], mail: MailSettings, now: datetime | None = None) -> EmailMessage:
