@@ -27,9 +27,10 @@ from enquiries_cli.target import Target
 
 BATCH_SIZE = 10  # the records in one invocation, as the stream's event source mapping sends them
 CLAIM_PREFIX = "resend#"
-# Longer than the notifier's timeout (30 s) and this command's wait for another run.
+# Longer than the notifier's timeout (120 s, template.yaml) and this command's wait for another run.
 CLAIM_SECONDS = 300
-WAIT_FOR_OTHER_RUN_SECONDS = 45.0
+# Another run's notifier invocation may take the notifier's whole timeout.
+WAIT_FOR_OTHER_RUN_SECONDS = 130.0
 _POLL_SECONDS = 0.25
 
 

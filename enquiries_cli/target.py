@@ -87,9 +87,9 @@ def _create_client(settings: ClientSettings, service: str) -> Any:
 
     session = aws_session(settings.profile)
     if service == "lambda":
-        # The notifier may take its whole 30 s timeout, and an Invoke that botocore retried after a
-        # read timeout would run the notifier a second time: one attempt, a long wait.
-        config = Config(connect_timeout=5, read_timeout=70, retries={"total_max_attempts": 1})
+        # The notifier may take its whole 120 s timeout (template.yaml), and an Invoke that botocore
+        # retried after a read timeout would run the notifier a second time: one attempt, a long wait.
+        config = Config(connect_timeout=5, read_timeout=130, retries={"total_max_attempts": 1})
     else:
         config = Config(
             connect_timeout=5, read_timeout=30, retries={"mode": "standard", "total_max_attempts": 5}
