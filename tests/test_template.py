@@ -113,7 +113,6 @@ ALARMS = (
     "NotificationDeadLetterAlarm",
     "NotifierErrorsAlarm",
     "NotifierIteratorAgeAlarm",
-    "SubmitErrorsAlarm",
     "SesBounceRateAlarm",
     "SesComplaintRateAlarm",
     "AcknowledgementFailureRateAlarm",
@@ -871,6 +870,54 @@ def test_visitor_errors_alarm_watches_the_deployed_stage(cfn: dict[str, Any]) ->
     assert watched == (stage["Properties"]["ApiId"], stage["Properties"]["StageName"])
 
 
+def _refers_to(value: Any, resource: str) -> bool:
+    """Whether `value` (a translated property) names `resource` or one of SAM's resources made from it
+    (its versions and aliases: `SubmitEnquiryFunctionAliaslive`)."""
+    if isinstance(value, dict):
+        named = value.get("Ref", value.get("Fn::GetAtt", [""])[0] if "Fn::GetAtt" in value else "")
+        return str(named).startswith(resource) or any(_refers_to(item, resource) for item in value.values())
+    return isinstance(value, list) and any(_refers_to(item, resource) for item in value)
+
+
+def test_visitor_errors_alarm_covers_every_failure_of_the_submission_function(cfn: dict[str, Any]) -> None:
+    # Given the translated template: what may invoke the submission function, and the 5xx alarm
+    resources = cfn["Resources"]
+    invokers = [
+        resource
+        for resource in resources.values()
+        if resource["Type"]
+        in ("AWS::Lambda::Permission", "AWS::Lambda::EventSourceMapping", "AWS::Lambda::EventInvokeConfig")
+        and _refers_to(resource["Properties"].get("FunctionName"), "SubmitEnquiryFunction")
+    ]
+    alarm = resources["ApiServerErrorsAlarm"]["Properties"]
+
+    # When its invokers, its timeout and the alarms on it are read
+    principals = [invoker["Properties"].get("Principal") for invoker in invokers]
+    timeout = resources["SubmitEnquiryFunction"]["Properties"]["Timeout"]
+    on_its_errors = [
+        name
+        for name, resource in _resources_of_type(cfn, "AWS::CloudWatch::Alarm").items()
+        if resource["Properties"].get("MetricName") == "Errors"
+        and _refers_to(resource["Properties"].get("Dimensions"), "SubmitEnquiryFunction")
+    ]
+
+    # Then only the HTTP API invokes it (synchronously: no stream, no asynchronous retries), and it
+    # gives up before the API does, so each of its failures is a 5xx a visitor gets ("API Gateway
+    # treats all invocation and function errors as internal errors":
+    # https://docs.aws.amazon.com/lambda/latest/dg/services-apigateway-errors.html); the 5xx alarm
+    # fires on the first one in 5 minutes, as an alarm on the function's Errors would, so there is
+    # none: it would bill $0.10 a month to say the same thing
+    assert principals == ["apigateway.amazonaws.com"]
+    assert timeout < HTTP_API_INTEGRATION_TIMEOUT_SECONDS
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == ("AWS/ApiGateway", "5xx", "Sum")
+    assert (alarm["Period"], alarm["EvaluationPeriods"], alarm["Threshold"]) == (300, 1, 1)
+    assert (alarm["ComparisonOperator"], alarm["TreatMissingData"]) == (
+        "GreaterThanOrEqualToThreshold",
+        "notBreaching",
+    )
+    assert on_its_errors == []
+
+
 @pytest.mark.parametrize(
     ("function", "log_group"),
     [("SubmitEnquiryFunction", "SubmitEnquiryLogGroup"), ("NotifyEnquiryFunction", "NotifyEnquiryLogGroup")],
@@ -936,6 +983,69 @@ def test_alarm_notifies_the_alert_topic(cfn: dict[str, Any], alarm: str) -> None
     # Then it notifies the topic on ALARM and on OK, and its name starts with the stack name
     assert actions == ([{"Ref": "AlertTopic"}], [{"Ref": "AlertTopic"}])
     assert props["AlarmName"]["Fn::Sub"].startswith("${AWS::StackName}-")
+
+
+# What each kind of resource costs a month while the stack has no traffic, in US dollars (README,
+# "Cost", and its sources). A new kind of resource must be priced here before a test passes.
+IDLE_MONTHLY_PRICE = {
+    "AWS::CloudWatch::Alarm": 0.10,  # a standard-resolution alarm on one metric
+    "AWS::SecretsManager::Secret": 0.40,
+    "AWS::KMS::Key": 1.00,
+}
+# Billed only by use (requests, duration, data stored or sent), or not at all: $0 with no traffic.
+BILLED_BY_USE = {
+    "AWS::Serverless::HttpApi",
+    "AWS::Serverless::Function",  # SnapStart, which caches a snapshot for a fee, is off by default
+    "AWS::Serverless::LayerVersion",
+    "AWS::Logs::LogGroup",
+    "AWS::DynamoDB::Table",  # on demand; storage and point-in-time recovery by the GB, empty at first
+    "AWS::SQS::Queue",
+    "AWS::SNS::Topic",
+    "AWS::SES::ConfigurationSet",  # SES bills emails and data sent, no fixed fee
+    "AWS::IAM::Role",
+    "AWS::IAM::ManagedPolicy",
+}
+IDLE_BUDGET_DOLLARS = 1.00
+
+
+def _holds_by_default(template: dict[str, Any], condition: str) -> bool:
+    """Whether a template condition holds when every parameter keeps its default (a required one,
+    which has none, is taken as non-empty)."""
+
+    def value(node: Any) -> Any:
+        if isinstance(node, dict) and "Ref" in node:
+            return str(template["Parameters"][node["Ref"]].get("Default", "given"))
+        if isinstance(node, dict) and "Fn::Equals" in node:
+            left, right = (value(side) for side in node["Fn::Equals"])
+            return left == right
+        if isinstance(node, dict) and "Fn::Not" in node:
+            return not value(node["Fn::Not"][0])
+        if isinstance(node, dict) and "Condition" in node:
+            return value(template["Conditions"][node["Condition"]])
+        assert not isinstance(node, dict), f"price this condition by hand: {node}"
+        return node
+
+    return bool(value(template["Conditions"][condition]))
+
+
+def test_stack_costs_at_most_a_dollar_a_month_with_no_traffic() -> None:
+    # Given the resources a deploy with the defaults creates
+    template = load_template()
+    created = [
+        resource["Type"]
+        for resource in template["Resources"].values()
+        if "Condition" not in resource or _holds_by_default(template, resource["Condition"])
+    ]
+
+    # When each is priced as it costs with no traffic
+    unpriced = sorted(set(created) - IDLE_MONTHLY_PRICE.keys() - BILLED_BY_USE)
+    idle = round(sum(IDLE_MONTHLY_PRICE.get(kind, 0.0) for kind in created), 2)
+
+    # Then every kind has a known price, the sum is within the goal, and README, "Cost", says it
+    assert unpriced == []
+    assert idle <= IDLE_BUDGET_DOLLARS
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"| **Total, defaults** | **${idle:.2f}**;" in readme
 
 
 def test_alarms_are_ones_the_cloudwatch_free_tier_counts(cfn: dict[str, Any]) -> None:
@@ -1024,14 +1134,6 @@ def test_dead_letter_alarm_stays_in_alarm_while_the_queue_is_quiet(cfn: dict[str
             "Maximum",
             "GreaterThanThreshold",
             300_000,
-        ),
-        (
-            "SubmitErrorsAlarm",
-            ("AWS/Lambda", "Errors"),
-            {"FunctionName": {"Ref": "SubmitEnquiryFunction"}},
-            "Sum",
-            "GreaterThanOrEqualToThreshold",
-            1,
         ),
     ],
 )
