@@ -506,7 +506,7 @@ def test_notify_role_sends_only_from_the_sender_identity(cfn: dict[str, Any]) ->
 
     # Then they allow sending raw email (SES v2 SendEmail with Content.Raw is authorised as
     # ses:SendRawEmail), on this account's identities (in the SES sandbox the recipients' identities,
-    # the enquirer's included, are checked too) and on the configuration set the sends name, never on
+    # the enquirer's included, are checked too) and on the configuration sets the sends name, never on
     # "*", and only From the sender identity: an address at its domain, or the address itself
     arn = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}"
     from_sender_identity = {
@@ -526,7 +526,10 @@ def test_notify_role_sends_only_from_the_sender_identity(cfn: dict[str, Any]) ->
                 "Fn::If": [
                     "HasSesConfigurationSet",
                     {"Fn::Sub": arn + ":configuration-set/${SesConfigurationSet}"},
-                    {"Fn::Sub": arn + ":configuration-set/${EmailConfigurationSet}"},
+                    [
+                        {"Fn::Sub": arn + ":configuration-set/${EmailConfigurationSet}"},
+                        {"Fn::Sub": arn + ":configuration-set/${NotificationConfigurationSet}"},
+                    ],
                 ]
             },
             from_sender_identity,
@@ -534,33 +537,51 @@ def test_notify_role_sends_only_from_the_sender_identity(cfn: dict[str, Any]) ->
     ]
 
 
-def test_both_emails_use_the_stacks_configuration_set_unless_the_operator_names_one(
+def test_configuration_sets_suppress_strangers_but_never_the_clinic_unless_the_operator_names_one(
     cfn: dict[str, Any],
 ) -> None:
     # Given the translated template
     resources = cfn["Resources"]
-    config_set = resources["EmailConfigurationSet"]
+    acknowledgements = resources["EmailConfigurationSet"]
+    clinic = resources["NotificationConfigurationSet"]
 
-    # When the configuration set and the setting both emails are sent with are read
-    props = config_set["Properties"]
-    setting = resources["NotifyEnquiryFunction"]["Properties"]["Environment"]["Variables"]
+    # When the configuration sets and the settings that name them are read
+    settings = resources["NotifyEnquiryFunction"]["Properties"]["Environment"]["Variables"]
 
-    # Then the stack creates one unless the operator names another, suppressing addresses that bounce
-    # or complain, with reputation metrics on, and the notifier (one mailer for both emails) names it
-    assert config_set["Type"] == "AWS::SES::ConfigurationSet"
-    assert config_set["Condition"] == "CreatesConfigurationSet"
+    # Then the stack creates both unless the operator names one (which both emails then use): the
+    # acknowledgement's suppresses addresses that bounce or complain, with reputation metrics on;
+    # the clinic's overrides the account's suppression with no reason at all, so one bounce of the
+    # clinic's mailbox or one complaint never stops its enquiry emails
+    # (https://docs.aws.amazon.com/ses/latest/dg/sending-email-suppression-list-config-level.html)
+    for config_set in (acknowledgements, clinic):
+        assert config_set["Type"] == "AWS::SES::ConfigurationSet"
+        assert config_set["Condition"] == "CreatesConfigurationSet"
+        assert config_set["Properties"]["SendingOptions"] == {"SendingEnabled": True}
+        assert "Name" not in config_set["Properties"]  # generated, so that two stacks never collide
     assert cfn["Conditions"]["CreatesConfigurationSet"] == {
         "Fn::Equals": [{"Ref": "SesConfigurationSet"}, ""]
     }
     assert cfn["Conditions"]["HasSesConfigurationSet"] == {
         "Fn::Not": [{"Fn::Equals": [{"Ref": "SesConfigurationSet"}, ""]}]
     }
-    assert sorted(props["SuppressionOptions"]["SuppressedReasons"]) == ["BOUNCE", "COMPLAINT"]
-    assert props["ReputationOptions"] == {"ReputationMetricsEnabled": True}
-    assert props["SendingOptions"] == {"SendingEnabled": True}
-    assert "Name" not in props  # generated, so that two stacks never collide
-    assert setting["SES_CONFIGURATION_SET"] == SES_CONFIGURATION_SET
+    assert sorted(acknowledgements["Properties"]["SuppressionOptions"]["SuppressedReasons"]) == [
+        "BOUNCE",
+        "COMPLAINT",
+    ]
+    assert acknowledgements["Properties"]["ReputationOptions"] == {"ReputationMetricsEnabled": True}
+    assert clinic["Properties"]["SuppressionOptions"] == {"SuppressedReasons": []}
+    assert settings["SES_CONFIGURATION_SET"] == SES_CONFIGURATION_SET
+    assert settings["NOTIFICATION_SES_CONFIGURATION_SET"] == {
+        "Fn::If": ["HasSesConfigurationSet", "", {"Ref": "NotificationConfigurationSet"}]
+    }
     assert cfn["Outputs"]["SesConfigurationSetName"]["Value"] == SES_CONFIGURATION_SET
+    assert cfn["Outputs"]["NotificationConfigurationSetName"]["Value"] == {
+        "Fn::If": [
+            "HasSesConfigurationSet",
+            {"Ref": "SesConfigurationSet"},
+            {"Ref": "NotificationConfigurationSet"},
+        ]
+    }
 
 
 def test_notify_role_reaches_the_acknowledgement_limits_only_when_acknowledgements_are_on(
