@@ -9,7 +9,6 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from enquiries.api.app import SubmissionApi, build_app
@@ -43,8 +42,11 @@ def init(
 
 def handler_for(app: SubmissionApi) -> LambdaHandler:
     # log_event=False whatever POWERTOOLS_LOGGER_LOG_EVENT says: the event holds the enquiry.
-    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)
+    @logger.inject_lambda_context(log_event=False)
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        # The HTTP API's request id (Powertools' correlation_paths.API_GATEWAY_HTTP), read directly
+        # rather than through a JMESPath query on every request.
+        logger.set_correlation_id((event.get("requestContext") or {}).get("requestId"))
         return app.resolve(event, context)
 
     return lambda_handler
