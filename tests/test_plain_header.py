@@ -29,7 +29,9 @@ def test_plain_header_every_plain_name_survives_the_round_trip(name: str) -> Non
 
     # Then it survives, and the headers show it as typed
     assert "".join(built.display_name.split()) == "".join(name.split())
-    assert "".join(subject(name, "Osteopathy").split()) == "".join(f"New enquiry from {name} - Osteopathy".split())
+    assert "".join(subject(name, "Osteopathy").split()) == "".join(
+        f"New enquiry from {name} - Osteopathy".split()
+    )
 
 
 @settings(max_examples=400, deadline=None)
@@ -74,7 +76,14 @@ def test_plain_header_names_with_syntax_take_the_round_trip(name: str) -> None:
 
 @pytest.mark.parametrize(
     "address",
-    ["=?utf-8?q?x?=@example.com", "a?b@example.com", "a=b@example.com", '"a b"@example.com', "a@b", "ä@b.example"],
+    [
+        "=?utf-8?q?x?=@example.com",
+        "a?b@example.com",
+        "a=b@example.com",
+        '"a b"@example.com',
+        "a@b",
+        "ä@b.example",
+    ],
 )
 def test_plain_header_addresses_with_syntax_take_the_round_trip(address: str) -> None:
     assert not is_plain_address(address)
