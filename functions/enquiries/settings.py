@@ -65,6 +65,9 @@ class Settings:
     retention_days: int = 365
     timezone: str = "Europe/London"
     ses_configuration_set: str | None = None
+    # The clinic's notification's own configuration set, when it differs from SES_CONFIGURATION_SET:
+    # the template's, which never suppresses the clinic's addresses (notify/mail_settings.py).
+    notification_ses_configuration_set: str | None = None
     # The Turnstile secret key itself (the local server, tests), or, when deployed, the ARN of a
     # Secrets Manager secret that holds it, so the key is not readable in the function's configuration.
     turnstile_secret: str | None = field(default=None, repr=False)
@@ -173,6 +176,7 @@ _VARIABLES: tuple[tuple[str, str, Callable[[str], object]], ...] = (
     ("RETENTION_DAYS", "retention_days", _whole_number(1, 36500)),
     ("TIMEZONE", "timezone", _text),
     ("SES_CONFIGURATION_SET", "ses_configuration_set", _text),
+    ("NOTIFICATION_SES_CONFIGURATION_SET", "notification_ses_configuration_set", _text),
     ("TURNSTILE_SECRET", "turnstile_secret", _text),
     ("TURNSTILE_SECRET_ARN", "turnstile_secret_arn", _text),
     ("TURNSTILE_VERIFY_URL", "turnstile_verify_url", _absolute_url),
