@@ -14,6 +14,7 @@ from typing import Any
 
 from enquiries.field_messages import EMAIL_MAX, MESSAGE_MAX, MESSAGES, NAME_MAX
 from enquiries.invisible import hidden_format_characters, shows_nothing
+from enquiries.plain_header import is_plain_address, is_plain_name
 
 CONSENT_TRUE = {"true", "on", "yes", "1"}
 CONSENT_FALSE = {"false", "off", "no", "0"}
@@ -113,7 +114,9 @@ def _name(value: Any, rules: FieldRules) -> str:
         raise _Refused("name_control")
     if hidden_format_characters(text):
         raise _Refused("name_format")
-    # Imported here, with the email package: only a name that got this far needs it.
+    if is_plain_name(text):  # survives as a header without the round trip (enquiries/plain_header.py)
+        return text
+    # Imported here, with the email package: only a name that is not plain needs it.
     from enquiries.notify.headers import UnsafeHeader, check_name
 
     try:
@@ -136,6 +139,8 @@ def _email(value: Any, rules: FieldRules) -> str:
         raise _Refused("email_ascii" if accented_local else "email") from None
     if len(valid.normalized) > EMAIL_MAX:
         raise _Refused("email_long")
+    if is_plain_address(valid.normalized):  # as is_plain_name above
+        return valid.normalized
     from enquiries.notify.headers import UnsafeHeader, check_email
 
     try:
