@@ -16,9 +16,10 @@ from enquiries.field_messages import EMAIL_MAX, NAME_MAX
 
 # Letters, digits, spaces and the punctuation of ordinary names ("Mary-Jane O'Neil Jr.").
 _PLAIN_NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9 .'-]{{0,{NAME_MAX - 1}}}")
-# A dot-atom local part of letters, digits and . _ + - (no "=" or "?"), at an ASCII domain of
-# letters, digits, hyphens and dots.
-_PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9._+-]{1,64}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+# A dot-atom local part (atoms of letters, digits and _ + -, joined by single dots: no "=" or "?"), at
+# an ASCII domain of letters, digits and hyphens, in labels joined by single dots.
+_PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+LOCAL_PART_MAX = 64  # RFC 5321 section 4.5.3.1.1
 
 
 def is_plain_name(name: str) -> bool:
@@ -26,4 +27,9 @@ def is_plain_name(name: str) -> bool:
 
 
 def is_plain_address(address: str) -> bool:
-    return len(address) <= EMAIL_MAX and _PLAIN_ADDRESS.fullmatch(address) is not None
+    local_part = address.partition("@")[0]
+    return (
+        len(address) <= EMAIL_MAX
+        and len(local_part) <= LOCAL_PART_MAX
+        and _PLAIN_ADDRESS.fullmatch(address) is not None
+    )
