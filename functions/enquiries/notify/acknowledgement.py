@@ -229,10 +229,13 @@ class Acknowledger:
 
 
 def acknowledger_for(
-    settings: Settings, mail: MailSettings, count: Callable[[str, float], None]
+    settings: Settings,
+    mail: MailSettings,
+    count: Callable[[str, float], None],
+    clock: Callable[[], float] = time.time,
 ) -> Acknowledger | None:
-    """The acknowledger the settings ask for, or None when ACKNOWLEDGE_ENQUIRER is off; SettingsError
-    names a setting it needs that is missing or malformed."""
+    """The acknowledger the settings ask for, on `clock`, or None when ACKNOWLEDGE_ENQUIRER is off;
+    SettingsError names a setting it needs that is missing or malformed."""
     if not settings.acknowledge_enquirer:
         return None
     missing = [
@@ -257,4 +260,5 @@ def acknowledger_for(
         ),
         AddressHasher(settings.client_address_secret_arn),
         count,
+        clock,
     )
