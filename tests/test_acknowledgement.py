@@ -21,6 +21,7 @@ from email.message import EmailMessage
 from typing import Any
 
 import boto3
+import botocore.client
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
@@ -286,6 +287,68 @@ def test_acknowledgement_wording_is_the_deployments_own(
     assert "In an emergency, call 112." in text
     assert "999" not in text
     assert "speak to us" not in text
+
+
+# --- which configuration set each email is sent with ----------------------------------------------
+
+
+@pytest.fixture
+def ses_sends(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """The parameters of every SES v2 SendEmail call botocore makes while the test runs (moto answers)."""
+    sends: list[dict[str, Any]] = []
+    original = botocore.client.BaseClient._make_api_call
+
+    def record(client: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
+        if (client.meta.service_model.service_name, operation_name) == ("sesv2", "SendEmail"):
+            sends.append(dict(api_params))
+        return original(client, operation_name, api_params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", record)
+    return sends
+
+
+@pytest.mark.parametrize(
+    ("configuration_sets", "clinics", "enquirers"),
+    [
+        # As deployed with the stack's own sets: the clinic's never suppresses, the other does
+        (
+            {
+                "SES_CONFIGURATION_SET": "stack-acknowledgements",
+                "NOTIFICATION_SES_CONFIGURATION_SET": "stack-clinic",
+            },
+            "stack-clinic",
+            "stack-acknowledgements",
+        ),
+        # As deployed with the operator's own set (SesConfigurationSet): both emails use it
+        ({"SES_CONFIGURATION_SET": "operators-set"}, "operators-set", "operators-set"),
+        # As the local server runs by default: none
+        ({}, None, None),
+    ],
+    ids=["stack's own", "operator's own", "none"],
+)
+def test_acknowledgement_configuration_set_suppresses_strangers_and_the_clinics_never_suppresses_the_clinic(
+    notifier_with: Callable[..., Notifier],
+    dynamodb: Any,
+    ses_sends: list[dict[str, Any]],
+    configuration_sets: dict[str, str],
+    clinics: str | None,
+    enquirers: str | None,
+) -> None:
+    # Given the notifier with these configuration sets, and a stored enquiry
+    notify = notifier_with(**configuration_sets)
+    event = stored(dynamodb, an_enquiry(1))
+
+    # When it is notified
+    result = notify(event)
+
+    # Then the clinic's email names the clinic's set, so that one bounce of the clinic's mailbox or one
+    # enquiry marked as spam never makes SES drop its later emails unseen; the acknowledgement names
+    # the set that suppresses the strangers' addresses that bounce or complain
+    assert result == {"batchItemFailures": []}
+    assert [(send["Destination"]["ToAddresses"], send.get("ConfigurationSetName")) for send in ses_sends] == [
+        (["frontdesk@clinic.example", "therapists@clinic.example"], clinics),
+        (["patient1@example.com"], enquirers),
+    ]
 
 
 # --- nothing the visitor typed ----------------------------------------------------------------------

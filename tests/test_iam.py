@@ -66,12 +66,16 @@ ADDRESS_KEY = {"Ref": "ClientAddressSecret"}
 TURNSTILE_KEY = {"Ref": "TurnstileSecretArn"}
 SES_ARN = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}"
 SES_IDENTITIES = {"Fn::Sub": f"{SES_ARN}:identity/*"}
-# The operator's configuration set when one is named, else the stack's own.
-SES_CONFIGURATION_SET = {
+# The operator's configuration set when one is named (both emails), else the stack's own two: the
+# acknowledgement's, and the clinic's email's, which never suppresses the clinic's addresses.
+SES_CONFIGURATION_SETS = {
     "Fn::If": [
         "HasSesConfigurationSet",
         {"Fn::Sub": SES_ARN + ":configuration-set/${SesConfigurationSet}"},
-        {"Fn::Sub": SES_ARN + ":configuration-set/${EmailConfigurationSet}"},
+        [
+            {"Fn::Sub": SES_ARN + ":configuration-set/${EmailConfigurationSet}"},
+            {"Fn::Sub": SES_ARN + ":configuration-set/${NotificationConfigurationSet}"},
+        ],
     ]
 }
 DEAD_LETTER_QUEUE = {"Fn::GetAtt": ["NotificationDeadLetterQueue", "Arn"]}
@@ -145,12 +149,14 @@ CALLS: dict[tuple[str, str], Call] = {
     # SES v2 SendEmail with Content.Raw is authorised as ses:SendRawEmail (the AccessDenied message
     # names it) as well as the operation's own ses:SendEmail; on the sender's identity, and in the SES
     # sandbox on each recipient's too: the clinic's, and the enquirer's for an acknowledgement (hence
-    # identity/*, narrowed by the From condition); and on the configuration set every send names.
+    # identity/*, narrowed by the From condition); and on the configuration set each send names.
     ("sesv2", "SendEmail"): Call(
         SES_V2_ACTIONS,
         (
             Grant(NOTIFY, ("ses:SendEmail", "ses:SendRawEmail"), SES_IDENTITIES, FROM_SENDER_IDENTITY),
-            Grant(NOTIFY, ("ses:SendEmail", "ses:SendRawEmail"), SES_CONFIGURATION_SET, FROM_SENDER_IDENTITY),
+            Grant(
+                NOTIFY, ("ses:SendEmail", "ses:SendRawEmail"), SES_CONFIGURATION_SETS, FROM_SENDER_IDENTITY
+            ),
         ),
     ),
 }

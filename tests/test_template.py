@@ -113,7 +113,6 @@ ALARMS = (
     "NotificationDeadLetterAlarm",
     "NotifierErrorsAlarm",
     "NotifierIteratorAgeAlarm",
-    "SubmitErrorsAlarm",
     "SesBounceRateAlarm",
     "SesComplaintRateAlarm",
     "AcknowledgementFailureRateAlarm",
@@ -507,7 +506,7 @@ def test_notify_role_sends_only_from_the_sender_identity(cfn: dict[str, Any]) ->
 
     # Then they allow sending raw email (SES v2 SendEmail with Content.Raw is authorised as
     # ses:SendRawEmail), on this account's identities (in the SES sandbox the recipients' identities,
-    # the enquirer's included, are checked too) and on the configuration set the sends name, never on
+    # the enquirer's included, are checked too) and on the configuration sets the sends name, never on
     # "*", and only From the sender identity: an address at its domain, or the address itself
     arn = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}"
     from_sender_identity = {
@@ -527,7 +526,10 @@ def test_notify_role_sends_only_from_the_sender_identity(cfn: dict[str, Any]) ->
                 "Fn::If": [
                     "HasSesConfigurationSet",
                     {"Fn::Sub": arn + ":configuration-set/${SesConfigurationSet}"},
-                    {"Fn::Sub": arn + ":configuration-set/${EmailConfigurationSet}"},
+                    [
+                        {"Fn::Sub": arn + ":configuration-set/${EmailConfigurationSet}"},
+                        {"Fn::Sub": arn + ":configuration-set/${NotificationConfigurationSet}"},
+                    ],
                 ]
             },
             from_sender_identity,
@@ -535,33 +537,51 @@ def test_notify_role_sends_only_from_the_sender_identity(cfn: dict[str, Any]) ->
     ]
 
 
-def test_both_emails_use_the_stacks_configuration_set_unless_the_operator_names_one(
+def test_configuration_sets_suppress_strangers_but_never_the_clinic_unless_the_operator_names_one(
     cfn: dict[str, Any],
 ) -> None:
     # Given the translated template
     resources = cfn["Resources"]
-    config_set = resources["EmailConfigurationSet"]
+    acknowledgements = resources["EmailConfigurationSet"]
+    clinic = resources["NotificationConfigurationSet"]
 
-    # When the configuration set and the setting both emails are sent with are read
-    props = config_set["Properties"]
-    setting = resources["NotifyEnquiryFunction"]["Properties"]["Environment"]["Variables"]
+    # When the configuration sets and the settings that name them are read
+    settings = resources["NotifyEnquiryFunction"]["Properties"]["Environment"]["Variables"]
 
-    # Then the stack creates one unless the operator names another, suppressing addresses that bounce
-    # or complain, with reputation metrics on, and the notifier (one mailer for both emails) names it
-    assert config_set["Type"] == "AWS::SES::ConfigurationSet"
-    assert config_set["Condition"] == "CreatesConfigurationSet"
+    # Then the stack creates both unless the operator names one (which both emails then use): the
+    # acknowledgement's suppresses addresses that bounce or complain, with reputation metrics on;
+    # the clinic's overrides the account's suppression with no reason at all, so one bounce of the
+    # clinic's mailbox or one complaint never stops its enquiry emails
+    # (https://docs.aws.amazon.com/ses/latest/dg/sending-email-suppression-list-config-level.html)
+    for config_set in (acknowledgements, clinic):
+        assert config_set["Type"] == "AWS::SES::ConfigurationSet"
+        assert config_set["Condition"] == "CreatesConfigurationSet"
+        assert config_set["Properties"]["SendingOptions"] == {"SendingEnabled": True}
+        assert "Name" not in config_set["Properties"]  # generated, so that two stacks never collide
     assert cfn["Conditions"]["CreatesConfigurationSet"] == {
         "Fn::Equals": [{"Ref": "SesConfigurationSet"}, ""]
     }
     assert cfn["Conditions"]["HasSesConfigurationSet"] == {
         "Fn::Not": [{"Fn::Equals": [{"Ref": "SesConfigurationSet"}, ""]}]
     }
-    assert sorted(props["SuppressionOptions"]["SuppressedReasons"]) == ["BOUNCE", "COMPLAINT"]
-    assert props["ReputationOptions"] == {"ReputationMetricsEnabled": True}
-    assert props["SendingOptions"] == {"SendingEnabled": True}
-    assert "Name" not in props  # generated, so that two stacks never collide
-    assert setting["SES_CONFIGURATION_SET"] == SES_CONFIGURATION_SET
+    assert sorted(acknowledgements["Properties"]["SuppressionOptions"]["SuppressedReasons"]) == [
+        "BOUNCE",
+        "COMPLAINT",
+    ]
+    assert acknowledgements["Properties"]["ReputationOptions"] == {"ReputationMetricsEnabled": True}
+    assert clinic["Properties"]["SuppressionOptions"] == {"SuppressedReasons": []}
+    assert settings["SES_CONFIGURATION_SET"] == SES_CONFIGURATION_SET
+    assert settings["NOTIFICATION_SES_CONFIGURATION_SET"] == {
+        "Fn::If": ["HasSesConfigurationSet", "", {"Ref": "NotificationConfigurationSet"}]
+    }
     assert cfn["Outputs"]["SesConfigurationSetName"]["Value"] == SES_CONFIGURATION_SET
+    assert cfn["Outputs"]["NotificationConfigurationSetName"]["Value"] == {
+        "Fn::If": [
+            "HasSesConfigurationSet",
+            {"Ref": "SesConfigurationSet"},
+            {"Ref": "NotificationConfigurationSet"},
+        ]
+    }
 
 
 def test_notify_role_reaches_the_acknowledgement_limits_only_when_acknowledgements_are_on(
@@ -871,6 +891,54 @@ def test_visitor_errors_alarm_watches_the_deployed_stage(cfn: dict[str, Any]) ->
     assert watched == (stage["Properties"]["ApiId"], stage["Properties"]["StageName"])
 
 
+def _refers_to(value: Any, resource: str) -> bool:
+    """Whether `value` (a translated property) names `resource` or one of SAM's resources made from it
+    (its versions and aliases: `SubmitEnquiryFunctionAliaslive`)."""
+    if isinstance(value, dict):
+        named = value.get("Ref", value.get("Fn::GetAtt", [""])[0] if "Fn::GetAtt" in value else "")
+        return str(named).startswith(resource) or any(_refers_to(item, resource) for item in value.values())
+    return isinstance(value, list) and any(_refers_to(item, resource) for item in value)
+
+
+def test_visitor_errors_alarm_covers_every_failure_of_the_submission_function(cfn: dict[str, Any]) -> None:
+    # Given the translated template: what may invoke the submission function, and the 5xx alarm
+    resources = cfn["Resources"]
+    invokers = [
+        resource
+        for resource in resources.values()
+        if resource["Type"]
+        in ("AWS::Lambda::Permission", "AWS::Lambda::EventSourceMapping", "AWS::Lambda::EventInvokeConfig")
+        and _refers_to(resource["Properties"].get("FunctionName"), "SubmitEnquiryFunction")
+    ]
+    alarm = resources["ApiServerErrorsAlarm"]["Properties"]
+
+    # When its invokers, its timeout and the alarms on it are read
+    principals = [invoker["Properties"].get("Principal") for invoker in invokers]
+    timeout = resources["SubmitEnquiryFunction"]["Properties"]["Timeout"]
+    on_its_errors = [
+        name
+        for name, resource in _resources_of_type(cfn, "AWS::CloudWatch::Alarm").items()
+        if resource["Properties"].get("MetricName") == "Errors"
+        and _refers_to(resource["Properties"].get("Dimensions"), "SubmitEnquiryFunction")
+    ]
+
+    # Then only the HTTP API invokes it (synchronously: no stream, no asynchronous retries), and it
+    # gives up before the API does, so each of its failures is a 5xx a visitor gets ("API Gateway
+    # treats all invocation and function errors as internal errors":
+    # https://docs.aws.amazon.com/lambda/latest/dg/services-apigateway-errors.html); the 5xx alarm
+    # fires on the first one in 5 minutes, as an alarm on the function's Errors would, so there is
+    # none: it would bill $0.10 a month to say the same thing
+    assert principals == ["apigateway.amazonaws.com"]
+    assert timeout < HTTP_API_INTEGRATION_TIMEOUT_SECONDS
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == ("AWS/ApiGateway", "5xx", "Sum")
+    assert (alarm["Period"], alarm["EvaluationPeriods"], alarm["Threshold"]) == (300, 1, 1)
+    assert (alarm["ComparisonOperator"], alarm["TreatMissingData"]) == (
+        "GreaterThanOrEqualToThreshold",
+        "notBreaching",
+    )
+    assert on_its_errors == []
+
+
 @pytest.mark.parametrize(
     ("function", "log_group"),
     [("SubmitEnquiryFunction", "SubmitEnquiryLogGroup"), ("NotifyEnquiryFunction", "NotifyEnquiryLogGroup")],
@@ -936,6 +1004,69 @@ def test_alarm_notifies_the_alert_topic(cfn: dict[str, Any], alarm: str) -> None
     # Then it notifies the topic on ALARM and on OK, and its name starts with the stack name
     assert actions == ([{"Ref": "AlertTopic"}], [{"Ref": "AlertTopic"}])
     assert props["AlarmName"]["Fn::Sub"].startswith("${AWS::StackName}-")
+
+
+# What each kind of resource costs a month while the stack has no traffic, in US dollars (README,
+# "Cost", and its sources). A new kind of resource must be priced here before a test passes.
+IDLE_MONTHLY_PRICE = {
+    "AWS::CloudWatch::Alarm": 0.10,  # a standard-resolution alarm on one metric
+    "AWS::SecretsManager::Secret": 0.40,
+    "AWS::KMS::Key": 1.00,
+}
+# Billed only by use (requests, duration, data stored or sent), or not at all: $0 with no traffic.
+BILLED_BY_USE = {
+    "AWS::Serverless::HttpApi",
+    "AWS::Serverless::Function",  # SnapStart, which caches a snapshot for a fee, is off by default
+    "AWS::Serverless::LayerVersion",
+    "AWS::Logs::LogGroup",
+    "AWS::DynamoDB::Table",  # on demand; storage and point-in-time recovery by the GB, empty at first
+    "AWS::SQS::Queue",
+    "AWS::SNS::Topic",
+    "AWS::SES::ConfigurationSet",  # SES bills emails and data sent, no fixed fee
+    "AWS::IAM::Role",
+    "AWS::IAM::ManagedPolicy",
+}
+IDLE_BUDGET_DOLLARS = 1.00
+
+
+def _holds_by_default(template: dict[str, Any], condition: str) -> bool:
+    """Whether a template condition holds when every parameter keeps its default (a required one,
+    which has none, is taken as non-empty)."""
+
+    def value(node: Any) -> Any:
+        if isinstance(node, dict) and "Ref" in node:
+            return str(template["Parameters"][node["Ref"]].get("Default", "given"))
+        if isinstance(node, dict) and "Fn::Equals" in node:
+            left, right = (value(side) for side in node["Fn::Equals"])
+            return left == right
+        if isinstance(node, dict) and "Fn::Not" in node:
+            return not value(node["Fn::Not"][0])
+        if isinstance(node, dict) and "Condition" in node:
+            return value(template["Conditions"][node["Condition"]])
+        assert not isinstance(node, dict), f"price this condition by hand: {node}"
+        return node
+
+    return bool(value(template["Conditions"][condition]))
+
+
+def test_stack_costs_at_most_a_dollar_a_month_with_no_traffic() -> None:
+    # Given the resources a deploy with the defaults creates
+    template = load_template()
+    created = [
+        resource["Type"]
+        for resource in template["Resources"].values()
+        if "Condition" not in resource or _holds_by_default(template, resource["Condition"])
+    ]
+
+    # When each is priced as it costs with no traffic
+    unpriced = sorted(set(created) - IDLE_MONTHLY_PRICE.keys() - BILLED_BY_USE)
+    idle = round(sum(IDLE_MONTHLY_PRICE.get(kind, 0.0) for kind in created), 2)
+
+    # Then every kind has a known price, the sum is within the goal, and README, "Cost", says it
+    assert unpriced == []
+    assert idle <= IDLE_BUDGET_DOLLARS
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"| **Total, defaults** | **${idle:.2f}**;" in readme
 
 
 def test_alarms_are_ones_the_cloudwatch_free_tier_counts(cfn: dict[str, Any]) -> None:
@@ -1024,14 +1155,6 @@ def test_dead_letter_alarm_stays_in_alarm_while_the_queue_is_quiet(cfn: dict[str
             "Maximum",
             "GreaterThanThreshold",
             300_000,
-        ),
-        (
-            "SubmitErrorsAlarm",
-            ("AWS/Lambda", "Errors"),
-            {"FunctionName": {"Ref": "SubmitEnquiryFunction"}},
-            "Sum",
-            "GreaterThanOrEqualToThreshold",
-            1,
         ),
     ],
 )

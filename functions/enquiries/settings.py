@@ -95,6 +95,11 @@ class Settings(BaseModel):
     retention_days: int = Field(default=365, alias="RETENTION_DAYS", ge=1, le=36500)
     timezone: Annotated[str, BeforeValidator(_stripped)] = Field(default="Europe/London", alias="TIMEZONE")
     ses_configuration_set: OptionalText = Field(default=None, alias="SES_CONFIGURATION_SET")
+    # The clinic's notification's own configuration set, when it differs from SES_CONFIGURATION_SET:
+    # the template's, which never suppresses the clinic's addresses (notify/mail_settings.py).
+    notification_ses_configuration_set: OptionalText = Field(
+        default=None, alias="NOTIFICATION_SES_CONFIGURATION_SET"
+    )
     # The Turnstile secret key itself (the local server, tests), or, when deployed, the ARN of a
     # Secrets Manager secret that holds it, so the key is not readable in the function's configuration.
     turnstile_secret: OptionalText = Field(default=None, alias="TURNSTILE_SECRET", repr=False)

@@ -10,16 +10,14 @@ from __future__ import annotations
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from http import HTTPStatus
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConfig, Response
-from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
-
 from enquiries.api.body import FORM_TYPES, media_type, read_form
 from enquiries.api.errors import ApiError, contract_error
+from enquiries.api.http import Cors, Request, Response
 from enquiries.api.responses import (
     ALLOWED_METHODS,
     Responses,
@@ -40,6 +38,7 @@ ENQUIRIES_PATH = "/enquiries"
 # A preflight allows POST (the only route) with these request headers, as the contract and the
 # template's CorsConfiguration say (tests/test_cors.py compares them).
 CORS_ALLOW_HEADERS = ("Content-Type", "Idempotency-Key")
+ALLOWED_METHODS_LIST = ("OPTIONS", "POST")
 CORS_EXPOSE_HEADERS = ("Retry-After",)
 CORS_MAX_AGE_SECONDS = 600
 IDEMPOTENCY_KEY_MAX = 128
@@ -59,26 +58,14 @@ KNOWN_FIELDS = frozenset(
 )
 
 
-def _header(app: APIGatewayHttpResolver, name: str) -> str | None:
-    headers = app.current_event.headers or {}
-    value = headers.get(name)
-    if value is None:  # HTTP API lower-cases header names; other callers may not.
-        value = next((v for k, v in headers.items() if k.lower() == name), None)
-    return value
-
-
-def _wants_html(app: APIGatewayHttpResolver) -> bool:
+def _wants_html(request: Request) -> bool:
     """An HTML form post from a browser: it should get pages and redirects, not JSON."""
-    kind, _ = media_type(_header(app, "content-type"))
-    return kind in FORM_TYPES and "text/html" in (_header(app, "accept") or "")
+    kind, _ = media_type(request.header("content-type"))
+    return kind in FORM_TYPES and "text/html" in (request.header("accept") or "")
 
 
-def _request_id(app: APIGatewayHttpResolver) -> str:
-    return str(app.current_event.request_context.request_id or "unknown")
-
-
-def _idempotency_key(app: APIGatewayHttpResolver) -> str | None:
-    key = _header(app, "idempotency-key")
+def _idempotency_key(request: Request) -> str | None:
+    key = request.header("idempotency-key")
     if key is not None and (
         not key or len(key) > IDEMPOTENCY_KEY_MAX or any(is_control(char) for char in key)
     ):
@@ -91,142 +78,160 @@ def _idempotency_key(app: APIGatewayHttpResolver) -> str | None:
     return key
 
 
-def _contract_cors(origins: list[str]) -> CORSConfig:
-    """The contract's CORS, the same as the template's HttpApi CorsConfiguration (which API Gateway
-    serves when deployed; this one is what the local server and `sam local` serve)."""
-    cors = CORSConfig(
-        allow_origin=origins[0],
-        extra_origins=origins[1:],
+def contract_cors(origins: list[str]) -> Cors:
+    """The contract's CORS, the same as the template's HttpApi CorsConfiguration."""
+    return Cors(
+        allowed_origins=frozenset(origins),
+        allow_methods=ALLOWED_METHODS_LIST,
+        allow_headers=CORS_ALLOW_HEADERS,
         # The form script reads Retry-After on a 429 or 503 to know when to offer a resend.
-        expose_headers=list(CORS_EXPOSE_HEADERS),
-        max_age=CORS_MAX_AGE_SECONDS,
+        expose_headers=CORS_EXPOSE_HEADERS,
+        max_age_seconds=CORS_MAX_AGE_SECONDS,
     )
-    # Exactly the contract's request headers: CORSConfig always adds Authorization, X-Api-Key,
-    # X-Amz-Date and X-Amz-Security-Token to those it is given, which the API never reads.
-    cors.allow_headers = set(CORS_ALLOW_HEADERS)
-    return cors
 
 
-def _log_request(app: APIGatewayHttpResolver, status: int, started: float) -> None:
-    context = app.context
-    invalid = context.get("invalid_fields") or {}
+def _log_request(request: Request, outcome: Outcome, status: int, started: float) -> None:
     logger.info(
         "request handled",
         extra={
             "status": status,
-            "method": app.current_event.request_context.http.method,
-            "path": app.current_event.raw_path,
-            "outcome": context.get("outcome", "ok"),
-            "reason": context.get("reason"),
-            "enquiry_id": context.get("enquiry_id"),
+            "method": request.method,
+            "path": request.path,
+            "outcome": outcome.outcome,
+            "reason": outcome.reason,
+            "enquiry_id": outcome.enquiry_id,
             # Field names only, and only ours: a bot's made-up names could carry anything.
-            "invalid_fields": sorted(name if name in KNOWN_FIELDS else "(unknown)" for name in invalid),
-            "reference": _request_id(app) if status >= HTTPStatus.INTERNAL_SERVER_ERROR else None,
+            "invalid_fields": sorted(
+                name if name in KNOWN_FIELDS else "(unknown)" for name in outcome.invalid_fields or {}
+            ),
+            "reference": request.request_id if status >= HTTPStatus.INTERNAL_SERVER_ERROR else None,
             "duration_ms": round((time.perf_counter() - started) * 1000, 1),
         },
     )
 
 
-def _as_contract_error(app: APIGatewayHttpResolver, error: Exception) -> ApiError:
+@dataclass
+class Outcome:
+    """What the request's log line says became of it (never visitor content)."""
+
+    outcome: str = "ok"
+    reason: str | None = None
+    enquiry_id: str | None = None
+    invalid_fields: dict[str, str] | None = None
+
+
+def _as_contract_error(request: Request, outcome: Outcome, error: Exception) -> ApiError:
     """The one place that turns any failure into the contract's answer, and a bug into its 500."""
     answer = contract_error(error)
     if answer is not None:
-        app.context.update(outcome=answer.code, reason=answer.reason, invalid_fields=answer.fields)
+        outcome.outcome, outcome.reason, outcome.invalid_fields = answer.code, answer.reason, answer.fields
         return answer
     # The traceback's frames, without the exception's message, which could echo visitor input.
     frames = "".join(traceback.format_tb(error.__traceback__))
     logger.error(
         "unexpected failure",
-        extra={"reference": _request_id(app), "error_type": type(error).__name__, "stack": frames},
+        extra={"reference": request.request_id, "error_type": type(error).__name__, "stack": frames},
     )
-    app.context.update(outcome="internal_error", reason=type(error).__name__)
+    outcome.outcome, outcome.reason = "internal_error", type(error).__name__
     return ApiError(500, "internal_error")
+
+
+class SubmissionApi:
+    """POST /enquiries, its CORS preflight, and the contract's 403/404/405 for everything else."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        services: Services,
+        clock: Callable[[], datetime],
+    ) -> None:
+        origins = list(settings.allowed_origins)
+        self.allowed_origins = frozenset(origins)  # serialised by the settings, as browsers send them
+        self.cors = contract_cors(origins) if origins else None
+        self.responses = Responses(self.allowed_origins, settings.success_url, settings.clinic_phone)
+        self.clock = clock
+        self.service = SubmissionService(
+            store=services.store,
+            rules=FieldRules(
+                services=settings.services,
+                require_consent=settings.require_consent,
+                default_phone_region=settings.default_phone_region,
+                captcha_required=services.verifier is not None,
+            ),
+            hasher=services.hasher,
+            verifier=services.verifier,
+            rate_limit_per_hour=settings.rate_limit_per_hour,
+            retention_days=settings.retention_days,
+        )
+
+    def resolve(self, event: dict[str, Any], context: object = None) -> dict[str, Any]:
+        """The Lambda result for one HTTP API event (payload format 2.0)."""
+        started = time.perf_counter()
+        request = Request.from_event(event)
+        outcome = Outcome()
+        origin = request.header("origin")
+        try:
+            if origin is not None and serialised_origin(origin) not in self.allowed_origins:
+                raise ApiError(403, "origin_not_allowed", reason="origin")
+            response = self._route(request, outcome)
+        except Exception as error:  # the error boundary: every failure gets the contract's answer
+            response = self.responses.error(
+                _as_contract_error(request, outcome, error),
+                html=_wants_html(request),
+                referer=request.header("referer"),
+                request_id=request.request_id,
+            )
+        response.headers["Vary"] = "Origin"
+        response.headers["Cache-Control"] = "no-store"
+        _log_request(request, outcome, response.status_code, started)
+        if self.cors is not None:
+            response.headers.update(self.cors.headers(origin))
+        return response.as_result()
+
+    def _route(self, request: Request, outcome: Outcome) -> Response:
+        if request.path != ENQUIRIES_PATH:
+            raise ApiError(404, "not_found", reason="path")
+        method = request.method.upper()
+        if method == "POST":
+            return self._submit(request, outcome)
+        if method == "OPTIONS":
+            if self.cors is not None:  # a browser's preflight
+                return Response(204, headers={"Access-Control-Allow-Methods": self.cors.methods})
+            # No ALLOWED_ORIGINS, so no preflight to answer; still say what the path allows.
+            return Response(204, headers={"Allow": ALLOWED_METHODS})
+        raise ApiError(405, "method_not_allowed", reason="method")
+
+    def _submit(self, request: Request, outcome: Outcome) -> Response:
+        key = _idempotency_key(request)
+
+        def answered(answer: Answer) -> Response:
+            outcome.outcome, outcome.enquiry_id = answer.outcome, answer.enquiry_id
+            return from_replayable(answer.response)
+
+        try:
+            _, fields = read_form(request.body, request.is_base64_encoded, request.header("content-type"))
+        except ApiError:
+            # A repeated key gets the first answer, whatever this body holds.
+            earlier = self.service.earlier_answer(key)
+            if earlier is None:
+                raise
+            return answered(earlier)
+
+        def render_success(enquiry_id: str, next_url: str | None) -> Replayable:
+            response = self.responses.success(enquiry_id, next_url, html=_wants_html(request))
+            return to_replayable(response, enquiry_id)
+
+        # The id is made here, once: the answer names it before the write that stores both.
+        submission = Submission(fields, key, request.source_ip, self.clock(), new_enquiry_id())
+        return answered(self.service.submit(submission, render_success))
 
 
 def build_app(
     settings: Settings,
     services: Services | IntakeStore,
     clock: Callable[[], datetime] = utc_now,
-) -> APIGatewayHttpResolver:
-    """The resolver for POST /enquiries. `services` may be a bare store (no duplicates, limits or captcha)."""
+) -> SubmissionApi:
+    """The API for POST /enquiries. `services` may be a bare store (no duplicates, limits or captcha)."""
     if not isinstance(services, Services):
         services = Services(store=services)
-    origins = list(settings.allowed_origins)
-    allowed_origins = frozenset(origins)  # serialised by the settings, as browsers send them
-    # debug=False whatever POWERTOOLS_DEV says: in debug mode the resolver prints every event, body
-    # and all, to the function's log.
-    app = APIGatewayHttpResolver(cors=_contract_cors(origins) if origins else None, debug=False)
-    responses = Responses(allowed_origins, settings.success_url, settings.clinic_phone)
-    service = SubmissionService(
-        store=services.store,
-        rules=FieldRules(
-            services=settings.services,
-            require_consent=settings.require_consent,
-            default_phone_region=settings.default_phone_region,
-            captcha_required=services.verifier is not None,
-        ),
-        hasher=services.hasher,
-        verifier=services.verifier,
-        rate_limit_per_hour=settings.rate_limit_per_hour,
-        retention_days=settings.retention_days,
-    )
-
-    def handle_request(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[Any]:
-        started = time.perf_counter()
-        origin = _header(app, "origin")
-        try:
-            if origin is not None and serialised_origin(origin) not in allowed_origins:
-                raise ApiError(403, "origin_not_allowed", reason="origin")
-            if app.current_event.raw_path != ENQUIRIES_PATH and app.current_event.http_method == "OPTIONS":
-                # Powertools would answer any path's preflight; only /enquiries exists.
-                raise ApiError(404, "not_found", reason="path")
-            response = next_middleware(app)
-        except Exception as error:  # the error boundary: every failure gets the contract's answer
-            response = responses.error(
-                _as_contract_error(app, error),
-                html=_wants_html(app),
-                referer=_header(app, "referer"),
-                request_id=_request_id(app),
-            )
-        response.headers["Vary"] = "Origin"
-        response.headers["Cache-Control"] = "no-store"
-        _log_request(app, response.status_code, started)
-        return response
-
-    app.use(middlewares=[handle_request])
-
-    @app.not_found
-    def not_found(_: NotFoundError) -> Response[str]:
-        if app.current_event.raw_path != ENQUIRIES_PATH:
-            raise ApiError(404, "not_found", reason="path")
-        if app.current_event.request_context.http.method.upper() == "OPTIONS":
-            # No ALLOWED_ORIGINS, so no preflight to answer; still say what the path allows.
-            return Response(status_code=204, content_type=None, body="", headers={"Allow": ALLOWED_METHODS})
-        raise ApiError(405, "method_not_allowed", reason="method")
-
-    def render_success(enquiry_id: str, next_url: str | None) -> Replayable:
-        response = responses.success(enquiry_id, next_url, html=_wants_html(app))
-        return to_replayable(response, enquiry_id)
-
-    def answered(answer: Answer) -> Response[str]:
-        app.context.update(outcome=answer.outcome, enquiry_id=answer.enquiry_id)
-        return from_replayable(answer.response)
-
-    @app.post(ENQUIRIES_PATH)
-    def submit() -> Response[str]:
-        key = _idempotency_key(app)
-        event = app.current_event
-        try:
-            _, fields = read_form(event.body, bool(event.is_base64_encoded), _header(app, "content-type"))
-        except ApiError:
-            # A repeated key gets the first answer, whatever this body holds.
-            earlier = service.earlier_answer(key)
-            if earlier is None:
-                raise
-            return answered(earlier)
-        address = str(event.request_context.http.source_ip or "")
-        # The id is made here, once: the answer names it before the write that stores both.
-        submission = Submission(fields, key, address, clock(), new_enquiry_id())
-        return answered(service.submit(submission, render_success))
-
-    return app
+    return SubmissionApi(settings, services, clock)

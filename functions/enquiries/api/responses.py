@@ -8,9 +8,8 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from urllib.parse import urlsplit
 
-from aws_lambda_powertools.event_handler import Response
-
 from enquiries.api.errors import RETRY_AFTER_SECONDS, ApiError, error_body
+from enquiries.api.http import Response
 from enquiries.intake import Replayable
 from enquiries.origins import serialise_origin
 
@@ -48,9 +47,7 @@ def _origin_of(url: str) -> str | None:
     return serialised_origin(f"{parts.scheme}://{parts.netloc}")
 
 
-def json_response(
-    status: int, body: dict[str, object], headers: dict[str, str] | None = None
-) -> Response[str]:
+def json_response(status: int, body: dict[str, object], headers: dict[str, str] | None = None) -> Response:
     return Response(
         status_code=status,
         content_type=JSON_TYPE,
@@ -59,7 +56,7 @@ def json_response(
     )
 
 
-def to_replayable(response: Response[str], enquiry_id: str | None) -> Replayable:
+def to_replayable(response: Response, enquiry_id: str | None) -> Replayable:
     return {
         "status_code": response.status_code,
         "content_type": response.headers.get("Content-Type"),
@@ -69,7 +66,7 @@ def to_replayable(response: Response[str], enquiry_id: str | None) -> Replayable
     }
 
 
-def from_replayable(replayable: Replayable) -> Response[str]:
+def from_replayable(replayable: Replayable) -> Response:
     return Response(
         status_code=int(replayable["status_code"]),
         content_type=replayable.get("content_type"),
@@ -90,7 +87,7 @@ class Responses:
     def allowed_url(self, url: str | None) -> str | None:
         return url if url and _origin_of(url) in self.allowed_origins else None
 
-    def success(self, enquiry_id: str, next_url: str | None, *, html: bool) -> Response[str]:
+    def success(self, enquiry_id: str, next_url: str | None, *, html: bool) -> Response:
         """A stored enquiry: 201 with its id, or for an HTML form a 303 to an allowed `_next` (or
         the success URL) or a thank-you page."""
         if not html:
@@ -102,7 +99,7 @@ class Responses:
 
         return Response(status_code=200, content_type=HTML_TYPE, body=thank_you_page(enquiry_id))
 
-    def error(self, error: ApiError, *, html: bool, referer: str | None, request_id: str) -> Response[str]:
+    def error(self, error: ApiError, *, html: bool, referer: str | None, request_id: str) -> Response:
         """The contract's error body, or for an HTML form a page with a link back to an allowed
         referring page; a 5xx carries the request's id as its reference, which the log shows too."""
         reference = request_id if error.status >= HTTPStatus.INTERNAL_SERVER_ERROR else None

@@ -9,11 +9,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from enquiries.api.app import build_app
+from enquiries.api.app import SubmissionApi, build_app
 from enquiries.api.services import Services, services_from, stored_secrets
 from enquiries.log import logger
 from enquiries.settings import Settings, load_settings
@@ -29,7 +27,7 @@ def init(
     settings: Settings | None = None,
     services_for: Callable[[Settings], Services] = services_from,
     clock: Callable[[], datetime] = utc_now,
-) -> APIGatewayHttpResolver:
+) -> SubmissionApi:
     """What the init phase does: the settings (from the environment unless given), the services
     for them, their secrets read once, and the app."""
     if settings is None:
@@ -42,10 +40,13 @@ def init(
     return app
 
 
-def handler_for(app: APIGatewayHttpResolver) -> LambdaHandler:
+def handler_for(app: SubmissionApi) -> LambdaHandler:
     # log_event=False whatever POWERTOOLS_LOGGER_LOG_EVENT says: the event holds the enquiry.
-    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)
+    @logger.inject_lambda_context(log_event=False)
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        # The HTTP API's request id (Powertools' correlation_paths.API_GATEWAY_HTTP), read directly
+        # rather than through a JMESPath query on every request.
+        logger.set_correlation_id((event.get("requestContext") or {}).get("requestId"))
         return app.resolve(event, context)
 
     return lambda_handler

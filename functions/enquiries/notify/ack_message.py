@@ -36,6 +36,9 @@ class AcknowledgementMail:
     emergency_note: str
     clinic_phone: str | None = None
     phone_uri: str | None = None
+    # The SES configuration set it is sent with: one that suppresses addresses that bounced or
+    # complained (`MailSettings.acknowledgement_configuration_set`).
+    configuration_set: str | None = None
 
 
 def _tel_uri(phone: str, region: str) -> str | None:
@@ -75,6 +78,7 @@ def acknowledgement_mail(settings: Settings, mail: MailSettings) -> Acknowledgem
         emergency_note=one_line(settings.acknowledgement_emergency_note),
         clinic_phone=phone,
         phone_uri=_tel_uri(phone, settings.default_phone_region) if phone else None,
+        configuration_set=mail.acknowledgement_configuration_set,
     )
 
 

@@ -94,6 +94,11 @@ METRICS = {
 }
 
 
+class RetargetableMailer(Mailer, Protocol):
+    def with_configuration_set(self, configuration_set: str | None) -> Mailer:
+        """The same mailer, sending under another SES configuration set."""
+
+
 class AddressKeys(Protocol):
     def hash(self, address: str) -> str:
         """A keyed hash of `address`, or SecretUnavailable."""
@@ -144,10 +149,12 @@ class Acknowledger:
         self._clock = clock
 
     def acknowledge_all(
-        self, items: Sequence[Mapping[str, Any]], mailer: Mailer, context: RemainingTime
+        self, items: Sequence[Mapping[str, Any]], mailer: RetargetableMailer, context: RemainingTime
     ) -> None:
         """Acknowledge each delivered enquiry that has no outcome yet, through `mailer` (the clinic
-        email's, so both use one configuration set), while time allows; never raises."""
+        email's) under the acknowledgement's own configuration set, which suppresses addresses that
+        bounced or complained (`MailSettings`), while time allows; never raises."""
+        mailer_for_strangers = mailer.with_configuration_set(self._mail.configuration_set)
         waiting = [item for item in items if not item.get("acknowledgement")]
         for index, item in enumerate(waiting):
             remaining = context.get_remaining_time_in_millis()
@@ -161,7 +168,7 @@ class Acknowledger:
                 return
             enquiry_id = str(item.get("id"))
             try:
-                result = self.acknowledge(item, mailer)
+                result = self.acknowledge(item, mailer_for_strangers)
             except Exception as error:  # a bug or a missing permission: the clinic's emails are sent
                 logger.error(
                     "acknowledgement not sent",

@@ -16,7 +16,16 @@ class MailSettings:
     sender: Address
     recipients: tuple[Address, ...]
     timezone: ZoneInfo
+    # The SES configuration set of the clinic's notification, and of the acknowledgement. Deployed with
+    # the stack's own sets, the clinic's is one that never suppresses its recipients: a hard bounce of
+    # the clinic's mailbox (full, or its mail server down) or one enquiry marked as spam would otherwise
+    # put the clinic's address on the account's suppression list, and SES would then accept every later
+    # enquiry email, with a message id, and deliver none, unseen by the bounce rate
+    # (https://docs.aws.amazon.com/ses/latest/dg/sending-email-suppression-list.html). Strangers'
+    # addresses, the acknowledgement's recipients, stay suppressed. With SES_CONFIGURATION_SET alone
+    # (the operator's own set, or none), both emails use it.
     configuration_set: str | None
+    acknowledgement_configuration_set: str | None
 
 
 def _address(text: str, variable: str) -> Address:
@@ -56,5 +65,6 @@ def mail_settings(settings: Settings) -> MailSettings:
         sender=_address(settings.sender_email, "SENDER_EMAIL"),
         recipients=recipients,
         timezone=timezone,
-        configuration_set=settings.ses_configuration_set,
+        configuration_set=settings.notification_ses_configuration_set or settings.ses_configuration_set,
+        acknowledgement_configuration_set=settings.ses_configuration_set,
     )

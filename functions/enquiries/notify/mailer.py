@@ -63,6 +63,10 @@ class SesMailer:
         self._configuration_set = configuration_set
         self._client_factory = client_factory
 
+    def with_configuration_set(self, configuration_set: str | None) -> SesMailer:
+        """A mailer with the same client that sends under `configuration_set` instead."""
+        return SesMailer(configuration_set, self._client_factory)
+
     def send(self, message: EmailMessage) -> str:
         """Send `message` to its To addresses; return SES's message id, or raise SendFailed."""
         request: dict[str, Any] = {
