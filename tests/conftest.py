@@ -34,7 +34,7 @@ from emulator.template_tables import create_table_from_template
 if TYPE_CHECKING:
     from enquiries.api.services import Services
     from enquiries.intake import IntakeStore
-    from enquiries.notify.delivery import Mailer
+    from enquiries.notify.acknowledgement import RetargetableMailer
     from enquiries.notify.ledger import NotificationLedger
     from enquiries.notify.mail_settings import MailSettings
 
@@ -130,7 +130,7 @@ def make_notifier(dynamodb: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ma
 
     def make(
         *,
-        mailer_for: Callable[[MailSettings], Mailer] | None = None,
+        mailer_for: Callable[[MailSettings], RetargetableMailer] | None = None,
         ledger_for: Callable[[str], NotificationLedger] | None = None,
         clock: Callable[[], float] | None = None,
         **settings: str,

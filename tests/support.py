@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from enquiries.api.services import Services
     from enquiries.intake import IntakeStore
-    from enquiries.notify.delivery import Mailer
+    from enquiries.notify.acknowledgement import RetargetableMailer
     from enquiries.notify.handler import Notifier
     from enquiries.notify.ledger import NotificationLedger
     from enquiries.notify.mail_settings import MailSettings
@@ -112,7 +112,7 @@ class MakeNotifier(Protocol):
     def __call__(
         self,
         *,
-        mailer_for: Callable[[MailSettings], Mailer] | None = None,
+        mailer_for: Callable[[MailSettings], RetargetableMailer] | None = None,
         ledger_for: Callable[[str], NotificationLedger] | None = None,
         clock: Callable[[], float] | None = None,
         **settings: str,

@@ -48,10 +48,10 @@ from enquiries.notify.acknowledgement import (
     ACKNOWLEDGEMENT_MAX_SECONDS,
     ACKNOWLEDGEMENT_START_MIN_MILLIS,
     HASH_PREFIX,
+    RetargetableMailer,
     normalised_address,
 )
 from enquiries.notify.budget import RECORD_START_MIN_MILLIS
-from enquiries.notify.delivery import Mailer
 from enquiries.notify.mail_settings import MailSettings
 from enquiries.notify.mailer import SesMailer, sesv2_client
 from enquiries.settings import SettingsError
@@ -179,7 +179,9 @@ def notifier_with(
     monkeypatch.setenv("SENDER_EMAIL", SENDER)
     boto3.client("ses", region_name=REGION).verify_email_identity(EmailAddress="enquiries@clinic.example")
 
-    def load(mailer_for: Callable[[MailSettings], Mailer] | None = None, **settings: str) -> Notifier:
+    def load(
+        mailer_for: Callable[[MailSettings], RetargetableMailer] | None = None, **settings: str
+    ) -> Notifier:
         for name, value in {
             "ACKNOWLEDGE_ENQUIRER": "true",
             "CLINIC_NAME": CLINIC_NAME,

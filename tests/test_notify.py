@@ -34,6 +34,7 @@ from support import (
 from emulator.template_tables import load_template
 from enquiries.aws import StorageUnavailable
 from enquiries.notify import delivery
+from enquiries.notify.acknowledgement import RetargetableMailer
 from enquiries.notify.delivery import Mailer
 from enquiries.notify.ledger import DynamoNotificationLedger
 from enquiries.notify.mail_settings import MailSettings
@@ -89,7 +90,9 @@ def notify(notifier: MadeNotifier, lambda_context: FakeContext) -> Notifier:
     return lambda event: notifier.lambda_handler(event, lambda_context)
 
 
-def wrapped(wrap: Callable[[Mailer], Mailer]) -> Callable[[MailSettings], Mailer]:
+def wrapped(
+    wrap: Callable[[RetargetableMailer], RetargetableMailer],
+) -> Callable[[MailSettings], RetargetableMailer]:
     """A mailer factory for the notifier's init: `wrap` around the mailer it would have made."""
     from enquiries.notify.handler import ses_mailer
 
@@ -269,9 +272,13 @@ def test_notify_item_gone_sends_nothing(notify: Notifier) -> None:
 class FlakyMailer:
     """Sends through the real mailer, except for the enquiry ids told to fail."""
 
-    def __init__(self, real: Mailer, failing: dict[str, SendFailed]) -> None:
+    def __init__(self, real: RetargetableMailer, failing: dict[str, SendFailed]) -> None:
         self.real = real
         self.failing = failing
+
+    def with_configuration_set(self, configuration_set: str | None) -> Mailer:
+        """The acknowledgements' mailer: the real one, unwrapped."""
+        return self.real.with_configuration_set(configuration_set)
 
     def send(self, message: EmailMessage) -> str:
         failure = self.failing.get(str(message["X-Enquiry-Id"]))
@@ -488,8 +495,12 @@ class InvocationContext(FakeContext):
 class SlowMailer:
     """Sends through the real mailer, as if each send took `seconds`."""
 
-    def __init__(self, real: Mailer, clock: Clock, seconds: float) -> None:
+    def __init__(self, real: RetargetableMailer, clock: Clock, seconds: float) -> None:
         self.real, self.clock, self.seconds = real, clock, seconds
+
+    def with_configuration_set(self, configuration_set: str | None) -> Mailer:
+        """The acknowledgements' mailer: the real one, unwrapped."""
+        return self.real.with_configuration_set(configuration_set)
 
     def send(self, message: EmailMessage) -> str:
         self.clock.seconds += self.seconds

@@ -42,6 +42,7 @@ from enquiries_cli.cli import cli
 if TYPE_CHECKING:
     from email.message import EmailMessage
 
+    from enquiries.notify.acknowledgement import RetargetableMailer
     from enquiries.notify.delivery import Mailer
     from enquiries.notify.handler import Notifier
 
@@ -116,12 +117,16 @@ class Clinic:
 class SlowMailer:
     """The notifier's mailer, each send first waiting `delay()` seconds (SES taking its time)."""
 
-    real: Mailer
+    real: RetargetableMailer
     delay: Callable[[], float]
 
     def send(self, message: EmailMessage) -> str:
         time.sleep(self.delay())
         return self.real.send(message)
+
+    def with_configuration_set(self, configuration_set: str | None) -> Mailer:
+        """The acknowledgements' mailer: the real one, unwrapped."""
+        return self.real.with_configuration_set(configuration_set)
 
 
 @pytest.fixture

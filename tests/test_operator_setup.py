@@ -226,17 +226,22 @@ def test_adapter_notifier_event_is_sent_by_the_real_notifier_and_failures_map_ba
         item["created_at"] = "2026-11-01T10:00:00.000Z"
         dynamodb.put_item(TableName=TABLE_NAME, Item=attribute_map(item))
     from enquiries.notify.handler import ses_mailer
+    from enquiries.notify.mail_settings import MailSettings
 
     class RefusingB:
         """The notifier's mailer, but SES refuses the email about the second enquiry."""
 
-        def __init__(self, mail: Any) -> None:
+        def __init__(self, mail: MailSettings) -> None:
             self.real = ses_mailer(mail)
 
         def send(self, message: Any) -> str:
             if "01BBBBBBBBBBBBBBBBBBBBBBBB" in str(message["X-Enquiry-Id"]):
                 raise SendFailed("MessageRejected", permanent=True)
             return self.real.send(message)
+
+        def with_configuration_set(self, configuration_set: str | None) -> Any:
+            """The acknowledgements' mailer: the real one, unwrapped."""
+            return self.real.with_configuration_set(configuration_set)
 
     notifier = make_notifier(mailer_for=RefusingB)
     ids = ["01AAAAAAAAAAAAAAAAAAAAAAAA", "01NOTSTORED000000000000000", "01BBBBBBBBBBBBBBBBBBBBBBBB"]

@@ -35,9 +35,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from enquiries.aws import StorageUnavailable
 from enquiries.log import logger
-from enquiries.notify.acknowledgement import Acknowledger, acknowledger_for
+from enquiries.notify.acknowledgement import Acknowledger, RetargetableMailer, acknowledger_for
 from enquiries.notify.budget import RecordBudget
-from enquiries.notify.delivery import Mailer, Outcome, deliver
+from enquiries.notify.delivery import Outcome, deliver
 from enquiries.notify.ledger import DynamoNotificationLedger, NotificationLedger
 from enquiries.notify.mail_settings import MailSettings, mail_settings
 from enquiries.notify.mailer import SendFailed, SesMailer
@@ -54,20 +54,20 @@ class Notifier:
 
     mail: MailSettings
     ledger: NotificationLedger
-    mailer: Mailer
+    mailer: RetargetableMailer
     metrics: Metrics
     acknowledger: Acknowledger | None
 
 
-def ses_mailer(mail: MailSettings) -> Mailer:
-    """The mailer of the clinic's emails and the acknowledgements, through SES."""
+def ses_mailer(mail: MailSettings) -> RetargetableMailer:
+    """The clinic's emails' mailer, through SES (the acknowledgements retarget it to their own set)."""
     return SesMailer(configuration_set=mail.configuration_set)
 
 
 def init(
     settings: Settings | None = None,
     *,
-    mailer_for: Callable[[MailSettings], Mailer] = ses_mailer,
+    mailer_for: Callable[[MailSettings], RetargetableMailer] = ses_mailer,
     ledger_for: Callable[[str], NotificationLedger] = DynamoNotificationLedger,
     clock: Callable[[], float] = time.time,
 ) -> Notifier:
