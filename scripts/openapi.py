@@ -227,26 +227,34 @@ def _field_rules(form: bool) -> dict[str, Schema | None]:
     }
 
 
-def enquiry_schemas() -> tuple[Schema, Schema]:
-    """The JSON body (from the pydantic model, with the contract's rules) and the form body schemas."""
-    from enquiries.validation import Enquiry
+def _title(name: str) -> str:
+    """A field's title, as JSON Schema generators write one from its name: `_next` is "Next",
+    `cf-turnstile-response` "Cf-Turnstile-Response"."""
+    return name.title().replace("_", " ").strip()
 
-    model = Enquiry.model_json_schema(by_alias=True)
+
+def enquiry_schemas() -> tuple[Schema, Schema]:
+    """The JSON body and the form body schemas: the fields validation reads, in its order, each with
+    the contract's rule."""
+    from enquiries.validation import FIELDS, Enquiry
+
+    names = [name for name, _, _ in FIELDS]
     required = ["name", "email", "message", "consent"]
     schemas = []
     for form in (False, True):
         rules = _field_rules(form)
+        if set(rules) != set(names):  # a new field must get its contract rule here, a removed one lose it
+            raise ValueError(
+                f"scripts/openapi.py has rules for {sorted(rules)}, validation has fields {sorted(names)}"
+            )
         properties: Schema = {}
-        for name, generated in model["properties"].items():
-            if name not in rules:  # a new model field must get its contract rule here
-                raise ValueError(f"the Enquiry model's field {name!r} has no rule in scripts/openapi.py")
-            if rules[name] is None:
-                continue
-            schema = {key: value for key, value in generated.items() if key not in ("default", "anyOf")}
-            properties[name] = {**schema, **(rules[name] or {})}
+        for name in names:
+            rule = rules[name]
+            if rule is not None:
+                properties[name] = {"title": _title(name), **rule}
         schemas.append(
             {
-                "title": "EnquiryForm" if form else model["title"],
+                "title": "EnquiryForm" if form else Enquiry.__name__,
                 "description": (
                     "An enquiry sent as an HTML form: the same fields as `Enquiry`, every value text; a "
                     "file part is a 422."
@@ -258,7 +266,7 @@ def enquiry_schemas() -> tuple[Schema, Schema]:
                 "type": "object",
                 "properties": properties,
                 "required": required,
-                "additionalProperties": model.get("additionalProperties", False),
+                "additionalProperties": False,  # any other field is a 422
             }
         )
     return schemas[0], schemas[1]

@@ -20,8 +20,6 @@ LOCATED = (
     "email_validator",
     "phonenumbers",
     "aws_lambda_powertools",
-    "pydantic",
-    "pydantic_core",
 )
 compiled_from_source: list[str] = []
 _source_to_code = importlib.machinery.SourceFileLoader.source_to_code

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import importlib
 import sys
 from collections.abc import Callable
@@ -71,6 +72,66 @@ def test_settings_missing_or_malformed_names_the_variable(environ: dict[str, str
     assert named in str(raised.value)
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "reason"),
+    [
+        ("RETENTION_DAYS", "a year", "must be a whole number from 1 to 36500"),
+        ("RETENTION_DAYS", "36501", "must be a whole number from 1 to 36500"),
+        ("RATE_LIMIT_PER_HOUR", "10.5", "must be a whole number of at least 0"),
+        ("RATE_LIMIT_PER_HOUR", "-1", "must be a whole number of at least 0"),
+        ("ACKNOWLEDGEMENT_DAILY_CAP", "0", "must be a whole number of at least 1"),
+        ("ACKNOWLEDGEMENT_DAILY_CAP", "1e3", "must be a whole number of at least 1"),
+        ("REQUIRE_CONSENT", "maybe", "must be true or false"),
+        ("SERVICES", " , ,", "must name at least one service, comma-separated"),
+        ("DEFAULT_PHONE_REGION", "gb", "must be a region's two capital letters, like GB"),
+        ("DEFAULT_PHONE_REGION", "UK", "'UK' is not a region phone numbers can be read in (GB, not UK)"),
+        (
+            "SUCCESS_URL",
+            "thanks.html",
+            "must be an absolute http(s) URL, like https://www.example.com/thanks/",
+        ),
+    ],
+)
+def test_settings_malformed_value_says_what_it_must_be(variable: str, value: str, reason: str) -> None:
+    # When a variable holds a value the setting cannot take
+    with pytest.raises(SettingsError) as raised:
+        load_settings({"TABLE_NAME": "t", variable: value})
+
+    # Then the deployer reads which variable, and what it must be, in plain words
+    assert str(raised.value) == f"Configuration error: {variable} is invalid: {reason}"
+
+
+@pytest.mark.parametrize(("value", "number"), [(" 12 ", 12), ("+3", 3), ("10.0", 10), ("0", 0)])
+def test_settings_whole_number_with_a_sign_or_a_zero_fraction_is_read(value: str, number: int) -> None:
+    # When a whole number is written with spaces, a sign or a zero fraction (as a Number parameter may be)
+    settings = load_settings({"TABLE_NAME": "t", "RATE_LIMIT_PER_HOUR": value})
+
+    # Then it is read as that number
+    assert settings.rate_limit_per_hour == number
+
+
+def test_settings_every_bad_variable_is_named_at_once() -> None:
+    # Given an environment with several mistakes
+    environ = {
+        "RETENTION_DAYS": "0",
+        "REQUIRE_CONSENT": "maybe",
+        "TURNSTILE_SECRET": "0x4AAA-key",
+        "TURNSTILE_SECRET_ARN": "arn:x",
+    }
+
+    # When settings are loaded for a function that also needs GUARD_TABLE_NAME
+    with pytest.raises(SettingsError) as raised:
+        load_settings(environ, required=("GUARD_TABLE_NAME",))
+
+    # Then one error names every one of them, so one fix-and-deploy round is enough
+    assert str(raised.value) == (
+        "Configuration error: GUARD_TABLE_NAME is required but not set; TABLE_NAME is required but not set;"
+        " REQUIRE_CONSENT is invalid: must be true or false;"
+        " RETENTION_DAYS is invalid: must be a whole number from 1 to 36500;"
+        " TURNSTILE_SECRET and TURNSTILE_SECRET_ARN are both set: set only one"
+    )
+
+
 def test_settings_submission_function_fails_at_start_without_table_name(
     aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -84,12 +145,15 @@ def test_settings_submission_function_fails_at_start_without_table_name(
 
 
 def test_settings_every_variable_is_in_the_shared_list_of_setting_names() -> None:
-    # Given the settings model and the list the local server, the tests and the benchmark clear
+    # Given the variables the settings read and the list the local server, the tests and the benchmark
+    # clear
     from devserver.environment import SETTING_NAMES
-    from enquiries.settings import Settings
+    from enquiries.settings import FIELDS_BY_VARIABLE, Settings
 
-    # Then they name the same variables, so a new setting cannot leak in from a developer's shell
-    assert {field.alias for field in Settings.model_fields.values()} == set(SETTING_NAMES)
+    # Then they name the same variables, so a new setting cannot leak in from a developer's shell, and
+    # every field of the settings is read from one
+    assert set(FIELDS_BY_VARIABLE) == set(SETTING_NAMES)
+    assert sorted(FIELDS_BY_VARIABLE.values()) == sorted(field.name for field in dataclasses.fields(Settings))
 
 
 @pytest.mark.parametrize(

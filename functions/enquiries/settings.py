@@ -2,23 +2,17 @@
 
 A missing or malformed setting raises `SettingsError` naming the variable, at import of the handler
 (Lambda's init phase), so a misconfigured deployment fails once and loudly, never a 500 per request.
+Every bad variable is named at once.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from typing import Annotated, Any
-
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
 
 from enquiries.origins import serialise_origin
 
@@ -38,130 +32,166 @@ DEFAULT_EMERGENCY_NOTE = (
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
+# A whole number as these settings have always been read: a sign, digits grouped by single
+# underscores, and a fraction of zeros (CloudFormation's Number parameters take `10.0`).
+_WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+(?:_[0-9]+)*(?:\.0+)?")
+_REGION = re.compile(r"[A-Z]{2}")
 
 
 class SettingsError(RuntimeError):
     """A setting is missing or malformed; the message names the environment variable."""
 
 
-def _stripped(value: Any) -> Any:
-    return value.strip() if isinstance(value, str) else value
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """Every setting of the contract's Configuration section (FIELDS_BY_VARIABLE names the variables)."""
 
-
-def _comma_list(value: Any) -> Any:
-    if isinstance(value, str):
-        return tuple(item.strip() for item in value.split(",") if item.strip())
-    return value
-
-
-def _boolean(value: Any) -> Any:
-    if isinstance(value, str):
-        lowered = value.strip().lower()
-        if lowered in _TRUE:
-            return True
-        if lowered in _FALSE:
-            return False
-        raise ValueError("must be true or false")
-    return value
-
-
-OptionalText = Annotated[str | None, BeforeValidator(_stripped)]
-CommaList = Annotated[tuple[str, ...], BeforeValidator(_comma_list)]
-
-
-class Settings(BaseModel):
-    """Every setting of the contract's Configuration section. Field aliases are the variable names."""
-
-    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
-
-    table_name: Annotated[str, BeforeValidator(_stripped)] = Field(alias="TABLE_NAME")
-    allowed_origins: CommaList = Field(default=(), alias="ALLOWED_ORIGINS")
+    table_name: str
+    allowed_origins: tuple[str, ...] = ()
     # Set by the template for the submission function: short-lived request records (Idempotency-Key
     # replays, double-submit fingerprints, rate-limit windows) and the secret that keys the hash of
     # client addresses, so no address is ever stored in the clear.
-    guard_table_name: OptionalText = Field(default=None, alias="GUARD_TABLE_NAME")
-    client_address_secret_arn: OptionalText = Field(default=None, alias="CLIENT_ADDRESS_SECRET_ARN")
+    guard_table_name: str | None = None
+    client_address_secret_arn: str | None = None
     # Required by the notifier only (see `load_settings(required=...)`).
-    clinic_email: CommaList = Field(default=(), alias="CLINIC_EMAIL")
-    sender_email: OptionalText = Field(default=None, alias="SENDER_EMAIL")
-    success_url: OptionalText = Field(default=None, alias="SUCCESS_URL")
-    clinic_phone: OptionalText = Field(default=None, alias="CLINIC_PHONE")
-    services: CommaList = Field(default=DEFAULT_SERVICES, alias="SERVICES", min_length=1)
-    require_consent: Annotated[bool, BeforeValidator(_boolean)] = Field(default=True, alias="REQUIRE_CONSENT")
-    default_phone_region: Annotated[str, BeforeValidator(_stripped)] = Field(
-        default="GB", alias="DEFAULT_PHONE_REGION", pattern=r"^[A-Z]{2}$"
-    )
-    rate_limit_per_hour: int = Field(default=10, alias="RATE_LIMIT_PER_HOUR", ge=0)
-    retention_days: int = Field(default=365, alias="RETENTION_DAYS", ge=1, le=36500)
-    timezone: Annotated[str, BeforeValidator(_stripped)] = Field(default="Europe/London", alias="TIMEZONE")
-    ses_configuration_set: OptionalText = Field(default=None, alias="SES_CONFIGURATION_SET")
+    clinic_email: tuple[str, ...] = ()
+    sender_email: str | None = None
+    success_url: str | None = None
+    clinic_phone: str | None = None
+    services: tuple[str, ...] = DEFAULT_SERVICES
+    require_consent: bool = True
+    default_phone_region: str = "GB"
+    rate_limit_per_hour: int = 10
+    retention_days: int = 365
+    timezone: str = "Europe/London"
+    ses_configuration_set: str | None = None
     # The clinic's notification's own configuration set, when it differs from SES_CONFIGURATION_SET:
     # the template's, which never suppresses the clinic's addresses (notify/mail_settings.py).
-    notification_ses_configuration_set: OptionalText = Field(
-        default=None, alias="NOTIFICATION_SES_CONFIGURATION_SET"
-    )
+    notification_ses_configuration_set: str | None = None
     # The Turnstile secret key itself (the local server, tests), or, when deployed, the ARN of a
     # Secrets Manager secret that holds it, so the key is not readable in the function's configuration.
-    turnstile_secret: OptionalText = Field(default=None, alias="TURNSTILE_SECRET", repr=False)
-    turnstile_secret_arn: OptionalText = Field(default=None, alias="TURNSTILE_SECRET_ARN")
-    turnstile_verify_url: OptionalText = Field(default=None, alias="TURNSTILE_VERIFY_URL")
+    turnstile_secret: str | None = field(default=None, repr=False)
+    turnstile_secret_arn: str | None = None
+    turnstile_verify_url: str | None = None
     # The acknowledgement email to the enquirer (opt-in; the notifier, notify/acknowledgement.py).
-    acknowledge_enquirer: Annotated[bool, BeforeValidator(_boolean)] = Field(
-        default=False, alias="ACKNOWLEDGE_ENQUIRER"
-    )
-    clinic_name: OptionalText = Field(default=None, alias="CLINIC_NAME")
-    acknowledgement_reply_within: Annotated[str, BeforeValidator(_stripped)] = Field(
-        default=DEFAULT_REPLY_WITHIN, alias="ACKNOWLEDGEMENT_REPLY_WITHIN"
-    )
-    acknowledgement_emergency_note: Annotated[str, BeforeValidator(_stripped)] = Field(
-        default=DEFAULT_EMERGENCY_NOTE, alias="ACKNOWLEDGEMENT_EMERGENCY_NOTE"
-    )
-    acknowledgement_daily_cap: int = Field(default=200, alias="ACKNOWLEDGEMENT_DAILY_CAP", ge=1)
+    acknowledge_enquirer: bool = False
+    clinic_name: str | None = None
+    acknowledgement_reply_within: str = DEFAULT_REPLY_WITHIN
+    acknowledgement_emergency_note: str = DEFAULT_EMERGENCY_NOTE
+    acknowledgement_daily_cap: int = 200
 
-    @field_validator("allowed_origins")
-    @classmethod
-    def _origins_as_browsers_send_them(cls, origins: tuple[str, ...]) -> tuple[str, ...]:
-        # Compared with the Origin header and echoed in CORS headers, so written as browsers write
-        # them (https://clinic.example:443/ becomes https://clinic.example), or refused at start.
-        serialised: list[str] = []
-        for origin in origins:
-            try:
-                canonical = serialise_origin(origin)
-            except ValueError as reason:
-                example = "an origin looks like https://www.example.com"
-                raise ValueError(f"{origin!r} {reason}; {example}") from None
-            if canonical not in serialised:
-                serialised.append(canonical)
-        return tuple(serialised)
 
-    @field_validator("success_url", "turnstile_verify_url")
-    @classmethod
-    def _absolute_url(cls, url: str | None) -> str | None:
-        if url is None:
-            return None
-        from urllib.parse import urlsplit
+# Readers: each takes a variable's trimmed, non-blank text and returns the field's value, or raises
+# ValueError saying what the value must be.
 
-        parts = urlsplit(url)
-        if parts.scheme not in ("https", "http") or not parts.hostname or any(c.isspace() for c in url):
-            raise ValueError("must be an absolute http(s) URL, like https://www.example.com/thanks/")
-        return url
 
-    @field_validator("default_phone_region")
-    @classmethod
-    def _known_region(cls, region: str) -> str:
-        if region != "GB":  # the default is known good: only a chosen region costs the import
-            import phonenumbers
+def _text(text: str) -> str:
+    return text
 
-            if region not in phonenumbers.SUPPORTED_REGIONS:
-                raise ValueError(f"{region!r} is not a region phone numbers can be read in (GB, not UK)")
-        return region
 
-    @model_validator(mode="after")
-    def _one_turnstile_secret(self) -> Settings:
-        if self.turnstile_secret and self.turnstile_secret_arn:
-            # Which one to use would be a guess; a stale plain secret left beside the ARN is likely.
-            raise ValueError("TURNSTILE_SECRET and TURNSTILE_SECRET_ARN are both set: set only one")
-        return self
+def _comma_list(text: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
+def _boolean(text: str) -> bool:
+    lowered = text.lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ValueError("must be true or false")
+
+
+def _whole_number(least: int, most: int | None = None) -> Callable[[str], int]:
+    wanted = f"from {least} to {most}" if most is not None else f"of at least {least}"
+
+    def read(text: str) -> int:
+        try:
+            number = int(text.partition(".")[0]) if _WHOLE_NUMBER.fullmatch(text) else None
+        except ValueError:  # more digits than int() reads
+            number = None
+        if number is None or number < least or (most is not None and number > most):
+            raise ValueError(f"must be a whole number {wanted}")
+        return number
+
+    return read
+
+
+def _origins(text: str) -> tuple[str, ...]:
+    # Compared with the Origin header and echoed in CORS headers, so written as browsers write
+    # them (https://clinic.example:443/ becomes https://clinic.example), or refused at start.
+    serialised: list[str] = []
+    for origin in _comma_list(text):
+        try:
+            canonical = serialise_origin(origin)
+        except ValueError as reason:
+            example = "an origin looks like https://www.example.com"
+            raise ValueError(f"{origin!r} {reason}; {example}") from None
+        if canonical not in serialised:
+            serialised.append(canonical)
+    return tuple(serialised)
+
+
+def _services(text: str) -> tuple[str, ...]:
+    services = _comma_list(text)
+    if not services:
+        raise ValueError("must name at least one service, comma-separated")
+    return services
+
+
+def _absolute_url(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname or any(c.isspace() for c in url):
+        raise ValueError("must be an absolute http(s) URL, like https://www.example.com/thanks/")
+    return url
+
+
+def _phone_region(region: str) -> str:
+    if not _REGION.fullmatch(region):
+        raise ValueError("must be a region's two capital letters, like GB")
+    if region != "GB":  # the default is known good: only a chosen region costs the import
+        import phonenumbers
+
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"{region!r} is not a region phone numbers can be read in (GB, not UK)")
+    return region
+
+
+# Each environment variable, the Settings field it sets, and its reader.
+_VARIABLES: tuple[tuple[str, str, Callable[[str], object]], ...] = (
+    ("TABLE_NAME", "table_name", _text),
+    ("ALLOWED_ORIGINS", "allowed_origins", _origins),
+    ("GUARD_TABLE_NAME", "guard_table_name", _text),
+    ("CLIENT_ADDRESS_SECRET_ARN", "client_address_secret_arn", _text),
+    ("CLINIC_EMAIL", "clinic_email", _comma_list),
+    ("SENDER_EMAIL", "sender_email", _text),
+    ("SUCCESS_URL", "success_url", _absolute_url),
+    ("CLINIC_PHONE", "clinic_phone", _text),
+    ("SERVICES", "services", _services),
+    ("REQUIRE_CONSENT", "require_consent", _boolean),
+    ("DEFAULT_PHONE_REGION", "default_phone_region", _phone_region),
+    ("RATE_LIMIT_PER_HOUR", "rate_limit_per_hour", _whole_number(0)),
+    ("RETENTION_DAYS", "retention_days", _whole_number(1, 36500)),
+    ("TIMEZONE", "timezone", _text),
+    ("SES_CONFIGURATION_SET", "ses_configuration_set", _text),
+    ("NOTIFICATION_SES_CONFIGURATION_SET", "notification_ses_configuration_set", _text),
+    ("TURNSTILE_SECRET", "turnstile_secret", _text),
+    ("TURNSTILE_SECRET_ARN", "turnstile_secret_arn", _text),
+    ("TURNSTILE_VERIFY_URL", "turnstile_verify_url", _absolute_url),
+    ("ACKNOWLEDGE_ENQUIRER", "acknowledge_enquirer", _boolean),
+    ("CLINIC_NAME", "clinic_name", _text),
+    ("ACKNOWLEDGEMENT_REPLY_WITHIN", "acknowledgement_reply_within", _text),
+    ("ACKNOWLEDGEMENT_EMERGENCY_NOTE", "acknowledgement_emergency_note", _text),
+    ("ACKNOWLEDGEMENT_DAILY_CAP", "acknowledgement_daily_cap", _whole_number(1)),
+)
+# The variables this module reads, each with the Settings field it sets.
+FIELDS_BY_VARIABLE: Mapping[str, str] = MappingProxyType(
+    {variable: attribute for variable, attribute, _ in _VARIABLES}
+)
+# Required of every function (the others are required by the functions that name them).
+ALWAYS_REQUIRED = ("TABLE_NAME",)
 
 
 def load_settings(environ: Mapping[str, str] | None = None, required: tuple[str, ...] = ()) -> Settings:
@@ -171,24 +201,22 @@ def load_settings(environ: Mapping[str, str] | None = None, required: tuple[str,
     """
     source = os.environ if environ is None else environ
     # A blank variable (a CloudFormation parameter left empty) means unset: its default, or "required".
-    values = {
-        field.alias: source[field.alias]
-        for field in Settings.model_fields.values()
-        if field.alias and source.get(field.alias, "").strip()
-    }
-    problems = [f"{name} is required but not set" for name in required if name not in values]
-    try:
-        settings = Settings.model_validate(values)
-    except ValidationError as error:
-        for detail in error.errors():
-            if not detail["loc"]:  # a check across variables: its message names them
-                problems.append(str(detail.get("ctx", {}).get("error", detail["msg"])))
-                continue
-            variable = str(detail["loc"][0])
-            reason = (
-                "is required but not set" if detail["type"] == "missing" else f"is invalid: {detail['msg']}"
-            )
-            problems.append(f"{variable} {reason}")
+    given = {name: source[name].strip() for name in FIELDS_BY_VARIABLE if source.get(name, "").strip()}
+    problems = [
+        f"{name} is required but not set"
+        for name in dict.fromkeys((*required, *ALWAYS_REQUIRED))
+        if name not in given
+    ]
+    values: dict[str, Any] = {}
+    for name, attribute, read in _VARIABLES:
+        if name in given:
+            try:
+                values[attribute] = read(given[name])
+            except ValueError as reason:
+                problems.append(f"{name} is invalid: {reason}")
+    if values.get("turnstile_secret") and values.get("turnstile_secret_arn"):
+        # Which one to use would be a guess; a stale plain secret left beside the ARN is likely.
+        problems.append("TURNSTILE_SECRET and TURNSTILE_SECRET_ARN are both set: set only one")
     if problems:
         raise SettingsError("Configuration error: " + "; ".join(problems))
-    return settings
+    return Settings(**values)

@@ -8,13 +8,13 @@ https://developers.cloudflare.com/turnstile/get-started/server-side-validation/
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from http import HTTPStatus
 from http.client import HTTPException
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 from urllib.request import Request, urlopen
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from enquiries.captcha import CaptchaFailed, CaptchaUnavailable
 
@@ -34,20 +34,75 @@ VISITOR_ERROR_CODES = frozenset({"missing-input-response", "invalid-input-respon
 OPERATOR_ERROR_CODES = frozenset(
     {"missing-input-secret", "invalid-input-secret", "bad-request", "internal-error"}
 )
+# siteverify documents seven error codes: an answer with more than 16 is not its answer.
+MAX_ERROR_CODES = 16
+# The documented fields this code does not act on: each is text when present.
+OPTIONAL_TEXT_FIELDS = ("challenge_ts", "hostname", "action", "cdata")
+# A documented answer nests two levels (its `metadata`); far deeper is not siteverify's answer.
+MAX_NESTING = 200
 
 
-class SiteverifyAnswer(BaseModel):
-    """siteverify's answer as documented: strict JSON types (no "true" for true, no string for a list),
-    and the fields this code does not act on ignored (Cloudflare says answers may carry more)."""
-
-    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+@dataclass(frozen=True, slots=True)
+class SiteverifyAnswer:
+    """What this code acts on in siteverify's answer."""
 
     success: bool
-    error_codes: tuple[str, ...] = Field(default=(), alias="error-codes", max_length=16)
-    challenge_ts: str | None = None
-    hostname: str | None = None
-    action: str | None = None
-    cdata: str | None = None
+    error_codes: tuple[str, ...] = ()
+
+
+class MalformedAnswer(ValueError):
+    """The verifier's answer is not one siteverify documents."""
+
+
+def parse_answer(body: bytes) -> SiteverifyAnswer:
+    """siteverify's answer as documented: a UTF-8 JSON object with strict JSON types (no "true" for true,
+    no string for a list), and the fields this code does not act on ignored (Cloudflare says answers may
+    carry more). Anything else raises MalformedAnswer."""
+    try:
+        document = json.loads(body.decode("utf-8"))
+    # Not UTF-8, not JSON, a number too long for int(), or nested deeper than json's recursion limit.
+    except (ValueError, RecursionError):
+        raise MalformedAnswer from None
+    if not isinstance(document, dict) or not _within_limits(document):
+        raise MalformedAnswer
+    success = document.get("success")
+    codes = document.get("error-codes", [])
+    if (
+        not isinstance(success, bool)
+        or not isinstance(codes, list)
+        or len(codes) > MAX_ERROR_CODES
+        or not all(isinstance(code, str) for code in codes)
+        or not all(isinstance(document.get(name), str | None) for name in OPTIONAL_TEXT_FIELDS)
+    ):
+        raise MalformedAnswer
+    return SiteverifyAnswer(success, tuple(codes))
+
+
+def _within_limits(document: dict[str, Any]) -> bool:
+    """Whether the document nests at most MAX_NESTING levels below the answer and every string is Unicode
+    text (no unpaired surrogate escape such as "\\ud800", which I-JSON forbids, RFC 7493 section 2.1).
+    The depth is bounded here because json's own bound is the interpreter's recursion limit, which
+    varies between Python versions. The walk is iterative, so it cannot overflow itself."""
+    pending: list[tuple[object, int]] = [(document, 0)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, str):
+            if not value.isascii() and not _unicode_text(value):
+                return False
+        elif isinstance(value, dict | list):
+            if depth > MAX_NESTING:
+                return False
+            children = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+            pending.extend((child, depth + 1) for child in children)
+    return True
+
+
+def _unicode_text(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class TurnstileVerifier:
@@ -102,10 +157,8 @@ class TurnstileVerifier:
         if len(body) > MAX_ANSWER_BYTES:
             raise CaptchaUnavailable("turnstile:answer_too_large")
         try:
-            # pydantic's JSON parser bounds nesting depth, so a deep body is a ValidationError, never
-            # a RecursionError.
-            return SiteverifyAnswer.model_validate_json(body)
-        except ValidationError:
+            return parse_answer(body)
+        except MalformedAnswer:
             raise CaptchaUnavailable("turnstile:bad_answer") from None
 
 

@@ -1,20 +1,20 @@
 """The enquiry's field rules (the contract's Fields table), with plain-words messages for visitors.
 
-Every field uses a plain validator that sees the raw value (None when absent), so each message a
-visitor reads is ours, never pydantic's; `validate_enquiry` reports every failing field at once.
+Each field has a validator that sees the raw value (None when absent) and returns the value as stored,
+or raises with the visitor's message; `validate_enquiry` runs them all and reports every failing field
+at once, with any field the form does not have.
 """
 
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
-from pydantic_core import PydanticCustomError
-
 from enquiries.field_messages import EMAIL_MAX, MESSAGE_MAX, MESSAGES, NAME_MAX
 from enquiries.invisible import hidden_format_characters, shows_nothing
+from enquiries.plain_header import is_plain_address, is_plain_name
 
 CONSENT_TRUE = {"true", "on", "yes", "1"}
 CONSENT_FALSE = {"false", "off", "no", "0"}
@@ -39,8 +39,13 @@ class InvalidEnquiry(Exception):
         self.fields = fields
 
 
-def _fail(key: str, message: str | None = None) -> PydanticCustomError:
-    return PydanticCustomError(key, message or MESSAGES[key])
+class _Refused(Exception):
+    """A field's value fails its rule: `rule` keys MESSAGES, `message` is what the visitor reads."""
+
+    def __init__(self, rule: str, message: str | None = None) -> None:
+        super().__init__(rule)
+        self.rule = rule
+        self.message = message or MESSAGES[rule]
 
 
 class FilePart:
@@ -50,16 +55,45 @@ class FilePart:
         return "FilePart()"
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Enquiry:
+    """A valid enquiry, normalised as stored: trimmed text, normalised email, E.164 phone."""
+
+    name: str
+    email: str
+    phone: str | None
+    service: str | None
+    message: str
+    consent: bool | None
+    # Honeypot and redirect: accepted, never stored.
+    gotcha: str | None
+    next_url: str | None
+    # Cloudflare Turnstile's token; checked against Cloudflare after validation, never stored.
+    captcha_token: str | None
+
+    def stored_fields(self) -> dict[str, Any]:
+        """The fields that are stored, without absent optional ones."""
+        stored = {
+            "name": self.name,
+            "email": self.email,
+            "phone": self.phone,
+            "service": self.service,
+            "message": self.message,
+            "consent": self.consent,
+        }
+        return {field: value for field, value in stored.items() if value is not None}
+
+
 def _single_text(value: Any) -> str | None:
     """The field's text, or None when absent or blank; a list means the field was sent twice."""
     if value is None:
         return None
     if isinstance(value, FilePart):
-        raise _fail("file")
+        raise _Refused("file")
     if isinstance(value, list):
-        raise _fail("repeated")
+        raise _Refused("repeated")
     if not isinstance(value, str):
-        raise _fail("not_text")
+        raise _Refused("not_text")
     return value.strip() or None
 
 
@@ -68,166 +102,147 @@ def _required_text(value: Any, field: str, max_length: int) -> str:
     (only invisible characters, such as U+200B or the Hangul filler), `<field>_long` when too long."""
     text = _single_text(value)
     if text is None or shows_nothing(text):
-        raise _fail(field)
+        raise _Refused(field)
     if len(text) > max_length:
-        raise _fail(f"{field}_long")
+        raise _Refused(f"{field}_long")
     return text
 
 
-def _rules(info: ValidationInfo) -> FieldRules:
-    rules = info.context
-    if not isinstance(rules, FieldRules):  # a programming error, not a visitor's
-        raise TypeError("validate_enquiry must pass FieldRules as the validation context")
-    return rules
-
-
-class Enquiry(BaseModel):
-    """A valid enquiry, normalised as stored: trimmed text, normalised email, E.164 phone."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: str = Field(default=None, validate_default=True)
-    email: str = Field(default=None, validate_default=True)
-    phone: str | None = Field(default=None, validate_default=True)
-    service: str | None = Field(default=None, validate_default=True)
-    message: str = Field(default=None, validate_default=True)
-    consent: bool | None = Field(default=None, validate_default=True)
-    # Honeypot and redirect: accepted, never stored.
-    gotcha: str | None = Field(default=None, alias="_gotcha", validate_default=True)
-    next_url: str | None = Field(default=None, alias="_next", validate_default=True)
-    # Cloudflare Turnstile's token; checked against Cloudflare after validation, never stored.
-    captcha_token: str | None = Field(default=None, alias="cf-turnstile-response", validate_default=True)
-
-    @field_validator("name", mode="plain")
-    @classmethod
-    def _name(cls, value: Any) -> str:
-        text = _required_text(value, "name", NAME_MAX)
-        if any(unicodedata.category(char) == "Cc" for char in text):
-            raise _fail("name_control")
-        if hidden_format_characters(text):
-            raise _fail("name_format")
-        # Imported here, with the email package: only a name that got this far needs it.
-        from enquiries.notify.headers import UnsafeHeader, check_name
-
-        try:
-            check_name(text)  # as the notification's Subject and Reply-To display name
-        except UnsafeHeader:
-            raise _fail("name_header") from None
+def _name(value: Any, rules: FieldRules) -> str:
+    text = _required_text(value, "name", NAME_MAX)
+    if any(unicodedata.category(char) == "Cc" for char in text):
+        raise _Refused("name_control")
+    if hidden_format_characters(text):
+        raise _Refused("name_format")
+    if is_plain_name(text):  # survives as a header without the round trip (enquiries/plain_header.py)
         return text
+    # Imported here, with the email package: only a name that is not plain needs it.
+    from enquiries.notify.headers import UnsafeHeader, check_name
 
-    @field_validator("email", mode="plain")
-    @classmethod
-    def _email(cls, value: Any) -> str:
-        text = _required_text(value, "email", EMAIL_MAX)
-        from email_validator import EmailNotValidError, validate_email
+    try:
+        check_name(text)  # as the notification's Subject and Reply-To display name
+    except UnsafeHeader:
+        raise _Refused("name_header") from None
+    return text
 
-        try:
-            # Without SMTPUTF8: the clinic answers through Reply-To, which must be an address every
-            # mail system accepts (an accented domain is fine: it has an ASCII form).
-            valid = validate_email(text, check_deliverability=False, allow_smtputf8=False)
-        except EmailNotValidError:
-            accented_local = not text.rpartition("@")[0].isascii()
-            raise _fail("email_ascii" if accented_local else "email") from None
-        if len(valid.normalized) > EMAIL_MAX:
-            raise _fail("email_long")
-        from enquiries.notify.headers import UnsafeHeader, check_email
 
-        try:
-            check_email(valid.normalized)  # as the notification's Reply-To
-        except UnsafeHeader:
-            raise _fail("email_header") from None
+def _email(value: Any, rules: FieldRules) -> str:
+    text = _required_text(value, "email", EMAIL_MAX)
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        # Without SMTPUTF8: the clinic answers through Reply-To, which must be an address every
+        # mail system accepts (an accented domain is fine: it has an ASCII form).
+        valid = validate_email(text, check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError:
+        accented_local = not text.rpartition("@")[0].isascii()
+        raise _Refused("email_ascii" if accented_local else "email") from None
+    if len(valid.normalized) > EMAIL_MAX:
+        raise _Refused("email_long")
+    if is_plain_address(valid.normalized):  # as is_plain_name above
         return valid.normalized
+    from enquiries.notify.headers import UnsafeHeader, check_email
 
-    @field_validator("phone", mode="plain")
-    @classmethod
-    def _phone(cls, value: Any, info: ValidationInfo) -> str | None:
-        text = _single_text(value)
-        if text is None:
-            return None
-        # Imported here: phone metadata is only needed by the visitors who give a number.
-        import phonenumbers
+    try:
+        check_email(valid.normalized)  # as the notification's Reply-To
+    except UnsafeHeader:
+        raise _Refused("email_header") from None
+    return valid.normalized
 
-        try:
-            number = phonenumbers.parse(text, _rules(info).default_phone_region)
-        except phonenumbers.NumberParseException:
-            raise _fail("phone") from None
-        if not phonenumbers.is_possible_number(number):
-            raise _fail("phone")
-        return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
 
-    @field_validator("service", mode="plain")
-    @classmethod
-    def _service(cls, value: Any, info: ValidationInfo) -> str | None:
-        text = _single_text(value)
-        if text is None:
-            return None
-        services = _rules(info).services
-        for canonical in services:
-            if canonical.casefold() == text.casefold():
-                return canonical
-        raise _fail("service", "Choose one of: " + ", ".join(services) + ".")
+def _phone(value: Any, rules: FieldRules) -> str | None:
+    text = _single_text(value)
+    if text is None:
+        return None
+    # Imported here: phone metadata is only needed by the visitors who give a number.
+    import phonenumbers
 
-    @field_validator("message", mode="plain")
-    @classmethod
-    def _message(cls, value: Any) -> str:
-        return _required_text(value, "message", MESSAGE_MAX)
+    try:
+        number = phonenumbers.parse(text, rules.default_phone_region)
+    except phonenumbers.NumberParseException:
+        raise _Refused("phone") from None
+    if not phonenumbers.is_possible_number(number):
+        raise _Refused("phone")
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
 
-    @field_validator("consent", mode="plain")
-    @classmethod
-    def _consent(cls, value: Any, info: ValidationInfo) -> bool | None:
-        if isinstance(value, FilePart):
-            raise _fail("file")
-        if isinstance(value, list):
-            raise _fail("repeated")
-        given = value is not None and not (isinstance(value, str) and not value.strip())
-        if given and (
-            value is True or (isinstance(value, str | int) and str(value).strip().lower() in CONSENT_TRUE)
-        ):
-            return True
-        if _rules(info).require_consent:
-            raise _fail("consent")
-        if not given or value is False or str(value).strip().lower() in CONSENT_FALSE:
-            return None  # consent is optional here, and was not given
-        raise _fail("consent")
 
-    @field_validator("captcha_token", mode="plain")
-    @classmethod
-    def _captcha_token(cls, value: Any, info: ValidationInfo) -> str | None:
-        required = _rules(info).captcha_required
-        if not required:
-            if value is not None:
-                raise _fail("unknown")
-            return None
-        text = _single_text(value)
-        if text is None:
-            raise _fail("captcha")
-        return text
+def _service(value: Any, rules: FieldRules) -> str | None:
+    text = _single_text(value)
+    if text is None:
+        return None
+    for canonical in rules.services:
+        if canonical.casefold() == text.casefold():
+            return canonical
+    raise _Refused("service", "Choose one of: " + ", ".join(rules.services) + ".")
 
-    @field_validator("gotcha", "next_url", mode="plain")
-    @classmethod
-    def _optional_text(cls, value: Any) -> str | None:
-        return _single_text(value)
 
-    def stored_fields(self) -> dict[str, Any]:
-        """The fields that are stored, without absent optional ones."""
-        return self.model_dump(exclude={"gotcha", "next_url", "captcha_token"}, exclude_none=True)
+def _message(value: Any, rules: FieldRules) -> str:
+    return _required_text(value, "message", MESSAGE_MAX)
+
+
+def _consent(value: Any, rules: FieldRules) -> bool | None:
+    if isinstance(value, FilePart):
+        raise _Refused("file")
+    if isinstance(value, list):
+        raise _Refused("repeated")
+    given = value is not None and not (isinstance(value, str) and not value.strip())
+    if given and (
+        value is True or (isinstance(value, str | int) and str(value).strip().lower() in CONSENT_TRUE)
+    ):
+        return True
+    if rules.require_consent:
+        raise _Refused("consent")
+    if not given or value is False or str(value).strip().lower() in CONSENT_FALSE:
+        return None  # consent is optional here, and was not given
+    raise _Refused("consent")
+
+
+def _captcha_token(value: Any, rules: FieldRules) -> str | None:
+    if not rules.captcha_required:
+        if value is not None:
+            raise _Refused("unknown")
+        return None
+    text = _single_text(value)
+    if text is None:
+        raise _Refused("captcha")
+    return text
+
+
+def _optional_text(value: Any, rules: FieldRules) -> str | None:
+    return _single_text(value)
+
+
+# Each field as the form names it, the Enquiry attribute it becomes, and its validator, in the order
+# failing fields are reported. Only these names are fields: a key spelt like an attribute (`gotcha`,
+# `next_url`, `captcha_token`) is unknown.
+FIELDS: tuple[tuple[str, str, Callable[[Any, FieldRules], Any]], ...] = (
+    ("name", "name", _name),
+    ("email", "email", _email),
+    ("phone", "phone", _phone),
+    ("service", "service", _service),
+    ("message", "message", _message),
+    ("consent", "consent", _consent),
+    ("_gotcha", "gotcha", _optional_text),
+    ("_next", "next_url", _optional_text),
+    ("cf-turnstile-response", "captcha_token", _captcha_token),
+)
+FIELD_NAMES = frozenset(name for name, _, _ in FIELDS)
 
 
 def validate_enquiry(data: dict[str, Any], rules: FieldRules) -> Enquiry:
     """Validate a submitted form, or raise InvalidEnquiry listing every failing field."""
-    try:
-        return Enquiry.model_validate(data, context=rules)
-    except ValidationError as error:
-        fields: dict[str, str] = {}
-        for detail in error.errors():
-            field = str(detail["loc"][0]) if detail["loc"] else "form"
-            if detail["type"] == "captcha":
-                field = "captcha"  # the contract names the check, not the widget's field
-            if detail["type"] == "extra_forbidden":
-                message = (
-                    MESSAGES["file"] if isinstance(detail.get("input"), FilePart) else MESSAGES["unknown"]
-                )
-            else:
-                message = detail["msg"]
-            fields.setdefault(field, message)
-        raise InvalidEnquiry(fields) from None
+    values: dict[str, Any] = {}
+    failing: dict[str, str] = {}
+    for name, attribute, validate in FIELDS:
+        try:
+            values[attribute] = validate(data.get(name), rules)
+        except _Refused as refused:
+            # The contract names the Turnstile check `captcha`, not the widget's field.
+            field = "captcha" if refused.rule == "captcha" else name
+            failing.setdefault(field, refused.message)
+    for name, value in data.items():
+        if name not in FIELD_NAMES:
+            failing.setdefault(name, MESSAGES["file"] if isinstance(value, FilePart) else MESSAGES["unknown"])
+    if failing:
+        raise InvalidEnquiry(failing)
+    return Enquiry(**values)
