@@ -1,10 +1,11 @@
 """Shared fixtures: a moto-backed AWS with the tables built from template.yaml, the real submission
-handler, and the functions' log. Helpers and constants are in support.py."""
+handler and notifier, and the functions' log. Helpers and constants are in support.py."""
 
 from __future__ import annotations
 
 import io
 import logging
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -21,7 +22,9 @@ from support import (
     TABLE_NAME,
     FakeContext,
     Handler,
+    MadeNotifier,
     MakeHandler,
+    MakeNotifier,
 )
 
 from devserver.environment import SETTING_NAMES
@@ -31,6 +34,9 @@ from emulator.template_tables import create_table_from_template
 if TYPE_CHECKING:
     from enquiries.api.services import Services
     from enquiries.intake import IntakeStore
+    from enquiries.notify.acknowledgement import RetargetableMailer
+    from enquiries.notify.ledger import NotificationLedger
+    from enquiries.notify.mail_settings import MailSettings
 
 # DynamoDB transactions are atomic and isolated; moto's are not unless patched (see the module).
 moto_transactions.install()
@@ -113,6 +119,37 @@ def make_handler(dynamodb: Any, monkeypatch: pytest.MonkeyPatch, lambda_context:
 @pytest.fixture
 def handler(make_handler: MakeHandler) -> Handler:
     return make_handler()
+
+
+@pytest.fixture
+def make_notifier(dynamodb: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[MakeNotifier]:
+    """The real notifier, initialised as on Lambda (settings from the environment, with these extra
+    ones), with the real mailer, ledger and clock unless given; the SES client is made afresh, in
+    moto, for each test."""
+    from enquiries.notify.mailer import sesv2_client
+
+    def make(
+        *,
+        mailer_for: Callable[[MailSettings], RetargetableMailer] | None = None,
+        ledger_for: Callable[[str], NotificationLedger] | None = None,
+        clock: Callable[[], float] | None = None,
+        **settings: str,
+    ) -> MadeNotifier:
+        for name, value in settings.items():
+            monkeypatch.setenv(name, value)
+        from enquiries.notify import handler
+        from enquiries.notify.ledger import DynamoNotificationLedger
+
+        parts = handler.init(
+            mailer_for=mailer_for or handler.ses_mailer,
+            ledger_for=ledger_for or DynamoNotificationLedger,
+            clock=clock or time.time,
+        )
+        return MadeNotifier(parts, handler.handler_for(parts))
+
+    sesv2_client.cache_clear()
+    yield make
+    sesv2_client.cache_clear()
 
 
 @pytest.fixture

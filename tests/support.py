@@ -17,6 +17,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from enquiries.api.services import Services
     from enquiries.intake import IntakeStore
+    from enquiries.notify.acknowledgement import RetargetableMailer
+    from enquiries.notify.handler import Notifier
+    from enquiries.notify.ledger import NotificationLedger
+    from enquiries.notify.mail_settings import MailSettings
 
 REPO = Path(__file__).resolve().parent.parent
 EVENTS = REPO / "events"
@@ -87,6 +91,32 @@ class MakeHandler(Protocol):
         context: Any = None,
         **settings: str,
     ) -> Handler: ...
+
+
+# The notifier's Lambda handler: a stream event and a Lambda context (a FakeContext will do).
+NotifyHandler = Callable[[dict[str, Any], Any], Any]
+
+
+@dataclass(frozen=True)
+class MadeNotifier:
+    """What conftest's `make_notifier` made: the parts the notifier's init built, and its handler."""
+
+    parts: Notifier
+    lambda_handler: NotifyHandler
+
+
+class MakeNotifier(Protocol):
+    """conftest's `make_notifier`: the real notifier, initialised as on Lambda with these extra
+    settings, and with this mailer, this ledger or this clock (the acknowledgements') if given."""
+
+    def __call__(
+        self,
+        *,
+        mailer_for: Callable[[MailSettings], RetargetableMailer] | None = None,
+        ledger_for: Callable[[str], NotificationLedger] | None = None,
+        clock: Callable[[], float] | None = None,
+        **settings: str,
+    ) -> MadeNotifier: ...
 
 
 def load_event(name: str, **changes: Any) -> dict[str, Any]:

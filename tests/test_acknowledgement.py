@@ -12,10 +12,9 @@ import email
 import email.policy
 import hashlib
 import hmac
-import importlib
 import io
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -35,6 +34,8 @@ from support import (
     SECRET_VALUE,
     TABLE_NAME,
     FakeContext,
+    MadeNotifier,
+    MakeNotifier,
     log_records,
     stored_items,
     with_json_body,
@@ -47,9 +48,11 @@ from enquiries.notify.acknowledgement import (
     ACKNOWLEDGEMENT_MAX_SECONDS,
     ACKNOWLEDGEMENT_START_MIN_MILLIS,
     HASH_PREFIX,
+    RetargetableMailer,
     normalised_address,
 )
 from enquiries.notify.budget import RECORD_START_MIN_MILLIS
+from enquiries.notify.mail_settings import MailSettings
 from enquiries.notify.mailer import SesMailer, sesv2_client
 from enquiries.settings import SettingsError
 
@@ -150,7 +153,7 @@ class Clock:
 
 @dataclass
 class Notifier:
-    module: Any
+    made: MadeNotifier
     clock: Clock
     # A fresh invocation of the notifier, whose timeout is 120 s.
     context: FakeContext = field(
@@ -158,19 +161,27 @@ class Notifier:
     )
 
     def __call__(self, event: dict[str, Any]) -> Any:
-        return self.module.lambda_handler(event, self.context)
+        return self.made.lambda_handler(event, self.context)
+
+    @property
+    def acknowledger(self) -> Any:
+        """The acknowledger the notifier's init made, or None."""
+        return self.made.parts.acknowledger
 
 
 @pytest.fixture
-def notifier_with(dynamodb: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Notifier]]:
-    """The notifier's module, loaded with these settings (acknowledgements on unless told otherwise)."""
+def notifier_with(
+    dynamodb: Any, monkeypatch: pytest.MonkeyPatch, make_notifier: MakeNotifier
+) -> Callable[..., Notifier]:
+    """The notifier, made with these settings (acknowledgements on unless told otherwise), on a clock
+    the test moves, and with this mailer if given."""
     monkeypatch.setenv("CLINIC_EMAIL", CLINIC)
     monkeypatch.setenv("SENDER_EMAIL", SENDER)
-    sesv2_client.cache_clear()
     boto3.client("ses", region_name=REGION).verify_email_identity(EmailAddress="enquiries@clinic.example")
-    from enquiries.notify import handler
 
-    def load(**settings: str) -> Notifier:
+    def load(
+        mailer_for: Callable[[MailSettings], RetargetableMailer] | None = None, **settings: str
+    ) -> Notifier:
         for name, value in {
             "ACKNOWLEDGE_ENQUIRER": "true",
             "CLINIC_NAME": CLINIC_NAME,
@@ -178,14 +189,10 @@ def notifier_with(dynamodb: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ca
             **settings,
         }.items():
             monkeypatch.setenv(name, value)
-        module = importlib.reload(handler)
         clock = Clock()
-        if module.acknowledger is not None:
-            monkeypatch.setattr(module.acknowledger, "_clock", clock)
-        return Notifier(module, clock)
+        return Notifier(make_notifier(mailer_for=mailer_for, clock=clock), clock)
 
-    yield load
-    sesv2_client.cache_clear()
+    return load
 
 
 @pytest.fixture
@@ -208,7 +215,7 @@ def test_acknowledgement_off_by_default_changes_nothing(
     result = notify(event)
 
     # Then the clinic gets its one email, and nothing else is sent, read or written
-    assert notify.module.acknowledger is None
+    assert notify.acknowledger is None
     assert result == {"batchItemFailures": []}
     assert [to_addresses(message) for message in sent()] == [
         ["frontdesk@clinic.example", "therapists@clinic.example"]
@@ -500,9 +507,8 @@ def test_acknowledgement_none_for_an_enquiry_stored_over_a_day_ago(notifier: Not
 
 
 def test_acknowledgement_refused_in_the_sandbox_leaves_the_clinics_email_untouched(
-    notifier: Notifier,
+    notifier_with: Callable[..., Notifier],
     dynamodb: Any,
-    monkeypatch: pytest.MonkeyPatch,
     log_output: io.StringIO,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -519,7 +525,7 @@ def test_acknowledgement_refused_in_the_sandbox_leaves_the_clinics_email_untouch
         http_status_code=400,
     )
     stubber.activate()
-    monkeypatch.setattr(notifier.module, "mailer", SesMailer(client_factory=lambda: client))
+    notifier = notifier_with(mailer_for=lambda mail: SesMailer(client_factory=lambda: client))
     enquiry = an_enquiry(1)
     event = stored(dynamodb, enquiry)
     capsys.readouterr()
@@ -559,7 +565,7 @@ def test_acknowledgement_unexpected_error_never_fails_the_record(
     def denied(*args: Any, **kwargs: Any) -> Any:
         raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "TransactWriteItems")
 
-    monkeypatch.setattr(notifier.module.acknowledger._store, "reserve", denied)
+    monkeypatch.setattr(notifier.acknowledger._store, "reserve", denied)
     enquiry = an_enquiry(1)
 
     # When an enquiry is notified
@@ -576,7 +582,7 @@ def test_acknowledgement_storage_throttled_is_tried_again_on_redelivery(
     notifier: Notifier, dynamodb: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given the guard table throttling the reservation once
-    store = notifier.module.acknowledger._store
+    store = notifier.acknowledger._store
     real_reserve = store.reserve
     throttled = {"left": 1}
 
@@ -627,7 +633,7 @@ def test_acknowledgement_sent_but_not_recorded_is_not_sent_again(
     notifier: Notifier, dynamodb: Any, monkeypatch: pytest.MonkeyPatch, log_output: io.StringIO
 ) -> None:
     # Given the enquiries table failing the update that records a sent acknowledgement
-    store = notifier.module.acknowledger._store
+    store = notifier.acknowledger._store
     real_record = store.record
 
     def record(enquiry_id: str, outcome: str, *args: Any) -> None:
@@ -731,7 +737,7 @@ def test_acknowledgement_worst_case_follows_the_clients_and_fits_the_timeout_wit
 def test_acknowledgement_bad_configuration_stops_the_notifier_at_start(
     notifier_with: Callable[..., Notifier], settings: dict[str, str], named: str
 ) -> None:
-    # When Lambda imports the notifier with acknowledgements on and a setting they need missing or bad
+    # When Lambda initialises the notifier with acknowledgements on and a setting they need missing or bad
     with pytest.raises(SettingsError, match=named):
         notifier_with(**settings)
 

@@ -6,10 +6,9 @@ from __future__ import annotations
 import copy
 import email
 import email.policy
-import importlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable
 from email.message import EmailMessage
 from html import unescape
 from typing import Any
@@ -25,13 +24,12 @@ from support import (
     TABLE_NAME,
     FakeContext,
     Handler,
+    MakeNotifier,
     body_of,
     load_event,
     stored_items,
     with_json_body,
 )
-
-from enquiries.notify.mailer import sesv2_client
 
 VALID = {"name": "Jane Doe", "email": "jane.doe@example.com", "message": "My back hurts.", "consent": True}
 
@@ -41,29 +39,26 @@ def squeezed(text: str) -> str:
 
 
 @pytest.fixture
-def notify(dynamodb: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def notify(dynamodb: Any, make_notifier: MakeNotifier) -> Callable[[str], EmailMessage]:
     """The real notifier, fed the INSERT record of a stored enquiry; returns the email SES got."""
-    monkeypatch.setenv("CLINIC_EMAIL", "Front desk <frontdesk@clinic.example>")
-    monkeypatch.setenv("SENDER_EMAIL", "Clinic website <enquiries@clinic.example>")
-    sesv2_client.cache_clear()
     boto3.client("ses", region_name=REGION).verify_email_identity(EmailAddress="enquiries@clinic.example")
-    import enquiries.notify.handler as notifier_module
-
-    module = importlib.reload(notifier_module)
+    notifier = make_notifier(
+        CLINIC_EMAIL="Front desk <frontdesk@clinic.example>",
+        SENDER_EMAIL="Clinic website <enquiries@clinic.example>",
+    )
 
     def run(enquiry_id: str) -> EmailMessage:
         event = json.loads((EVENTS / "stream-insert.json").read_text())
         record = copy.deepcopy(event["Records"][0])
         item = dynamodb.get_item(TableName=TABLE_NAME, Key={"id": {"S": enquiry_id}})["Item"]
         record["dynamodb"].update(Keys={"id": item["id"]}, NewImage=item)
-        assert module.lambda_handler({"Records": [record]}, FakeContext()) == {"batchItemFailures": []}
+        assert notifier.lambda_handler({"Records": [record]}, FakeContext()) == {"batchItemFailures": []}
         raw = ses_backends[DEFAULT_ACCOUNT_ID][REGION].sent_messages[-1].raw_data
         message = email.message_from_string(raw, policy=email.policy.default)
         assert isinstance(message, EmailMessage)
         return message
 
-    yield run
-    sesv2_client.cache_clear()
+    return run
 
 
 def test_integrity_rewriting_name_address_and_blank_message_are_refused_in_plain_words(

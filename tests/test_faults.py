@@ -20,7 +20,6 @@ import copy
 import email
 import email.policy
 import functools
-import importlib
 import io
 import json
 import logging
@@ -45,6 +44,7 @@ from support import (
     FakeContext,
     Handler,
     MakeHandler,
+    MakeNotifier,
     body_of,
     load_event,
     stored_items,
@@ -339,30 +339,20 @@ def quietly(handler: Handler) -> Handler:
     return run
 
 
-def notifier_sending_through(ses: FaultySes, monkeypatch: pytest.MonkeyPatch) -> Handler:
+def notifier_sending_through(ses: FaultySes, make_notifier: MakeNotifier) -> Handler:
     """The notifier's handler, quiet, its SES v2 calls made to `ses`."""
     from enquiries.notify.mailer import SesMailer
 
-    notifier = load_notifier(monkeypatch)
-    monkeypatch.setattr(
-        notifier,
-        "mailer",
-        SesMailer(configuration_set=notifier.mail.configuration_set, client_factory=lambda: ses),
+    boto3.client("ses", region_name=REGION).verify_email_identity(EmailAddress=SENDER)
+    notifier = make_notifier(
+        mailer_for=lambda mail: SesMailer(
+            configuration_set=mail.configuration_set, client_factory=lambda: ses
+        ),
+        CLINIC_EMAIL=CLINIC,
+        SENDER_EMAIL=SENDER,
     )
     context = FakeContext(function_name="NotifyEnquiryFunction")
     return quietly(lambda event: notifier.lambda_handler(event, context))
-
-
-def load_notifier(monkeypatch: pytest.MonkeyPatch) -> Any:
-    from enquiries.notify.mailer import sesv2_client
-
-    monkeypatch.setenv("CLINIC_EMAIL", CLINIC)
-    monkeypatch.setenv("SENDER_EMAIL", SENDER)
-    sesv2_client.cache_clear()
-    boto3.client("ses", region_name=REGION).verify_email_identity(EmailAddress=SENDER)
-    import enquiries.notify.handler as notifier_module
-
-    return importlib.reload(notifier_module)
 
 
 def tally(visitors: list[Submission]) -> tuple[list[Attempt], Counter[int], dict[Fault, Counter[int]]]:
@@ -394,7 +384,10 @@ def describe(faults: dict[Fault, Counter[int]]) -> list[str]:
 
 @pytest.mark.slow
 def test_faults_hundreds_of_enquiries_none_lost_none_twice(
-    dynamodb: Any, make_handler: MakeHandler, monkeypatch: pytest.MonkeyPatch, quiet_functions: None
+    dynamodb: Any,
+    make_handler: MakeHandler,
+    make_notifier: MakeNotifier,
+    quiet_functions: None,
 ) -> None:
     from enquiries.api.services import Services
     from enquiries.client_address import AddressHasher
@@ -467,7 +460,7 @@ def test_faults_hundreds_of_enquiries_none_lost_none_twice(
     rejected = {s.accepted_ids[0] for s in visitors if s.index % REJECTED_EVERY == 7}
     ses_journal: list[Fault] = []
     ses = FaultySes(boto3.client("sesv2", region_name=REGION), rejected, rng, ses_journal)
-    notify = notifier_sending_through(ses, monkeypatch)
+    notify = notifier_sending_through(ses, make_notifier)
     mapping = stream.mapping_from_template(load_template())
 
     # When the mapping runs it over the table's stream

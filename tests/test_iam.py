@@ -20,7 +20,6 @@ import email
 import email.policy
 import fnmatch
 import functools
-import importlib
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ import botocore.client
 import botocore.session
 import pytest
 from botocore import xform_name
-from support import EVENTS, REGION, TABLE_NAME, FakeContext, load_event
+from support import EVENTS, REGION, TABLE_NAME, FakeContext, MakeNotifier, load_event
 from test_template import _role_of, _translate
 
 from emulator.template_tables import load_template
@@ -498,29 +497,25 @@ def test_submit_handler_makes_only_calls_its_role_is_granted(
 
 
 @pytest.fixture
-def notifier(dynamodb: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """The notifier's module, sending From a verified domain."""
-    from enquiries.notify.mailer import sesv2_client
-
+def make_clinic_notifier(
+    dynamodb: Any, make_notifier: MakeNotifier, monkeypatch: pytest.MonkeyPatch
+) -> MakeNotifier:
+    """`make_notifier`, sending From a verified domain."""
     monkeypatch.setenv("CLINIC_EMAIL", "Front desk <frontdesk@clinic.example>")
     monkeypatch.setenv("SENDER_EMAIL", "Clinic website <enquiries@clinic.example>")
-    sesv2_client.cache_clear()
     boto3.client("ses", region_name=REGION).verify_domain_identity(Domain="clinic.example")
-    import enquiries.notify.handler as notifier_module
-
-    yield notifier_module
-    sesv2_client.cache_clear()
+    return make_notifier
 
 
 def test_notify_handler_makes_only_calls_its_role_is_granted(
-    notifier: Any,
+    make_clinic_notifier: MakeNotifier,
     dynamodb: Any,
     cfn: dict[str, Any],
     recorded: list[Made],
     aws_env: dict[str, str],
     lambda_context: FakeContext,
 ) -> None:
-    # Given a stored enquiry, and the notifier with every call it makes recorded from its import on
+    # Given a stored enquiry, and the notifier with every call it makes recorded from its init on
     event = json.loads((EVENTS / "stream-insert.json").read_text())
     for record in event["Records"]:
         image = record["dynamodb"]["NewImage"]
@@ -529,10 +524,10 @@ def test_notify_handler_makes_only_calls_its_role_is_granted(
             Item={key: value for key, value in image.items() if key not in ("notified_at", "ses_message_id")},
         )
     recorded.clear()
-    module = importlib.reload(notifier)
+    notifier = make_clinic_notifier()
 
     # When it handles the record
-    result = module.lambda_handler(event, lambda_context)
+    result = notifier.lambda_handler(event, lambda_context)
 
     # Then it sent the email, and each call it made is granted to it, From the sender identity
     assert result == {"batchItemFailures": []}
@@ -545,7 +540,7 @@ def test_notify_handler_makes_only_calls_its_role_is_granted(
 
 
 def test_notify_handler_acknowledging_makes_only_calls_its_role_is_granted_with_acknowledgements_on(
-    notifier: Any,
+    make_clinic_notifier: MakeNotifier,
     dynamodb: Any,
     cfn: dict[str, Any],
     recorded: list[Made],
@@ -560,10 +555,10 @@ def test_notify_handler_acknowledging_makes_only_calls_its_role_is_granted_with_
     image["created_at"] = {"S": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")}
     dynamodb.put_item(TableName=TABLE_NAME, Item=image)
     recorded.clear()
-    module = importlib.reload(notifier)
+    notifier = make_clinic_notifier()
 
     # When it handles the record
-    result = module.lambda_handler(event, FakeContext(remaining_millis=120_000))
+    result = notifier.lambda_handler(event, FakeContext(remaining_millis=120_000))
 
     # Then it emailed the clinic and the enquirer, and each call it made (the key, the limits in the
     # guard table, the outcome) is granted to it when acknowledgements are on, From the sender identity

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import importlib
 import io
 import json
 import logging
@@ -21,6 +20,7 @@ from support import (
     TABLE_NAME,
     Handler,
     MakeHandler,
+    MakeNotifier,
     load_event,
     log_records,
     with_json_body,
@@ -264,7 +264,7 @@ def test_logs_have_one_line_per_request_with_id_outcome_and_duration(
 
 def test_notifier_logs_of_every_logger_at_every_level_never_contain_enquiry_content(
     dynamodb: Any,
-    monkeypatch: pytest.MonkeyPatch,
+    make_notifier: MakeNotifier,
     lambda_context: Any,
     every_record: list[logging.LogRecord],
     capsys: pytest.CaptureFixture[str],
@@ -272,13 +272,8 @@ def test_notifier_logs_of_every_logger_at_every_level_never_contain_enquiry_cont
     # Given every logger at DEBUG and every logging switch on, and a stored enquiry's stream record
     from enquiries.notify.mailer import sesv2_client
 
-    monkeypatch.setenv("CLINIC_EMAIL", "frontdesk@clinic.example")
-    monkeypatch.setenv("SENDER_EMAIL", "enquiries@clinic.example")
     boto3.client("ses", region_name=REGION).verify_email_identity(EmailAddress="enquiries@clinic.example")
-    sesv2_client.cache_clear()
-    import enquiries.notify.handler as notify_handler
-
-    notifier = importlib.reload(notify_handler)
+    notifier = make_notifier(CLINIC_EMAIL="frontdesk@clinic.example", SENDER_EMAIL="enquiries@clinic.example")
     event = json.loads((EVENTS / "stream-insert.json").read_text())
     image = event["Records"][0]["dynamodb"]["NewImage"]
     dynamodb.put_item(TableName=TABLE_NAME, Item=image)

@@ -7,6 +7,7 @@ import email.policy
 import importlib
 import io
 import json
+import sys
 import warnings
 from collections.abc import Callable
 from email.message import EmailMessage
@@ -19,11 +20,24 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
-from support import EVENTS, REGION, TABLE_NAME, FakeContext, log_records, stored_items
+from support import (
+    EVENTS,
+    REGION,
+    TABLE_NAME,
+    FakeContext,
+    MadeNotifier,
+    MakeNotifier,
+    log_records,
+    stored_items,
+)
 
 from emulator.template_tables import load_template
 from enquiries.aws import StorageUnavailable
 from enquiries.notify import delivery
+from enquiries.notify.acknowledgement import RetargetableMailer
+from enquiries.notify.delivery import Mailer
+from enquiries.notify.ledger import DynamoNotificationLedger
+from enquiries.notify.mail_settings import MailSettings
 from enquiries.notify.mailer import SES_CALL_MAX_SECONDS, SendFailed, SesMailer, sesv2_client
 from enquiries.settings import SettingsError
 
@@ -59,21 +73,30 @@ Notifier = Callable[[dict[str, Any]], Any]
 
 
 @pytest.fixture
-def notifier_module(dynamodb: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+def clinic_settings(dynamodb: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The clinic's addresses in the notifier's settings, and its sender verified in SES."""
     monkeypatch.setenv("CLINIC_EMAIL", CLINIC)
     monkeypatch.setenv("SENDER_EMAIL", SENDER)
-    sesv2_client.cache_clear()
     boto3.client("ses", region_name=REGION).verify_email_identity(EmailAddress="enquiries@clinic.example")
-    import enquiries.notify.handler as notifier_module
-
-    module = importlib.reload(notifier_module)
-    yield module
-    sesv2_client.cache_clear()
 
 
 @pytest.fixture
-def notify(notifier_module: Any, lambda_context: FakeContext) -> Notifier:
-    return lambda event: notifier_module.lambda_handler(event, lambda_context)
+def notifier(clinic_settings: None, make_notifier: MakeNotifier) -> MadeNotifier:
+    return make_notifier()
+
+
+@pytest.fixture
+def notify(notifier: MadeNotifier, lambda_context: FakeContext) -> Notifier:
+    return lambda event: notifier.lambda_handler(event, lambda_context)
+
+
+def wrapped(
+    wrap: Callable[[RetargetableMailer], RetargetableMailer],
+) -> Callable[[MailSettings], RetargetableMailer]:
+    """A mailer factory for the notifier's init: `wrap` around the mailer it would have made."""
+    from enquiries.notify.handler import ses_mailer
+
+    return lambda mail: wrap(ses_mailer(mail))
 
 
 # --- the email ----------------------------------------------------------------------------------
@@ -125,16 +148,15 @@ def test_notify_marks_the_item_notified(notify: Notifier, dynamodb: Any) -> None
 
 
 def test_notify_time_received_is_shown_in_the_clinic_time_zone(
-    notifier_module: Any, dynamodb: Any, monkeypatch: pytest.MonkeyPatch, lambda_context: FakeContext
+    clinic_settings: None, make_notifier: MakeNotifier, dynamodb: Any, lambda_context: FakeContext
 ) -> None:
     # Given a clinic in New York
-    monkeypatch.setenv("TIMEZONE", "America/New_York")
-    module = importlib.reload(notifier_module)
+    notifier = make_notifier(TIMEZONE="America/New_York")
     event = stream_event("stream-insert.json")
     put_images(dynamodb, event)
 
     # When the enquiry is notified
-    module.lambda_handler(event, lambda_context)
+    notifier.lambda_handler(event, lambda_context)
 
     # Then the time is local to the clinic
     [message] = sent_emails()
@@ -159,20 +181,20 @@ def test_notify_subject_without_service_and_with_unicode_name(notify: Notifier, 
 
 
 def test_notify_counts_notified_and_failed_in_metrics(
-    notify: Notifier,
-    notifier_module: Any,
+    clinic_settings: None,
+    make_notifier: MakeNotifier,
     dynamodb: Any,
-    monkeypatch: pytest.MonkeyPatch,
+    lambda_context: FakeContext,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     # Given a batch of three where one send fails
     event = stream_event("stream-batch.json")
     put_images(dynamodb, event)
     failing = {"01KAPX4QC9D8E7F6G5H4J3K2M1": SendFailed("MessageRejected", permanent=True)}
-    monkeypatch.setattr(notifier_module, "mailer", FlakyMailer(notifier_module.mailer, failing))
+    notifier = make_notifier(mailer_for=wrapped(lambda real: FlakyMailer(real, failing)))
 
     # When the batch is handled
-    notify(event)
+    notifier.lambda_handler(event, lambda_context)
 
     # Then the metrics (CloudWatch embedded metric format on stdout) count 2 sent and 1 failed
     emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
@@ -250,9 +272,13 @@ def test_notify_item_gone_sends_nothing(notify: Notifier) -> None:
 class FlakyMailer:
     """Sends through the real mailer, except for the enquiry ids told to fail."""
 
-    def __init__(self, real: SesMailer, failing: dict[str, SendFailed]) -> None:
+    def __init__(self, real: RetargetableMailer, failing: dict[str, SendFailed]) -> None:
         self.real = real
         self.failing = failing
+
+    def with_configuration_set(self, configuration_set: str | None) -> Mailer:
+        """The acknowledgements' mailer: the real one, unwrapped."""
+        return self.real.with_configuration_set(configuration_set)
 
     def send(self, message: EmailMessage) -> str:
         failure = self.failing.get(str(message["X-Enquiry-Id"]))
@@ -262,16 +288,17 @@ class FlakyMailer:
 
 
 def test_notify_one_failing_record_is_the_only_one_reported(
-    notify: Notifier, notifier_module: Any, dynamodb: Any, monkeypatch: pytest.MonkeyPatch
+    clinic_settings: None, make_notifier: MakeNotifier, dynamodb: Any, lambda_context: FakeContext
 ) -> None:
     # Given a batch of three where SES throttles the second
     event = stream_event("stream-batch.json")
     put_images(dynamodb, event)
     failing_id = "01KAPX4QB2C3D4E5F6G7H8J9K0"
-    flaky = FlakyMailer(
-        notifier_module.mailer, {failing_id: SendFailed("TooManyRequestsException", permanent=False)}
-    )
-    monkeypatch.setattr(notifier_module, "mailer", flaky)
+    failing = {failing_id: SendFailed("TooManyRequestsException", permanent=False)}
+    notifier = make_notifier(mailer_for=wrapped(lambda real: FlakyMailer(real, failing)))
+
+    def notify(event: dict[str, Any]) -> Any:
+        return notifier.lambda_handler(event, lambda_context)
 
     # When the batch is handled
     result = notify(event)
@@ -281,7 +308,7 @@ def test_notify_one_failing_record_is_the_only_one_reported(
     assert len(sent_emails()) == 2
 
     # And when the stream retries from the failed record, only it is emailed now
-    flaky.failing.clear()
+    failing.clear()
     retry = {"Records": event["Records"][1:]}
     assert notify(retry) == {"batchItemFailures": []}
     assert len(sent_emails()) == 3
@@ -300,9 +327,9 @@ def test_notify_one_failing_record_is_the_only_one_reported(
     ],
 )
 def test_notify_ses_failures_fail_the_record_with_a_clear_reason(
-    notifier_module: Any,
+    clinic_settings: None,
+    make_notifier: MakeNotifier,
     dynamodb: Any,
-    monkeypatch: pytest.MonkeyPatch,
     lambda_context: FakeContext,
     log_output: io.StringIO,
     code: str,
@@ -314,13 +341,13 @@ def test_notify_ses_failures_fail_the_record_with_a_clear_reason(
     stubber = Stubber(client)
     stubber.add_client_error("send_email", service_error_code=code, http_status_code=http_status)
     stubber.activate()
-    monkeypatch.setattr(notifier_module, "mailer", SesMailer(client_factory=lambda: client))
+    notifier = make_notifier(mailer_for=lambda mail: SesMailer(client_factory=lambda: client))
     event = stream_event("stream-insert.json")
     put_images(dynamodb, event)
 
     # When the record is handled
     with pytest.raises(Exception, match="All records failed"):
-        notifier_module.lambda_handler(event, lambda_context)
+        notifier.lambda_handler(event, lambda_context)
 
     # Then the record failed (so the stream retries it, then dead-letters it), the reason is logged,
     # and the item is not marked notified
@@ -332,34 +359,35 @@ def test_notify_ses_failures_fail_the_record_with_a_clear_reason(
 
 
 def test_notify_unverified_sender_is_a_permanent_failure(
-    notifier_module: Any, dynamodb: Any, monkeypatch: pytest.MonkeyPatch, lambda_context: FakeContext
+    clinic_settings: None, make_notifier: MakeNotifier, dynamodb: Any, lambda_context: FakeContext
 ) -> None:
     # Given a sender SES has not verified (moto refuses it as SES would)
-    monkeypatch.setenv("SENDER_EMAIL", "someone-else@unverified.example")
-    module = importlib.reload(notifier_module)
+    notifier = make_notifier(SENDER_EMAIL="someone-else@unverified.example")
     event = stream_event("stream-insert.json")
     put_images(dynamodb, event)
 
     # When the record is handled
     with pytest.raises(Exception, match="All records failed"):
-        module.lambda_handler(event, lambda_context)
+        notifier.lambda_handler(event, lambda_context)
 
     # Then nothing was sent
     assert sent_emails() == []
 
 
 def test_notify_mark_failure_after_send_does_not_resend(
-    notify: Notifier,
-    notifier_module: Any,
+    clinic_settings: None,
+    make_notifier: MakeNotifier,
     dynamodb: Any,
     monkeypatch: pytest.MonkeyPatch,
+    lambda_context: FakeContext,
     log_output: io.StringIO,
 ) -> None:
+    from enquiries.aws_clients import dynamodb_client
+
     # Given the table throttles the update that marks the item, after SES accepted the email
     event = stream_event("stream-insert.json")
     put_images(dynamodb, event)
-    ledger = notifier_module.ledger
-    real_client = ledger._client_factory()
+    real_client = dynamodb_client()
     stubbed = boto3.client("dynamodb", region_name=REGION)
     stubber = Stubber(stubbed)
     stubber.add_response(
@@ -369,11 +397,11 @@ def test_notify_mark_failure_after_send_does_not_resend(
     for _ in range(1 + len(delivery.MARK_RETRY_PAUSES)):
         stubber.add_client_error("update_item", service_error_code="ProvisionedThroughputExceededException")
     stubber.activate()
-    monkeypatch.setattr(ledger, "_client_factory", lambda: stubbed)
+    notifier = make_notifier(ledger_for=lambda table: DynamoNotificationLedger(table, lambda: stubbed))
     monkeypatch.setattr(delivery, "MARK_RETRY_PAUSES", (0.0, 0.0, 0.0))
 
     # When the record is handled
-    result = notify(event)
+    result = notifier.lambda_handler(event, lambda_context)
 
     # Then, every retry of the mark having failed, the record is still not failed (a retry would
     # email the clinic twice), and the gap is logged by id
@@ -384,7 +412,7 @@ def test_notify_mark_failure_after_send_does_not_resend(
 
 
 def test_notify_storage_throttled_before_send_fails_the_record(
-    notify: Notifier, notifier_module: Any, dynamodb: Any, monkeypatch: pytest.MonkeyPatch
+    clinic_settings: None, make_notifier: MakeNotifier, dynamodb: Any, lambda_context: FakeContext
 ) -> None:
     # Given the table throttles the read before sending
     event = stream_event("stream-batch.json")
@@ -394,24 +422,29 @@ def test_notify_storage_throttled_before_send_fails_the_record(
     for _ in event["Records"]:
         stubber.add_client_error("get_item", service_error_code="ThrottlingException")
     stubber.activate()
-    monkeypatch.setattr(notifier_module.ledger, "_client_factory", lambda: stubbed)
+    notifier = make_notifier(ledger_for=lambda table: DynamoNotificationLedger(table, lambda: stubbed))
 
     # When the batch is handled
     with pytest.raises(Exception, match="All records failed"):
-        notify(event)
+        notifier.lambda_handler(event, lambda_context)
 
     # Then nothing was sent, so the retry will send each one
     assert sent_emails() == []
 
 
 def test_notify_mark_throttled_once_is_retried_and_recorded(
-    notify: Notifier, notifier_module: Any, dynamodb: Any, monkeypatch: pytest.MonkeyPatch
+    clinic_settings: None,
+    make_notifier: MakeNotifier,
+    dynamodb: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    lambda_context: FakeContext,
 ) -> None:
+    from enquiries.aws_clients import dynamodb_client
+
     # Given the update that marks the item is throttled once, after SES accepted the email
     event = stream_event("stream-insert.json")
     put_images(dynamodb, event)
-    ledger = notifier_module.ledger
-    real_client = ledger._client_factory()
+    real_client = dynamodb_client()
     throttled = {"left": 1}
 
     class ThrottleOnce:
@@ -424,12 +457,12 @@ def test_notify_mark_throttled_once_is_retried_and_recorded(
                 raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow"}}, "UpdateItem")
             return real_client.update_item(**request)
 
-    monkeypatch.setattr(ledger, "_client_factory", ThrottleOnce)
+    notifier = make_notifier(ledger_for=lambda table: DynamoNotificationLedger(table, ThrottleOnce))
     monkeypatch.setattr(delivery, "MARK_RETRY_PAUSES", (0.0, 0.0, 0.0))
 
     # When the record is handled, and the stream delivers it again
-    notify(event)
-    notify(event)
+    notifier.lambda_handler(event, lambda_context)
+    notifier.lambda_handler(event, lambda_context)
 
     # Then the retried mark was recorded, so the second delivery sent nothing
     assert len(sent_emails()) == 1
@@ -462,8 +495,12 @@ class InvocationContext(FakeContext):
 class SlowMailer:
     """Sends through the real mailer, as if each send took `seconds`."""
 
-    def __init__(self, real: SesMailer, clock: Clock, seconds: float) -> None:
+    def __init__(self, real: RetargetableMailer, clock: Clock, seconds: float) -> None:
         self.real, self.clock, self.seconds = real, clock, seconds
+
+    def with_configuration_set(self, configuration_set: str | None) -> Mailer:
+        """The acknowledgements' mailer: the real one, unwrapped."""
+        return self.real.with_configuration_set(configuration_set)
 
     def send(self, message: EmailMessage) -> str:
         self.clock.seconds += self.seconds
@@ -471,16 +508,16 @@ class SlowMailer:
 
 
 def test_notify_stops_taking_records_when_the_time_left_runs_short(
-    notifier_module: Any, dynamodb: Any, monkeypatch: pytest.MonkeyPatch, log_output: io.StringIO
+    clinic_settings: None, make_notifier: MakeNotifier, dynamodb: Any, log_output: io.StringIO
 ) -> None:
     # Given a batch of three, and SES taking 4 s a send (slow, within the client's timeouts)
     event = stream_event("stream-batch.json")
     put_images(dynamodb, event)
     clock = Clock()
-    monkeypatch.setattr(notifier_module, "mailer", SlowMailer(notifier_module.mailer, clock, seconds=4))
+    notifier = make_notifier(mailer_for=wrapped(lambda real: SlowMailer(real, clock, seconds=4)))
 
     # When the batch is handled in one 30 s invocation
-    result = notifier_module.lambda_handler(event, InvocationContext(clock))
+    result = notifier.lambda_handler(event, InvocationContext(clock))
 
     # Then two records are emailed while 30 s and 26 s are left; with 22 s left, under the worst case
     # of one record (24 s, and 1 s to answer), the third is not started but reported for a retry
@@ -496,17 +533,17 @@ def test_notify_stops_taking_records_when_the_time_left_runs_short(
 
     # And when Lambda delivers the rest again, in a new invocation, it is emailed once
     retry = {"Records": event["Records"][2:]}
-    assert notifier_module.lambda_handler(retry, InvocationContext(Clock())) == {"batchItemFailures": []}
+    assert notifier.lambda_handler(retry, InvocationContext(Clock())) == {"batchItemFailures": []}
     assert len(sent_emails()) == 3
 
 
-def test_notify_takes_the_first_record_whatever_the_time_left(notifier_module: Any, dynamodb: Any) -> None:
+def test_notify_takes_the_first_record_whatever_the_time_left(notifier: MadeNotifier, dynamodb: Any) -> None:
     # Given an invocation with less time than the worst case of one record from the start
     event = stream_event("stream-batch.json")
     put_images(dynamodb, event)
 
     # When the batch is handled
-    result = notifier_module.lambda_handler(event, InvocationContext(Clock(), timeout_seconds=10))
+    result = notifier.lambda_handler(event, InvocationContext(Clock(), timeout_seconds=10))
 
     # Then the first record is emailed (deferring it would gain nothing), and the others wait
     assert result == {
@@ -582,14 +619,17 @@ def test_notify_mark_retries_end_within_their_budget(
 
 
 def test_notify_non_ascii_names_reach_ses_as_ascii_addresses_and_encoded_words(
-    notifier_module: Any, dynamodb: Any, monkeypatch: pytest.MonkeyPatch, lambda_context: FakeContext
+    clinic_settings: None,
+    make_notifier: MakeNotifier,
+    dynamodb: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    lambda_context: FakeContext,
 ) -> None:
     # Given a clinic whose sender and recipients have non-ASCII display names and domains
     monkeypatch.setenv("SENDER_EMAIL", "Clínica Dr. Smith <enquiries@clínica.example>")
     monkeypatch.setenv(
         "CLINIC_EMAIL", "Recepción Ñandú <frontdesk@clínica.example>, Équipe <team@clinic.example>"
     )
-    module = importlib.reload(notifier_module)
     client = boto3.client("sesv2", region_name=REGION)
     requests: list[dict[str, Any]] = []
     client.meta.events.register(
@@ -606,12 +646,12 @@ def test_notify_non_ascii_names_reach_ses_as_ascii_addresses_and_encoded_words(
         },
     )
     stubber.activate()
-    monkeypatch.setattr(module, "mailer", SesMailer(client_factory=lambda: client))
+    notifier = make_notifier(mailer_for=lambda mail: SesMailer(client_factory=lambda: client))
     event = stream_event("stream-insert.json")
     put_images(dynamodb, event)
 
     # When the record is handled
-    result = module.lambda_handler(event, lambda_context)
+    result = notifier.lambda_handler(event, lambda_context)
 
     # Then SES got bare 7-bit ASCII addresses, and the raw message carries the names as RFC 2047
     # encoded words that decode to the names as configured
@@ -644,14 +684,18 @@ def test_notify_non_ascii_names_reach_ses_as_ascii_addresses_and_encoded_words(
     ],
 )
 def test_notify_address_ses_cannot_send_to_fails_at_start(
-    notifier_module: Any, monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+    clinic_settings: None,
+    make_notifier: MakeNotifier,
+    monkeypatch: pytest.MonkeyPatch,
+    variable: str,
+    value: str,
 ) -> None:
     # Given an address with non-ASCII before the @, which SES cannot use (it has no SMTPUTF8)
     monkeypatch.setenv(variable, value)
 
-    # When Lambda imports the notifier, it stops, naming the variable
+    # When Lambda initialises the notifier, it stops, naming the variable
     with pytest.raises(SettingsError, match=f"{variable} is invalid"):
-        importlib.reload(notifier_module)
+        make_notifier()
 
 
 # --- configuration ---------------------------------------------------------------------------------
@@ -668,11 +712,12 @@ def test_notify_address_ses_cannot_send_to_fails_at_start(
     ],
 )
 def test_notify_bad_configuration_fails_at_start_naming_the_variable(
-    notifier_module: Any, monkeypatch: pytest.MonkeyPatch, variable: str, value: str, named: str
+    clinic_settings: None, monkeypatch: pytest.MonkeyPatch, variable: str, value: str, named: str
 ) -> None:
-    # Given a misconfigured notifier
+    # Given a misconfigured notifier, not imported yet in this container
     monkeypatch.setenv(variable, value)
+    monkeypatch.delitem(sys.modules, "enquiries.notify.handler", raising=False)
 
-    # When Lambda imports it
+    # When Lambda imports it (its init phase)
     with pytest.raises(SettingsError, match=named):
-        importlib.reload(notifier_module)
+        importlib.import_module("enquiries.notify.handler")

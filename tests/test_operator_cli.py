@@ -8,7 +8,6 @@ for each Lambda Invoke the command makes, as concurrent Lambda instances would r
 from __future__ import annotations
 
 import csv
-import importlib
 import io
 import json
 import os
@@ -20,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -29,7 +28,7 @@ from botocore.response import StreamingBody
 from click.testing import CliRunner, Result
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
-from support import GUARD_TABLE_NAME, REGION, TABLE_NAME, FakeContext, with_json_body
+from support import GUARD_TABLE_NAME, REGION, TABLE_NAME, FakeContext, MakeNotifier, with_json_body
 
 from emulator.stream import BatchSource, failure_record
 from emulator.template_tables import load_template
@@ -39,6 +38,13 @@ from enquiries.notify.mailer import sesv2_client
 from enquiries_cli import cli as cli_module
 from enquiries_cli import dead_letters, export, output, resend, scanning, target
 from enquiries_cli.cli import cli
+
+if TYPE_CHECKING:
+    from email.message import EmailMessage
+
+    from enquiries.notify.acknowledgement import RetargetableMailer
+    from enquiries.notify.delivery import Mailer
+    from enquiries.notify.handler import Notifier
 
 STACK = "clinic-enquiries"
 QUEUE = "clinic-enquiries-dead-letters"
@@ -65,7 +71,7 @@ class Clinic:
 
     dynamodb: Any
     queue_url: str
-    notifier: Any  # the notifier's handler module
+    notifier: Notifier  # what the notifier's init built
     invocations: list[list[str]] = field(default_factory=list)
     send_delay: float = 0.0
 
@@ -107,11 +113,26 @@ class Clinic:
         return sum(enquiry_id in str(message.raw_data) for message in backend.sent_messages)
 
 
+@dataclass
+class SlowMailer:
+    """The notifier's mailer, each send first waiting `delay()` seconds (SES taking its time)."""
+
+    real: RetargetableMailer
+    delay: Callable[[], float]
+
+    def send(self, message: EmailMessage) -> str:
+        time.sleep(self.delay())
+        return self.real.send(message)
+
+    def with_configuration_set(self, configuration_set: str | None) -> Mailer:
+        """The acknowledgements' mailer: the real one, unwrapped."""
+        return self.real.with_configuration_set(configuration_set)
+
+
 @pytest.fixture
-def clinic(dynamodb: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Clinic]:
+def clinic(dynamodb: Any, make_notifier: MakeNotifier, monkeypatch: pytest.MonkeyPatch) -> Iterator[Clinic]:
     monkeypatch.setenv("CLINIC_EMAIL", "reception@example-clinic.co.uk")
     monkeypatch.setenv("SENDER_EMAIL", f"Clinic website <{SENDER}>")
-    sesv2_client.cache_clear()
     boto3.client("ses", region_name=REGION).verify_email_identity(EmailAddress=SENDER)
     queue_url = boto3.client("sqs", region_name=REGION).create_queue(QueueName=QUEUE)["QueueUrl"]
     outputs = {
@@ -123,20 +144,17 @@ def clinic(dynamodb: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Clinic]:
     boto3.client("cloudformation", region_name=REGION).create_stack(
         StackName=STACK, TemplateBody=stack_template(outputs)
     )
-    from enquiries.notify import handler
+    from enquiries.notify.handler import ses_mailer
 
-    clinic = Clinic(dynamodb=dynamodb, queue_url=queue_url, notifier=importlib.reload(handler))
-    send = clinic.notifier.mailer.send
-
-    def send_slowly(message: Any) -> str:
-        time.sleep(clinic.send_delay)
-        return str(send(message))
-
-    clinic.notifier.mailer.send = send_slowly
+    # Each send first waits the stack's send_delay, read as the send starts (after `deployed` is made).
+    notifier = make_notifier(
+        mailer_for=lambda mail: SlowMailer(ses_mailer(mail), lambda: deployed.send_delay)
+    )
+    deployed = Clinic(dynamodb=dynamodb, queue_url=queue_url, notifier=notifier.parts)
     session = target.aws_session(None)
-    fake = fake_lambda(clinic)
+    fake = fake_lambda(deployed)
     session.register("before-call.lambda.Invoke", fake)
-    yield clinic
+    yield deployed
     session.unregister("before-call.lambda.Invoke", fake)
     sesv2_client.cache_clear()
 
@@ -147,6 +165,7 @@ def fake_lambda(clinic: Clinic) -> Callable[..., Any]:
     from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
     from enquiries.notify.budget import RecordBudget
+    from enquiries.notify.handler import record_handler
 
     def invoke(params: dict[str, Any], **kwargs: Any) -> tuple[AWSResponse, dict[str, Any]]:
         assert params["url_path"].endswith(f"/functions/{NOTIFIER}/invocations")
@@ -159,7 +178,9 @@ def fake_lambda(clinic: Clinic) -> Callable[..., Any]:
             context = FakeContext(function_name=NOTIFIER)
             result = process_partial_response(
                 event=event,
-                record_handler=partial(clinic.notifier.record_handler, budget=RecordBudget(context)),
+                record_handler=partial(
+                    record_handler, budget=RecordBudget(context), notifier=clinic.notifier
+                ),
                 processor=BatchProcessor(event_type=EventType.DynamoDBStreams),
                 context=context,  # type: ignore[arg-type]
             )

@@ -12,7 +12,7 @@ from typing import Any
 
 import boto3
 import pytest
-from support import GUARD_TABLE_NAME, REGION, TABLE_NAME, FakeContext, with_json_body
+from support import GUARD_TABLE_NAME, REGION, TABLE_NAME, FakeContext, MakeNotifier, with_json_body
 
 from emulator.template_tables import load_template
 from enquiries.intake import ReplayKey
@@ -212,34 +212,39 @@ def test_adapter_address_key_does_not_fold_distinct_domains() -> None:
 
 
 def test_adapter_notifier_event_is_sent_by_the_real_notifier_and_failures_map_back(
-    dynamodb: Any, monkeypatch: pytest.MonkeyPatch
+    dynamodb: Any, make_notifier: MakeNotifier, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given two stored enquiries, and the real notifier, whose SES refuses the second's batch
     from enquiries.aws import attribute_map
-    from enquiries.notify.mailer import sesv2_client
+    from enquiries.notify.mailer import SendFailed
 
     monkeypatch.setenv("CLINIC_EMAIL", "reception@example.com")
     monkeypatch.setenv("SENDER_EMAIL", "enquiries@example.com")
-    sesv2_client.cache_clear()
     boto3.client("ses", region_name=REGION).verify_email_identity(EmailAddress="enquiries@example.com")
     for enquiry_id in ("01AAAAAAAAAAAAAAAAAAAAAAAA", "01BBBBBBBBBBBBBBBBBBBBBBBB"):
         item = {"id": enquiry_id, "name": "Jane", "email": "j@example.com", "message": "Hi"}
         item["created_at"] = "2026-11-01T10:00:00.000Z"
         dynamodb.put_item(TableName=TABLE_NAME, Item=attribute_map(item))
-    import enquiries.notify.handler as handler_module
+    from enquiries.notify.handler import ses_mailer
+    from enquiries.notify.mail_settings import MailSettings
 
-    notifier = importlib.reload(handler_module)
+    class RefusingB:
+        """The notifier's mailer, but SES refuses the email about the second enquiry."""
+
+        def __init__(self, mail: MailSettings) -> None:
+            self.real = ses_mailer(mail)
+
+        def send(self, message: Any) -> str:
+            if "01BBBBBBBBBBBBBBBBBBBBBBBB" in str(message["X-Enquiry-Id"]):
+                raise SendFailed("MessageRejected", permanent=True)
+            return self.real.send(message)
+
+        def with_configuration_set(self, configuration_set: str | None) -> Any:
+            """The acknowledgements' mailer: the real one, unwrapped."""
+            return self.real.with_configuration_set(configuration_set)
+
+    notifier = make_notifier(mailer_for=RefusingB)
     ids = ["01AAAAAAAAAAAAAAAAAAAAAAAA", "01NOTSTORED000000000000000", "01BBBBBBBBBBBBBBBBBBBBBBBB"]
-    real_send = notifier.mailer.send
-
-    def refuse_b(message: Any) -> str:
-        if "01BBBBBBBBBBBBBBBBBBBBBBBB" in str(message["X-Enquiry-Id"]):
-            from enquiries.notify.mailer import SendFailed
-
-            raise SendFailed("MessageRejected", permanent=True)
-        return str(real_send(message))
-
-    monkeypatch.setattr(notifier.mailer, "send", refuse_b)
     # When the notifier handles the adapter's event for the three ids
     event = functions_adapter.notifier_event(ids, region=REGION, source="test")
     result = notifier.lambda_handler(event, FakeContext(function_name="NotifyEnquiryFunction"))
@@ -248,4 +253,3 @@ def test_adapter_notifier_event_is_sent_by_the_real_notifier_and_failures_map_ba
     stored = functions_adapter.get_enquiry(dynamodb, TABLE_NAME, "01AAAAAAAAAAAAAAAAAAAAAAAA")
     assert stored is not None
     assert stored["notified_at"]
-    sesv2_client.cache_clear()

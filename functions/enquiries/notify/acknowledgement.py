@@ -236,10 +236,13 @@ class Acknowledger:
 
 
 def acknowledger_for(
-    settings: Settings, mail: MailSettings, count: Callable[[str, float], None]
+    settings: Settings,
+    mail: MailSettings,
+    count: Callable[[str, float], None],
+    clock: Callable[[], float] = time.time,
 ) -> Acknowledger | None:
-    """The acknowledger the settings ask for, or None when ACKNOWLEDGE_ENQUIRER is off; SettingsError
-    names a setting it needs that is missing or malformed."""
+    """The acknowledger the settings ask for, on `clock`, or None when ACKNOWLEDGE_ENQUIRER is off;
+    SettingsError names a setting it needs that is missing or malformed."""
     if not settings.acknowledge_enquirer:
         return None
     missing = [
@@ -264,4 +267,5 @@ def acknowledger_for(
         ),
         AddressHasher(settings.client_address_secret_arn),
         count,
+        clock,
     )

@@ -9,11 +9,17 @@ them, in a new invocation (https://docs.aws.amazon.com/lambda/latest/dg/services
 
 With ACKNOWLEDGE_ENQUIRER on, the enquirers of the delivered records are acknowledged after the
 batch's clinic emails, within the time left; nothing about it fails a record (`acknowledgement`).
+
+`init` is what Lambda's init phase does: it reads the settings, so a misconfigured deployment fails
+there naming the variable, and builds the parts the handler uses, whose AWS clients are made on first
+use. `handler_for` makes the handler of those parts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -29,28 +35,70 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from enquiries.aws import StorageUnavailable
 from enquiries.log import logger
-from enquiries.notify.acknowledgement import acknowledger_for
+from enquiries.notify.acknowledgement import Acknowledger, RetargetableMailer, acknowledger_for
 from enquiries.notify.budget import RecordBudget
 from enquiries.notify.delivery import Outcome, deliver
-from enquiries.notify.ledger import DynamoNotificationLedger
-from enquiries.notify.mail_settings import mail_settings
+from enquiries.notify.ledger import DynamoNotificationLedger, NotificationLedger
+from enquiries.notify.mail_settings import MailSettings, mail_settings
 from enquiries.notify.mailer import SendFailed, SesMailer
 from enquiries.notify.message import compose
-from enquiries.settings import load_settings
+from enquiries.settings import Settings, load_settings
 
-settings = load_settings(required=("CLINIC_EMAIL", "SENDER_EMAIL"))
-mail = mail_settings(settings)
-ledger = DynamoNotificationLedger(settings.table_name)
-mailer = SesMailer(configuration_set=mail.configuration_set)
-processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
-metrics = Metrics(namespace="Enquiries")
-acknowledger = acknowledger_for(
-    settings, mail, lambda name, value: metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
-)
+NotifyHandler = Callable[[dict[str, Any], LambdaContext], PartialItemFailureResponse]
+REQUIRED_SETTINGS = ("CLINIC_EMAIL", "SENDER_EMAIL")
+
+
+@dataclass(frozen=True)
+class Notifier:
+    """What the init phase builds, once per container, for every batch the handler takes."""
+
+    mail: MailSettings
+    ledger: NotificationLedger
+    mailer: RetargetableMailer
+    metrics: Metrics
+    acknowledger: Acknowledger | None
+
+
+def ses_mailer(mail: MailSettings) -> RetargetableMailer:
+    """The clinic's emails' mailer, through SES (the acknowledgements retarget it to their own set)."""
+    return SesMailer(configuration_set=mail.configuration_set)
+
+
+def init(
+    settings: Settings | None = None,
+    *,
+    mailer_for: Callable[[MailSettings], RetargetableMailer] = ses_mailer,
+    ledger_for: Callable[[str], NotificationLedger] = DynamoNotificationLedger,
+    clock: Callable[[], float] = time.time,
+) -> Notifier:
+    """What the init phase does: the settings (from the environment unless given), checked, and the
+    parts made for them: the mailer for the mail settings, the ledger for the table, the metrics, and
+    the acknowledger (on `clock`) if the settings ask for one."""
+    if settings is None:
+        settings = load_settings(required=REQUIRED_SETTINGS)
+    mail = mail_settings(settings)
+    metrics = Metrics(namespace="Enquiries")
+    acknowledger = acknowledger_for(
+        settings,
+        mail,
+        lambda name, value: metrics.add_metric(name=name, unit=MetricUnit.Count, value=value),
+        clock,
+    )
+    return Notifier(
+        mail=mail,
+        ledger=ledger_for(settings.table_name),
+        mailer=mailer_for(mail),
+        metrics=metrics,
+        acknowledger=acknowledger,
+    )
 
 
 def record_handler(
-    record: DynamoDBRecord, budget: RecordBudget, delivered: list[Mapping[str, Any]] | None = None
+    record: DynamoDBRecord,
+    budget: RecordBudget,
+    delivered: list[Mapping[str, Any]] | None = None,
+    *,
+    notifier: Notifier,
 ) -> None:
     """Email the clinic about one record's enquiry; add the enquiry to `delivered`, for its
     acknowledgement, once its email is sent or was sent before."""
@@ -61,9 +109,9 @@ def record_handler(
         return
     budget.take(enquiry_id)
     try:
-        delivery = deliver(enquiry_id, ledger, mailer, partial(compose, mail=mail))
+        delivery = deliver(enquiry_id, notifier.ledger, notifier.mailer, partial(compose, mail=notifier.mail))
     except SendFailed as failed:
-        metrics.add_metric(name="NotificationFailed", unit=MetricUnit.Count, value=1)
+        notifier.metrics.add_metric(name="NotificationFailed", unit=MetricUnit.Count, value=1)
         log = logger.error if failed.permanent else logger.warning
         log(
             "notification not sent",
@@ -71,13 +119,13 @@ def record_handler(
         )
         raise
     except StorageUnavailable as unavailable:
-        metrics.add_metric(name="NotificationFailed", unit=MetricUnit.Count, value=1)
+        notifier.metrics.add_metric(name="NotificationFailed", unit=MetricUnit.Count, value=1)
         logger.warning(
             "notification deferred", extra={"enquiry_id": enquiry_id, "reason": unavailable.reason}
         )
         raise
     if delivery.outcome in (Outcome.SENT, Outcome.SENT_UNMARKED):
-        metrics.add_metric(name="EnquiryNotified", unit=MetricUnit.Count, value=1)
+        notifier.metrics.add_metric(name="EnquiryNotified", unit=MetricUnit.Count, value=1)
     if delivery.item is not None and delivered is not None:
         delivered.append(delivery.item)
     logger.info(
@@ -90,7 +138,7 @@ def record_handler(
     )
 
 
-def publish_metrics() -> None:
+def publish_metrics(metrics: Metrics) -> None:
     """Print the batch's metrics (CloudWatch embedded metric format), if it counted any.
 
     A batch of repeats or skipped records counts nothing, which is normal here; Powertools'
@@ -101,19 +149,29 @@ def publish_metrics() -> None:
         metrics.flush_metrics()
 
 
-# log_event=False whatever POWERTOOLS_LOGGER_LOG_EVENT says: the stream records hold the enquiries.
-@logger.inject_lambda_context(log_event=False)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    delivered: list[Mapping[str, Any]] = []
-    try:
-        response = process_partial_response(
-            event=event,
-            record_handler=partial(record_handler, budget=RecordBudget(context), delivered=delivered),
-            processor=processor,
-            context=context,
-        )
-        if acknowledger is not None:
-            acknowledger.acknowledge_all(delivered, mailer, context)
-        return response
-    finally:
-        publish_metrics()
+def handler_for(notifier: Notifier) -> NotifyHandler:
+    processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+
+    # log_event=False whatever POWERTOOLS_LOGGER_LOG_EVENT says: the stream records hold the enquiries.
+    @logger.inject_lambda_context(log_event=False)
+    def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+        delivered: list[Mapping[str, Any]] = []
+        try:
+            response = process_partial_response(
+                event=event,
+                record_handler=partial(
+                    record_handler, budget=RecordBudget(context), delivered=delivered, notifier=notifier
+                ),
+                processor=processor,
+                context=context,
+            )
+            if notifier.acknowledger is not None:
+                notifier.acknowledger.acknowledge_all(delivered, notifier.mailer, context)
+            return response
+        finally:
+            publish_metrics(notifier.metrics)
+
+    return lambda_handler
+
+
+lambda_handler = handler_for(init())
