@@ -262,6 +262,22 @@ def test_logs_have_one_line_per_request_with_id_outcome_and_duration(
     assert line["correlation_id"] == "Vx3kQjmOLPEEMvw="
 
 
+def test_logs_name_only_the_enquiries_path(handler: Handler, log_output: io.StringIO) -> None:
+    # Given a request to a path a visitor or a bot made up, holding an address and a symptom
+    event = load_event("unknown-path.json")
+    event["rawPath"] = event["requestContext"]["http"]["path"] = "/jane.doe@example.com/back-pain"
+
+    # When it is answered and its log is read
+    response = handler(event)
+    [line] = [record for record in log_records(log_output) if record["message"] == "request handled"]
+
+    # Then it is a 404, and the log says another path was asked for, not which
+    assert response["statusCode"] == 404
+    assert line["path"] == "(other)"
+    assert "jane.doe" not in log_output.getvalue()
+    assert "back-pain" not in log_output.getvalue()
+
+
 def test_notifier_logs_of_every_logger_at_every_level_never_contain_enquiry_content(
     dynamodb: Any,
     make_notifier: MakeNotifier,

@@ -96,7 +96,8 @@ def _log_request(request: Request, outcome: Outcome, status: int, started: float
         extra={
             "status": status,
             "method": request.method,
-            "path": request.path,
+            # Only our path as it is: a bot's (or a visitor's) other paths could carry anything.
+            "path": request.path if request.path == ENQUIRIES_PATH else "(other)",
             "outcome": outcome.outcome,
             "reason": outcome.reason,
             "enquiry_id": outcome.enquiry_id,

@@ -28,6 +28,8 @@ class Request:
 
     @classmethod
     def from_event(cls, event: Mapping[str, Any]) -> Request:
+        # The path as sent (rawPath): the template's API has only the $default stage, so no stage
+        # name precedes it.
         context = event.get("requestContext") or {}
         http = context.get("http") or {}
         return cls(
