@@ -390,13 +390,27 @@ def recorded(monkeypatch: pytest.MonkeyPatch) -> list[Made]:
     return calls
 
 
-def _resources_by_setting(cfn: dict[str, Any], function: str, environment: dict[str, str]) -> dict[str, str]:
+def _chosen(value: Any, holding: frozenset[str]) -> Any:
+    """`value` with each `Fn::If` resolved as deployed when the conditions in `holding` hold."""
+    if isinstance(value, dict) and "Fn::If" in value:
+        condition, when_true, when_false = value["Fn::If"]
+        return _chosen(when_true if condition in holding else when_false, holding)
+    if isinstance(value, list):
+        return [_chosen(item, holding) for item in value]
+    return value
+
+
+def _resources_by_setting(
+    cfn: dict[str, Any], function: str, environment: dict[str, str], holding: frozenset[str] = frozenset()
+) -> dict[str, str]:
     """The setting values the test gave `function`, to the template resource (or parameter) each
-    names when deployed: the table name in TABLE_NAME is the EnquiriesTable, and so on."""
+    names when deployed with the conditions in `holding`: the table name in TABLE_NAME is the
+    EnquiriesTable, NOTIFICATION_SES_CONFIGURATION_SET's set is NotificationConfigurationSet, and so on."""
     variables = cfn["Resources"][function]["Properties"]["Environment"]["Variables"]
+    chosen = {name: _chosen(value, holding) for name, value in variables.items()}
     return {
         environment[name]: value["Ref"]
-        for name, value in variables.items()
+        for name, value in chosen.items()
         if isinstance(value, dict) and "Ref" in value and environment.get(name)
     }
 
@@ -411,15 +425,27 @@ _ITEM_ACTIONS = {
 
 def _needs(made: Made, resources: dict[str, str]) -> list[tuple[str | None, str | None]]:
     """(action, template resource) pairs `made` needs where the call names them; None where the
-    table's row alone says (SES: checked by its From address instead)."""
+    table's row alone says. An email needs its identity (every row grants identity/*; its From
+    address is checked against the condition instead) and the configuration set it names."""
     if made.service == "dynamodb" and made.operation == "TransactWriteItems":
         return [
             (_ITEM_ACTIONS[kind], resources.get(write["TableName"], write["TableName"]))
             for item in made.params["TransactItems"]
             for kind, write in item.items()
         ]
-    name = made.params.get("TableName") or made.params.get("SecretId")
+    name = (
+        made.params.get("TableName") or made.params.get("SecretId") or made.params.get("ConfigurationSetName")
+    )
     return [(None, resources.get(name, name) if name else None)]
+
+
+def _covers(grant: Grant, resource: str | None, holding: frozenset[str]) -> bool:
+    """Whether the grant's resource, as deployed under `holding`, is `resource`: a Ref or GetAtt of
+    it, or an ARN that names it (`configuration-set/${NotificationConfigurationSet}`)."""
+    if resource is None:
+        return True
+    text = json.dumps(_chosen(grant.resource, holding))
+    return f'"{resource}"' in text or f"${{{resource}}}" in text
 
 
 def _from_address(made: Made) -> str:
@@ -458,8 +484,7 @@ def assert_granted(
         assert grants, f"CALLS grants {made.service}.{made.operation} to others, but {function} makes it"
         for action, resource in _needs(made, resources):
             assert any(
-                (action is None or action in grant.actions)
-                and (resource is None or f'"{resource}"' in json.dumps(grant.resource))
+                (action is None or action in grant.actions) and _covers(grant, resource, holding)
                 for grant in grants
             ), f"{function} made {made.operation} needing {action} on {resource}: no grant covers it"
         if made.service == "sesv2":
@@ -537,6 +562,61 @@ def test_notify_handler_makes_only_calls_its_role_is_granted(
         ("dynamodb", "UpdateItem"),
     }
     assert_granted(NOTIFY, recorded, _resources_by_setting(cfn, NOTIFY, aws_env), "clinic.example")
+
+
+@pytest.mark.parametrize(
+    ("configuration_sets", "holding"),
+    [
+        # SesConfigurationSet empty (the default): the stack's two sets, the clinic's email in its own
+        (
+            {
+                "SES_CONFIGURATION_SET": "stack-acknowledgements",
+                "NOTIFICATION_SES_CONFIGURATION_SET": "stack-clinic",
+            },
+            frozenset(),
+        ),
+        # SesConfigurationSet named: the operator's set for both emails
+        ({"SES_CONFIGURATION_SET": "operators-set"}, frozenset({"HasSesConfigurationSet"})),
+    ],
+    ids=["stack's sets", "operator's set"],
+)
+def test_notify_handler_sends_only_through_a_configuration_set_its_role_is_granted(
+    make_clinic_notifier: MakeNotifier,
+    dynamodb: Any,
+    cfn: dict[str, Any],
+    recorded: list[Made],
+    aws_env: dict[str, str],
+    lambda_context: FakeContext,
+    monkeypatch: pytest.MonkeyPatch,
+    configuration_sets: dict[str, str],
+    holding: frozenset[str],
+) -> None:
+    # Given the configuration sets as the template sets them in this deploy, and a stored enquiry
+    for name, value in configuration_sets.items():
+        monkeypatch.setenv(name, value)
+    environment = {**aws_env, **configuration_sets}
+    event = json.loads((EVENTS / "stream-insert.json").read_text())
+    image = event["Records"][0]["dynamodb"]["NewImage"]
+    dynamodb.put_item(
+        TableName=TABLE_NAME,
+        Item={key: value for key, value in image.items() if key not in ("notified_at", "ses_message_id")},
+    )
+    recorded.clear()
+    notifier = make_clinic_notifier()
+
+    # When it emails the clinic
+    result = notifier.lambda_handler({"Records": event["Records"][:1]}, lambda_context)
+
+    # Then the email named a configuration set, and the role may send through that set in this deploy
+    assert result == {"batchItemFailures": []}
+    [send] = [made for made in recorded if made.operation == "SendEmail"]
+    assert send.params["ConfigurationSetName"] in configuration_sets.values()
+    resources = _resources_by_setting(cfn, NOTIFY, environment, holding)
+    assert_granted(NOTIFY, recorded, resources, "clinic.example", holding=holding)
+    # And the check tells deploys apart: the other deploy's grant does not cover this set
+    other = frozenset({"HasSesConfigurationSet"}) - holding
+    with pytest.raises(AssertionError, match="no grant covers it"):
+        assert_granted(NOTIFY, recorded, resources, "clinic.example", holding=other)
 
 
 def test_notify_handler_acknowledging_makes_only_calls_its_role_is_granted_with_acknowledgements_on(
