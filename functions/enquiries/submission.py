@@ -34,6 +34,7 @@ from typing import Any, Protocol
 
 from enquiries.aws import StorageUnavailable
 from enquiries.captcha import CaptchaVerifier
+from enquiries.forms import DEFAULT_FORM_ID, Form
 from enquiries.intake import (
     DOUBLE_SUBMIT_SECONDS,
     IDEMPOTENCY_KEY_SECONDS,
@@ -62,6 +63,7 @@ class Submission:
     client_address: str  # empty when unknown
     now: datetime
     enquiry_id: str  # fresh: the id the enquiry gets if it is stored
+    form: Form | None = None  # the form posted to; None: the default form
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,7 @@ class SubmissionService:
     def submit(self, submission: Submission, render_success: RenderSuccess) -> Answer:
         keys = idempotency_keys(submission.idempotency_key)
         try:
-            enquiry = validate_enquiry(dict(submission.fields), self.rules)
+            enquiry = validate_enquiry(dict(submission.fields), self.rules, submission.form)
         except InvalidEnquiry:
             earlier = self._recalled(keys)
             if earlier is None:
@@ -203,16 +205,20 @@ def submission_fingerprint(enquiry: Enquiry, client_key: str, caught: bool = Fal
     }
     if caught:
         fingerprinted["caught"] = True
+    if enquiry.form != DEFAULT_FORM_ID:  # the same fields sent to two forms are two enquiries
+        fingerprinted["form"] = enquiry.form
     material = json.dumps(fingerprinted, sort_keys=True)
     return hashlib.sha256(material.encode()).hexdigest()
 
 
 def enquiry_item(enquiry: Enquiry, enquiry_id: str, now: datetime, retention_days: int) -> dict[str, Any]:
-    """The stored item: the stored fields, `created_at` (ISO 8601 UTC) and the TTL `expires_at`."""
+    """The stored item: the stored fields, the form's id, `created_at` (ISO 8601 UTC) and the TTL
+    `expires_at`."""
     received = now.astimezone(UTC)
     return {
         "id": enquiry_id,
         **enquiry.stored_fields(),
+        "form": enquiry.form,
         "created_at": received.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "expires_at": int((received + timedelta(days=retention_days)).timestamp()),
     }

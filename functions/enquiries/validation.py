@@ -1,18 +1,21 @@
-"""The enquiry's field rules (the contract's Fields table), with plain-words messages for visitors.
+"""The field rules of a form (forms.py; the default form is the contract's Fields table), with
+plain-words messages for visitors.
 
-Each field has a validator that sees the raw value (None when absent) and returns the value as stored,
-or raises with the visitor's message; `validate_enquiry` runs them all and reports every failing field
-at once, with any field the form does not have.
+Each field has a validator, chosen by its type in the form file, that sees the raw value (None when
+absent) and returns the value as stored, or raises with the visitor's message; `validate_enquiry` runs
+them all and reports every failing field at once, with any field the form does not have.
 """
 
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
+from enquiries import form_messages
 from enquiries.field_messages import EMAIL_MAX, MESSAGE_MAX, MESSAGES, NAME_MAX
+from enquiries.forms import DEFAULT_FORM_ID, Form, FormField, deployment_forms
 from enquiries.invisible import hidden_format_characters, shows_nothing
 from enquiries.plain_header import is_plain_address, is_plain_name
 
@@ -29,6 +32,9 @@ class FieldRules:
     default_phone_region: str = "GB"
     # With TURNSTILE_SECRET set, the widget's token field is required; without it, it is unknown.
     captcha_required: bool = False
+
+
+Validator = Callable[[Any, "FieldRules"], Any]
 
 
 class InvalidEnquiry(Exception):
@@ -55,33 +61,28 @@ class FilePart:
         return "FilePart()"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class Enquiry:
-    """A valid enquiry, normalised as stored: trimmed text, normalised email, E.164 phone."""
+    """A valid enquiry, normalised as stored (trimmed text, normalised email, E.164 phone): the form's
+    fields by name, in the form's order (None when absent), read as attributes too (`enquiry.name`)."""
 
-    name: str
-    email: str
-    phone: str | None
-    service: str | None
-    message: str
-    consent: bool | None
+    form: str = DEFAULT_FORM_ID
+    values: Mapping[str, Any]
     # Honeypot and redirect: accepted, never stored.
     gotcha: str | None
     next_url: str | None
     # Cloudflare Turnstile's token; checked against Cloudflare after validation, never stored.
     captcha_token: str | None
 
+    def __getattr__(self, name: str) -> Any:
+        values = self.__dict__.get("values")
+        if values is not None and name in values:
+            return values[name]
+        raise AttributeError(name)
+
     def stored_fields(self) -> dict[str, Any]:
         """The fields that are stored, without absent optional ones."""
-        stored = {
-            "name": self.name,
-            "email": self.email,
-            "phone": self.phone,
-            "service": self.service,
-            "message": self.message,
-            "consent": self.consent,
-        }
-        return {field: value for field, value in stored.items() if value is not None}
+        return {field: value for field, value in self.values.items() if value is not None}
 
 
 def _single_text(value: Any) -> str | None:
@@ -212,37 +213,137 @@ def _optional_text(value: Any, rules: FieldRules) -> str | None:
     return _single_text(value)
 
 
-# Each field as the form names it, the Enquiry attribute it becomes, and its validator, in the order
-# failing fields are reported. Only these names are fields: a key spelt like an attribute (`gotcha`,
+def _optional(validate: Validator) -> Validator:
+    """An optional field of a type whose validator requires it (a form's optional name)."""
+
+    def optional(value: Any, rules: FieldRules) -> Any:
+        return None if _single_text(value) is None else validate(value, rules)
+
+    return optional
+
+
+def _required(validate: Validator, each: FormField) -> Validator:
+    """A required field of a type whose validator allows it absent (a form's required phone)."""
+
+    def required(value: Any, rules: FieldRules) -> Any:
+        if _single_text(value) is None:
+            raise _Refused(each.type, form_messages.required(each))
+        return validate(value, rules)
+
+    return required
+
+
+def _choice(each: FormField) -> Validator:
+    def choice(value: Any, rules: FieldRules) -> str | None:
+        text = _single_text(value)
+        if text is None and not each.required:
+            return None
+        for canonical in each.choices:
+            if text is not None and canonical.casefold() == text.casefold():
+                return canonical
+        raise _Refused("choice", form_messages.choose(each.choices))
+
+    return choice
+
+
+def _text(each: FormField) -> Validator:
+    maximum = each.max_length or form_messages.TEXT_MAX
+
+    def text(value: Any, rules: FieldRules) -> str | None:
+        given = _single_text(value)
+        if given is None or shows_nothing(given):
+            if each.required:
+                raise _Refused("text", form_messages.required(each))
+            return None
+        if len(given) > maximum:
+            raise _Refused("text_long", form_messages.too_long(each, maximum))
+        if each.type == "text" and any(unicodedata.category(char) in ("Cc", "Zl", "Zp") for char in given):
+            raise _Refused("text_lines", form_messages.one_line(each))
+        return given
+
+    return text
+
+
+def _date(each: FormField) -> Validator:
+    def date(value: Any, rules: FieldRules) -> str | None:
+        text = _single_text(value)
+        if text is None:
+            if each.required:
+                raise _Refused("date", form_messages.DATE)
+            return None
+        parsed = form_messages.read_date(text)
+        if parsed is None:
+            raise _Refused("date", form_messages.DATE)
+        return parsed
+
+    return date
+
+
+def _consent_field(each: FormField) -> Validator:
+    def consent(value: Any, rules: FieldRules) -> bool | None:
+        # REQUIRE_CONSENT=false makes every consent field optional; a form may make its own optional.
+        return _consent(value, replace(rules, require_consent=rules.require_consent and each.required))
+
+    return consent
+
+
+def _validator(each: FormField) -> Validator:  # noqa: PLR0911 - one answer per type
+    """The field's validator: today's for the contract's types, each form field's own rules around it."""
+    if each.type == "name":
+        return _name if each.required else _optional(_name)
+    if each.type == "email":
+        return _email if each.required else _optional(_email)
+    if each.type == "phone":
+        return _required(_phone, each) if each.required else _phone
+    if each.type == "choice":
+        if each.choices_setting is not None:
+            return _required(_service, each) if each.required else _service
+        return _choice(each)
+    if each.type == "consent":
+        return _consent_field(each)
+    if each.type == "date":
+        return _date(each)
+    if (each.name, each.type, each.required, each.max_length) == ("message", "long-text", True, MESSAGE_MAX):
+        return _message  # the contract's own message, with its own words
+    return _text(each)
+
+
+# The request's own fields beside the form's, as the form names them, and the Enquiry attribute each
+# becomes. Only these names and the form's are fields: a key spelt like an attribute (`gotcha`,
 # `next_url`, `captcha_token`) is unknown.
-FIELDS: tuple[tuple[str, str, Callable[[Any, FieldRules], Any]], ...] = (
-    ("name", "name", _name),
-    ("email", "email", _email),
-    ("phone", "phone", _phone),
-    ("service", "service", _service),
-    ("message", "message", _message),
-    ("consent", "consent", _consent),
+REQUEST_FIELDS: tuple[tuple[str, str, Validator], ...] = (
     ("_gotcha", "gotcha", _optional_text),
     ("_next", "next_url", _optional_text),
     ("cf-turnstile-response", "captcha_token", _captcha_token),
 )
-FIELD_NAMES = frozenset(name for name, _, _ in FIELDS)
 
 
-def validate_enquiry(data: dict[str, Any], rules: FieldRules) -> Enquiry:
-    """Validate a submitted form, or raise InvalidEnquiry listing every failing field."""
+def form_fields(form: Form) -> tuple[tuple[str, Validator], ...]:
+    """Each of the form's fields with its validator, in the order failing fields are reported."""
+    return tuple((each.name, _validator(each)) for each in form.fields)
+
+
+def validate_enquiry(data: dict[str, Any], rules: FieldRules, form: Form | None = None) -> Enquiry:
+    """Validate a submitted form (the default one unless given), or raise InvalidEnquiry listing every
+    failing field."""
+    if form is None:
+        form = deployment_forms().default
     values: dict[str, Any] = {}
+    request: dict[str, Any] = {}
     failing: dict[str, str] = {}
-    for name, attribute, validate in FIELDS:
+    checks = [(name, name, validate, values) for name, validate in form_fields(form)]
+    checks += [(name, attribute, validate, request) for name, attribute, validate in REQUEST_FIELDS]
+    for name, attribute, validate, into in checks:
         try:
-            values[attribute] = validate(data.get(name), rules)
+            into[attribute] = validate(data.get(name), rules)
         except _Refused as refused:
             # The contract names the Turnstile check `captcha`, not the widget's field.
             field = "captcha" if refused.rule == "captcha" else name
             failing.setdefault(field, refused.message)
+    known = {name for name, *_ in checks}
     for name, value in data.items():
-        if name not in FIELD_NAMES:
+        if name not in known:
             failing.setdefault(name, MESSAGES["file"] if isinstance(value, FilePart) else MESSAGES["unknown"])
     if failing:
         raise InvalidEnquiry(failing)
-    return Enquiry(**values)
+    return Enquiry(form=form.id, values=values, **request)

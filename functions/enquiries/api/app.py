@@ -27,6 +27,7 @@ from enquiries.api.responses import (
     to_replayable,
 )
 from enquiries.api.services import Services
+from enquiries.forms import Form, Forms, deployment_forms
 from enquiries.ids import new_enquiry_id
 from enquiries.intake import IntakeStore, Replayable
 from enquiries.log import logger
@@ -42,20 +43,9 @@ ALLOWED_METHODS_LIST = ("OPTIONS", "POST")
 CORS_EXPOSE_HEADERS = ("Retry-After",)
 CORS_MAX_AGE_SECONDS = 600
 IDEMPOTENCY_KEY_MAX = 128
-KNOWN_FIELDS = frozenset(
-    {
-        "name",
-        "email",
-        "phone",
-        "service",
-        "message",
-        "consent",
-        "_gotcha",
-        "_next",
-        "captcha",
-        "cf-turnstile-response",
-    }
-)
+FORMS_PREFIX = "/forms/"
+# The field names a log line may show beside the forms' own (forms/*.yaml).
+REQUEST_FIELDS = ("_gotcha", "_next", "captcha", "cf-turnstile-response")
 
 
 def _wants_html(request: Request) -> bool:
@@ -90,20 +80,23 @@ def contract_cors(origins: list[str]) -> Cors:
     )
 
 
-def _log_request(request: Request, outcome: Outcome, status: int, started: float) -> None:
+def _log_request(
+    request: Request, outcome: Outcome, status: int, started: float, known: frozenset[str]
+) -> None:
     logger.info(
         "request handled",
         extra={
             "status": status,
             "method": request.method,
             # Only our path as it is: a bot's (or a visitor's) other paths could carry anything.
-            "path": request.path if request.path == ENQUIRIES_PATH else "(other)",
+            "path": request.path if outcome.form is not None else "(other)",
+            "form": outcome.form,
             "outcome": outcome.outcome,
             "reason": outcome.reason,
             "enquiry_id": outcome.enquiry_id,
             # Field names only, and only ours: a bot's made-up names could carry anything.
             "invalid_fields": sorted(
-                name if name in KNOWN_FIELDS else "(unknown)" for name in outcome.invalid_fields or {}
+                name if name in known else "(unknown)" for name in outcome.invalid_fields or {}
             ),
             "reference": request.request_id if status >= HTTPStatus.INTERNAL_SERVER_ERROR else None,
             "duration_ms": round((time.perf_counter() - started) * 1000, 1),
@@ -119,6 +112,7 @@ class Outcome:
     reason: str | None = None
     enquiry_id: str | None = None
     invalid_fields: dict[str, str] | None = None
+    form: str | None = None  # the id of a form the path names (ours: safe to log)
 
 
 def _as_contract_error(request: Request, outcome: Outcome, error: Exception) -> ApiError:
@@ -138,14 +132,18 @@ def _as_contract_error(request: Request, outcome: Outcome, error: Exception) -> 
 
 
 class SubmissionApi:
-    """POST /enquiries, its CORS preflight, and the contract's 403/404/405 for everything else."""
+    """POST /enquiries and POST /forms/<form-id>, their CORS preflight, and the contract's 403/404/405
+    for everything else."""
 
     def __init__(
         self,
         settings: Settings,
         services: Services,
         clock: Callable[[], datetime],
+        forms: Forms,
     ) -> None:
+        self.forms = forms
+        self.known_fields = frozenset((*forms.all_field_names(), *REQUEST_FIELDS))
         origins = list(settings.allowed_origins)
         self.allowed_origins = frozenset(origins)  # serialised by the settings, as browsers send them
         self.cors = contract_cors(origins) if origins else None
@@ -169,12 +167,13 @@ class SubmissionApi:
         """The Lambda result for one HTTP API event (payload format 2.0)."""
         started = time.perf_counter()
         request = Request.from_event(event)
-        outcome = Outcome()
+        form = self._form(request.path)
+        outcome = Outcome(form=form.id if form is not None else None)
         origin = request.header("origin")
         try:
             if origin is not None and serialised_origin(origin) not in self.allowed_origins:
                 raise ApiError(403, "origin_not_allowed", reason="origin")
-            response = self._route(request, outcome)
+            response = self._route(request, outcome, form)
         except Exception as error:  # the error boundary: every failure gets the contract's answer
             response = self.responses.error(
                 _as_contract_error(request, outcome, error),
@@ -184,17 +183,25 @@ class SubmissionApi:
             )
         response.headers["Vary"] = "Origin"
         response.headers["Cache-Control"] = "no-store"
-        _log_request(request, outcome, response.status_code, started)
+        _log_request(request, outcome, response.status_code, started, self.known_fields)
         if self.cors is not None:
             response.headers.update(self.cors.headers(origin))
         return response.as_result()
 
-    def _route(self, request: Request, outcome: Outcome) -> Response:
-        if request.path != ENQUIRIES_PATH:
+    def _form(self, path: str) -> Form | None:
+        """The form a path names: /enquiries the default, /forms/<form-id> each form."""
+        if path == ENQUIRIES_PATH:
+            return self.forms.default
+        if path.startswith(FORMS_PREFIX):
+            return self.forms.by_id.get(path.removeprefix(FORMS_PREFIX))
+        return None
+
+    def _route(self, request: Request, outcome: Outcome, form: Form | None) -> Response:
+        if form is None:
             raise ApiError(404, "not_found", reason="path")
         method = request.method.upper()
         if method == "POST":
-            return self._submit(request, outcome)
+            return self._submit(request, outcome, form)
         if method == "OPTIONS":
             if self.cors is not None:  # a browser's preflight
                 return Response(204, headers={"Access-Control-Allow-Methods": self.cors.methods})
@@ -202,7 +209,7 @@ class SubmissionApi:
             return Response(204, headers={"Allow": ALLOWED_METHODS})
         raise ApiError(405, "method_not_allowed", reason="method")
 
-    def _submit(self, request: Request, outcome: Outcome) -> Response:
+    def _submit(self, request: Request, outcome: Outcome, form: Form) -> Response:
         key = _idempotency_key(request)
 
         def answered(answer: Answer) -> Response:
@@ -223,7 +230,7 @@ class SubmissionApi:
             return to_replayable(response, enquiry_id)
 
         # The id is made here, once: the answer names it before the write that stores both.
-        submission = Submission(fields, key, request.source_ip, self.clock(), new_enquiry_id())
+        submission = Submission(fields, key, request.source_ip, self.clock(), new_enquiry_id(), form)
         return answered(self.service.submit(submission, render_success))
 
 
@@ -231,8 +238,14 @@ def build_app(
     settings: Settings,
     services: Services | IntakeStore,
     clock: Callable[[], datetime] = utc_now,
+    forms: Forms | None = None,
 ) -> SubmissionApi:
-    """The API for POST /enquiries. `services` may be a bare store (no duplicates, limits or captcha)."""
+    """The API for POST /enquiries and POST /forms/<form-id>. `services` may be a bare store (no
+    duplicates, limits or captcha); `forms` defaults to the deployment's (forms.py), checked against
+    the settings (a route to a service SERVICES does not list is a FormError)."""
     if not isinstance(services, Services):
         services = Services(store=services)
-    return SubmissionApi(settings, services, clock)
+    if forms is None:
+        forms = deployment_forms()
+    forms.check_routes(settings.services)
+    return SubmissionApi(settings, services, clock, forms)

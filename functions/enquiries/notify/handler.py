@@ -34,6 +34,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from enquiries.aws import StorageUnavailable
+from enquiries.forms import deployment_forms
 from enquiries.log import logger
 from enquiries.notify.acknowledgement import Acknowledger, RetargetableMailer, acknowledger_for
 from enquiries.notify.budget import RecordBudget
@@ -77,6 +78,8 @@ def init(
     if settings is None:
         settings = load_settings(required=REQUIRED_SETTINGS)
     mail = mail_settings(settings)
+    # The forms' files, read and checked now: a bad one stops the init, never an email (forms.py).
+    deployment_forms().check_routes(settings.services)
     metrics = Metrics(namespace="Enquiries")
     acknowledger = acknowledger_for(
         settings,

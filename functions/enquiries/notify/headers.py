@@ -130,10 +130,11 @@ def reply_to(name: str, email: str) -> Address:
     return _checked_address(_checked_name(name), username, domain, "name")
 
 
-def subject(name: str | None, service: str | None) -> str:
-    """The Subject, "New enquiry from <name> - <service>" (each part when given), exactly as the
-    notification sets it; raises UnsafeHeader("name") if it would not come back as given."""
-    text = "New enquiry"
+def subject(name: str | None, service: str | None, kind: str = "New enquiry") -> str:
+    """The Subject, "New enquiry from <name> - <service>" (each part when given; another form's
+    `kind` names it), exactly as the notification sets it; raises UnsafeHeader("name") if it would
+    not come back as given."""
+    text = kind
     if name is not None:
         text += f" from {_checked_name(name)}"
     if service:

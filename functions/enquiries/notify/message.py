@@ -1,4 +1,5 @@
-"""The notification email: plain text and HTML holding every field, built with the standard library.
+"""The notification email: plain text and HTML holding every field of the enquiry's form, by its label
+in the form file's order (a long text as a block of its own), built with the standard library.
 
 The headers that carry visitor text (Reply-To and Subject) come from `headers`, which proves that
 each comes back from the wire exactly as given. Validation refuses any name or address that would
@@ -21,18 +22,16 @@ from html import escape
 from typing import Any
 from urllib.parse import quote
 
+from enquiries.forms import DEFAULT_FORM_ID, RESERVED, Form, Forms, deployment_forms
 from enquiries.log import logger
 from enquiries.notify import headers
 from enquiries.notify.headers import UnsafeHeader, one_line
 from enquiries.notify.html_page import email_page
 from enquiries.notify.mail_settings import MailSettings
 
-FIELD_LABELS = (
-    ("name", "Name"),
-    ("email", "Email"),
-    ("phone", "Phone"),
-    ("service", "Service"),
-)
+# A label longer than this goes on its own line, its value under it, so the columns stay put.
+LABEL_COLUMN_MAX = 24
+VALUE_INDENT = " " * 4
 
 NAME_LEFT_OUT = (
     "The name given could not be put in this email's Subject and Reply-To safely, so they leave it out."
@@ -52,25 +51,45 @@ class VisitorHeaders:
     notice: str | None = None
 
 
-def visitor_headers(item: Mapping[str, Any]) -> VisitorHeaders:
+def form_of(item: Mapping[str, Any], forms: Forms | None = None) -> Form:
+    """The form an enquiry was sent with (items stored before forms were named: the default form).
+    A form since removed from forms/ is read as the default one; its other fields still show."""
+    forms = forms or deployment_forms()
+    return forms.get(str(item.get("form") or DEFAULT_FORM_ID)) or forms.default
+
+
+def _subject_kind(form: Form) -> str:
+    """ "New enquiry" for the default form, else the form's title: "New call-back request"."""
+    if form.is_default:
+        return "New enquiry"
+    title = form.title if form.title[:2].isupper() else form.title[:1].lower() + form.title[1:]
+    return f"New {title}"
+
+
+def visitor_headers(item: Mapping[str, Any], form: Form | None = None) -> VisitorHeaders:
     """The Subject and Reply-To for a stored enquiry, leaving out what would not survive as given."""
-    service = str(item["service"]) if item.get("service") else None
+    form = form or form_of(item)
+    service = str(item["service"]) if form.is_default and item.get("service") else None
     left_out: list[str] = []
-    name: str | None = str(item["name"])
+    name_field = form.name_field
+    given_name = item.get(name_field.name) if name_field is not None else None
+    name: str | None = str(given_name) if given_name else None
+    if name is not None:
+        try:
+            headers.check_name(name)
+        except UnsafeHeader:
+            name = None
+            left_out.append("name")
     try:
-        headers.check_name(str(item["name"]))
-    except UnsafeHeader:
-        name = None
-        left_out.append("name")
-    try:
-        reply_to: Address | None = headers.reply_to(name or "", str(item["email"]))
+        reply_to: Address | None = headers.reply_to(name or "", str(item[form.email_field.name]))
     except UnsafeHeader:
         reply_to = None
         left_out.append("email")
+    kind = _subject_kind(form)
     try:
-        subject = headers.subject(name, service)
+        subject = headers.subject(name, service, kind)
     except UnsafeHeader:  # the service, from SERVICES: a configuration the deployer chose
-        subject = "New enquiry"
+        subject = kind
     if left_out:
         logger.warning(
             "visitor text left out of headers", extra={"enquiry_id": str(item["id"]), "fields": left_out}
@@ -107,21 +126,57 @@ def _phone_display(e164: str) -> str:
         return e164
 
 
-def text_body(item: Mapping[str, Any], mail: MailSettings, visitor: VisitorHeaders) -> str:
+def _shown_fields(item: Mapping[str, Any], form: Form) -> list[tuple[str, str, str]]:
+    """(name, label, type) of each field to show, in the form file's order, then any attribute of the
+    item the form no longer declares (a field since removed from its file), by its name."""
+    shown = [(each.name, each.label, each.type) for each in form.fields]
+    declared = {name for name, _, _ in shown}
+    shown += [
+        (key, key, "text") for key in item if key not in declared and key not in RESERVED and key != "id"
+    ]
+    return [(name, label, kind) for name, label, kind in shown if _is_given(item, name, kind)]
+
+
+def _is_given(item: Mapping[str, Any], name: str, kind: str) -> bool:
+    return name in item if kind == "consent" else bool(item.get(name))
+
+
+def _plain_value(value: Any, kind: str) -> str:
+    if kind == "consent":
+        return "Yes" if value else "No"
+    if kind == "phone":
+        return _phone_display(str(value))
+    return one_line(str(value))
+
+
+def text_body(
+    item: Mapping[str, Any], mail: MailSettings, visitor: VisitorHeaders, form: Form | None = None
+) -> str:
+    form = form or form_of(item)
     lines = [visitor.subject, ""]
     if visitor.notice:
         lines += [visitor.notice, ""]
-    for key, label in FIELD_LABELS:
-        if item.get(key):
-            value = _phone_display(str(item[key])) if key == "phone" else one_line(str(item[key]))
-            lines.append(f"{label + ':':<9} {value}")
-    if "consent" in item:
-        lines.append(f"{'Consent:':<9} {'Yes' if item['consent'] else 'No'}")
-    lines += ["", "Message:", str(item["message"]), ""]
+    shown = _shown_fields(item, form)
+    short = [
+        len(label) + 1 for _, label, kind in shown if kind != "long-text" and len(label) < LABEL_COLUMN_MAX
+    ]
+    width = max(short, default=0)
+    for name, label, kind in shown:
+        if kind == "long-text":
+            lines += ["", f"{label}:", str(item[name]), ""]
+        elif len(label) + 1 > width:  # too long for the column: the value on the next line
+            lines += [f"{label}:", VALUE_INDENT + _plain_value(item[name], kind)]
+        else:
+            lines.append(f"{label + ':':<{width}} {_plain_value(item[name], kind)}")
+    if lines[-1]:
+        lines.append("")
     lines.append(f"Received:   {received_at(item, mail)}")
     lines.append(f"Enquiry id: {item['id']}")
     if visitor.reply_to is not None:
-        lines += ["", f"Reply to this email to answer {one_line(str(item['name']))} directly."]
+        name_field = form.name_field
+        given = item.get(name_field.name) if name_field is not None else None
+        whom = one_line(str(given)) if given else "the enquirer"
+        lines += ["", f"Reply to this email to answer {whom} directly."]
     return "\n".join(lines) + "\n"
 
 
@@ -133,27 +188,44 @@ _VALUE = _CELL + 'color:#1b1b1b;"'
 _SMALL = "margin:12px 0 0 0;font-size:13px;color:#555555;"
 
 
-def html_body(item: Mapping[str, Any], mail: MailSettings, visitor: VisitorHeaders) -> str:
-    rows = []
-    for key, label in FIELD_LABELS:
-        if not item.get(key):
-            continue
-        value = str(item[key])
-        if key == "email":
-            link = escape(mailto_uri(value), quote=True)
-            cell = f'<a href="{link}" style="color:#0b5cad;">{escape(value)}</a>'
-        elif key == "phone":
-            shown = escape(_phone_display(value))
-            cell = f'<a href="tel:{escape(value, quote=True)}" style="color:#0b5cad;">{shown}</a>'
+def _html_cell(value: Any, kind: str) -> str:
+    text = str(value)
+    if kind == "email":
+        link = escape(mailto_uri(text), quote=True)
+        return f'<a href="{link}" style="color:#0b5cad;">{escape(text)}</a>'
+    if kind == "phone":
+        shown = escape(_phone_display(text))
+        return f'<a href="tel:{escape(text, quote=True)}" style="color:#0b5cad;">{shown}</a>'
+    return escape(_plain_value(value, kind))
+
+
+def _html_block(label: str, value: Any) -> str:
+    text = escape(str(value)).replace("\r\n", "\n").replace("\n", "<br>\n")
+    return f"""<h2 style="margin:20px 0 8px 0;font-size:16px;color:#1b1b1b;">{escape(label)}</h2>
+<p dir="auto" style="margin:0;padding:12px;background:#f7f7f7;border-left:4px solid #0b5cad;font-size:15px;
+ line-height:1.5;color:#1b1b1b;font-family:Arial,Helvetica,sans-serif;">{text}</p>"""
+
+
+def html_body(
+    item: Mapping[str, Any], mail: MailSettings, visitor: VisitorHeaders, form: Form | None = None
+) -> str:
+    form = form or form_of(item)
+    parts: list[str] = []
+    rows: list[str] = []
+    for name, label, kind in _shown_fields(item, form):
+        if kind == "long-text":
+            if rows:
+                parts.append(_table(rows))
+                rows = []
+            parts.append(_html_block(label, item[name]))
         else:
-            cell = escape(one_line(value))
-        rows.append(f"<tr><td {_LABEL}>{label}</td><td {_VALUE}>{cell}</td></tr>")
-    if "consent" in item:
-        rows.append(
-            f"<tr><td {_LABEL}>Consent</td><td {_VALUE}>{'Yes' if item['consent'] else 'No'}</td></tr>"
-        )
-    message = escape(str(item["message"])).replace("\r\n", "\n").replace("\n", "<br>\n")
-    name = escape(one_line(str(item["name"])))
+            cell = _html_cell(item[name], kind)
+            rows.append(f"<tr><td {_LABEL}>{escape(label)}</td><td {_VALUE}>{cell}</td></tr>")
+    if rows:
+        parts.append(_table(rows))
+    name_field = form.name_field
+    given = item.get(name_field.name) if name_field is not None else None
+    name = escape(one_line(str(given))) if given else "the enquirer"
     notice = (
         f'\n<p style="margin:0 0 16px 0;color:#b3261e;">{escape(visitor.notice)}</p>'
         if visitor.notice
@@ -163,23 +235,35 @@ def html_body(item: Mapping[str, Any], mail: MailSettings, visitor: VisitorHeade
     if visitor.reply_to is not None:
         reply = f'\n<p style="{_SMALL}">Reply to this email to answer {name} directly.</p>'
     content = f"""{notice}
-<table role="presentation" cellpadding="0" cellspacing="0">
-{chr(10).join(rows)}
-</table>
-<h2 style="margin:20px 0 8px 0;font-size:16px;color:#1b1b1b;">Message</h2>
-<p dir="auto" style="margin:0;padding:12px;background:#f7f7f7;border-left:4px solid #0b5cad;font-size:15px;
- line-height:1.5;color:#1b1b1b;font-family:Arial,Helvetica,sans-serif;">{message}</p>
+{chr(10).join(parts)}
 <p style="margin:20px 0 0 0;font-size:13px;color:#555555;">Received {escape(received_at(item, mail))}<br>
 Enquiry id {escape(str(item["id"]))}</p>{reply}"""
-    return email_page(escape(visitor.subject), f"New enquiry from {name}", content)
+    heading = f"{escape(_subject_kind(form))} from {name}" if given else escape(_subject_kind(form))
+    return email_page(escape(visitor.subject), heading, content)
 
 
-def compose(item: Mapping[str, Any], mail: MailSettings, now: datetime | None = None) -> EmailMessage:
+def _table(rows: list[str]) -> str:
+    return f"""<table role="presentation" cellpadding="0" cellspacing="0">
+{chr(10).join(rows)}
+</table>"""
+
+
+def recipients(item: Mapping[str, Any], mail: MailSettings, form: Form) -> tuple[Address, ...]:
+    """The form's recipients for this enquiry (its route's for the value chosen), else CLINIC_EMAIL.
+    The form file's addresses are ASCII (forms.py checks them at start)."""
+    chosen = form.recipients_for(item)
+    return tuple(Address(addr_spec=address) for address in chosen) if chosen else mail.recipients
+
+
+def compose(
+    item: Mapping[str, Any], mail: MailSettings, now: datetime | None = None, forms: Forms | None = None
+) -> EmailMessage:
     """The email for one stored enquiry (an item as the table holds it)."""
-    visitor = visitor_headers(item)
+    form = form_of(item, forms)
+    visitor = visitor_headers(item, form)
     message = EmailMessage()
     message["From"] = mail.sender
-    message["To"] = mail.recipients
+    message["To"] = recipients(item, mail, form)
     if visitor.reply_to is not None:
         message["Reply-To"] = visitor.reply_to
     message["Subject"] = visitor.subject
@@ -188,6 +272,6 @@ def compose(item: Mapping[str, Any], mail: MailSettings, now: datetime | None = 
     enquiry_id = str(item["id"])
     message["X-Enquiry-Id"] = enquiry_id if enquiry_id.isascii() and enquiry_id.isalnum() else "invalid"
     # Quoted-printable keeps every line 7-bit and short, as all mail relays accept.
-    message.set_content(text_body(item, mail, visitor), cte="quoted-printable")
-    message.add_alternative(html_body(item, mail, visitor), subtype="html", cte="quoted-printable")
+    message.set_content(text_body(item, mail, visitor, form), cte="quoted-printable")
+    message.add_alternative(html_body(item, mail, visitor, form), subtype="html", cte="quoted-printable")
     return message
