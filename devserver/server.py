@@ -43,6 +43,8 @@ SITE_DIR = REPO_ROOT / "site"
 SUBMIT_HANDLER = "enquiries.api.submit.lambda_handler"
 NOTIFY_HANDLER = "enquiries.notify.handler.lambda_handler"
 API_PATH = "/enquiries"
+# Every form of forms/ at /forms/<form-id> (the function answers an unknown one with the contract's 404).
+FORMS_PATH = "/forms"
 # The Lambda Invoke API (POST /2015-03-31/functions/{name}/invocations) under this prefix, so that a
 # boto3 Lambda client whose endpoint is <server>/_dev/lambda invokes the local functions.
 LAMBDA_PREFIX = "/_dev/lambda"
@@ -181,7 +183,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def _respond(self, path: str) -> HttpResponse:
-        if path == API_PATH or path.startswith(API_PATH + "/"):
+        if any(path == api or path.startswith(api + "/") for api in (API_PATH, FORMS_PATH)):
             return self._invoke_api()
         if path.startswith(LAMBDA_PREFIX + "/"):
             return self._invoke_function(path[len(LAMBDA_PREFIX) :])
@@ -348,6 +350,12 @@ def serve(host: str, port: int) -> None:
     """Run the local server until interrupted; prints one ready line with its URL."""
     if str(FUNCTIONS_DIR) not in sys.path:
         sys.path.insert(0, str(FUNCTIONS_DIR))
+    from enquiries.forms import FormError, deployment_forms
+
+    try:  # before anything starts: a form file that cannot be used stops the server, naming it
+        deployment_forms()
+    except FormError as error:
+        raise StartupError(str(error)) from None
     host = host.strip("[]")  # "--host [::1]" as in a URL: the socket wants the bare address
     server_class = DevHTTPServer6 if ":" in host else DevHTTPServer
     with contextlib.ExitStack() as stack:

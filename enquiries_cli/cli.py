@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from enquiries_cli import dead_letters, export, people
+from enquiries_cli import dead_letters, export, forms, people
 from enquiries_cli import resend as resending
 from enquiries_cli.errors import OperatorError, Refused
 from enquiries_cli.failures import describe
@@ -60,6 +60,8 @@ class TargetChoice:
 
 
 pass_choice = click.make_pass_decorator(TargetChoice)
+# Subcommands that read only this checkout (forms/), and need no target.
+NO_TARGET = ("form-html",)
 
 
 @click.group(cls=OperatorGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -85,6 +87,8 @@ def cli(
     a deployed stack.
     """
     if ctx.resilient_parsing:
+        return
+    if ctx.invoked_subcommand in NO_TARGET and local_url is None and stack_name is None:
         return
     if (local_url is None) == (stack_name is None):
         raise click.UsageError("give one target: --local URL or --stack NAME")
@@ -182,13 +186,21 @@ def show(choice: TargetChoice, enquiry_id: str) -> None:
 @click.option(
     "--output", metavar="FILE", help="Write to FILE (readable only by you) instead of standard output."
 )
+@click.option("--form", "form_id", metavar="ID", help="Only the enquiries of this form (forms/ID.yaml).")
 @pass_choice
-def export_command(
-    choice: TargetChoice, file_format: str, since: datetime | None, until: datetime | None, output: str | None
+def export_command(  # noqa: PLR0913, PLR0917 - click passes each option
+    choice: TargetChoice,
+    file_format: str,
+    since: datetime | None,
+    until: datetime | None,
+    output: str | None,
+    form_id: str | None,
 ) -> None:
     """Every enquiry as CSV (safe to open in a spreadsheet) or JSON, read and written page by page."""
-    target = choice.get()
     condition = period(*days(since, until))
+    if form_id is not None:
+        condition.add(forms.only_form(form_id))
+    target = choice.get()
     with progress("Exporting enquiries") as advance:
         items = scan(target.client("dynamodb"), target.table_name, condition=condition, on_page=advance)
         with output_file(output, newline="" if file_format == "csv" else None) as out:
@@ -384,3 +396,13 @@ def stats(choice: TargetChoice, grouping: str) -> None:
         for key in sorted(counts):
             out.write(f"{key:<{width}}  {counts[key]:>9}\n")
         out.write(f"{'total':<{width}}  {sum(counts.values()):>9}\n")
+
+
+@cli.command("form-html")
+@click.argument("form_id", metavar="FORM-ID")
+@click.option("--api", "api_url", default="", metavar="URL", help="The API's URL (default: the page's own).")
+@click.option("--script", "script_url", default=forms.SCRIPT_URL, show_default=True, metavar="URL")
+def form_html(form_id: str, api_url: str, script_url: str) -> None:
+    """The HTML form of forms/FORM-ID.yaml, to paste into a page (enquiry-form.js drives it)."""
+    with utf8_stdout() as out:
+        out.write(forms.form_html_for(form_id, api_url=api_url, script_url=script_url))

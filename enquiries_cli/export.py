@@ -12,6 +12,7 @@ import csv
 from collections.abc import Iterable, Mapping
 from typing import Any, TextIO
 
+from enquiries_cli.functions_adapter import DEFAULT_FORM_ID, deployment_forms
 from enquiries_cli.output import json_text
 from enquiries_cli.scanning import ENQUIRY_COLUMNS
 
@@ -26,19 +27,34 @@ def spreadsheet_safe(value: Any) -> str:
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
-def export_row(item: Mapping[str, Any]) -> dict[str, Any]:
-    """An enquiry with exactly the export's keys, in order; an attribute it lacks is None."""
-    return {column: item.get(column) for column in ENQUIRY_COLUMNS}
+def export_columns() -> tuple[str, ...]:
+    """The contract's nine columns; with forms beside the default one (forms/), then `form` and the
+    other forms' fields, each once, in their files' order. A deployment of one form sees no change."""
+    forms = deployment_forms()
+    if len(forms.by_id) == 1:
+        return ENQUIRY_COLUMNS
+    others = [name for name in forms.all_field_names() if name not in ENQUIRY_COLUMNS]
+    return (*ENQUIRY_COLUMNS, "form", *others)
+
+
+def export_row(item: Mapping[str, Any], columns: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """An enquiry with exactly the export's keys, in order; an attribute it lacks is None (an item
+    stored before forms were named is the default form's)."""
+    row = {column: item.get(column) for column in columns or export_columns()}
+    if "form" in row and row["form"] is None:
+        row["form"] = DEFAULT_FORM_ID
+    return row
 
 
 def write_csv(items: Iterable[Mapping[str, Any]], out: TextIO) -> int:
     """Write the header and one row per item; return the number of rows."""
     # "\r\n" ends rows, as RFC 4180 and spreadsheets expect; line breaks inside a message are quoted.
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(ENQUIRY_COLUMNS)
+    columns = export_columns()
+    writer.writerow(columns)
     count = 0
     for item in items:
-        writer.writerow([spreadsheet_safe(value) for value in export_row(item).values()])
+        writer.writerow([spreadsheet_safe(value) for value in export_row(item, columns).values()])
         count += 1
     return count
 
@@ -46,9 +62,10 @@ def write_csv(items: Iterable[Mapping[str, Any]], out: TextIO) -> int:
 def write_json(items: Iterable[Mapping[str, Any]], out: TextIO) -> int:
     """Write a JSON list, one object a line, without holding the list in memory; return its length."""
     count = 0
+    columns = export_columns()
     out.write("[")
     for item in items:
-        out.write(("," if count else "") + "\n" + json_text(export_row(item), indent=None))
+        out.write(("," if count else "") + "\n" + json_text(export_row(item, columns), indent=None))
         count += 1
     out.write("\n]\n" if count else "]\n")
     return count

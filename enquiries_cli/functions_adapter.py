@@ -3,7 +3,8 @@
 The command reuses what the functions know about their data instead of copying it: the DynamoDB item
 codec and the mapping of "not now" AWS failures (aws), the consistent read of one enquiry (the
 notifier's own), how an address is normalised before it is stored (validation), which guard-table
-records name an enquiry (intake) and the event the notifier takes. Nothing else in enquiries_cli
+records name an enquiry (intake), the event the notifier takes and the deployment's forms (forms).
+Nothing else in enquiries_cli
 imports from `enquiries`: when functions/ changes shape, this is the module to update, and
 tests/test_operator_adapter.py checks it against the functions' code.
 """
@@ -18,18 +19,26 @@ from datetime import UTC, datetime
 from typing import Any
 
 from enquiries.aws import StorageUnavailable, aws_call, plain_item
+from enquiries.forms import DEFAULT_FORM_ID, Form, FormError, Forms, deployment_forms
 from enquiries.notify.ledger import DynamoNotificationLedger
+from enquiries.settings import DEFAULT_SERVICES
 
 __all__ = [
+    "DEFAULT_FORM_ID",
     "REPLAY_RECORD_PREFIX",
+    "Form",
+    "FormError",
+    "Forms",
     "StorageUnavailable",
     "address_key",
     "aws_call",
+    "deployment_forms",
     "failed_enquiry_ids",
     "get_enquiry",
     "linked_enquiry_id",
     "notifier_event",
     "plain_item",
+    "services_setting",
 ]
 
 # intake.ReplayKey.record_id is "replay#<scope>#<digest>"; its `response` is the JSON the visitor
@@ -111,3 +120,11 @@ def failed_enquiry_ids(enquiry_ids: Sequence[str], result: Any) -> list[str]:
         if identifier.isdigit() and int(identifier) < len(enquiry_ids):
             failed.append(enquiry_ids[int(identifier)])
     return failed
+
+
+def services_setting() -> tuple[str, ...]:
+    """SERVICES as the functions read it (comma-separated), or its default."""
+    import os
+
+    given = tuple(item.strip() for item in os.environ.get("SERVICES", "").split(",") if item.strip())
+    return given or DEFAULT_SERVICES

@@ -52,7 +52,7 @@ ERROR_RESPONSES: dict[int, tuple[str, str]] = {
         "OriginNotAllowed",
         "The request has an `Origin` header that is not in `ALLOWED_ORIGINS`; nothing is stored.",
     ),
-    404: ("NotFound", "Any path other than /enquiries."),
+    404: ("NotFound", "Any path other than /enquiries and /forms/<form-id> of a form in forms/."),
     405: ("MethodNotAllowed", "Any method on /enquiries other than POST and OPTIONS; `Allow` lists them."),
     413: (
         "PayloadTooLarge",
@@ -92,6 +92,9 @@ DESCRIPTION = (
     "`200` thank-you page, and an error is an HTML page with the same status. Every error body has a "
     "stable `error` code and a `message` a visitor can act on; 5xx bodies add a `reference`. Any other "
     "path answers `404` (`NotFound`), and any other method on /enquiries `405` (`MethodNotAllowed`).\n\n"
+    "Each form of the deployment's `forms/` folder has its own operation, `POST /forms/<form-id>`, with "
+    "every rule above; the default form (`forms/enquiry.yaml`) is `POST /enquiries`, and also "
+    "`/forms/enquiry`. An unknown form id is a `404`.\n\n"
     "This document shows the default settings: consent required, the default `SERVICES`, no Turnstile."
 )
 
@@ -233,13 +236,20 @@ def _title(name: str) -> str:
     return name.title().replace("_", " ").strip()
 
 
-def enquiry_schemas() -> tuple[Schema, Schema]:
-    """The JSON body and the form body schemas: the fields validation reads, in its order, each with
-    the contract's rule."""
-    from enquiries.validation import FIELDS, Enquiry
+def _default_form() -> Any:
+    from enquiries.forms import deployment_forms
 
-    names = [name for name, _, _ in FIELDS]
-    required = ["name", "email", "message", "consent"]
+    return deployment_forms().default
+
+
+def enquiry_schemas() -> tuple[Schema, Schema]:
+    """The JSON body and the form body schemas: the fields validation reads (the default form's, then
+    the request's own), in its order, each with the contract's rule."""
+    from enquiries.validation import REQUEST_FIELDS, Enquiry
+
+    default = _default_form()
+    names = [*default.field_names, *(name for name, _, _ in REQUEST_FIELDS)]
+    required = [each.name for each in default.fields if each.required]
     schemas = []
     for form in (False, True):
         rules = _field_rules(form)
@@ -450,12 +460,113 @@ def preflight_operation() -> Schema:
     }
 
 
+def _form_field_rule(each: Any, by_type: dict[str, Schema | None], form: bool) -> Schema:
+    """A form file's field as JSON Schema: its type's rule as the default form has it (the
+    contract's), with the field's own choices and length."""
+    from enquiries.form_messages import DATE
+    from enquiries.settings import DEFAULT_SERVICES
+
+    rule: Schema = dict(by_type.get(each.type) or {"type": "string"})
+    rule.pop("examples", None)
+    if each.type == "choice":
+        choices = list(DEFAULT_SERVICES if each.choices_setting else each.choices)
+        rule = {
+            "type": "string",
+            "enum": choices,
+            "description": "One of: " + ", ".join(choices) + ", matched "
+            "case-insensitively. Stored in its canonical spelling.",
+        }
+    elif each.type in ("text", "long-text"):
+        rule = {
+            "type": "string",
+            "maxLength": each.max_length,
+            "description": f"At most {each.max_length:,} "
+            "characters after trimming"
+            + (" on one line" if each.type == "text" else "")
+            + ". Stored trimmed.",
+        }
+        if each.required:
+            rule |= {"minLength": 1, "pattern": r"\S"}
+    elif each.type == "date":
+        rule = {
+            "type": "string",
+            "description": DATE + " Stored as YYYY-MM-DD.",
+            "examples": ["2026-12-07", "07/12/2026"],
+        }
+    if not each.required and not form and each.type != "consent":
+        rule["type"] = [rule["type"], "null"] if isinstance(rule["type"], str) else rule["type"]
+    return {"title": each.label, **rule}
+
+
+def form_schemas(form: Any) -> tuple[Schema, Schema]:
+    """A form file's JSON body and form body schemas, its fields in the file's order."""
+    default = _default_form()
+    schemas = []
+    for as_form in (False, True):
+        rules = _field_rules(as_form)
+        by_type = {each.type: rules[each.name] for each in default.fields}
+        properties = {each.name: _form_field_rule(each, by_type, as_form) for each in form.fields}
+        for name in ("_gotcha", "_next"):
+            rule = rules[name]
+            assert rule is not None
+            properties[name] = {"title": _title(name), **rule}
+        schemas.append(
+            {
+                "title": f"{_schema_name(form)}{'Form' if as_form else ''}",
+                "description": f"The form {form.id!r} ({form.title}, forms/{form.id}.yaml)"
+                + (
+                    ", sent as an HTML form: every value text; a file part is a 422."
+                    if as_form
+                    else ", as JSON."
+                )
+                + " Any other field is a 422 that names it. "
+                + TURNSTILE_NOTE,
+                "type": "object",
+                "properties": properties,
+                "required": [each.name for each in form.fields if each.required],
+                "additionalProperties": False,
+            }
+        )
+    return schemas[0], schemas[1]
+
+
+def _schema_name(form: Any) -> str:
+    return "".join(part.title() for part in form.id.split("-")) + "Request"
+
+
+def form_paths(enquiries_post: Schema) -> tuple[dict[str, Schema], dict[str, Schema]]:
+    """One operation per form beside the default one (`/forms/<form-id>`; the default form is
+    `/enquiries`, and `/forms/enquiry` too), and their body schemas."""
+    from enquiries.forms import deployment_forms
+
+    paths: dict[str, Schema] = {}
+    schemas: dict[str, Schema] = {}
+    for form in deployment_forms():
+        if form.is_default:
+            continue
+        name = _schema_name(form)
+        schemas[name], schemas[name + "Form"] = form_schemas(form)
+        operation = copy.deepcopy(enquiries_post)
+        operation["operationId"] = f"submit_form_{form.id.replace('-', '_')}_post"
+        operation["summary"] = f"Send the form {form.id!r}: {form.title}"
+        content = operation["requestBody"]["content"]
+        content["application/json"]["schema"] = _ref("schemas", name)
+        for media in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            content[media]["schema"] = _ref("schemas", name + "Form")
+        preflight = preflight_operation()
+        preflight["operationId"] = f"preflight_form_{form.id.replace('-', '_')}_options"
+        paths[f"/forms/{form.id}"] = {"post": operation, "options": preflight}
+    return paths, schemas
+
+
 def correct(document: Schema) -> Schema:
     """Powertools' document, made to say what the contract says."""
     corrected = copy.deepcopy(document)
     path = corrected["paths"][ENQUIRIES_PATH]
     path["post"] = post_operation(path["post"])
     path["options"] = preflight_operation()
+    other_paths, other_schemas = form_paths(path["post"])
+    corrected["paths"].update(other_paths)
     json_body, form_body = enquiry_schemas()
     # Powertools' 422 shapes (HTTPValidationError, ValidationError, ResponseValidationError) describe its
     # own request validation, which this app does not use: the contract's ErrorBody replaces them.
@@ -465,6 +576,7 @@ def correct(document: Schema) -> Schema:
             "EnquiryForm": form_body,
             "Accepted": success_schema(),
             "ErrorBody": error_body_schema(),
+            **other_schemas,
         },
         "responses": {name: error_response(status) for status, (name, _) in ERROR_RESPONSES.items()},
     }

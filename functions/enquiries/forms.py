@@ -49,8 +49,12 @@ SHORT_TEXT_DEFAULT_MAX = 200
 TITLE_MAX = 100
 # The only setting a choice field can take its choices from (the default form's `service`).
 SETTING_CHOICES = "SERVICES"
-FORM_KEYS = ("title", "recipients", "route", "fields")
-FIELD_KEYS = ("name", "label", "type", "required", "max_length", "choices")
+FORM_KEYS = ("title", "recipients", "route", "fields", "submit")
+FIELD_KEYS = ("name", "label", "type", "required", "max_length", "choices", "prompt", "hint")
+# The web form's own words (`enquiries form-html`): what a visitor reads beside a field, when it
+# differs from the label staff read in the email, and a hint under it; the button's text.
+WORDS_MAX = 300
+DEFAULT_SUBMIT = "Send"
 # The key that holds a mapping's lines in the parsed data (and in the compiled JSON).
 LINES = "__lines__"
 COMPILED = Path(__file__).with_name("forms.json")
@@ -80,6 +84,8 @@ class FormField:
     # For a choice field: its choices, or () with `choices_setting` naming the setting that holds them.
     choices: tuple[str, ...] = ()
     choices_setting: str | None = None
+    prompt: str | None = None  # the web form's label, when not `label`
+    hint: str | None = None
 
     @property
     def autocomplete(self) -> str | None:
@@ -102,6 +108,7 @@ class Form:
     recipients: tuple[str, ...] = ()  # empty: CLINIC_EMAIL
     route: Route | None = None
     source: str = ""  # the file, as problems name it
+    submit: str = DEFAULT_SUBMIT  # the web form's button
 
     @property
     def is_default(self) -> bool:
@@ -278,9 +285,21 @@ def _form(source: str, data: Any, problems: list[str]) -> Form | None:
     fields = _fields(source, data, problems)
     recipients = _addresses(source, data, "recipients", problems) if "recipients" in data else ()
     route = _route(source, data, fields, problems)
+    submit = _words(source, data, "submit", problems) or DEFAULT_SUBMIT
     if len(problems) > before:
         return None
-    return Form(form_id, title, fields, recipients, route, source)
+    return Form(form_id, title, fields, recipients, route, source, submit)
+
+
+def _words(source: str, data: Mapping[str, Any], key: str, problems: list[str]) -> str | None:
+    """Optional web-form words: one line of text (YAML's folded `>-` joins a long one)."""
+    given = data.get(key)
+    if given is None:
+        return None
+    if not isinstance(given, str) or not given.strip() or not given.isprintable() or len(given) > WORDS_MAX:
+        problems.append(f"{source}, line {_line(data, key)}: {key}: one line of 1-{WORDS_MAX} characters")
+        return None
+    return " ".join(given.split())
 
 
 def _title(source: str, data: Mapping[str, Any], problems: list[str]) -> str:
@@ -366,6 +385,7 @@ def _field(source: str, entry: Mapping[str, Any], problems: list[str]) -> FormFi
             problem("choices", f"choices: a list of different one-line texts, or {SETTING_CHOICES}")
     elif choices is not None:
         problem("choices", "choices are for a field of type choice only")
+    prompt, hint = _words(source, entry, "prompt", problems), _words(source, entry, "hint", problems)
     if len(problems) > before:
         return None
     if kind in TEXT_TYPES and max_length is None:
@@ -378,6 +398,8 @@ def _field(source: str, entry: Mapping[str, Any], problems: list[str]) -> FormFi
         max_length=max_length,
         choices=tuple(each.strip() for each in choices or ()),
         choices_setting=setting,
+        prompt=prompt,
+        hint=hint,
     )
 
 

@@ -180,6 +180,7 @@ class SubmissionApi:
                 html=_wants_html(request),
                 referer=request.header("referer"),
                 request_id=request.request_id,
+                labels={each.name: each.label for each in (form or self.forms.default).fields},
             )
         response.headers["Vary"] = "Origin"
         response.headers["Cache-Control"] = "no-store"

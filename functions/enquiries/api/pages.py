@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from html import escape
 
-FIELD_LABELS = {
-    "name": "Name",
-    "email": "Email",
-    "phone": "Phone",
-    "service": "Service",
-    "message": "Message",
-    "consent": "Consent",
-    "captcha": "Robot check",
-}
+# The labels of the checks that are no form's field; each form's fields have their file's labels.
+REQUEST_LABELS = {"captcha": "Robot check"}
 
 _PAGE = """<!doctype html>
 <html lang="en">
@@ -48,12 +42,19 @@ def thank_you_page(enquiry_id: str) -> str:
 
 
 def error_page(
-    message: str, fields: dict[str, str] | None, back_url: str | None, reference: str | None
+    message: str,
+    fields: dict[str, str] | None,
+    back_url: str | None,
+    reference: str | None,
+    labels: Mapping[str, str] | None = None,
 ) -> str:
+    """The page for a refused HTML form post: each failing field by the label of the form's file
+    (`labels`), and a way back to the form."""
+    labels = {**REQUEST_LABELS, **(labels or {})}
     parts = [f"<h1>Your enquiry has not been sent</h1>\n<p>{escape(message)}</p>"]
     if fields:
         items = "\n".join(
-            f"<li><strong>{escape(FIELD_LABELS.get(name, name))}</strong>: {escape(problem)}</li>"
+            f"<li><strong>{escape(labels.get(name, name))}</strong>: {escape(problem)}</li>"
             for name, problem in fields.items()
         )
         parts.append(f'<ul class="problems">\n{items}\n</ul>')

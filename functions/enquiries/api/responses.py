@@ -4,6 +4,7 @@ kept for a repeat of the request (a `Replayable`) and given back as it was."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from urllib.parse import urlsplit
@@ -99,7 +100,15 @@ class Responses:
 
         return Response(status_code=200, content_type=HTML_TYPE, body=thank_you_page(enquiry_id))
 
-    def error(self, error: ApiError, *, html: bool, referer: str | None, request_id: str) -> Response:
+    def error(
+        self,
+        error: ApiError,
+        *,
+        html: bool,
+        referer: str | None,
+        request_id: str,
+        labels: Mapping[str, str] | None = None,
+    ) -> Response:
         """The contract's error body, or for an HTML form a page with a link back to an allowed
         referring page; a 5xx carries the request's id as its reference, which the log shows too."""
         reference = request_id if error.status >= HTTPStatus.INTERNAL_SERVER_ERROR else None
@@ -113,5 +122,5 @@ class Responses:
             return json_response(error.status, body, headers)
         from enquiries.api.pages import error_page
 
-        page = error_page(str(body["message"]), error.fields, self.allowed_url(referer), reference)
+        page = error_page(str(body["message"]), error.fields, self.allowed_url(referer), reference, labels)
         return Response(status_code=error.status, content_type=HTML_TYPE, body=page, headers=headers)
