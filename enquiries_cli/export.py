@@ -28,13 +28,12 @@ def spreadsheet_safe(value: Any) -> str:
 
 
 def export_columns() -> tuple[str, ...]:
-    """The contract's nine columns; with forms beside the default one (forms/), then `form` and the
-    other forms' fields, each once, in their files' order. A deployment of one form sees no change."""
+    """The contract's nine columns; with forms beside the default one (forms/), then `form`; then any
+    field of any form not among the nine, each once, in their files' order. A deployment that declares
+    no other form and no other field sees no change."""
     forms = deployment_forms()
-    if len(forms.by_id) == 1:
-        return ENQUIRY_COLUMNS
-    others = [name for name in forms.all_field_names() if name not in ENQUIRY_COLUMNS]
-    return (*ENQUIRY_COLUMNS, "form", *others)
+    others = tuple(name for name in forms.all_field_names() if name not in ENQUIRY_COLUMNS)
+    return (*ENQUIRY_COLUMNS, *(("form",) if len(forms.by_id) > 1 else ()), *others)
 
 
 def export_row(item: Mapping[str, Any], columns: tuple[str, ...] | None = None) -> dict[str, Any]:

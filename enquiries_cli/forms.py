@@ -96,8 +96,8 @@ def _field(form: Form, name: str, services: Sequence[str]) -> list[str]:
     ident = each.name if form.id == DEFAULT_FORM_ID else f"{form.id}-{each.name}"
     words = escape(each.prompt or each.label)
     if each.type == "consent":
-        attributes = [("id", ident), ("name", each.name), ("type", "checkbox"), ("value", "true")]
-        attributes.append(("required", "" if each.required else None))
+        attributes: list[tuple[str, str | None]] = [("id", ident), ("name", each.name), ("type", "checkbox")]
+        attributes += [("value", "true"), ("required", "" if each.required else None)]
         return [
             f'<label class="check" for="{escape(ident, quote=True)}">',
             f"  <input{_attributes(attributes)}>",

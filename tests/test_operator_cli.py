@@ -375,11 +375,9 @@ def export_header() -> str:
     from enquiries.forms import deployment_forms
 
     forms = deployment_forms()
-    if len(forms.by_id) == 1:
-        return CONTRACT_HEADER
     nine = CONTRACT_HEADER.split(",")
     others = [name for form in forms for each in form.fields if (name := each.name) not in nine]
-    return ",".join([*nine, "form", *dict.fromkeys(others)])
+    return ",".join([*nine, *(["form"] if len(forms.by_id) > 1 else []), *dict.fromkeys(others)])
 
 
 def test_export_csv_has_the_contract_header_and_formula_safe_cells(clinic: Clinic) -> None:
