@@ -11,7 +11,7 @@ PORT ?= 3000
 .PHONY: dev test lint typecheck unit sam-check install clean sample-email screenshot
 
 # The last step installs the operator's command, .venv/bin/enquiries, editable: it runs this checkout's code.
-$(VENV)/.installed: functions/requirements.txt layers/libraries/requirements.txt layers/timezone-data/requirements.txt \
+$(VENV)/.installed: functions/requirements.txt functions/build-requirements.txt layers/libraries/requirements.txt layers/timezone-data/requirements.txt \
 		requirements-operator.txt requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip

@@ -1,4 +1,5 @@
-"""What `make sam-check` checks in what `sam build` made: bytecode Lambda's Python uses, and the zip's size.
+"""What `make sam-check` checks in what `sam build` made: bytecode Lambda's Python uses, the zip's size,
+and the forms (forms/*.yaml) compiled into each function.
 
 Lambda's /var/task and /opt are read-only, so a module without bytecode in the zip or layer is compiled
 from source on every cold start. The build (functions/Makefile, layers/*/Makefile) compiles every module
@@ -15,6 +16,7 @@ Only the standard library, so either virtualenv can run it.
 from __future__ import annotations
 
 import io
+import json
 import os
 import zipfile
 from collections.abc import Iterator
@@ -93,3 +95,23 @@ def zipped_bytes(root: Path) -> int:
                 entry = zipfile.ZipInfo(path.relative_to(root).as_posix())
                 archive.writestr(entry, path.read_bytes(), compress_type=zipfile.ZIP_DEFLATED)
     return len(buffer.getvalue())
+
+
+# The forms compiled by the build (functions/Makefile) into each function's package.
+COMPILED_FORMS = Path("enquiries") / "forms.json"
+
+
+def forms_problems(root: Path, forms_dir: Path) -> list[str]:
+    """Why the function built under `root` does not carry the forms of `forms_dir` (forms/*.yaml),
+    compiled: each problem one line (none when every form file is in its forms.json)."""
+    compiled = root / COMPILED_FORMS
+    if not compiled.is_file():
+        return [f"{COMPILED_FORMS}: missing: the function would serve no forms"]
+    try:
+        sources = set(json.loads(compiled.read_text(encoding="utf-8")))
+    except ValueError:
+        return [f"{COMPILED_FORMS}: not JSON"]
+    wanted = {f"forms/{path.name}" for path in forms_dir.glob("*.yaml")}
+    problems = [f"{COMPILED_FORMS}: {name} is missing" for name in sorted(wanted - sources)]
+    problems += [f"{COMPILED_FORMS}: {name} is not in forms/" for name in sorted(sources - wanted)]
+    return problems

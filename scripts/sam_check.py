@@ -24,7 +24,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from scripts.build_checks import MAGIC_NUMBERS, ZIP_BYTES_LIMIT, bytecode_problems, zipped_bytes
+from scripts.build_checks import (
+    MAGIC_NUMBERS,
+    ZIP_BYTES_LIMIT,
+    bytecode_problems,
+    forms_problems,
+    zipped_bytes,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATE = REPO / "template.yaml"
@@ -40,6 +46,9 @@ PYTHON_RUNTIME = re.compile(r"\bpython(\d+\.\d+)\b")
 BUILT_RESOURCE = re.compile(r"^  (\w+):\n    Type: AWS::Serverless::(Function|LayerVersion)$", re.MULTILINE)
 # The function whose zip a visitor waits for on a cold start (issue 14: at most 1 MiB, with bytecode).
 SIZE_LIMITED_FUNCTION = "SubmitEnquiryFunction"
+# The functions that read the forms at init (functions/Makefile compiles forms/ into each).
+FORMS_FUNCTIONS = ("SubmitEnquiryFunction", "NotifyEnquiryFunction")
+FORMS_DIR = REPO / "forms"
 
 
 @dataclass(frozen=True)
@@ -143,6 +152,8 @@ def check_build(build_dir: Path, resources: Sequence[str], version: str, magic_n
             f"{logical_id}: {problem.path.relative_to(root)}: {problem.reason}"
             for problem in bytecode_problems(root, version, magic_number)
         ]
+        if logical_id in FORMS_FUNCTIONS:
+            problems += [f"{logical_id}: {problem}" for problem in forms_problems(root, FORMS_DIR)]
     return problems
 
 

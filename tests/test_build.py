@@ -27,7 +27,7 @@ from support import EVENTS, REPO, load_event
 from emulator.moto_server import DUMMY_CREDENTIAL, Emulator, running_moto
 from emulator.provision import provision
 from emulator.template_tables import load_template
-from scripts.build_checks import MAGIC_NUMBERS, bytecode_problems, cached_pyc, zipped_bytes
+from scripts.build_checks import MAGIC_NUMBERS, bytecode_problems, cached_pyc, forms_problems, zipped_bytes
 from scripts.sam_check import FALLBACK_VERSIONS, find_python
 
 FUNCTIONS = REPO / "functions"
@@ -330,6 +330,37 @@ def test_build_check_finds_a_module_without_bytecode(tmp_path: Path) -> None:
     assert problem.path.name == "late.py"
 
 
+def test_build_check_finds_forms_missing_from_the_function(tmp_path: Path) -> None:
+    # Given forms/ with two form files, and a build whose compiled forms hold only one, and one without
+    forms = tmp_path / "forms"
+    forms.mkdir()
+    for name in ("enquiry.yaml", "callback.yaml"):
+        (forms / name).write_text("title: x\n", encoding="utf-8")
+    built = tmp_path / "built" / "enquiries"
+    built.mkdir(parents=True)
+    (built / "forms.json").write_text(json.dumps({"forms/enquiry.yaml": {}}), encoding="utf-8")
+
+    # When the build check looks for the forms in each
+    problems = forms_problems(tmp_path / "built", forms)
+    none = forms_problems(tmp_path, forms)
+
+    # Then it names the form missing, and the compiled file missing
+    assert problems == ["enquiries/forms.json: forms/callback.yaml is missing"]
+    assert none == ["enquiries/forms.json: missing: the function would serve no forms"]
+
+
+def test_build_development_requirements_include_the_builds_own(tmp_path: Path) -> None:
+    # Given the build's own requirements (PyYAML, to compile the forms), which never reach the zip
+    build_only = _pins(FUNCTIONS / "build-requirements.txt")
+    # When the development requirements are read
+    development = (REPO / "requirements.txt").read_text(encoding="utf-8")
+    # Then they include that file, so the tests read the forms with the same PyYAML, and pin it nowhere else
+    assert "-r functions/build-requirements.txt" in development
+    assert set(build_only) == {"pyyaml"}
+    assert not set(build_only) & set(_pins(REPO / "requirements.txt"))
+    assert metadata.version("PyYAML") == build_only["pyyaml"]
+
+
 def test_build_zip_size_is_of_deflated_files(tmp_path: Path) -> None:
     # Given a folder with 100 kB of text
     (tmp_path / "text.txt").write_text("enquiry " * 12_500, encoding="utf-8")
@@ -472,3 +503,8 @@ def test_build_serves_both_handlers_from_bytecode_without_dnspython(tmp_path: Pa
     # pydantic is not imported: it cost the submission function's cold start about 70 ms (issue 14)
     assert "pydantic" not in result["packages"]
     assert "pydantic_core" not in result["packages"]
+    # And the forms are in the zip, compiled: every file of forms/, read at init without PyYAML, which
+    # the build used and left out
+    assert forms_problems(function, REPO / "forms") == []
+    assert "yaml" not in result["packages"]
+    assert not list(function.glob("yaml*")) + list(function.glob(".forms-build-tools"))
