@@ -86,6 +86,11 @@ fuzz: $(VENV)/.installed
 openapi: $(VENV)/.installed
 	$(PY) -m scripts.openapi
 
+# Regenerate the demo page's form (site/index.html) from forms/enquiry.yaml (a test fails when it is stale).
+.PHONY: demo-page
+demo-page: $(VENV)/.installed
+	$(PY) -m scripts.demo_page
+
 # The operator's command on 2,000 and 20,000 enquiries in the emulator: time and peak memory.
 .PHONY: operator-scale
 operator-scale: $(VENV)/.installed

@@ -493,3 +493,111 @@ def test_forms_demo_page_holds_the_generated_default_form() -> None:
     # When its form is generated again from forms/enquiry.yaml
     # Then the page is unchanged: run `make demo-page` after changing the form file
     assert demo_page(page) == page, "site/index.html is stale: run `make demo-page`"
+
+
+# --- the date type ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [
+        ("2026-12-07", "2026-12-07"),
+        ("2026-2-3", "2026-02-03"),
+        ("07/12/2026", "2026-12-07"),
+        ("7.12.2026", "2026-12-07"),
+        (" 29/02/2028 ", "2028-02-29"),
+    ],
+)
+def test_forms_date_is_read_as_iso_or_day_first(tmp_path: Path, typed: str, stored: str) -> None:
+    # Given a form with a date field
+    form = load_forms(forms_with(tmp_path, visit=VISIT_FORM)).by_id["visit"]
+    # When a person types a date in ISO order or day first, as in the UK
+    enquiry = validate_enquiry({"email": "jane@example.com", "visit_date": typed}, RULES, form)
+    # Then it is stored as YYYY-MM-DD
+    assert enquiry.stored_fields()["visit_date"] == stored
+
+
+@pytest.mark.parametrize("typed", ["31/02/2026", "12-07-2026", "next Tuesday", "2026/12/07", "07/12/26"])
+def test_forms_date_that_is_no_day_is_refused_in_plain_words(tmp_path: Path, typed: str) -> None:
+    # Given a form with a date field
+    form = load_forms(forms_with(tmp_path, visit=VISIT_FORM)).by_id["visit"]
+    # When what is typed is not a day (or is month first, or has a two-digit year)
+    with pytest.raises(InvalidEnquiry) as invalid:
+        validate_enquiry({"email": "jane@example.com", "visit_date": typed}, RULES, form)
+    # Then the visitor is told which forms a date takes
+    assert invalid.value.fields == {
+        "visit_date": "Enter a date like 2026-12-07, or 07/12/2026 (day, month, year)."
+    }
+
+
+VISIT_FORM = """title: Visit
+fields:
+  - name: email
+    label: Email
+    type: email
+    required: true
+  - name: visit_date
+    label: Preferred day
+    type: date
+"""
+
+
+# --- the local server ---------------------------------------------------------------------------------
+
+
+def test_forms_local_server_serves_the_callback_form_and_emails_its_recipients() -> None:
+    # Given the local server, with forms/ as it is
+    from devserver.launcher import local_server
+
+    body = load_event("submit-callback.json")["body"].encode()
+    with local_server() as server:
+        # When a call-back request is posted to its form's path
+        reply = _post(server.url, "/forms/callback", body)
+        # Then it is stored, and its email goes to the form's recipients, naming the form
+        assert reply[0] == 201
+        emails = _wait_for_emails(server.url)
+    [email] = emails
+    assert email["to"] == ["frontdesk@clinic.example.com"]
+    assert email["subject"] == "New call-back request from Jane Doe"
+    assert "Preferred time for a call:\n    Morning" in email["text"]
+
+
+def test_forms_bad_form_file_stops_the_local_server_at_start(tmp_path: Path) -> None:
+    # Given a form file with an unknown type
+    from devserver.launcher import LocalServerProcess, ServerNotReady
+
+    text = (FORMS / "callback.yaml").read_text(encoding="utf-8").replace("type: phone", "type: telephone")
+    server = LocalServerProcess({"FORMS_DIR": str(forms_with(tmp_path, callback=text))})
+    # When the local server starts
+    with pytest.raises(ServerNotReady) as not_ready:
+        server.wait_ready(timeout=60)
+    # Then it stops, naming the file, the line and the problem
+    assert server.wait_exit() == 1
+    assert "forms/callback.yaml, line 16: unknown type 'telephone'" in str(not_ready.value)
+
+
+def _post(base_url: str, path: str, body: bytes) -> tuple[int, bytes]:
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(base_url)
+    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=15)
+    try:
+        connection.request("POST", path, body=body, headers={"Content-Type": "application/json"})
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def _wait_for_emails(base_url: str, timeout: float = 15.0) -> list[dict[str, Any]]:
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while True:
+        with urllib.request.urlopen(base_url + "/_dev/emails", timeout=5) as answer:
+            emails: list[dict[str, Any]] = json.loads(answer.read())
+        if emails or time.monotonic() > deadline:
+            return emails
+        time.sleep(0.2)
