@@ -21,6 +21,7 @@ import email.policy
 import fnmatch
 import functools
 import json
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,7 +34,7 @@ import botocore.client
 import botocore.session
 import pytest
 from botocore import xform_name
-from support import EVENTS, REGION, TABLE_NAME, FakeContext, MakeNotifier, load_event
+from support import EVENTS, REGION, REPO, TABLE_NAME, FakeContext, MakeNotifier, load_event
 from test_template import _role_of, _translate
 
 from emulator.template_tables import load_template
@@ -567,6 +568,39 @@ def test_notify_handler_makes_only_calls_its_role_is_granted(
         ("sesv2", "SendEmail"),
         ("dynamodb", "UpdateItem"),
     }
+    assert_granted(NOTIFY, recorded, _resources_by_setting(cfn, NOTIFY, aws_env), "clinic.example")
+
+
+def test_notify_handler_sends_to_a_forms_routed_recipient_as_its_role_is_granted(
+    make_clinic_notifier: MakeNotifier,
+    dynamodb: Any,
+    cfn: dict[str, Any],
+    recorded: list[Made],
+    aws_env: dict[str, str],
+    lambda_context: FakeContext,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    # Given the default form routing sports massage to the therapist (forms/, one file changed), and a
+    # stored sports massage enquiry
+    forms = tmp_path / "forms"
+    shutil.copytree(REPO / "forms", forms)
+    text = (forms / "enquiry.yaml").read_text(encoding="utf-8")
+    route = "route:\n  field: service\n  to: {Sports Massage: [massage@clinic.example]}\nfields:\n"
+    (forms / "enquiry.yaml").write_text(text.replace("fields:\n", route, 1), encoding="utf-8")
+    monkeypatch.setenv("FORMS_DIR", str(forms))
+    event = stored_insert_event(dynamodb)
+    recorded.clear()
+    notifier = make_clinic_notifier()
+
+    # When it handles the record
+    result = notifier.lambda_handler(event, lambda_context)
+
+    # Then the email went to the routed address, with calls its role is granted (the sandbox's
+    # recipient check is on identity/*, narrowed by the From condition)
+    assert result == {"batchItemFailures": []}
+    [send] = [made for made in recorded if made.operation == "SendEmail"]
+    assert b"To: massage@clinic.example" in send.params["Content"]["Raw"]["Data"]
     assert_granted(NOTIFY, recorded, _resources_by_setting(cfn, NOTIFY, aws_env), "clinic.example")
 
 

@@ -8,7 +8,7 @@ export and the HTML snippet all read the `Form` objects made here.
 Where the files are read from, first found: the folder `FORMS_DIR` names (tests, the local server);
 `forms.json` beside this module, which `sam build` compiles from the files (functions/Makefile), so
 the deployed functions never import a YAML parser; else the repository's `forms/` (through the link
-functions/forms). The compiled file keeps each key's line, so a problem found at init (a route to a
+functions/forms), or `forms/` in the working folder. The compiled file keeps each key's line, so a problem found at init (a route to a
 service that SERVICES does not list) still names the file and the line.
 """
 
@@ -452,9 +452,12 @@ def _route(
 
 
 def forms_directory() -> Path:
-    """The folder of form files: FORMS_DIR (tests, the local server), else the repository's."""
+    """The folder of form files: FORMS_DIR (tests, the local server), else the repository's; for the
+    operator's command installed without the repository (`pip install .`), `forms/` where it runs."""
     given = os.environ.get("FORMS_DIR", "").strip()
-    return Path(given) if given else SOURCE_DIR
+    if given:
+        return Path(given)
+    return SOURCE_DIR if SOURCE_DIR.is_dir() else Path.cwd() / "forms"
 
 
 def load_forms(directory: Path | None = None) -> Forms:
