@@ -34,6 +34,7 @@ from enquiries.api.body import MAX_RAW_BODY_BYTES, read_form
 from enquiries.api.errors import ApiError
 from enquiries.field_messages import EMAIL_MAX, MESSAGE_MAX, NAME_MAX
 from enquiries.field_messages import MESSAGES as FIELD_MESSAGES
+from enquiries.forms import deployment_forms
 from enquiries.settings import DEFAULT_SERVICES
 from enquiries.validation import FieldRules, InvalidEnquiry, validate_enquiry
 
@@ -49,7 +50,8 @@ FUZZ_WITH_FIXTURES = settings(
 READ_FORM_STATUSES = {400, 413, 415, 422}
 # Every sentence a visitor can read about a field is ours, never a library's.
 OUR_MESSAGES = set(FIELD_MESSAGES.values())
-FIELD_NAMES = ["name", "email", "phone", "service", "message", "consent", "_gotcha", "_next"]
+# The default form's fields (forms/enquiry.yaml), and the request's own.
+FIELD_NAMES = [*deployment_forms().default.field_names, "_gotcha", "_next"]
 CHARSETS = ["utf-8", "UTF8", "us-ascii", "latin-1", "iso-8859-1", "utf-16", "", '"utf-8"', "\x00"]
 ORIGIN = ALLOWED_ORIGIN
 
