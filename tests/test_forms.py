@@ -156,6 +156,16 @@ def test_forms_need_exactly_one_email_field(tmp_path: Path) -> None:
     ]
 
 
+def test_forms_email_field_is_named_email(tmp_path: Path) -> None:
+    # Given a form whose email field has another name
+    text = "title: Other\nfields:\n  - name: contact_email\n    label: Email\n    type: email\n"
+    folder = forms_with(tmp_path, other=text)
+    # When the forms are read
+    problems = problems_of(folder)
+    # Then it is refused: erase and subject-access find an address's enquiries under `email` only
+    assert problems == ["forms/other.yaml: the field of type email is named email, not 'contact_email'"]
+
+
 def test_forms_yaml_mistakes_name_the_line(tmp_path: Path) -> None:
     # Given a file that is not YAML, and one with a key given twice
     folder = forms_with(tmp_path, broken="title: [unclosed\nfields: []\n", twice="title: A\ntitle: B\n")

@@ -8,8 +8,9 @@ export and the HTML snippet all read the `Form` objects made here.
 Where the files are read from, first found: the folder `FORMS_DIR` names (tests, the local server);
 `forms.json` beside this module, which `sam build` compiles from the files (functions/Makefile), so
 the deployed functions never import a YAML parser; else the repository's `forms/` (through the link
-functions/forms), or `forms/` in the working folder. The compiled file keeps each key's line, so a problem found at init (a route to a
-service that SERVICES does not list) still names the file and the line.
+functions/forms), or `forms/` in the working folder. The compiled file keeps each key's line, so a
+problem found at init (a route to a service that SERVICES does not list) still names the file and
+the line.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ FORM_ID = re.compile(r"[a-z0-9-]{1,40}")
 FIELD_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 TYPES = ("name", "email", "phone", "text", "long-text", "choice", "consent", "date")
 TEXT_TYPES = ("text", "long-text")
+EMAIL_FIELD = "email"
 # The attributes a stored item has beside its fields (the notifier's and the acknowledgement's among
 # them), and the request's own fields: no form field may take their names.
 RESERVED = frozenset(
@@ -339,10 +341,15 @@ def _fields(source: str, data: Mapping[str, Any], problems: list[str]) -> tuple[
             f"{source}, line {_line(data, 'fields')}: a form has exactly one field of type email (the"
             f" Reply-To), not {len(emails)}"
         )
+    # Stored under one name in every form, so that erase, subject-access and the acknowledgement find
+    # every enquiry from an address.
+    for each in emails:
+        if each.name != EMAIL_FIELD:
+            problems.append(f"{source}: the field of type email is named {EMAIL_FIELD}, not {each.name!r}")
     return tuple(fields)
 
 
-def _field(source: str, entry: Mapping[str, Any], problems: list[str]) -> FormField | None:  # noqa: C901, PLR0912
+def _field(source: str, entry: Mapping[str, Any], problems: list[str]) -> FormField | None:
     before = len(problems)
 
     def problem(key: str, text: str) -> None:
@@ -371,20 +378,7 @@ def _field(source: str, entry: Mapping[str, Any], problems: list[str]) -> FormFi
             isinstance(max_length, bool) or not isinstance(max_length, int) or not 1 <= max_length <= TEXT_MAX
         ):
             problem("max_length", f"max_length: a whole number from 1 to {TEXT_MAX}")
-    choices = entry.get("choices")
-    setting = None
-    if kind == "choice":
-        if choices == SETTING_CHOICES:
-            setting, choices = SETTING_CHOICES, []
-        elif (
-            not isinstance(choices, list)
-            or not choices
-            or not all(isinstance(each, str) and each.strip() and each.isprintable() for each in choices)
-            or len({each.casefold() for each in choices}) != len(choices)
-        ):
-            problem("choices", f"choices: a list of different one-line texts, or {SETTING_CHOICES}")
-    elif choices is not None:
-        problem("choices", "choices are for a field of type choice only")
+    choices, setting = _choices(entry, kind, problem)
     prompt, hint = _words(source, entry, "prompt", problems), _words(source, entry, "hint", problems)
     if len(problems) > before:
         return None
@@ -396,11 +390,33 @@ def _field(source: str, entry: Mapping[str, Any], problems: list[str]) -> FormFi
         type=str(kind),
         required=bool(required),
         max_length=max_length,
-        choices=tuple(each.strip() for each in choices or ()),
+        choices=choices,
         choices_setting=setting,
         prompt=prompt,
         hint=hint,
     )
+
+
+def _choices(
+    entry: Mapping[str, Any], kind: Any, problem: Callable[[str, str], None]
+) -> tuple[tuple[str, ...], str | None]:
+    """A choice field's choices, or the setting that holds them (SERVICES)."""
+    choices = entry.get("choices")
+    if kind != "choice":
+        if choices is not None:
+            problem("choices", "choices are for a field of type choice only")
+        return (), None
+    if choices == SETTING_CHOICES:
+        return (), SETTING_CHOICES
+    if (
+        not isinstance(choices, list)
+        or not choices
+        or not all(isinstance(each, str) and each.strip() and each.isprintable() for each in choices)
+        or len({each.strip().casefold() for each in choices}) != len(choices)
+    ):
+        problem("choices", f"choices: a list of different one-line texts, or {SETTING_CHOICES}")
+        return (), None
+    return tuple(each.strip() for each in choices), None
 
 
 def _addresses(source: str, data: Mapping[str, Any], key: str, problems: list[str]) -> tuple[str, ...]:
