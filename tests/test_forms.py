@@ -457,6 +457,23 @@ def test_forms_a_field_added_to_a_form_file_flows_through_everything(
     assert '<input id="contact_time" name="contact_time" type="text" maxlength="100">' in html
 
 
+def test_forms_openapi_has_one_operation_per_form() -> None:
+    # Given the committed OpenAPI document and the forms of forms/
+    document = json.loads((REPO / "docs" / "openapi.json").read_text(encoding="utf-8"))
+    forms = load_forms(FORMS)
+    # When the operations that take each form are looked up
+    paths = {form.id: "/enquiries" if form.is_default else f"/forms/{form.id}" for form in forms}
+    # Then each form has its POST with its own fields, required as its file says, and a preflight
+    for form in forms:
+        operation = document["paths"][paths[form.id]]
+        assert set(operation) == {"post", "options"}
+        reference = operation["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        schema = document["components"]["schemas"][reference.rpartition("/")[2]]
+        assert {name for name in schema["properties"] if not name.startswith("_")} == set(form.field_names)
+        assert sorted(schema["required"]) == sorted(each.name for each in form.fields if each.required)
+    assert set(document["paths"]) == set(paths.values())
+
+
 # --- the HTML snippet and the demo page ---------------------------------------------------------------
 
 
