@@ -210,6 +210,26 @@ def test_forms_compiled_json_gives_the_same_forms_with_their_lines(tmp_path: Pat
     )
 
 
+def test_forms_build_step_compiles_good_files_and_stops_on_a_bad_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given the repository's forms, and a copy with a form using a reserved name
+    from enquiries.forms import main
+
+    bad = forms_with(tmp_path, bad="title: Bad\nfields:\n  - name: id\n    label: Id\n    type: email\n")
+    # When the build's step (python -m enquiries.forms FORMS-DIR OUTPUT) runs on each, and without arguments
+    good = main([str(FORMS), str(tmp_path / "good.json")])
+    refused = main([str(bad), str(tmp_path / "bad.json")])
+    usage = main([])
+    # Then the good forms are written, the bad file stops the build naming its line, and no JSON is left
+    assert (good, refused, usage) == (0, 1, 2)
+    assert set(json.loads((tmp_path / "good.json").read_text(encoding="utf-8"))) == {
+        f"forms/{path.name}" for path in FORMS.glob("*.yaml")
+    }
+    assert "forms/bad.yaml, line 3: name 'id' is reserved" in capsys.readouterr().err
+    assert not (tmp_path / "bad.json").exists()
+
+
 def test_forms_route_to_a_service_not_in_services_stops_the_functions_at_init(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_handler: Any, make_notifier: Any
 ) -> None:
