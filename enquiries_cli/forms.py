@@ -15,7 +15,13 @@ from html import escape
 
 import click
 
-from enquiries_cli.functions_adapter import DEFAULT_FORM_ID, Form, deployment_forms, services_setting
+from enquiries_cli.functions_adapter import (
+    DEFAULT_FORM_ID,
+    Form,
+    FormField,
+    deployment_forms,
+    services_setting,
+)
 from enquiries_cli.scanning import Condition
 
 # What the form's script and styles are served as beside the page (site/ on the local server).
@@ -59,10 +65,14 @@ def _attributes(pairs: Sequence[tuple[str, str | None]]) -> str:
     )
 
 
-def _control(form: Form, name: str, services: Sequence[str]) -> list[str]:
-    each = form.field(name)
-    assert each is not None
-    ident = each.name if form.id == DEFAULT_FORM_ID else f"{form.id}-{each.name}"
+def _ident(form: Form, each: FormField) -> str:
+    """The element's id: the field's name on the default form (as the demo page has always had),
+    prefixed with the form's id on the others, so that two forms can share a page."""
+    return each.name if form.id == DEFAULT_FORM_ID else f"{form.id}-{each.name}"
+
+
+def _control(form: Form, each: FormField, services: Sequence[str]) -> list[str]:
+    ident = _ident(form, each)
     required = "" if each.required else None
     described = f"{ident}-hint" if each.hint else None
     common = [("id", ident), ("name", each.name)]
@@ -90,10 +100,8 @@ def _control(form: Form, name: str, services: Sequence[str]) -> list[str]:
     return [f"<input{_attributes(attributes)}>"]
 
 
-def _field(form: Form, name: str, services: Sequence[str]) -> list[str]:
-    each = form.field(name)
-    assert each is not None
-    ident = each.name if form.id == DEFAULT_FORM_ID else f"{form.id}-{each.name}"
+def _field(form: Form, each: FormField, services: Sequence[str]) -> list[str]:
+    ident = _ident(form, each)
     words = escape(each.prompt or each.label)
     if each.type == "consent":
         attributes: list[tuple[str, str | None]] = [("id", ident), ("name", each.name), ("type", "checkbox")]
@@ -108,7 +116,7 @@ def _field(form: Form, name: str, services: Sequence[str]) -> list[str]:
     lines = [f'<label for="{escape(ident, quote=True)}">{words}{optional}</label>']
     if each.hint:
         lines.append(f'<p class="hint" id="{escape(ident, quote=True)}-hint">{escape(each.hint)}</p>')
-    return lines + _control(form, name, services)
+    return lines + _control(form, each, services)
 
 
 def form_html(form: Form, services: Sequence[str], *, api_url: str = "", script_url: str = SCRIPT_URL) -> str:
@@ -121,7 +129,7 @@ def form_html(form: Form, services: Sequence[str], *, api_url: str = "", script_
     ]
     for each in form.fields:
         lines.append('  <div class="field">')
-        lines += ["    " + line for line in _field(form, each.name, services)]
+        lines += ["    " + line for line in _field(form, each, services)]
         lines += ["  </div>", ""]
     lines += [
         "  <!-- A trap for robots: hidden from people and screen readers, so only a bot fills it in. -->",

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from enquiries.aws import StorageUnavailable, aws_call, plain_item
-from enquiries.forms import DEFAULT_FORM_ID, Form, FormError, Forms, deployment_forms
+from enquiries.forms import DEFAULT_FORM_ID, Form, FormError, FormField, Forms, deployment_forms
 from enquiries.notify.ledger import DynamoNotificationLedger
 from enquiries.settings import DEFAULT_SERVICES
 
@@ -28,6 +28,7 @@ __all__ = [
     "REPLAY_RECORD_PREFIX",
     "Form",
     "FormError",
+    "FormField",
     "Forms",
     "StorageUnavailable",
     "address_key",
