@@ -317,6 +317,27 @@ def test_forms_a_required_field_of_another_form_is_refused_in_plain_words(
     assert (line["path"], line["form"]) == ("/forms/callback", "callback")
 
 
+def test_forms_pages_of_a_plain_html_post_name_the_form(handler: Handler) -> None:
+    # Given a call-back request posted by a browser without JavaScript, then the same without a phone
+    fields = {**json.loads(load_event("submit-callback.json")["body"]), "consent": "on"}
+
+    def html_post(changes: dict[str, str]) -> dict[str, Any]:
+        body = base64.b64encode(urlencode({**fields, **changes}).encode()).decode()
+        event = load_event("submit-urlencoded.json", body=body, rawPath="/forms/callback")
+        event["headers"]["accept"] = "text/html"
+        event["requestContext"]["http"]["path"] = "/forms/callback"
+        return event
+
+    # When both are handled
+    sent, refused = handler(html_post({})), handler(html_post({"phone": ""}))
+    # Then the pages call it by the form's title, and name the field by its label
+    assert sent["statusCode"] == 200
+    assert "<h1>Thank you: your call-back request has been sent</h1>" in sent["body"]
+    assert refused["statusCode"] == 422
+    assert "<h1>Your call-back request has not been sent</h1>" in refused["body"]
+    assert "<strong>Phone</strong>: Enter a phone number" in refused["body"]
+
+
 def test_forms_the_same_fields_sent_to_two_forms_are_two_enquiries(handler: Handler, dynamodb: Any) -> None:
     # Given the same fields, posted to the default form and then to the call-back form
     fields = {

@@ -117,6 +117,14 @@ class Form:
         return self.id == DEFAULT_FORM_ID
 
     @property
+    def noun(self) -> str:
+        """What the pages and the email call what a visitor sends: "enquiry" for the default form, else
+        its title as in a sentence ("call-back request")."""
+        if self.is_default:
+            return "enquiry"
+        return self.title if self.title[:2].isupper() else self.title[:1].lower() + self.title[1:]
+
+    @property
     def field_names(self) -> tuple[str, ...]:
         return tuple(each.name for each in self.fields)
 

@@ -180,7 +180,7 @@ class SubmissionApi:
                 html=_wants_html(request),
                 referer=request.header("referer"),
                 request_id=request.request_id,
-                labels={each.name: each.label for each in (form or self.forms.default).fields},
+                form=form or self.forms.default,
             )
         response.headers["Vary"] = "Origin"
         response.headers["Cache-Control"] = "no-store"
@@ -227,7 +227,7 @@ class SubmissionApi:
             return answered(earlier)
 
         def render_success(enquiry_id: str, next_url: str | None) -> Replayable:
-            response = self.responses.success(enquiry_id, next_url, html=_wants_html(request))
+            response = self.responses.success(enquiry_id, next_url, html=_wants_html(request), noun=form.noun)
             return to_replayable(response, enquiry_id)
 
         # The id is made here, once: the answer names it before the write that stores both.

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from html import escape
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from enquiries.forms import Form
 
 # The labels of the checks that are no form's field; each form's fields have their file's labels.
 REQUEST_LABELS = {"captcha": "Robot check"}
@@ -32,13 +35,15 @@ a {{ color: #0b5cad; }}
 """
 
 
-def thank_you_page(enquiry_id: str) -> str:
+def thank_you_page(enquiry_id: str, noun: str = "enquiry") -> str:
+    """The page for a stored HTML form post; `noun` names what was sent (the form's title)."""
+    what = escape(noun)
     content = (
-        "<h1>Thank you: your enquiry has been sent</h1>\n"
-        "<p>We have received your enquiry and will reply by email as soon as we can.</p>\n"
+        f"<h1>Thank you: your {what} has been sent</h1>\n"
+        f"<p>We have received your {what} and will reply by email as soon as we can.</p>\n"
         f"<p>Your reference is <strong>{escape(enquiry_id)}</strong>.</p>"
     )
-    return _PAGE.format(title="Enquiry sent", content=content)
+    return _PAGE.format(title=f"{what[:1].upper()}{what[1:]} sent", content=content)
 
 
 def error_page(
@@ -46,12 +51,14 @@ def error_page(
     fields: dict[str, str] | None,
     back_url: str | None,
     reference: str | None,
-    labels: Mapping[str, str] | None = None,
+    form: Form | None = None,
 ) -> str:
-    """The page for a refused HTML form post: each failing field by the label of the form's file
-    (`labels`), and a way back to the form."""
-    labels = {**REQUEST_LABELS, **(labels or {})}
-    parts = [f"<h1>Your enquiry has not been sent</h1>\n<p>{escape(message)}</p>"]
+    """The page for a refused HTML form post (to `form`, else the default one): each failing field by
+    its label in the form's file, and a way back to the form."""
+    labels = {**REQUEST_LABELS, **{each.name: each.label for each in form.fields}} if form else REQUEST_LABELS
+    noun = form.noun if form else "enquiry"
+    heading = f"Your {escape(noun)} has not been sent"
+    parts = [f"<h1>{heading}</h1>\n<p>{escape(message)}</p>"]
     if fields:
         items = "\n".join(
             f"<li><strong>{escape(labels.get(name, name))}</strong>: {escape(problem)}</li>"
@@ -68,4 +75,4 @@ def error_page(
         parts.append(
             "<p>Use your browser's Back button to return to the form: what you typed is kept there.</p>"
         )
-    return _PAGE.format(title="Your enquiry has not been sent", content="\n".join(parts))
+    return _PAGE.format(title=heading, content="\n".join(parts))

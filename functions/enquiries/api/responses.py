@@ -4,13 +4,13 @@ kept for a repeat of the request (a `Replayable`) and given back as it was."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from urllib.parse import urlsplit
 
 from enquiries.api.errors import RETRY_AFTER_SECONDS, ApiError, error_body
 from enquiries.api.http import Response
+from enquiries.forms import Form
 from enquiries.intake import Replayable
 from enquiries.origins import serialise_origin
 
@@ -88,7 +88,9 @@ class Responses:
     def allowed_url(self, url: str | None) -> str | None:
         return url if url and _origin_of(url) in self.allowed_origins else None
 
-    def success(self, enquiry_id: str, next_url: str | None, *, html: bool) -> Response:
+    def success(
+        self, enquiry_id: str, next_url: str | None, *, html: bool, noun: str = "enquiry"
+    ) -> Response:
         """A stored enquiry: 201 with its id, or for an HTML form a 303 to an allowed `_next` (or
         the success URL) or a thank-you page."""
         if not html:
@@ -98,7 +100,7 @@ class Responses:
             return Response(status_code=303, content_type=HTML_TYPE, body="", headers={"Location": target})
         from enquiries.api.pages import thank_you_page
 
-        return Response(status_code=200, content_type=HTML_TYPE, body=thank_you_page(enquiry_id))
+        return Response(status_code=200, content_type=HTML_TYPE, body=thank_you_page(enquiry_id, noun))
 
     def error(
         self,
@@ -107,7 +109,7 @@ class Responses:
         html: bool,
         referer: str | None,
         request_id: str,
-        labels: Mapping[str, str] | None = None,
+        form: Form | None = None,
     ) -> Response:
         """The contract's error body, or for an HTML form a page with a link back to an allowed
         referring page; a 5xx carries the request's id as its reference, which the log shows too."""
@@ -122,5 +124,5 @@ class Responses:
             return json_response(error.status, body, headers)
         from enquiries.api.pages import error_page
 
-        page = error_page(str(body["message"]), error.fields, self.allowed_url(referer), reference, labels)
+        page = error_page(str(body["message"]), error.fields, self.allowed_url(referer), reference, form)
         return Response(status_code=error.status, content_type=HTML_TYPE, body=page, headers=headers)

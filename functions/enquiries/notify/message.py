@@ -60,10 +60,7 @@ def form_of(item: Mapping[str, Any], forms: Forms | None = None) -> Form:
 
 def _subject_kind(form: Form) -> str:
     """ "New enquiry" for the default form, else the form's title: "New call-back request"."""
-    if form.is_default:
-        return "New enquiry"
-    title = form.title if form.title[:2].isupper() else form.title[:1].lower() + form.title[1:]
-    return f"New {title}"
+    return f"New {form.noun}"
 
 
 def visitor_headers(item: Mapping[str, Any], form: Form | None = None) -> VisitorHeaders:
