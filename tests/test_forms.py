@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 import pytest
 from click.testing import CliRunner
-from support import REPO, Handler, body_of, load_event, log_records, stored_items
+from support import REPO, TABLE_NAME, Handler, body_of, load_event, log_records, stored_items
 
 from enquiries.forms import (
     DEFAULT_FORM_ID,
@@ -513,6 +513,25 @@ def test_forms_openapi_has_one_operation_per_form() -> None:
         assert {name for name in schema["properties"] if not name.startswith("_")} == set(form.field_names)
         assert sorted(schema["required"]) == sorted(each.name for each in form.fields if each.required)
     assert set(document["paths"]) == set(paths.values())
+
+
+def test_forms_export_of_one_form_takes_its_enquiries_only(dynamodb: Any) -> None:
+    # Given an enquiry stored before forms were named, one of the default form and a call-back request
+    from enquiries_cli.forms import only_form
+    from enquiries_cli.scanning import Condition, scan
+
+    for enquiry_id, form in (("old", None), ("new", DEFAULT_FORM_ID), ("call", "callback")):
+        item = {"id": {"S": enquiry_id}, "email": {"S": "jane@example.com"}}
+        dynamodb.put_item(TableName=TABLE_NAME, Item=item | ({"form": {"S": form}} if form else {}))
+
+    # When each form's enquiries are read as `export --form ID` reads them
+    def ids_of(form_id: str) -> list[str]:
+        found = scan(dynamodb, TABLE_NAME, condition=Condition().add(only_form(form_id)))
+        return sorted(str(item["id"]) for item in found)
+
+    # Then the default form's are the old and the new, the call-back form's its own
+    assert ids_of(DEFAULT_FORM_ID) == ["new", "old"]
+    assert ids_of("callback") == ["call"]
 
 
 # --- the HTML snippet and the demo page ---------------------------------------------------------------
