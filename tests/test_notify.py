@@ -254,6 +254,20 @@ def test_notify_modify_records_send_nothing(notify: Notifier, dynamodb: Any) -> 
     assert sent_emails() == []
 
 
+def test_notify_skipped_record_is_logged_with_the_streams_event_name(
+    notify: Notifier, log_output: io.StringIO
+) -> None:
+    # Given the MODIFY record that marking an item produces
+    event = stream_event("stream-modify.json")
+
+    # When it reaches the notifier
+    notify(event)
+
+    # Then the log names the event as the stream does, for a search on eventName
+    [skipped] = [r for r in log_records(log_output) if r["message"] == "record skipped"]
+    assert skipped["event_name"] == event["Records"][0]["eventName"] == "MODIFY"
+
+
 def test_notify_item_gone_sends_nothing(notify: Notifier) -> None:
     # Given an INSERT record whose item was deleted before the notifier ran
     event = stream_event("stream-insert.json")

@@ -105,7 +105,9 @@ def record_handler(
     keys = record.dynamodb.keys if record.dynamodb else None
     enquiry_id = str((keys or {}).get("id", ""))
     if record.event_name != DynamoDBRecordEventName.INSERT or not enquiry_id:
-        logger.info("record skipped", extra={"event_name": str(record.event_name), "enquiry_id": enquiry_id})
+        # The stream's own word (MODIFY), not str() of the enum ("DynamoDBRecordEventName.MODIFY").
+        event_name = record.event_name.name if record.event_name else None
+        logger.info("record skipped", extra={"event_name": event_name, "enquiry_id": enquiry_id})
         return
     budget.take(enquiry_id)
     try:
