@@ -342,9 +342,10 @@ def test_validate_enquiry_accepts_or_names_every_problem(
     assert len(stored["email"]) <= EMAIL_MAX
     assert "@" in stored["email"]
     assert stored.get("consent") is True or not rules.require_consent
-    phone = stored.get("phone", "+0")
+    phone, _, extension = stored.get("phone", "+0").partition(";ext=")
     assert phone.startswith("+")
     assert phone[1:].isdigit()
+    assert extension.isdigit() or not extension
     assert stored.get("service") in (None, *rules.services)
     assert set(stored) <= {"name", "email", "phone", "service", "message", "consent"}
 

@@ -7,14 +7,18 @@ at once, with any field the form does not have.
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from enquiries.field_messages import EMAIL_MAX, MESSAGE_MAX, MESSAGES, NAME_MAX
-from enquiries.invisible import hidden_format_characters, shows_nothing
 from enquiries.plain_header import is_plain_address, is_plain_name
+from enquiries.text_classes import (
+    breaks_lines_or_controls,
+    controls_beyond_line_feed_and_tab,
+    hidden_characters,
+    shows_nothing,
+)
 
 CONSENT_TRUE = {"true", "on", "yes", "1"}
 CONSENT_FALSE = {"false", "off", "no", "0"}
@@ -110,9 +114,9 @@ def _required_text(value: Any, field: str, max_length: int) -> str:
 
 def _name(value: Any, rules: FieldRules) -> str:
     text = _required_text(value, "name", NAME_MAX)
-    if any(unicodedata.category(char) == "Cc" for char in text):
+    if breaks_lines_or_controls(text):
         raise _Refused("name_control")
-    if hidden_format_characters(text):
+    if hidden_characters(text):
         raise _Refused("name_format")
     if is_plain_name(text):  # survives as a header without the round trip (enquiries/plain_header.py)
         return text
@@ -161,9 +165,15 @@ def _phone(value: Any, rules: FieldRules) -> str | None:
         number = phonenumbers.parse(text, rules.default_phone_region)
     except phonenumbers.NumberParseException:
         raise _Refused("phone") from None
-    if not phonenumbers.is_possible_number(number):
+    # Possible for its region, by length: not IS_POSSIBLE_LOCAL_ONLY (is_possible_number's other "yes"),
+    # a number without its area code ("12345" in GB), which nobody outside the area could call.
+    reason = phonenumbers.is_possible_number_with_reason(number)
+    if reason != phonenumbers.ValidationResult.IS_POSSIBLE:
         raise _Refused("phone")
-    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+    e164 = str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+    # An extension ("ext 2", "x2", "#2") is kept, in RFC 3966's form, which phonenumbers.parse reads
+    # back and a tel: link dials: the clinic calls back through it.
+    return f"{e164};ext={number.extension}" if number.extension else e164
 
 
 def _service(value: Any, rules: FieldRules) -> str | None:
@@ -177,7 +187,13 @@ def _service(value: Any, rules: FieldRules) -> str | None:
 
 
 def _message(value: Any, rules: FieldRules) -> str:
-    return _required_text(value, "message", MESSAGE_MAX)
+    if isinstance(value, str):
+        # A browser posts a textarea's line breaks as CR LF (HTML's form submission); stored as LF.
+        value = value.replace("\r\n", "\n").replace("\r", "\n")
+    text = _required_text(value, "message", MESSAGE_MAX)
+    if controls_beyond_line_feed_and_tab(text):  # ESC, BEL, CSI: terminal escapes, never stored
+        raise _Refused("message_control")
+    return text
 
 
 def _consent(value: Any, rules: FieldRules) -> bool | None:

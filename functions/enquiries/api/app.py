@@ -22,7 +22,6 @@ from enquiries.api.responses import (
     ALLOWED_METHODS,
     Responses,
     from_replayable,
-    is_control,
     serialised_origin,
     to_replayable,
 )
@@ -32,6 +31,7 @@ from enquiries.intake import IntakeStore, Replayable
 from enquiries.log import logger
 from enquiries.settings import Settings
 from enquiries.submission import Answer, Submission, SubmissionService, utc_now
+from enquiries.text_classes import is_control_format_or_separator
 from enquiries.validation import FieldRules
 
 ENQUIRIES_PATH = "/enquiries"
@@ -67,7 +67,7 @@ def _wants_html(request: Request) -> bool:
 def _idempotency_key(request: Request) -> str | None:
     key = request.header("idempotency-key")
     if key is not None and (
-        not key or len(key) > IDEMPOTENCY_KEY_MAX or any(is_control(char) for char in key)
+        not key or len(key) > IDEMPOTENCY_KEY_MAX or any(is_control_format_or_separator(char) for char in key)
     ):
         raise ApiError(
             400,
