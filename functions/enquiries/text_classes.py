@@ -68,8 +68,12 @@ _BLANK_SYMBOLS = frozenset({"\u2800"})
 _EMOJI_BASE_CATEGORIES = ("S", "P", "N")
 
 
-def _within(code: int, ranges: tuple[tuple[int, int], ...]) -> bool:
-    return any(low <= code <= high for low, high in ranges)
+def _code_points(ranges: tuple[tuple[int, int], ...]) -> frozenset[int]:
+    return frozenset(code for low, high in ranges for code in range(low, high + 1))
+
+
+_OTHER_DEFAULT_IGNORABLE_OR_VARIATION_SELECTOR = _code_points(_OTHER_DEFAULT_IGNORABLE + _VARIATION_SELECTOR)
+_VISIBLE_FORMAT_CODES = _code_points(_VISIBLE_FORMAT)
 
 
 def is_control(char: str) -> bool:
@@ -90,10 +94,8 @@ def is_line_or_paragraph_separator(char: str) -> bool:
 def is_default_ignorable(char: str) -> bool:
     """Default_Ignorable_Code_Point, derived as DerivedCoreProperties.txt derives it."""
     code = ord(char)
-    candidate = (
-        _within(code, _OTHER_DEFAULT_IGNORABLE) or is_format(char) or _within(code, _VARIATION_SELECTOR)
-    )
-    return candidate and not char.isspace() and not _within(code, _VISIBLE_FORMAT)
+    candidate = code in _OTHER_DEFAULT_IGNORABLE_OR_VARIATION_SELECTOR or is_format(char)
+    return candidate and not char.isspace() and code not in _VISIBLE_FORMAT_CODES
 
 
 def is_control_format_or_separator(char: str) -> bool:
@@ -111,6 +113,12 @@ def controls_beyond_line_feed_and_tab(text: str) -> bool:
     return any(is_control(char) and char not in (LINE_FEED, TAB) for char in text)
 
 
+def is_format_or_default_ignorable(char: str) -> bool:
+    """A format (Cf) or default-ignorable character. The format characters meant to be seen count, as
+    every Cf does: listed as well, so that the class is the same whichever Unicode version Python has."""
+    return is_format(char) or is_default_ignorable(char) or ord(char) in _VISIBLE_FORMAT_CODES
+
+
 def _hidden(text: str, index: int) -> bool:
     char = text[index]
     if char in JOINERS:
@@ -118,7 +126,7 @@ def _hidden(text: str, index: int) -> bool:
     if char in EMOJI_VARIATION_SELECTORS:
         before = text[index - 1] if index else ""
         return not (before and unicodedata.category(before)[0] in _EMOJI_BASE_CATEGORIES)
-    return is_format(char) or is_default_ignorable(char)
+    return is_format_or_default_ignorable(char)
 
 
 def hidden_characters(text: str) -> bool:
