@@ -190,6 +190,16 @@ def character_classes() -> dict[str, str]:
 # A phone number as people write it: digits, a leading +, spaces, brackets, dots, slashes and dashes,
 # and an extension (ext 2, x2, #2). Whether it is possible for its region is libphonenumber's to say.
 PHONE_PATTERN = r"^(|\+?[0-9][0-9 ().\/-]{3,30}((ext\.?|x|#) ?[0-9]{1,7})?)$"
+# What JSON Schema cannot say: tests/test_fuzz_api.py allows exactly these when it checks that valid data
+# is accepted and invalid data refused.
+UNEXPRESSED_RULES = (
+    "Some rules are not expressible here. Matching this schema, an enquiry is still a 422 for an address "
+    "email-validator refuses, a number not possible for its region, a name holding `=?` (an encoded word "
+    "in email), or a name or message that shows nothing (such as U+2800 BRAILLE PATTERN BLANK). Not "
+    "matching it, an enquiry is still accepted when it does once normalised (trimmed, a service or "
+    "consent word in another letter case, consent as the number 1, a phone number in another layout), "
+    "and a filled `_gotcha` gets the answer an enquiry would get."
+)
 TURNSTILE_NOTE = (
     "With `TURNSTILE_SECRET` set, the field `cf-turnstile-response` (the Cloudflare Turnstile token) is "
     "required too, and a failed check is a 422 on field `captcha`; without it, that field is unknown."
@@ -330,7 +340,9 @@ def enquiry_schemas() -> tuple[Schema, Schema]:
                     else "An enquiry as a UTF-8 JSON object."
                 )
                 + " Any other field is a 422 that names it; a field sent twice is a 422. "
-                + TURNSTILE_NOTE,
+                + TURNSTILE_NOTE
+                + " "
+                + UNEXPRESSED_RULES,
                 "type": "object",
                 "properties": properties,
                 "required": required,
