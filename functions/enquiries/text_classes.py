@@ -22,6 +22,7 @@ letter they do nothing but hide, so they are allowed only after a symbol, punctu
 from __future__ import annotations
 
 import unicodedata
+from bisect import bisect_right
 
 JOINERS = frozenset({"\u200c", "\u200d"})
 EMOJI_VARIATION_SELECTORS = frozenset({"\ufe0e", "\ufe0f"})
@@ -68,12 +69,21 @@ _BLANK_SYMBOLS = frozenset({"\u2800"})
 _EMOJI_BASE_CATEGORIES = ("S", "P", "N")
 
 
-def _code_points(ranges: tuple[tuple[int, int], ...]) -> frozenset[int]:
-    return frozenset(code for low, high in ranges for code in range(low, high + 1))
+class _Ranges:
+    """Code point ranges, looked up by bisection: no set of thousands of code points built at import."""
+
+    def __init__(self, ranges: tuple[tuple[int, int], ...]) -> None:
+        ordered = sorted(ranges)
+        self._lows = [low for low, _ in ordered]
+        self._highs = [high for _, high in ordered]
+
+    def __contains__(self, code: int) -> bool:
+        index = bisect_right(self._lows, code) - 1
+        return index >= 0 and code <= self._highs[index]
 
 
-_OTHER_DEFAULT_IGNORABLE_OR_VARIATION_SELECTOR = _code_points(_OTHER_DEFAULT_IGNORABLE + _VARIATION_SELECTOR)
-_VISIBLE_FORMAT_CODES = _code_points(_VISIBLE_FORMAT)
+_OTHER_DEFAULT_IGNORABLE_OR_VARIATION_SELECTOR = _Ranges(_OTHER_DEFAULT_IGNORABLE + _VARIATION_SELECTOR)
+_VISIBLE_FORMAT_CODES = _Ranges(_VISIBLE_FORMAT)
 
 
 def is_control(char: str) -> bool:
