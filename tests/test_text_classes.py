@@ -7,7 +7,7 @@ import unicodedata
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from support import Handler, body_of, load_event, stored_items
 
@@ -222,6 +222,8 @@ def test_validation_message_line_breaks_are_stored_as_line_feeds(message: str, s
 
 @PROPERTY_WITH_FIXTURES
 @given(char=st.characters(categories=["Cc", "Cf", "Zl", "Zp"]))
+@example(char="\x85").via("the review's next line")
+@example(char="\u2028").via("the review's line separator")
 def test_submit_idempotency_key_with_any_control_format_or_separator_is_400(
     handler: Handler, dynamodb: Any, char: str
 ) -> None:
