@@ -28,8 +28,8 @@ MESSAGES = {
     ),
     "validation_failed": "Some details need correcting before the enquiry can be sent.",
     "idempotency_key_reused": (
-        "This request reused the key of an earlier, different enquiry, so it was not sent. "
-        "Please reload the page and send your enquiry again."
+        "This enquiry came with the Idempotency-Key of an earlier, different enquiry, so it has not "
+        "been saved. Please send it again."
     ),
     "rate_limited": "You have sent several enquiries in the last hour. Please try again later.",
     "unavailable": "We could not save your enquiry just now. Please try again in a minute.",
