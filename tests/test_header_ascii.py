@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from support import ALLOWED_ORIGIN, load_event
 
 from enquiries.api.errors import ApiError
-from enquiries.api.responses import Responses
+from enquiries.api.responses import Responses, from_replayable
 
 VALID = {"name": "Jane Doe", "email": "jane.doe@example.com", "message": "My back hurts.", "consent": "on"}
 ALLOWED_HOST = ALLOWED_ORIGIN.removeprefix("https://")
@@ -83,6 +83,18 @@ def test_submit_success_url_with_non_ascii_path_is_sent_percent_encoded(
     assert response["headers"]["Location"] == f"{ALLOWED_ORIGIN}/r%C3%A9ussi/"
 
 
+def test_responses_replayed_redirect_kept_with_a_non_ascii_location_is_sent_in_ascii() -> None:
+    # Given a redirect remembered under a key by a version that kept _next as it came
+    kept = {"status_code": 303, "headers": {"Location": f"https://{fullwidth(ALLOWED_HOST)}/é"}, "body": ""}
+
+    # When it is given again
+    response = from_replayable(kept)
+
+    # Then its Location is the same place in ASCII
+    assert response.headers["Location"] == f"{ALLOWED_ORIGIN}/%C3%A9"
+    assert_headers_ascii(response.headers)
+
+
 # -- the URL grammar --------------------------------------------------------------------------------
 
 ANY_TEXT = st.text(st.characters(codec="utf-8"), max_size=20)
@@ -130,3 +142,31 @@ def test_responses_error_page_headers_are_ascii_for_any_referer(referer: str) ->
 
     # Then every header is ASCII without CR or LF
     assert_headers_ascii(response.headers)
+
+
+def test_local_server_answers_a_fullwidth_next_with_an_ascii_redirect() -> None:
+    import http.client
+    from urllib.parse import urlsplit
+
+    from devserver.launcher import local_server
+
+    # Given the local server, and a plain form post whose _next names its own site in fullwidth
+    with local_server() as server:
+        parts = urlsplit(server.url)
+        next_url = f"http://{fullwidth(parts.hostname or '')}:{parts.port}/merci/é"
+        body = urlencode(dict(VALID, _next=next_url))
+        connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=10)
+
+        # When it is posted
+        connection.request(
+            "POST",
+            "/enquiries",
+            body=body,
+            headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": "text/html"},
+        )
+        response = connection.getresponse()
+
+        # Then the connection is answered (not dropped): a redirect to the same place, in ASCII
+        assert response.status == 303
+        assert response.getheader("Location") == f"{server.url.rstrip('/')}/merci/%C3%A9"
+        connection.close()
