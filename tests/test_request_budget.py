@@ -206,3 +206,26 @@ def test_request_budget_refuses_a_call_that_could_outlast_it() -> None:
     # Then the refusal names the call, and outside a request every call may start
     assert refused.value.reason == "over_budget:slow"
     request_budget.require(1e9, "anything")
+
+
+def test_stored_secret_read_is_not_started_past_the_budget() -> None:
+    from enquiries.stored_secret import StoredSecret
+
+    # Given a secret not read yet, and a request with less of its budget left than an AWS call takes
+    calls: list[str] = []
+
+    class Client:
+        def get_secret_value(self, **request: Any) -> dict[str, str]:
+            calls.append(request["SecretId"])
+            return {"SecretString": "key"}
+
+    secret = StoredSecret("CLIENT_ADDRESS_SECRET_ARN", "arn:secret", client_factory=Client)
+
+    # When the request needs it
+    with request_budget.within(AWS_CALL_SECONDS - 1), pytest.raises(request_budget.OverBudget):
+        secret.value()
+
+    # Then Secrets Manager was not asked, and a later request with time reads it
+    assert calls == []
+    with request_budget.within():
+        assert secret.value() == "key"
