@@ -43,6 +43,8 @@ STATUS_CODES: dict[int, str] = {
     500: "internal_error",
     503: "unavailable",
 }
+# A status's other codes: a used Idempotency-Key with another body is a 422 without `fields`.
+OTHER_CODES: dict[int, tuple[str, ...]] = {422: ("idempotency_key_reused",)}
 # Component names of the error responses, by status.
 ERROR_RESPONSES: dict[int, tuple[str, str]] = {
     400: (
@@ -68,7 +70,9 @@ ERROR_RESPONSES: dict[int, tuple[str, str]] = {
     422: (
         "ValidationFailed",
         "One or more fields fail; `fields` names every one, each with what to fix, in "
-        "plain words. Unknown fields, repeated fields and file parts are named too.",
+        "plain words. Unknown fields, repeated fields and file parts are named too. Or "
+        "(`idempotency_key_reused`, without `fields`) the Idempotency-Key was used within 24 hours for "
+        "an enquiry with other fields: nothing is stored.",
     ),
     429: (
         "RateLimited",
@@ -399,6 +403,12 @@ def error_response(status: int) -> Schema:
     }
     if status == HTTPStatus.UNPROCESSABLE_ENTITY:
         schema["allOf"][1]["required"] = ["fields"]
+    if status in OTHER_CODES:
+        others = [
+            {"allOf": [_ref("schemas", "ErrorBody"), {"properties": {"error": {"const": code}}}]}
+            for code in OTHER_CODES[status]
+        ]
+        schema = {"oneOf": [schema, *others]}
     if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
         schema["allOf"][1]["required"] = ["reference"]
     response: Schema = {

@@ -12,6 +12,12 @@
   var NETWORK_MESSAGE =
     "We could not reach our server, so your enquiry has not been sent. " +
     "Check your internet connection and try again: what you typed is still here.";
+  // A failure without an answer of ours, while the browser is online: API Gateway's own 429 (which
+  // carries no CORS headers, so the browser reports a network error), a proxy's 5xx page, a dropped
+  // connection. Most often the service is busy for a moment.
+  var BUSY_MESSAGE =
+    "Our form is busy just now, so your enquiry has not been sent. " +
+    "Please try again in a minute: what you typed is still here.";
   var FALLBACK_MESSAGE = "Sorry, your enquiry could not be sent. Please try again.";
   var SENT_MESSAGE = "Thank you: your enquiry has been sent.";
   // When a 429 or 503 carries no readable Retry-After (a cross-origin API must expose the header).
@@ -159,6 +165,10 @@
         return;
       }
       release(code === 429 || code === 503 ? retryAfterSeconds(response) : 0);
+      if (typeof reply.error !== "string" && (code === 429 || code >= 500)) return say(BUSY_MESSAGE, "error");
+      // The key answered another enquiry (the content was changed in a way this script did not see):
+      // the next send starts a new one.
+      if (reply.error === "idempotency_key_reused") key = sentBody = null;
       if (code === 422 && reply.fields) return showInvalid(reply);
       var text = reply.message || FALLBACK_MESSAGE;
       say(reply.reference ? text + " Reference: " + reply.reference + "." : text, "error");
@@ -200,8 +210,11 @@
             });
         },
         function () {
-          release(0);
-          say(NETWORK_MESSAGE, "error");
+          // Offline: say so. Online: an answer the browser would not show us, most often API
+          // Gateway's throttle (its 429 has no CORS headers), or a connection cut short.
+          var offline = navigator.onLine === false;
+          release(offline ? 0 : DEFAULT_WAIT_SECONDS);
+          say(offline ? NETWORK_MESSAGE : BUSY_MESSAGE, "error");
         }
       );
     });

@@ -74,6 +74,14 @@ CONTRACT_ERRORS = {
     500: "internal_error",
     503: "unavailable",
 }
+# The contract's codes beyond a status's own: a used Idempotency-Key with another body (Duplicates).
+CONTRACT_OTHER_ERRORS = {422: ("idempotency_key_reused",)}
+
+
+def contract_codes(status: int) -> set[str]:
+    """The error codes the contract allows with `status`."""
+    return {CONTRACT_ERRORS[status], *CONTRACT_OTHER_ERRORS.get(status, ())}
+
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 

@@ -788,7 +788,7 @@ def submission(key: str | None = None, **fields: Any) -> dict[str, Any]:
 NEVER_STORED = {
     "robot trap filled": (submission(email=VICTIM, _gotcha="https://cheap-pills.example"), 201, "10"),
     "fields refused": (submission(email=VICTIM, message=""), 422, "10"),
-    "same Idempotency-Key, another body": (submission("first-key", email=VICTIM, message="Buy"), 201, "10"),
+    "same Idempotency-Key, another body": (submission("first-key", email=VICTIM, message="Buy"), 422, "10"),
     "double submit": (submission(), 201, "10"),
     "over the rate limit": (submission(email=VICTIM, message="Another question"), 429, "1"),
 }

@@ -284,14 +284,14 @@ def test_form_keyboard_alone_fills_and_sends_it(page: Any, server: str) -> None:
     assert "phone" not in item
 
 
-def test_form_network_failure_says_so_and_keeps_what_was_typed(page: Any, server: str) -> None:
+def test_form_offline_says_so_and_keeps_what_was_typed(page: Any, server: str) -> None:
     from playwright.sync_api import expect
 
-    # Given a filled form and a network that drops the request
+    # Given a filled form and a browser that is offline
     marker = str(uuid.uuid4())
     posts = enquiry_posts(page)
-    page.route("**/enquiries", lambda route: route.abort("internetdisconnected"))
     fill_enquiry(page, marker)
+    page.context.set_offline(True)
     # When it is sent
     send_button(page).click()
     # Then the visitor is told in plain words, keeps every value, and can send again
@@ -301,11 +301,81 @@ def test_form_network_failure_says_so_and_keeps_what_was_typed(page: Any, server
     expect(page.get_by_role("checkbox", name=re.compile("I agree"))).to_be_checked()
     expect(send_button(page)).to_be_enabled()
     # ... and when the network is back, the same content goes with the same key, and is stored
-    page.unroute("**/enquiries")
+    page.context.set_offline(False)
     send_button(page).click()
     expect(status(page)).to_contain_text("Thank you")
+    assert len(stored_enquiries(server, marker)) == 1
+    assert len({post.headers["idempotency-key"] for post in posts}) == 1
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        # API Gateway's throttle: its own body, no `error`, and no CORS headers (a cross-origin page
+        # sees a network error, the next case)
+        {"status": 429, "body": '{"message":"Too Many Requests"}', "content_type": "application/json"},
+        {"status": 502, "body": "<html><body>Bad Gateway</body></html>", "content_type": "text/html"},
+        {"status": 503, "body": "Service Unavailable", "content_type": "text/plain"},
+        "connectionreset",
+        "failed",
+    ],
+    ids=["gateway-429", "proxy-502-page", "plain-503", "connection-reset", "blocked-cross-origin"],
+)
+def test_form_failure_without_an_answer_of_ours_says_busy_not_offline(page: Any, failure: Any) -> None:
+    from playwright.sync_api import expect
+
+    # Given an online browser and a request that gets no answer the script can read
+    if isinstance(failure, str):
+        page.route("**/enquiries", lambda route: route.abort(failure))
+    else:
+        page.route("**/enquiries", lambda route: route.fulfill(**failure))
+    fill_enquiry(page, str(uuid.uuid4()))
+    # When the form is sent
+    send_button(page).click()
+    # Then the visitor reads that the form is busy, to try again in a minute, with what they typed kept
+    expect(status(page)).to_contain_text("Our form is busy")
+    expect(status(page)).to_contain_text("try again in a minute")
+    expect(status(page)).not_to_contain_text("could not reach our server")
+    expect(status(page)).not_to_contain_text("Too Many Requests")
+    expect(page.get_by_label("Your name")).to_have_value("Jane Doe")
+
+
+def test_form_new_enquiry_after_a_success_gets_a_new_key(page: Any, server: str) -> None:
+    from playwright.sync_api import expect
+
+    # Given an enquiry sent and thanked for
+    posts = enquiry_posts(page)
+    fill_enquiry(page, first := str(uuid.uuid4()))
+    send_button(page).click()
+    expect(status(page)).to_contain_text("Thank you")
+    # When the visitor writes another one and sends it
+    fill_enquiry(page, second := str(uuid.uuid4()))
+    send_button(page).click()
+    expect(status(page)).to_contain_text("Thank you")
+    expect(page.get_by_label("Your name")).to_have_value("")
+    # Then it went with a key of its own, and both are stored
     assert len(posts) == 2
-    assert posts[0].headers["idempotency-key"] == posts[1].headers["idempotency-key"]
+    assert posts[0].headers["idempotency-key"] != posts[1].headers["idempotency-key"]
+    assert len(stored_enquiries(server, first)) == len(stored_enquiries(server, second)) == 1
+
+
+def test_form_key_refused_as_reused_is_replaced_on_the_next_send(page: Any, server: str) -> None:
+    from playwright.sync_api import expect
+
+    # Given a server that refuses the first send's key as used for another enquiry
+    marker = str(uuid.uuid4())
+    posts = enquiry_posts(page)
+    reused = {"error": "idempotency_key_reused", "message": "This enquiry came with the key of another."}
+    page.route("**/enquiries", lambda route: route.fulfill(status=422, json=reused), times=1)
+    fill_enquiry(page, marker)
+    send_button(page).click()
+    expect(status(page)).to_contain_text("key of another")
+    # When the visitor sends the same content again
+    send_button(page).click()
+    # Then it goes with a new key and is stored
+    expect(status(page)).to_contain_text("Thank you")
+    assert len(posts) == 2
+    assert posts[0].headers["idempotency-key"] != posts[1].headers["idempotency-key"]
     assert len(stored_enquiries(server, marker)) == 1
 
 

@@ -15,6 +15,7 @@ from datetime import datetime
 from http import HTTPStatus
 from typing import Any
 
+from enquiries import request_budget
 from enquiries.api.body import FORM_TYPES, media_type, read_form
 from enquiries.api.errors import ApiError, contract_error
 from enquiries.api.http import Cors, Request, Response
@@ -174,7 +175,9 @@ class SubmissionApi:
         try:
             if origin is not None and serialised_origin(origin) not in self.allowed_origins:
                 raise ApiError(403, "origin_not_allowed", reason="origin")
-            response = self._route(request, outcome)
+            # Every outbound call starts only while the request's budget allows (request_budget.py).
+            with request_budget.within(request_budget.REQUEST_BUDGET_SECONDS):
+                response = self._route(request, outcome)
         except Exception as error:  # the error boundary: every failure gets the contract's answer
             response = self.responses.error(
                 _as_contract_error(request, outcome, error),
