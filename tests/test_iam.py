@@ -544,6 +544,66 @@ def stored_insert_event(dynamodb: Any) -> dict[str, Any]:
     return event
 
 
+@pytest.mark.parametrize(
+    ("sender_email", "sender_identity", "outcome"),
+    [
+        # The README's spelling: a capital in the domain, in the identity too
+        ("Clinic <Enquiries@Example.com>", "Example.com", "refused at deploy"),
+        ("Clinic <Enquiries@Example.com>", "example.com", "sent"),
+        ("ENQUIRIES@CLINIC.EXAMPLE", "clinic.example", "sent"),
+        ("Clinic <Enquiries@Example.com>", "Enquiries@example.com", "sent"),
+        ("Clinic <Enquiries@Example.com>", "Enquiries@Example.com", "refused at deploy"),
+        ("Clinic <enquiries@example.com>", "Enquiries@example.com", "refused at start"),
+        ("Clinic <enquiries@mail.example.com>", "example.com", "refused at start"),
+    ],
+)
+def test_notify_sender_in_any_letter_case_is_sent_from_the_identity_or_refused_before_any_email(
+    make_notifier: MakeNotifier,
+    dynamodb: Any,
+    cfn: dict[str, Any],
+    recorded: list[Made],
+    aws_env: dict[str, str],
+    lambda_context: FakeContext,
+    monkeypatch: pytest.MonkeyPatch,
+    sender_email: str,
+    sender_identity: str,
+    outcome: str,
+) -> None:
+    # Given a sender and a SenderIdentity spelled with capitals, as a deployer may write them, the
+    # identity passed to the notifier as the template passes it, and a stored enquiry
+    import re
+
+    from enquiries.settings import SettingsError
+
+    pattern = load_template()["Parameters"]["SenderIdentity"]["AllowedPattern"]
+    variables = cfn["Resources"]["NotifyEnquiryFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["SENDER_IDENTITY"] == {"Ref": "SenderIdentity"}
+    monkeypatch.setenv("CLINIC_EMAIL", "frontdesk@clinic.example")
+    monkeypatch.setenv("SENDER_EMAIL", sender_email)
+    monkeypatch.setenv("SENDER_IDENTITY", sender_identity)
+    boto3.client("ses", region_name=REGION).verify_domain_identity(Domain=sender_identity.split("@")[-1])
+    event = stored_insert_event(dynamodb)
+
+    # When it is deployed (the parameter's pattern), started and given the record
+    if re.fullmatch(pattern, sender_identity) is None:
+        assert outcome == "refused at deploy"
+        return
+    recorded.clear()
+    try:
+        notifier = make_notifier()
+    except SettingsError as refused:
+        assert outcome == "refused at start"
+        assert "SENDER_IDENTITY" in str(refused)
+        return
+    result = notifier.lambda_handler(event, lambda_context)
+
+    # Then every email is From an address the role's case-sensitive condition allows
+    assert outcome == "sent"
+    assert result == {"batchItemFailures": []}
+    assert ("sesv2", "SendEmail") in {(made.service, made.operation) for made in recorded}
+    assert_granted(NOTIFY, recorded, _resources_by_setting(cfn, NOTIFY, aws_env), sender_identity)
+
+
 def test_notify_handler_makes_only_calls_its_role_is_granted(
     make_clinic_notifier: MakeNotifier,
     dynamodb: Any,
