@@ -403,10 +403,13 @@ def test_sender_identity_parameter_accepts_a_domain_or_bare_address_only() -> No
     pattern = re.compile(load_template()["Parameters"]["SenderIdentity"]["AllowedPattern"])
 
     # When identities are checked
-    accepted = ["example.com", "mail.example.co.uk", "clinic@example.com"]
+    accepted = ["example.com", "mail.example.co.uk", "clinic@example.com", "Clinic@example.com"]
     rejected = ["", "localhost", "Clinic <clinic@example.com>", "a@example.com,b@example.com", "*"]
+    # IAM's StringLike is case-sensitive and the notifier sends From a lower-case domain
+    rejected += ["Example.com", "clinic@Example.COM", "MAIL.example.com"]
 
-    # Then only a domain or a bare address passes (never a display name, a list or a wildcard)
+    # Then only a domain or a bare address passes (never a display name, a list, a wildcard or a
+    # domain with a capital letter)
     assert all(pattern.fullmatch(value) for value in accepted)
     assert not any(pattern.fullmatch(value) for value in rejected)
 
