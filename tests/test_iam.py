@@ -589,12 +589,12 @@ def test_notify_sender_in_any_letter_case_is_sent_from_the_identity_or_refused_b
         assert outcome == "refused at deploy"
         return
     recorded.clear()
-    try:
-        notifier = make_notifier()
-    except SettingsError as refused:
-        assert outcome == "refused at start"
-        assert "SENDER_IDENTITY" in str(refused)
+    if outcome == "refused at start":
+        with pytest.raises(SettingsError, match="not under SENDER_IDENTITY"):
+            make_notifier()
+        assert recorded == [] or all(made.service != "sesv2" for made in recorded)
         return
+    notifier = make_notifier()
     result = notifier.lambda_handler(event, lambda_context)
 
     # Then every email is From an address the role's case-sensitive condition allows
