@@ -37,7 +37,7 @@ from enquiries.aws import StorageUnavailable
 from enquiries.log import logger
 from enquiries.notify.acknowledgement import Acknowledger, RetargetableMailer, acknowledger_for
 from enquiries.notify.budget import RecordBudget
-from enquiries.notify.delivery import Outcome, deliver
+from enquiries.notify.delivery import SEND_AGAIN_KEY, Outcome, deliver
 from enquiries.notify.ledger import DynamoNotificationLedger, NotificationLedger
 from enquiries.notify.mail_settings import MailSettings, mail_settings
 from enquiries.notify.mailer import SendFailed, SesMailer
@@ -109,7 +109,13 @@ def record_handler(
         return
     budget.take(enquiry_id)
     try:
-        delivery = deliver(enquiry_id, notifier.ledger, notifier.mailer, partial(compose, mail=notifier.mail))
+        delivery = deliver(
+            enquiry_id,
+            notifier.ledger,
+            notifier.mailer,
+            partial(compose, mail=notifier.mail),
+            again=record.raw_event.get(SEND_AGAIN_KEY) is True,
+        )
     except SendFailed as failed:
         notifier.metrics.add_metric(name="NotificationFailed", unit=MetricUnit.Count, value=1)
         log = logger.error if failed.permanent else logger.warning
