@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from enquiries.aws import StorageUnavailable, aws_call, plain_item
-from enquiries.notify.delivery import SEND_AGAIN_KEY
+from enquiries.notify.delivery import RESEND_AGAIN, RESEND_KEY, RESEND_UNNOTIFIED
 from enquiries.notify.ledger import DynamoNotificationLedger
 
 __all__ = [
@@ -78,7 +78,8 @@ def notifier_event(
     """The notifier's input for these enquiries: one DynamoDB stream INSERT record each, as Lambda
     delivers them (https://docs.aws.amazon.com/lambda/latest/dg/with-ddb.html), holding only the key.
     The notifier reads the item itself (a consistent read) and skips one already marked notified,
-    unless `again` asks it to email the clinic once more (each record then carries SEND_AGAIN_KEY).
+    unless `again` asks it to email the clinic once more; each record carries RESEND_KEY, which also
+    keeps the stream's daily cap off the operator's resends.
 
     Each record's SequenceNumber is its position, which is what the notifier names in
     `batchItemFailures` for a record it could not send (see `failed_enquiry_ids`).
@@ -100,7 +101,7 @@ def notifier_event(
                     "StreamViewType": "NEW_IMAGE",
                 },
                 "eventSourceARN": source,
-                **({SEND_AGAIN_KEY: True} if again else {}),
+                RESEND_KEY: RESEND_AGAIN if again else RESEND_UNNOTIFIED,
             }
             for position, enquiry_id in enumerate(enquiry_ids)
         ]

@@ -85,6 +85,10 @@ FROM_SENDER_IDENTITY = {
 }
 
 
+# Only the guard table's records of the day's clinic emails (notify/notification_cap.py).
+NOTIFICATION_DAY_COUNTS = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["notify-day#*"]}}
+
+
 @dataclass(frozen=True)
 class Grant:
     """`actions` on `resource` in `function`'s role; with this IAM `condition` and only when the
@@ -131,9 +135,14 @@ CALLS: dict[tuple[str, str], Call] = {
     ),
     # The submit function remembers an answer under a second Idempotency-Key.
     ("dynamodb", "PutItem"): Call(DYNAMODB_ACTIONS, (Grant(SUBMIT, ("dynamodb:PutItem",), GUARD_TABLE),)),
-    # The notifier marks an enquiry notified, and records its acknowledgement's outcome.
+    # The notifier claims an enquiry for sending, marks it notified, and records its acknowledgement's
+    # outcome; it counts the day's clinic emails in the guard table, on those records only.
     ("dynamodb", "UpdateItem"): Call(
-        DYNAMODB_ACTIONS, (Grant(NOTIFY, ("dynamodb:UpdateItem",), ENQUIRIES_TABLE),)
+        DYNAMODB_ACTIONS,
+        (
+            Grant(NOTIFY, ("dynamodb:UpdateItem",), ENQUIRIES_TABLE),
+            Grant(NOTIFY, ("dynamodb:UpdateItem",), GUARD_TABLE, NOTIFICATION_DAY_COUNTS),
+        ),
     ),
     # The submit function reads its address-hashing key, and the Turnstile key when one is
     # configured, once per container; the notifier reads the address-hashing key (once per container)
@@ -448,6 +457,16 @@ def _covers(grant: Grant, resource: str | None, holding: frozenset[str]) -> bool
     return f'"{resource}"' in text or f"${{{resource}}}" in text
 
 
+def _keys_allowed(grant: Grant, made: Made) -> bool:
+    """Whether the item `made` names is one the grant's dynamodb:LeadingKeys condition allows, if it
+    has one (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/specifying-conditions.html)."""
+    patterns = (grant.condition or {}).get("ForAllValues:StringLike", {}).get("dynamodb:LeadingKeys")
+    if patterns is None:
+        return True
+    key = made.params.get("Key", {}).get("id", {}).get("S")
+    return isinstance(key, str) and any(fnmatch.fnmatchcase(key, pattern) for pattern in patterns)
+
+
 def _from_address(made: Made) -> str:
     """The bare From address SES authorises a raw send by: FromEmailAddress, else the From header."""
     given = made.params.get("FromEmailAddress")
@@ -484,7 +503,9 @@ def assert_granted(
         assert grants, f"CALLS grants {made.service}.{made.operation} to others, but {function} makes it"
         for action, resource in _needs(made, resources):
             assert any(
-                (action is None or action in grant.actions) and _covers(grant, resource, holding)
+                (action is None or action in grant.actions)
+                and _covers(grant, resource, holding)
+                and _keys_allowed(grant, made)
                 for grant in grants
             ), f"{function} made {made.operation} needing {action} on {resource}: no grant covers it"
         if made.service == "sesv2":

@@ -736,9 +736,9 @@ def test_notify_bad_configuration_fails_at_start_naming_the_variable(
 
 def send_again(event: dict[str, Any]) -> dict[str, Any]:
     """The event as `enquiries resend ID` sends it: each record asks for the email again."""
-    from enquiries.notify.delivery import SEND_AGAIN_KEY
+    from enquiries.notify.delivery import RESEND_AGAIN, RESEND_KEY
 
-    return {"Records": [{**record, SEND_AGAIN_KEY: True} for record in event["Records"]]}
+    return {"Records": [{**record, RESEND_KEY: RESEND_AGAIN} for record in event["Records"]]}
 
 
 def test_notify_send_again_emails_an_enquiry_already_notified(notify: Notifier, dynamodb: Any) -> None:
@@ -863,3 +863,48 @@ def test_notify_streams_delivery_racing_a_resend_emails_once(
     assert during == ALL_FAILED
     assert retried == {"batchItemFailures": []}
     assert len(sent_emails()) == 1
+
+
+# --- the daily cap on clinic emails ---------------------------------------------------------------------
+
+
+def metric_values(printed: str, name: str) -> list[float]:
+    """Every value of metric `name` in the embedded metric format lines printed."""
+    values: list[float] = []
+    for line in printed.splitlines():
+        if '"_aws"' in line and name in (document := json.loads(line)):
+            value = document[name]
+            values += value if isinstance(value, list) else [value]
+    return values
+
+
+def test_notify_daily_cap_stores_and_holds_back_the_rest_until_the_operator_resends(
+    clinic_settings: None,
+    make_notifier: MakeNotifier,
+    dynamodb: Any,
+    lambda_context: FakeContext,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given a cap of two clinic emails a day, and a batch of three new enquiries
+    from enquiries.notify.delivery import RESEND_KEY, RESEND_UNNOTIFIED
+
+    notifier = make_notifier(NOTIFICATION_DAILY_CAP="2")
+    event = stream_event("stream-batch.json")
+    put_images(dynamodb, event)
+    capsys.readouterr()
+
+    # When the stream delivers them
+    result = notifier.lambda_handler(event, lambda_context)
+
+    # Then two are emailed; the third is kept, unnotified, not retried, and counted for the alarm
+    assert result == {"batchItemFailures": []}
+    assert len(sent_emails()) == 2
+    held = [item for item in stored_items(dynamodb) if not item.get("notified_at")]
+    assert [item["id"] for item in held] == [event["Records"][2]["dynamodb"]["Keys"]["id"]["S"]]
+    assert metric_values(capsys.readouterr().out, "NotificationCapped") == [0, 0, 1]
+
+    # And the operator's `resend --unnotified` emails it, whatever the cap
+    resend = {"Records": [{**event["Records"][2], RESEND_KEY: RESEND_UNNOTIFIED}]}
+    assert notifier.lambda_handler(resend, lambda_context) == {"batchItemFailures": []}
+    assert len(sent_emails()) == 3
+    assert all(item.get("notified_at") for item in stored_items(dynamodb))

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from enquiries.aws import StorageUnavailable
 from enquiries.log import logger
 from enquiries.notify.ledger import AlreadyNotified, ClaimRefused, NotificationLedger
+from enquiries.notify.notification_cap import NotificationCap
 
 # One DynamoDB call gives up after at most 7 s: the clients of `enquiries.aws_clients` make 2 attempts
 # of (1 s to connect + 2 s to read), with at most 1 s of backoff between them.
@@ -39,10 +40,13 @@ MARK_RETRY_PAUSES = (0.2, 0.4, 0.8)
 MARK_BUDGET_SECONDS = 8.0
 
 
-# The key of a stream record (in the notifier's input) with which `enquiries resend` asks for the
-# email again, even when it was sent: Lambda's stream records never have it, and only the operator
-# may invoke the notifier (template.yaml, OperatorPolicy).
-SEND_AGAIN_KEY = "enquiriesSendAgain"
+# The key of a stream record (in the notifier's input) with which `enquiries resend` marks its own
+# records: RESEND_AGAIN asks for the email even when it was sent; either way the daily cap is not
+# applied. Lambda's stream records never have it, and only the operator may invoke the notifier
+# (template.yaml, OperatorPolicy).
+RESEND_KEY = "enquiriesResend"
+RESEND_AGAIN = "again"
+RESEND_UNNOTIFIED = "unnotified"
 
 
 class SentElsewhere(StorageUnavailable):
@@ -78,6 +82,8 @@ class Outcome(StrEnum):
     ALREADY_NOTIFIED = "already_notified"
     GONE = "gone"
     SENT_UNMARKED = "sent_unmarked"
+    # Over NOTIFICATION_DAILY_CAP: stored, not emailed, left unnotified for the operator's resend.
+    CAPPED = "capped"
 
 
 @dataclass(frozen=True)
@@ -88,7 +94,7 @@ class Delivery:
     item: Mapping[str, Any] | None = None
 
 
-def deliver(  # noqa: PLR0913 - `again` is keyword-only: the stream's deliveries never pass it
+def deliver(  # noqa: PLR0913 - the keyword-only ones are the operator's and the cap's
     enquiry_id: str,
     ledger: NotificationLedger,
     mailer: Mailer,
@@ -96,8 +102,10 @@ def deliver(  # noqa: PLR0913 - `again` is keyword-only: the stream's deliveries
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     *,
     again: bool = False,
+    cap: NotificationCap | None = None,
 ) -> Delivery:
-    """Email the clinic about one enquiry unless that was done before (or, `again`, even so).
+    """Email the clinic about one enquiry unless that was done before (or, `again`, even so), and
+    (with a `cap`) unless the day's clinic emails reached it.
     SendFailed and storage errors before the send propagate, so the record fails and is retried;
     SentElsewhere (a StorageUnavailable) when another delivery holds the enquiry's claim."""
     item = ledger.get(enquiry_id)
@@ -105,16 +113,13 @@ def deliver(  # noqa: PLR0913 - `again` is keyword-only: the stream's deliveries
         return Delivery(Outcome.GONE)  # deleted (by staff or TTL) before we got to it: nothing to send
     if item.get("notified_at") and not again:
         return Delivery(Outcome.ALREADY_NOTIFIED, item=item)
+    if cap is not None and not cap.take(clock().timestamp()):
+        return Delivery(Outcome.CAPPED)
     claim = uuid.uuid4().hex
     try:
         ledger.claim(enquiry_id, claim, int(clock().timestamp()), again=again)
     except ClaimRefused:
-        now = ledger.get(enquiry_id)
-        if now is None:
-            return Delivery(Outcome.GONE)
-        if now.get("notified_at") and not again:
-            return Delivery(Outcome.ALREADY_NOTIFIED, item=now)
-        raise SentElsewhere() from None
+        return _claim_refused(ledger, enquiry_id, again=again)
     try:
         message_id = mailer.send(compose(item))
     except Exception:
@@ -135,6 +140,17 @@ def deliver(  # noqa: PLR0913 - `again` is keyword-only: the stream's deliveries
         )
         return Delivery(Outcome.SENT_UNMARKED, message_id, item)
     return Delivery(Outcome.SENT, message_id, item)
+
+
+def _claim_refused(ledger: NotificationLedger, enquiry_id: str, *, again: bool) -> Delivery:
+    """Why the claim was refused: the enquiry is gone or was notified since the read, or (raised as
+    SentElsewhere) another delivery holds it."""
+    now = ledger.get(enquiry_id)
+    if now is None:
+        return Delivery(Outcome.GONE)
+    if now.get("notified_at") and not again:
+        return Delivery(Outcome.ALREADY_NOTIFIED, item=now)
+    raise SentElsewhere()
 
 
 def _release(ledger: NotificationLedger, enquiry_id: str, claim: str) -> None:
