@@ -125,7 +125,11 @@ def item(dynamodb: Any, enquiry_id: str) -> dict[str, Any]:
 
 
 def guard_records(dynamodb: Any) -> list[dict[str, Any]]:
-    return list(dynamodb.scan(TableName=GUARD_TABLE_NAME)["Items"])
+    """The guard table's records the acknowledgement wrote (not the day's count of clinic emails)."""
+    from enquiries.notify.notification_cap import DAY_PREFIX
+
+    items = dynamodb.scan(TableName=GUARD_TABLE_NAME)["Items"]
+    return [item for item in items if not item["id"]["S"].startswith(DAY_PREFIX)]
 
 
 def emitted(printed: str, name: str) -> list[float]:
