@@ -640,6 +640,17 @@ def test_resend_of_an_enquiry_already_emailed_emails_the_clinic_again(clinic: Cl
     assert clinic.emails_about(enquiry_id) == 2
 
 
+def test_resend_while_the_streams_delivery_is_sending_it_sends_nothing_more(clinic: Clinic) -> None:
+    # Given an enquiry the stream's delivery is emailing right now (it holds the sending claim)
+    enquiry_id = clinic.store(sending_until=int(time.time()) + 60, sending_claim="the-streams-delivery")
+    # When the operator resends it
+    result = clinic.run("resend", enquiry_id)
+    # Then the resend sends nothing (the stream's email is the one), and says so, with status 1
+    assert clinic.emails_about(enquiry_id) == 0
+    assert lines(result.stdout)[0].startswith(f"{enquiry_id}  being emailed right now by the notifier (")
+    assert result.exit_code == 1
+
+
 def test_resend_unnotified_sends_those_older_than_the_cutoff_once_each(clinic: Clinic) -> None:
     # Given enquiries never emailed, from an hour ago and from just now, and one emailed
     now = datetime.now(UTC)
