@@ -25,6 +25,7 @@ SETTING_NAMES = (
     "CLIENT_ADDRESS_SECRET_ARN",
     "CLINIC_EMAIL",
     "SENDER_EMAIL",
+    "SENDER_IDENTITY",
     "ALLOWED_ORIGINS",
     "SUCCESS_URL",
     "CLINIC_PHONE",
@@ -44,6 +45,7 @@ SETTING_NAMES = (
     "ACKNOWLEDGEMENT_REPLY_WITHIN",
     "ACKNOWLEDGEMENT_EMERGENCY_NOTE",
     "ACKNOWLEDGEMENT_DAILY_CAP",
+    "NOTIFICATION_DAILY_CAP",
 )
 
 # Working defaults for the settings the handlers require; a value already set (non-blank) wins.

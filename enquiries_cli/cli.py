@@ -281,7 +281,8 @@ def subject_access(choice: TargetChoice, email: str) -> None:
 def resend(
     choice: TargetChoice, enquiry_ids: tuple[str, ...], unnotified: bool, older_than: int | None
 ) -> None:
-    """Email the clinic for enquiries whose email was never sent, once each, through the notifier.
+    """Email the clinic again for the named enquiries (also one already emailed), or for those whose
+    email was never sent, once each, through the notifier.
 
     Afterwards, report the notifier's dead-letter queue and offer to remove the messages whose
     enquiries are now all emailed.
@@ -302,7 +303,9 @@ def resend(
     results: list[resending.Result] = []
     if enquiry_ids:
         with progress("Sending", length=len(set(enquiry_ids))) as advance:
-            results = resending.resend(target, [i.strip() for i in enquiry_ids], on_done=advance)
+            results = resending.resend(
+                target, [i.strip() for i in enquiry_ids], again=not unnotified, on_done=advance
+            )
         for result in results:
             detail = f" ({result.detail})" if result.detail else ""
             click.echo(f"{result.enquiry_id}  {result.outcome.value}{detail}")

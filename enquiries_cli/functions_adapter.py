@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from enquiries.aws import StorageUnavailable, aws_call, plain_item
+from enquiries.notify.delivery import RESEND_AGAIN, RESEND_KEY, RESEND_UNNOTIFIED
 from enquiries.notify.ledger import DynamoNotificationLedger
 
 __all__ = [
@@ -71,10 +72,14 @@ def address_key(address: str) -> str:
     return text.lower()
 
 
-def notifier_event(enquiry_ids: Sequence[str], *, region: str, source: str) -> dict[str, Any]:
+def notifier_event(
+    enquiry_ids: Sequence[str], *, region: str, source: str, again: bool = False
+) -> dict[str, Any]:
     """The notifier's input for these enquiries: one DynamoDB stream INSERT record each, as Lambda
     delivers them (https://docs.aws.amazon.com/lambda/latest/dg/with-ddb.html), holding only the key.
-    The notifier reads the item itself (a consistent read) and skips one already marked notified.
+    The notifier reads the item itself (a consistent read) and skips one already marked notified,
+    unless `again` asks it to email the clinic once more; each record carries RESEND_KEY, which also
+    keeps the stream's daily cap off the operator's resends.
 
     Each record's SequenceNumber is its position, which is what the notifier names in
     `batchItemFailures` for a record it could not send (see `failed_enquiry_ids`).
@@ -96,6 +101,7 @@ def notifier_event(enquiry_ids: Sequence[str], *, region: str, source: str) -> d
                     "StreamViewType": "NEW_IMAGE",
                 },
                 "eventSourceARN": source,
+                RESEND_KEY: RESEND_AGAIN if again else RESEND_UNNOTIFIED,
             }
             for position, enquiry_id in enumerate(enquiry_ids)
         ]

@@ -151,8 +151,8 @@ class FakeContext:
     memory_limit_in_mb: int = 512
     invoked_function_arn: str = "arn:aws:lambda:eu-west-2:123456789012:function:SubmitEnquiryFunction"
     aws_request_id: str = "6f1c2b9e-0d4a-4b8e-9a59-3f0e2f4c1a77"
-    # A fresh invocation of the notifier, whose timeout (30 s) is the longer of the two functions'.
-    remaining_millis: int = 30_000
+    # A fresh invocation of the notifier, whose timeout (120 s) is the longer of the two functions'.
+    remaining_millis: int = 120_000
 
     def get_remaining_time_in_millis(self) -> int:
         return self.remaining_millis

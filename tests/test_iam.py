@@ -85,6 +85,10 @@ FROM_SENDER_IDENTITY = {
 }
 
 
+# Only the guard table's records of the day's clinic emails (notify/notification_cap.py).
+NOTIFICATION_DAY_COUNTS = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["notify-day#*"]}}
+
+
 @dataclass(frozen=True)
 class Grant:
     """`actions` on `resource` in `function`'s role; with this IAM `condition` and only when the
@@ -131,9 +135,14 @@ CALLS: dict[tuple[str, str], Call] = {
     ),
     # The submit function remembers an answer under a second Idempotency-Key.
     ("dynamodb", "PutItem"): Call(DYNAMODB_ACTIONS, (Grant(SUBMIT, ("dynamodb:PutItem",), GUARD_TABLE),)),
-    # The notifier marks an enquiry notified, and records its acknowledgement's outcome.
+    # The notifier claims an enquiry for sending, marks it notified, and records its acknowledgement's
+    # outcome; it counts the day's clinic emails in the guard table, on those records only.
     ("dynamodb", "UpdateItem"): Call(
-        DYNAMODB_ACTIONS, (Grant(NOTIFY, ("dynamodb:UpdateItem",), ENQUIRIES_TABLE),)
+        DYNAMODB_ACTIONS,
+        (
+            Grant(NOTIFY, ("dynamodb:UpdateItem",), ENQUIRIES_TABLE),
+            Grant(NOTIFY, ("dynamodb:UpdateItem",), GUARD_TABLE, NOTIFICATION_DAY_COUNTS),
+        ),
     ),
     # The submit function reads its address-hashing key, and the Turnstile key when one is
     # configured, once per container; the notifier reads the address-hashing key (once per container)
@@ -448,6 +457,16 @@ def _covers(grant: Grant, resource: str | None, holding: frozenset[str]) -> bool
     return f'"{resource}"' in text or f"${{{resource}}}" in text
 
 
+def _keys_allowed(grant: Grant, made: Made) -> bool:
+    """Whether the item `made` names is one the grant's dynamodb:LeadingKeys condition allows, if it
+    has one (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/specifying-conditions.html)."""
+    patterns = (grant.condition or {}).get("ForAllValues:StringLike", {}).get("dynamodb:LeadingKeys")
+    if patterns is None:
+        return True
+    key = made.params.get("Key", {}).get("id", {}).get("S")
+    return isinstance(key, str) and any(fnmatch.fnmatchcase(key, pattern) for pattern in patterns)
+
+
 def _from_address(made: Made) -> str:
     """The bare From address SES authorises a raw send by: FromEmailAddress, else the From header."""
     given = made.params.get("FromEmailAddress")
@@ -484,7 +503,9 @@ def assert_granted(
         assert grants, f"CALLS grants {made.service}.{made.operation} to others, but {function} makes it"
         for action, resource in _needs(made, resources):
             assert any(
-                (action is None or action in grant.actions) and _covers(grant, resource, holding)
+                (action is None or action in grant.actions)
+                and _covers(grant, resource, holding)
+                and _keys_allowed(grant, made)
                 for grant in grants
             ), f"{function} made {made.operation} needing {action} on {resource}: no grant covers it"
         if made.service == "sesv2":
@@ -543,6 +564,66 @@ def stored_insert_event(dynamodb: Any) -> dict[str, Any]:
             Item={key: value for key, value in image.items() if key not in ("notified_at", "ses_message_id")},
         )
     return event
+
+
+@pytest.mark.parametrize(
+    ("sender_email", "sender_identity", "outcome"),
+    [
+        # The README's spelling: a capital in the domain, in the identity too
+        ("Clinic <Enquiries@Example.com>", "Example.com", "refused at deploy"),
+        ("Clinic <Enquiries@Example.com>", "example.com", "sent"),
+        ("ENQUIRIES@CLINIC.EXAMPLE", "clinic.example", "sent"),
+        ("Clinic <Enquiries@Example.com>", "Enquiries@example.com", "sent"),
+        ("Clinic <Enquiries@Example.com>", "Enquiries@Example.com", "refused at deploy"),
+        ("Clinic <enquiries@example.com>", "Enquiries@example.com", "refused at start"),
+        ("Clinic <enquiries@mail.example.com>", "example.com", "refused at start"),
+    ],
+)
+def test_notify_sender_in_any_letter_case_is_sent_from_the_identity_or_refused_before_any_email(
+    make_notifier: MakeNotifier,
+    dynamodb: Any,
+    cfn: dict[str, Any],
+    recorded: list[Made],
+    aws_env: dict[str, str],
+    lambda_context: FakeContext,
+    monkeypatch: pytest.MonkeyPatch,
+    sender_email: str,
+    sender_identity: str,
+    outcome: str,
+) -> None:
+    # Given a sender and a SenderIdentity spelled with capitals, as a deployer may write them, the
+    # identity passed to the notifier as the template passes it, and a stored enquiry
+    import re
+
+    from enquiries.settings import SettingsError
+
+    pattern = load_template()["Parameters"]["SenderIdentity"]["AllowedPattern"]
+    variables = cfn["Resources"]["NotifyEnquiryFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["SENDER_IDENTITY"] == {"Ref": "SenderIdentity"}
+    monkeypatch.setenv("CLINIC_EMAIL", "frontdesk@clinic.example")
+    monkeypatch.setenv("SENDER_EMAIL", sender_email)
+    monkeypatch.setenv("SENDER_IDENTITY", sender_identity)
+    boto3.client("ses", region_name=REGION).verify_domain_identity(Domain=sender_identity.split("@")[-1])
+    event = stored_insert_event(dynamodb)
+
+    # When it is deployed (the parameter's pattern), started and given the record
+    if re.fullmatch(pattern, sender_identity) is None:
+        assert outcome == "refused at deploy"
+        return
+    recorded.clear()
+    if outcome == "refused at start":
+        with pytest.raises(SettingsError, match="not under SENDER_IDENTITY"):
+            make_notifier()
+        assert recorded == [] or all(made.service != "sesv2" for made in recorded)
+        return
+    notifier = make_notifier()
+    result = notifier.lambda_handler(event, lambda_context)
+
+    # Then every email is From an address the role's case-sensitive condition allows
+    assert outcome == "sent"
+    assert result == {"batchItemFailures": []}
+    assert ("sesv2", "SendEmail") in {(made.service, made.operation) for made in recorded}
+    assert_granted(NOTIFY, recorded, _resources_by_setting(cfn, NOTIFY, aws_env), sender_identity)
 
 
 def test_notify_handler_makes_only_calls_its_role_is_granted(

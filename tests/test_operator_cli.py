@@ -612,21 +612,43 @@ def test_subject_access_documents_everything_stored_about_the_address(
 def test_resend_sends_once_and_the_notifier_marks_it(clinic: Clinic) -> None:
     # Given an enquiry whose email was never sent
     enquiry_id = clinic.store()
-    # When it is resent, and then resent again
+    # When it is resent
     first = clinic.run("resend", enquiry_id)
-    second = clinic.run("resend", enquiry_id)
     # Then the clinic got one email, through the notifier, and the enquiry is marked
     assert first.exit_code == 0, first.output
     assert lines(first.stdout)[0].startswith(f"{enquiry_id}  sent (")
     assert clinic.invocations == [[enquiry_id]]
     assert clinic.emails_about(enquiry_id) == 1
     assert clinic.item(enquiry_id)["notified_at"]  # type: ignore[index]
-    # And the second run sent nothing: the enquiry was already notified
-    assert second.exit_code == 0
-    assert lines(second.stdout)[0].startswith(f"{enquiry_id}  already notified (")
-    assert clinic.emails_about(enquiry_id) == 1
-    # And no resend claim is left behind
+    # And no resend claim is left behind, nor the notifier's sending claim
     assert not [record for record in clinic.guard_ids() if record.startswith("resend#")]
+    assert "sending_until" not in clinic.item(enquiry_id)  # type: ignore[operator]
+
+
+def test_resend_of_an_enquiry_already_emailed_emails_the_clinic_again(clinic: Clinic) -> None:
+    # Given an enquiry whose email was sent, then lost or deleted by staff
+    enquiry_id = clinic.store()
+    clinic.run("resend", enquiry_id)
+    first_message = clinic.item(enquiry_id)["ses_message_id"]  # type: ignore[index]
+    # When it is resent
+    again = clinic.run("resend", enquiry_id)
+    # Then the clinic gets it again, once, and the mark names the new email
+    assert again.exit_code == 0, again.output
+    second_message = clinic.item(enquiry_id)["ses_message_id"]  # type: ignore[index]
+    assert lines(again.stdout)[0] == f"{enquiry_id}  sent ({second_message})"
+    assert second_message != first_message
+    assert clinic.emails_about(enquiry_id) == 2
+
+
+def test_resend_while_the_streams_delivery_is_sending_it_sends_nothing_more(clinic: Clinic) -> None:
+    # Given an enquiry the stream's delivery is emailing right now (it holds the sending claim)
+    enquiry_id = clinic.store(sending_until=int(time.time()) + 60, sending_claim="the-streams-delivery")
+    # When the operator resends it
+    result = clinic.run("resend", enquiry_id)
+    # Then the resend sends nothing (the stream's email is the one), and says so, with status 1
+    assert clinic.emails_about(enquiry_id) == 0
+    assert lines(result.stdout)[0].startswith(f"{enquiry_id}  being emailed right now by the notifier (")
+    assert result.exit_code == 1
 
 
 def test_resend_unnotified_sends_those_older_than_the_cutoff_once_each(clinic: Clinic) -> None:
@@ -707,8 +729,7 @@ def test_resend_run_twice_at_the_same_moment_emails_once(clinic: Clinic) -> None
     outcomes = [result.outcome for [result] in results]
     assert outcomes.count(resend.Outcome.SENT) == 1
     [other] = [outcome for outcome in outcomes if outcome != resend.Outcome.SENT]
-    # (already notified only if the machine held the second run back until the first had finished)
-    assert other in (resend.Outcome.SENT_BY_OTHER_RUN, resend.Outcome.ALREADY_NOTIFIED)
+    assert other == resend.Outcome.SENT_BY_OTHER_RUN
     assert len(clinic.invocations) == 1
 
 

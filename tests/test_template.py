@@ -117,6 +117,8 @@ ALARMS = (
     "SesComplaintRateAlarm",
     "AcknowledgementFailureRateAlarm",
     "AcknowledgementCapAlarm",
+    "ApiClientErrorsAlarm",
+    "NotificationCapAlarm",
 )
 # Alarms that keep their state while their metric is quiet: a quiet queue may still hold messages,
 # SES publishes reputation rates irregularly, and the cap's count is 0 only when one goes out.
@@ -125,6 +127,7 @@ KEEP_STATE_WHEN_QUIET = (
     "SesBounceRateAlarm",
     "SesComplaintRateAlarm",
     "AcknowledgementCapAlarm",
+    "NotificationCapAlarm",
 )
 SES_CONFIGURATION_SET = {
     "Fn::If": ["HasSesConfigurationSet", {"Ref": "SesConfigurationSet"}, {"Ref": "EmailConfigurationSet"}]
@@ -403,10 +406,13 @@ def test_sender_identity_parameter_accepts_a_domain_or_bare_address_only() -> No
     pattern = re.compile(load_template()["Parameters"]["SenderIdentity"]["AllowedPattern"])
 
     # When identities are checked
-    accepted = ["example.com", "mail.example.co.uk", "clinic@example.com"]
+    accepted = ["example.com", "mail.example.co.uk", "clinic@example.com", "Clinic@example.com"]
     rejected = ["", "localhost", "Clinic <clinic@example.com>", "a@example.com,b@example.com", "*"]
+    # IAM's StringLike is case-sensitive and the notifier sends From a lower-case domain
+    rejected += ["Example.com", "clinic@Example.COM", "MAIL.example.com"]
 
-    # Then only a domain or a bare address passes (never a display name, a list or a wildcard)
+    # Then only a domain or a bare address passes (never a display name, a list, a wildcard or a
+    # domain with a capital letter)
     assert all(pattern.fullmatch(value) for value in accepted)
     assert not any(pattern.fullmatch(value) for value in rejected)
 
@@ -1026,7 +1032,8 @@ BILLED_BY_USE = {
     "AWS::IAM::Role",
     "AWS::IAM::ManagedPolicy",
 }
-IDLE_BUDGET_DOLLARS = 1.00
+# The $1.00 goal, and the two alarms on a flood (the API's refusals, the clinic emails' daily cap).
+IDLE_BUDGET_DOLLARS = 1.20
 
 
 def _holds_by_default(template: dict[str, Any], condition: str) -> bool:
@@ -1471,3 +1478,43 @@ def test_a_change_the_function_does_not_see_publishes_no_version() -> None:
 
     # Then the version stays: no snapshot is taken, and none billed, for nothing
     assert _submit_version(after) == _submit_version(before)
+
+
+def test_api_refusals_alarm_fires_on_a_client_that_keeps_the_stage_throttle_busy(cfn: dict[str, Any]) -> None:
+    # Given the alarm on the HTTP API's 4xx answers (its own 429s when the stage throttle is exceeded)
+    template = load_template()
+    props = cfn["Resources"]["ApiClientErrorsAlarm"]["Properties"]
+    rate = template["Parameters"]["ApiThrottleRateLimit"]["Default"]
+
+    # When a client sends one request a second more than the throttle allows, for one period
+    refused_in_a_period = 1 * props["Period"]
+
+    # Then the alarm watches the API's stage, and those refusals alone cross its threshold, while a
+    # visitor's mistakes (a few 422s) do not
+    assert (props["Namespace"], props["MetricName"], props["Statistic"]) == ("AWS/ApiGateway", "4xx", "Sum")
+    assert props["Dimensions"] == [
+        {"Name": "ApiId", "Value": {"Ref": "EnquiriesApi"}},
+        {"Name": "Stage", "Value": "$default"},
+    ]
+    assert props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert 10 < props["Threshold"] <= refused_in_a_period < rate * props["Period"]
+    assert props["AlarmActions"] == [{"Ref": "AlertTopic"}]
+
+
+def test_notification_cap_is_a_parameter_the_notifier_reads_and_alarms_on(cfn: dict[str, Any]) -> None:
+    # Given the template's cap on clinic emails a day, and the notifier's environment
+    template = load_template()
+    parameter = template["Parameters"]["NotificationDailyCap"]
+    variables = cfn["Resources"]["NotifyEnquiryFunction"]["Properties"]["Environment"]["Variables"]
+    alarm = cfn["Resources"]["NotificationCapAlarm"]["Properties"]
+
+    # When the notifier's settings are read with the parameter's default
+    settings = load_settings({"TABLE_NAME": "t", "NOTIFICATION_DAILY_CAP": str(parameter["Default"])})
+
+    # Then a clinic's busy day fits under the default, the notifier gets the parameter, and an alarm
+    # watches the metric the notifier counts held-back emails in
+    assert parameter["Default"] >= 200
+    assert settings.notification_daily_cap == parameter["Default"]
+    assert variables["NOTIFICATION_DAILY_CAP"] == {"Ref": "NotificationDailyCap"}
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("Enquiries", "NotificationCapped")
+    assert "Condition" not in cfn["Resources"]["NotificationCapAlarm"]

@@ -37,11 +37,12 @@ from enquiries.aws import StorageUnavailable
 from enquiries.log import logger
 from enquiries.notify.acknowledgement import Acknowledger, RetargetableMailer, acknowledger_for
 from enquiries.notify.budget import RecordBudget
-from enquiries.notify.delivery import Outcome, deliver
+from enquiries.notify.delivery import RESEND_AGAIN, RESEND_KEY, Outcome, deliver
 from enquiries.notify.ledger import DynamoNotificationLedger, NotificationLedger
 from enquiries.notify.mail_settings import MailSettings, mail_settings
 from enquiries.notify.mailer import SendFailed, SesMailer
 from enquiries.notify.message import compose
+from enquiries.notify.notification_cap import DynamoNotificationCap, NotificationCap
 from enquiries.settings import Settings, load_settings
 
 NotifyHandler = Callable[[dict[str, Any], LambdaContext], PartialItemFailureResponse]
@@ -57,6 +58,8 @@ class Notifier:
     mailer: RetargetableMailer
     metrics: Metrics
     acknowledger: Acknowledger | None
+    # NOTIFICATION_DAILY_CAP on the stream's clinic emails; None without a guard table (tests).
+    cap: NotificationCap | None = None
 
 
 def ses_mailer(mail: MailSettings) -> RetargetableMailer:
@@ -90,6 +93,11 @@ def init(
         mailer=mailer_for(mail),
         metrics=metrics,
         acknowledger=acknowledger,
+        cap=(
+            DynamoNotificationCap(settings.guard_table_name, settings.notification_daily_cap)
+            if settings.guard_table_name
+            else None
+        ),
     )
 
 
@@ -110,8 +118,16 @@ def record_handler(
         logger.info("record skipped", extra={"event_name": event_name, "enquiry_id": enquiry_id})
         return
     budget.take(enquiry_id)
+    resend = record.raw_event.get(RESEND_KEY)  # the operator's command, not the stream
     try:
-        delivery = deliver(enquiry_id, notifier.ledger, notifier.mailer, partial(compose, mail=notifier.mail))
+        delivery = deliver(
+            enquiry_id,
+            notifier.ledger,
+            notifier.mailer,
+            partial(compose, mail=notifier.mail),
+            again=resend == RESEND_AGAIN,
+            cap=notifier.cap if resend is None else None,
+        )
     except SendFailed as failed:
         notifier.metrics.add_metric(name="NotificationFailed", unit=MetricUnit.Count, value=1)
         log = logger.error if failed.permanent else logger.warning
@@ -128,6 +144,12 @@ def record_handler(
         raise
     if delivery.outcome in (Outcome.SENT, Outcome.SENT_UNMARKED):
         notifier.metrics.add_metric(name="EnquiryNotified", unit=MetricUnit.Count, value=1)
+    if notifier.cap is not None and resend is None and delivery.outcome is not Outcome.ALREADY_NOTIFIED:
+        # 1 for each held back, 0 for each sent: the cap's alarm turns OK with the next day's first
+        capped = delivery.outcome is Outcome.CAPPED
+        notifier.metrics.add_metric(name="NotificationCapped", unit=MetricUnit.Count, value=int(capped))
+        if capped:
+            logger.warning("notification held back by the daily cap", extra={"enquiry_id": enquiry_id})
     if delivery.item is not None and delivered is not None:
         delivered.append(delivery.item)
     logger.info(
