@@ -19,7 +19,15 @@ from enquiries_cli import resend as resending
 from enquiries_cli.errors import OperatorError, Refused
 from enquiries_cli.failures import describe
 from enquiries_cli.functions_adapter import get_enquiry
-from enquiries_cli.output import json_text, one_line, output_file, progress, stdin_is_terminal, utf8_stdout
+from enquiries_cli.output import (
+    json_text,
+    one_line,
+    output_file,
+    progress,
+    stdin_is_terminal,
+    terminal_safe,
+    utf8_stdout,
+)
 from enquiries_cli.scanning import ENQUIRY_COLUMNS, period, scan, table_time
 from enquiries_cli.target import Target, local_target, stack_target
 
@@ -224,14 +232,16 @@ def erase(choice: TargetChoice, email: str, yes: bool) -> None:
     summary = plural(len(holdings.enquiries), "enquiry", "enquiries")
     records = plural(len(holdings.request_records), "linked request record")
     if not yes and not click.confirm(
-        f"Delete {summary} ({', '.join(holdings.enquiry_ids)}) and {records}? This cannot be undone here",
+        terminal_safe(
+            f"Delete {summary} ({', '.join(holdings.enquiry_ids)}) and {records}? This cannot be undone here"
+        ),
         default=False,
         err=True,
     ):
         raise Refused("not confirmed; nothing deleted")
     people.erase(target, holdings)
     # The log line the contract asks for: the count and the ids, never the address.
-    click.echo(f"erase: deleted {summary} ({', '.join(holdings.enquiry_ids)}) and {records}")
+    click.echo(terminal_safe(f"erase: deleted {summary} ({', '.join(holdings.enquiry_ids)}) and {records}"))
 
 
 SUBJECT_ACCESS_NOTES = (
@@ -305,7 +315,7 @@ def resend(
             results = resending.resend(target, [i.strip() for i in enquiry_ids], on_done=advance)
         for result in results:
             detail = f" ({result.detail})" if result.detail else ""
-            click.echo(f"{result.enquiry_id}  {result.outcome.value}{detail}")
+            click.echo(terminal_safe(f"{result.enquiry_id}  {result.outcome.value}{detail}"))
         counts = Counter(result.outcome for result in results)
         click.echo("resend: " + ", ".join(f"{count} {outcome.value}" for outcome, count in counts.items()))
     _report_dead_letters(target)
@@ -345,7 +355,7 @@ def _describe_queue(queue: dead_letters.QueueReport, waiting: list[tuple[str, st
             f"{plural(queue.unread, 'message')} could not be read now (another run has them): try later."
         )
     if queue.waiting_ids:
-        click.echo("Still without their email: " + ", ".join(queue.waiting_ids))
+        click.echo(terminal_safe("Still without their email: " + ", ".join(queue.waiting_ids)))
     if waiting:
         click.echo(
             f"{plural(len(waiting), 'enquiry', 'enquiries')} in the table "

@@ -414,6 +414,60 @@ def test_export_keeps_non_latin_text_intact_in_csv_and_json(clinic: Clinic, tmp_
     assert "Ζωή 山田".encode() in json_file.read_bytes()  # as text, not \u-escaped
 
 
+ESCAPES = "x \x1b]0;PWNED\x07 \x1b[31mRED \x9b31m \x9d0;T\x9c \x7f \x08\x08 a\rb"
+TERMINAL_ACTS_ON = ("\x1b", "\x07", "\x9b", "\x9d", "\x9c", "\x7f", "\x08", "a\rb")
+
+
+@pytest.mark.parametrize(
+    "command", [("export",), ("export", "--format", "json"), ("list",), ("stats", "--by", "service")]
+)
+def test_every_command_writes_no_escape_sequence_to_a_terminal(
+    clinic: Clinic, monkeypatch: pytest.MonkeyPatch, command: tuple[str, ...]
+) -> None:
+    # Given an enquiry whose message and service hold escape sequences and other controls (stored
+    # before the API refused them)
+    clinic.store(name="Eve", message=ESCAPES, service=ESCAPES)
+    # When it is written to standard output while that is a terminal
+    monkeypatch.setattr(output, "stdout_is_terminal", lambda: True, raising=False)
+    result = clinic.run(*command)
+    # Then no character a terminal would act on reaches it
+    assert result.exit_code == 0, result.output
+    for control in TERMINAL_ACTS_ON:
+        assert control not in result.stdout
+    assert "\ufffd" in result.stdout or command[-1] == "json"
+
+
+def test_show_and_subject_access_write_no_escape_sequence_to_a_terminal(
+    clinic: Clinic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an enquiry holding escape sequences, and standard output a terminal
+    enquiry_id = clinic.store(email="eve@example.com", message=ESCAPES, service=ESCAPES)
+    monkeypatch.setattr(output, "stdout_is_terminal", lambda: True, raising=False)
+    # When it is shown, and given in answer to a subject access request
+    shown = clinic.run("show", enquiry_id)
+    answered = clinic.run("subject-access", "--email", "eve@example.com")
+    # Then neither writes a control character, and both still hold the message exactly as JSON
+    for result in (shown, answered):
+        assert result.exit_code == 0, result.output
+        for control in TERMINAL_ACTS_ON:
+            assert control not in result.stdout
+    assert json.loads(shown.stdout)["message"] == ESCAPES
+    assert json.loads(answered.stdout)["enquiries"][0]["message"] == ESCAPES
+
+
+def test_export_to_a_pipe_or_a_file_keeps_the_message_exactly(clinic: Clinic, tmp_path: Path) -> None:
+    # Given an enquiry whose message holds escape sequences
+    clinic.store(message=ESCAPES)
+    # When it is exported to a pipe (standard output not a terminal) and to a file
+    piped = clinic.run("export")
+    exported = tmp_path / "enquiries.csv"
+    assert clinic.run("export", "--output", str(exported)).exit_code == 0
+    # Then both hold the stored message byte for byte: the data is the clinic's to keep
+    for text in (piped.stdout, exported.read_bytes().decode("utf-8")):
+        [row] = list(csv.DictReader(io.StringIO(text, newline="")))
+        assert row["message"] == ESCAPES
+
+
 def test_export_json_is_a_list_of_objects_with_the_csv_keys(clinic: Clinic) -> None:
     # Given an emailed enquiry with every field, and one with only the required ones
     full = clinic.store(phone="+448009875336", service="Osteopathy", notified_at="2026-11-01T00:00:00.000Z")
