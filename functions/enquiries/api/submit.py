@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from enquiries.api.app import SubmissionApi, build_app
 from enquiries.api.services import Services, services_from, stored_secrets
-from enquiries.log import logger
+from enquiries.log import set_correlation_id, with_invocation_keys
 from enquiries.settings import Settings, load_settings
 from enquiries.snapstart import prepare_snapshot
 from enquiries.stored_secret import read_at_init
@@ -41,12 +41,12 @@ def init(
 
 
 def handler_for(app: SubmissionApi) -> LambdaHandler:
-    # log_event=False whatever POWERTOOLS_LOGGER_LOG_EVENT says: the event holds the enquiry.
-    @logger.inject_lambda_context(log_event=False)
+    # Never the event, whatever POWERTOOLS_LOGGER_LOG_EVENT says: the event holds the enquiry.
+    @with_invocation_keys
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         # The HTTP API's request id (Powertools' correlation_paths.API_GATEWAY_HTTP), read directly
         # rather than through a JMESPath query on every request.
-        logger.set_correlation_id((event.get("requestContext") or {}).get("requestId"))
+        set_correlation_id((event.get("requestContext") or {}).get("requestId"))
         return app.resolve(event, context)
 
     return lambda_handler
