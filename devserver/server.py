@@ -421,6 +421,7 @@ def serve(host: str, port: int) -> None:
                 "region": emulator.region,
                 "table_name": table_name,
                 "guard_table_name": os.environ["GUARD_TABLE_NAME"].strip(),
+                "address_secret_arn": os.environ["CLIENT_ADDRESS_SECRET_ARN"].strip(),
                 "dead_letter_queue_url": notifier.dead_letter_queue_url,
                 "notify_function_name": notifier.function.name,
                 "lambda_endpoint_url": base_url + LAMBDA_PREFIX,

@@ -230,7 +230,9 @@ def erase(choice: TargetChoice, email: str, yes: bool) -> None:
         click.echo("erase: no enquiries from that address; nothing deleted")
         return
     summary = plural(len(holdings.enquiries), "enquiry", "enquiries")
-    records = plural(len(holdings.request_records), "linked request record")
+    records = plural(
+        len(holdings.request_records) + len(holdings.acknowledgement_records), "linked request record"
+    )
     if not yes and not click.confirm(
         terminal_safe(
             f"Delete {summary} ({', '.join(holdings.enquiry_ids)}) and {records}? This cannot be undone here"
@@ -249,7 +251,11 @@ SUBJECT_ACCESS_NOTES = (
     "deleted automatically (seconds since 1970-01-01 UTC); notified_at and ses_message_id record the "
     "email that brought it to the clinic's inbox.",
     "request_records: short-lived records (at most 24 hours) that let a repeated submission get the "
-    "same answer; they hold that answer, not the enquiry.",
+    "same answer; they hold that answer, not the enquiry. A record whose id begins with ack# holds a "
+    "keyed hash of the address and the enquiry that was acknowledged, so that the address gets at most "
+    "one acknowledgement email in 24 hours.",
+    "Also not in this document: Amazon SES's account-level suppression list, which may hold this "
+    "address if an email to it bounced or was marked as spam (see the README to check or remove it).",
     "Not in this document: the copies of each enquiry in the clinic's email inbox, and the service's "
     "logs, which hold enquiry ids and never the details above.",
 )
@@ -271,7 +277,10 @@ def subject_access(choice: TargetChoice, email: str) -> None:
             "generated_at": table_time(datetime.now(UTC)),
         },
         "enquiries": [in_attribute_order(item) for item in holdings.enquiries],
-        "request_records": [people.described_record(record) for record in holdings.request_records],
+        "request_records": [
+            people.described_record(record)
+            for record in [*holdings.request_records, *holdings.acknowledgement_records]
+        ],
         "notes": list(SUBJECT_ACCESS_NOTES),
     }
     with utf8_stdout() as out:

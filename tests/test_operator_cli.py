@@ -28,7 +28,15 @@ from botocore.response import StreamingBody
 from click.testing import CliRunner, Result
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
-from support import GUARD_TABLE_NAME, REGION, TABLE_NAME, FakeContext, MakeNotifier, with_json_body
+from support import (
+    GUARD_TABLE_NAME,
+    REGION,
+    SECRET_NAME,
+    TABLE_NAME,
+    FakeContext,
+    MakeNotifier,
+    with_json_body,
+)
 
 from emulator.stream import BatchSource, failure_record
 from emulator.template_tables import load_template
@@ -140,6 +148,7 @@ def clinic(dynamodb: Any, make_notifier: MakeNotifier, monkeypatch: pytest.Monke
         "GuardTableName": GUARD_TABLE_NAME,
         "NotifyFunctionName": NOTIFIER,
         "DeadLetterQueueUrl": queue_url,
+        "AddressSecretArn": SECRET_NAME,
     }
     boto3.client("cloudformation", region_name=REGION).create_stack(
         StackName=STACK, TemplateBody=stack_template(outputs)
@@ -599,6 +608,50 @@ def test_erase_deletes_every_enquiry_from_the_address_in_any_letter_case_and_lea
     assert "jane" not in result.output.lower()
 
 
+def acknowledge(clinic: Clinic, enquiry_id: str, email: str) -> str:
+    """The acknowledgement's claim on `email` for `enquiry_id`, made as the notifier makes it (its
+    store, its address-hashing key and the text it hashes); the claim's record id."""
+    from enquiries.client_address import AddressHasher
+    from enquiries.notify.ack_store import DynamoAcknowledgementStore, Reservation, address_record_id
+    from enquiries.notify.acknowledgement import address_hash_text
+
+    hashed = AddressHasher(SECRET_NAME).hash(address_hash_text(email))
+    store = DynamoAcknowledgementStore(TABLE_NAME, GUARD_TABLE_NAME, daily_cap=100)
+    assert store.reserve(enquiry_id, hashed, time.time()) == Reservation.RESERVED
+    return address_record_id(hashed)
+
+
+def test_erase_deletes_the_acknowledgements_claim_on_the_address(clinic: Clinic) -> None:
+    # Given Jane's enquiry, acknowledged (the guard table keeps ack#<keyed hash> naming it for a day),
+    # and John's, acknowledged too
+    jane = clinic.store(email="Jane.Doe@example.com")
+    janes_claim = acknowledge(clinic, jane, "Jane.Doe@example.com")
+    john = clinic.store(email="john@example.com")
+    johns_claim = acknowledge(clinic, john, "john@example.com")
+    # When her address is erased
+    result = clinic.run("erase", "--email", "JANE.DOE@example.com", "--yes")
+    # Then her enquiry and its claim are gone, and John's claim stays
+    assert result.exit_code == 0, result.output
+    assert clinic.ids() == {john}
+    assert janes_claim not in clinic.guard_ids()
+    assert johns_claim in clinic.guard_ids()
+    assert lines(result.stdout) == [f"erase: deleted 1 enquiry ({jane}) and 1 linked request record"]
+
+
+def test_erase_leaves_a_claim_another_enquiry_holds(clinic: Clinic) -> None:
+    # Given jane+news@'s enquiry, whose acknowledgement claimed the address it shares with jane@
+    # (the limit ignores +tags), and jane@'s own enquiry
+    tagged = clinic.store(email="jane+news@example.com")
+    claim = acknowledge(clinic, tagged, "jane+news@example.com")
+    clinic.store(email="jane@example.com")
+    # When jane@ is erased
+    result = clinic.run("erase", "--email", "jane@example.com", "--yes")
+    # Then the claim, which names the other address's enquiry, stays with it
+    assert result.exit_code == 0, result.output
+    assert claim in clinic.guard_ids()
+    assert clinic.ids() == {tagged}
+
+
 def test_erase_with_no_match_deletes_nothing(clinic: Clinic) -> None:
     # Given someone else's enquiry
     clinic.store(email="john@example.com")
@@ -658,6 +711,23 @@ def test_subject_access_documents_everything_stored_about_the_address(
     assert "john" not in result.stdout
     assert "Ζωή" in result.stdout
     assert document["notes"]
+
+
+def test_subject_access_includes_the_acknowledgements_claim_and_names_the_suppression_list(
+    clinic: Clinic,
+) -> None:
+    # Given Jane's acknowledged enquiry
+    jane = clinic.store(email="jane.doe@example.com")
+    claim = acknowledge(clinic, jane, "jane.doe@example.com")
+    # When a subject access document is made for her address
+    result = clinic.run("subject-access", "--email", JANE)
+    # Then it lists the claim (which enquiry, until when), and says what SES may hold beside it
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    [record] = document["request_records"]
+    assert (record["record"], record["enquiry_id"]) == (claim, jane)
+    assert record["expires_at"].endswith("Z")
+    assert any("suppression list" in note for note in document["notes"])
 
 
 # -- resend ---------------------------------------------------------------------------------------------
