@@ -960,6 +960,7 @@ _IAM_ACTIONS = {
     ("SQS", "ReceiveMessage"): "sqs:ReceiveMessage",
     ("SQS", "DeleteMessage"): "sqs:DeleteMessage",
     ("SQS", "ChangeMessageVisibility"): "sqs:ChangeMessageVisibility",
+    ("Secrets Manager", "GetSecretValue"): "secretsmanager:GetSecretValue",
 }
 
 
@@ -980,6 +981,7 @@ def test_operator_policy_allows_exactly_what_the_command_calls(
     session.get_component("event_emitter").register_first("before-call.lambda.Invoke", record)
     monkeypatch.setattr(cli_module, "stdin_is_terminal", lambda: True)
     jane = submit(clinic, handler, JANE, "key-1")
+    acknowledge(clinic, jane, JANE)
     other = clinic.store(email="john@example.com")
     record_of_other, shard_id, stream_arn = stream_record_of(other)
     dead_letter(clinic, [record_of_other], shard_id, stream_arn)
@@ -1003,12 +1005,13 @@ def test_operator_policy_allows_exactly_what_the_command_calls(
     # Then the policy allows exactly the actions called: nothing missing, nothing spare
     called = {_IAM_ACTIONS[(service, operation)] for service, operation, _ in calls}
     assert called == _operator_policy_actions()
-    # And its writes to the guard table are only replay records (erase) and resend claims
+    # And its writes to the guard table are only replay records and address claims (erase) and resend claims
     guard_writes = [
         (operation, request["Key" if operation == "DeleteItem" else "Item"]["id"]["S"])
         for _, operation, request in calls
         if operation in ("PutItem", "DeleteItem") and request.get("TableName") == GUARD_TABLE_NAME
     ]
     assert guard_writes
-    assert all(key.startswith(("replay#", "resend#")) for _, key in guard_writes)
+    assert any(key.startswith("ack#") for _, key in guard_writes)
+    assert all(key.startswith(("replay#", "resend#", "ack#")) for _, key in guard_writes)
     assert all(key.startswith("resend#") for operation, key in guard_writes if operation == "PutItem")
