@@ -207,7 +207,9 @@ class RequestHandler(BaseHTTPRequestHandler):
         local = parse_address(str(self.connection.getsockname()[0]))
         if local is not None:
             hosts.append(str(getattr(local, "ipv4_mapped", None) or local))
-        if not host_is_served(self.headers.get("Host"), hosts, self.server.server_port):
+        # Two Host headers are refused too: which one a proxy or a browser meant is unknown (RFC 9112, 3.2).
+        host_headers = self.headers.get_all("Host") or []
+        if len(host_headers) != 1 or not host_is_served(host_headers[0], hosts, self.server.server_port):
             self.close_connection = True  # its body is left unread
             return _json_response(
                 403, {"error": "host_not_served", "message": "This server answers only for its own address."}

@@ -823,6 +823,25 @@ def test_server_refuses_a_request_addressed_to_another_host(
     assert reply.json()["error"] == "host_not_served"
 
 
+def test_server_refuses_a_request_with_two_hosts(server: RunningServer) -> None:
+    # Given the running local server
+    port = port_of(server.url)
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+    try:
+        # When a request names its own address and another host
+        connection.putrequest("GET", "/_dev/enquiries", skip_host=True)
+        connection.putheader("Host", f"127.0.0.1:{port}")
+        connection.putheader("Host", f"rebound.example:{port}")
+        connection.endheaders()
+        response = connection.getresponse()
+        status = response.status
+        response.read()
+    finally:
+        connection.close()
+    # Then it is refused
+    assert status == 403
+
+
 @pytest.mark.parametrize("host", ["127.0.0.1:{port}", "localhost:{port}", "LOCALHOST:{port}", "127.1:{port}"])
 def test_server_answers_its_own_address_however_it_is_written(server: RunningServer, host: str) -> None:
     # Given the running local server on 127.0.0.1
