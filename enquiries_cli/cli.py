@@ -19,7 +19,15 @@ from enquiries_cli import resend as resending
 from enquiries_cli.errors import OperatorError, Refused
 from enquiries_cli.failures import describe
 from enquiries_cli.functions_adapter import get_enquiry
-from enquiries_cli.output import json_text, one_line, output_file, progress, stdin_is_terminal, utf8_stdout
+from enquiries_cli.output import (
+    json_text,
+    one_line,
+    output_file,
+    progress,
+    stdin_is_terminal,
+    terminal_safe,
+    utf8_stdout,
+)
 from enquiries_cli.scanning import ENQUIRY_COLUMNS, period, scan, table_time
 from enquiries_cli.target import Target, local_target, stack_target
 
@@ -222,16 +230,20 @@ def erase(choice: TargetChoice, email: str, yes: bool) -> None:
         click.echo("erase: no enquiries from that address; nothing deleted")
         return
     summary = plural(len(holdings.enquiries), "enquiry", "enquiries")
-    records = plural(len(holdings.request_records), "linked request record")
+    records = plural(
+        len(holdings.request_records) + len(holdings.acknowledgement_records), "linked request record"
+    )
     if not yes and not click.confirm(
-        f"Delete {summary} ({', '.join(holdings.enquiry_ids)}) and {records}? This cannot be undone here",
+        terminal_safe(
+            f"Delete {summary} ({', '.join(holdings.enquiry_ids)}) and {records}? This cannot be undone here"
+        ),
         default=False,
         err=True,
     ):
         raise Refused("not confirmed; nothing deleted")
     people.erase(target, holdings)
     # The log line the contract asks for: the count and the ids, never the address.
-    click.echo(f"erase: deleted {summary} ({', '.join(holdings.enquiry_ids)}) and {records}")
+    click.echo(terminal_safe(f"erase: deleted {summary} ({', '.join(holdings.enquiry_ids)}) and {records}"))
 
 
 SUBJECT_ACCESS_NOTES = (
@@ -239,7 +251,11 @@ SUBJECT_ACCESS_NOTES = (
     "deleted automatically (seconds since 1970-01-01 UTC); notified_at and ses_message_id record the "
     "email that brought it to the clinic's inbox.",
     "request_records: short-lived records (at most 24 hours) that let a repeated submission get the "
-    "same answer; they hold that answer, not the enquiry.",
+    "same answer; they hold that answer, not the enquiry. A record whose id begins with ack# holds a "
+    "keyed hash of the address and the enquiry that was acknowledged, so that the address gets at most "
+    "one acknowledgement email in 24 hours.",
+    "Also not in this document: Amazon SES's account-level suppression list, which may hold this "
+    "address if an email to it bounced or was marked as spam (see the README to check or remove it).",
     "Not in this document: the copies of each enquiry in the clinic's email inbox, and the service's "
     "logs, which hold enquiry ids and never the details above.",
 )
@@ -261,7 +277,10 @@ def subject_access(choice: TargetChoice, email: str) -> None:
             "generated_at": table_time(datetime.now(UTC)),
         },
         "enquiries": [in_attribute_order(item) for item in holdings.enquiries],
-        "request_records": [people.described_record(record) for record in holdings.request_records],
+        "request_records": [
+            people.described_record(record)
+            for record in [*holdings.request_records, *holdings.acknowledgement_records]
+        ],
         "notes": list(SUBJECT_ACCESS_NOTES),
     }
     with utf8_stdout() as out:
@@ -308,7 +327,7 @@ def resend(
             )
         for result in results:
             detail = f" ({result.detail})" if result.detail else ""
-            click.echo(f"{result.enquiry_id}  {result.outcome.value}{detail}")
+            click.echo(terminal_safe(f"{result.enquiry_id}  {result.outcome.value}{detail}"))
         counts = Counter(result.outcome for result in results)
         click.echo("resend: " + ", ".join(f"{count} {outcome.value}" for outcome, count in counts.items()))
     _report_dead_letters(target)
@@ -348,7 +367,7 @@ def _describe_queue(queue: dead_letters.QueueReport, waiting: list[tuple[str, st
             f"{plural(queue.unread, 'message')} could not be read now (another run has them): try later."
         )
     if queue.waiting_ids:
-        click.echo("Still without their email: " + ", ".join(queue.waiting_ids))
+        click.echo(terminal_safe("Still without their email: " + ", ".join(queue.waiting_ids)))
     if waiting:
         click.echo(
             f"{plural(len(waiting), 'enquiry', 'enquiries')} in the table "

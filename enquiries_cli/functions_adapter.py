@@ -18,12 +18,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from enquiries.aws import StorageUnavailable, aws_call, plain_item
+from enquiries.client_address import keyed_hash
+from enquiries.notify.ack_store import address_record_id
+from enquiries.notify.acknowledgement import address_hash_text
 from enquiries.notify.delivery import RESEND_AGAIN, RESEND_KEY, RESEND_UNNOTIFIED
 from enquiries.notify.ledger import DynamoNotificationLedger
 
 __all__ = [
     "REPLAY_RECORD_PREFIX",
     "StorageUnavailable",
+    "acknowledgement_record_id",
     "address_key",
     "aws_call",
     "failed_enquiry_ids",
@@ -54,6 +58,13 @@ def linked_enquiry_id(record: Mapping[str, Any]) -> str | None:
         return None
     enquiry_id = response.get("enquiry_id") if isinstance(response, dict) else None
     return str(enquiry_id) if enquiry_id else None
+
+
+def acknowledgement_record_id(hashing_key: bytes, address: str) -> str:
+    """The guard-table record that claims `address` for its acknowledgement (`ack#<keyed hash>`,
+    naming the enquiry that claimed it, for 24 hours), computed as the notifier computes it, with the
+    stack's address-hashing key."""
+    return address_record_id(keyed_hash(hashing_key, address_hash_text(address)))
 
 
 def address_key(address: str) -> str:

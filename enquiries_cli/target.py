@@ -19,11 +19,13 @@ TABLE = "TableName"
 GUARD_TABLE = "GuardTableName"
 NOTIFIER = "NotifyFunctionName"
 DEAD_LETTER_QUEUE = "DeadLetterQueueUrl"
+ADDRESS_SECRET = "AddressSecretArn"  # noqa: S105 - the output's name, not a secret
 _LOCAL_KEYS = {
     TABLE: "table_name",
     GUARD_TABLE: "guard_table_name",
     NOTIFIER: "notify_function_name",
     DEAD_LETTER_QUEUE: "dead_letter_queue_url",
+    ADDRESS_SECRET: "address_secret_arn",
 }
 LOCAL_DUMMY_CREDENTIAL = "testing"  # the emulator takes any key; a real one is never sent to it
 
@@ -71,6 +73,10 @@ class Target:
     @property
     def notifier_name(self) -> str:
         return self.resource(NOTIFIER)
+
+    @property
+    def address_secret(self) -> str:
+        return self.resource(ADDRESS_SECRET)
 
     @property
     def dead_letter_queue_url(self) -> str | None:

@@ -6,7 +6,9 @@ import base64
 import io
 import json
 import logging
+import threading
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -18,6 +20,7 @@ from support import (
     GUARD_TABLE_NAME,
     REGION,
     TABLE_NAME,
+    FakeContext,
     Handler,
     MakeHandler,
     MakeNotifier,
@@ -307,3 +310,35 @@ def test_notifier_logs_of_every_logger_at_every_level_never_contain_enquiry_cont
             assert text not in everything_in(record), (record.name, record.levelname)
     for text in enquiry_text:
         assert text not in printed.out + printed.err
+
+
+def test_logs_of_each_handler_carry_its_own_function_name_when_both_run_in_one_process(
+    make_handler: MakeHandler, make_notifier: MakeNotifier, log_output: io.StringIO
+) -> None:
+    # Given both handlers in one process, as the local server runs them, and a submission during
+    # which the notifier runs in another thread (the stream poller's)
+    notifier = make_notifier(CLINIC_EMAIL="frontdesk@clinic.example", SENDER_EMAIL="enquiries@clinic.example")
+
+    def clock_while_the_notifier_runs() -> datetime:
+        context = FakeContext(function_name="NotifyEnquiryFunction")
+        poller = threading.Thread(
+            target=notifier.lambda_handler, args=(load_event("stream-modify.json"), context)
+        )
+        poller.start()
+        poller.join()
+        return datetime.now(UTC)
+
+    handler = make_handler(clock=clock_while_the_notifier_runs)
+
+    # When an enquiry is submitted
+    response = handler(load_event("submit-json.json"))
+
+    # Then its log line names the submission function and its request, and the notifier's its own
+    lines = log_records(log_output)
+    [submitted] = [record for record in lines if record["message"] == "request handled"]
+    [skipped] = [record for record in lines if record["message"] == "record skipped"]
+    assert response["statusCode"] == 201
+    assert submitted["function_name"] == "SubmitEnquiryFunction"
+    assert submitted["correlation_id"] == "Vx3kQjmOLPEEMvw="
+    assert skipped["function_name"] == "NotifyEnquiryFunction"
+    assert "correlation_id" not in skipped

@@ -28,7 +28,15 @@ from botocore.response import StreamingBody
 from click.testing import CliRunner, Result
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
-from support import GUARD_TABLE_NAME, REGION, TABLE_NAME, FakeContext, MakeNotifier, with_json_body
+from support import (
+    GUARD_TABLE_NAME,
+    REGION,
+    SECRET_NAME,
+    TABLE_NAME,
+    FakeContext,
+    MakeNotifier,
+    with_json_body,
+)
 
 from emulator.stream import BatchSource, failure_record
 from emulator.template_tables import load_template
@@ -140,6 +148,7 @@ def clinic(dynamodb: Any, make_notifier: MakeNotifier, monkeypatch: pytest.Monke
         "GuardTableName": GUARD_TABLE_NAME,
         "NotifyFunctionName": NOTIFIER,
         "DeadLetterQueueUrl": queue_url,
+        "AddressSecretArn": SECRET_NAME,
     }
     boto3.client("cloudformation", region_name=REGION).create_stack(
         StackName=STACK, TemplateBody=stack_template(outputs)
@@ -414,6 +423,60 @@ def test_export_keeps_non_latin_text_intact_in_csv_and_json(clinic: Clinic, tmp_
     assert "Ζωή 山田".encode() in json_file.read_bytes()  # as text, not \u-escaped
 
 
+ESCAPES = "x \x1b]0;PWNED\x07 \x1b[31mRED \x9b31m \x9d0;T\x9c \x7f \x08\x08 a\rb"
+TERMINAL_ACTS_ON = ("\x1b", "\x07", "\x9b", "\x9d", "\x9c", "\x7f", "\x08", "a\rb")
+
+
+@pytest.mark.parametrize(
+    "command", [("export",), ("export", "--format", "json"), ("list",), ("stats", "--by", "service")]
+)
+def test_every_command_writes_no_escape_sequence_to_a_terminal(
+    clinic: Clinic, monkeypatch: pytest.MonkeyPatch, command: tuple[str, ...]
+) -> None:
+    # Given an enquiry whose message and service hold escape sequences and other controls (stored
+    # before the API refused them)
+    clinic.store(name="Eve", message=ESCAPES, service=ESCAPES)
+    # When it is written to standard output while that is a terminal
+    monkeypatch.setattr(output, "stdout_is_terminal", lambda: True, raising=False)
+    result = clinic.run(*command)
+    # Then no character a terminal would act on reaches it
+    assert result.exit_code == 0, result.output
+    for control in TERMINAL_ACTS_ON:
+        assert control not in result.stdout
+    assert "\ufffd" in result.stdout or command[-1] == "json"
+
+
+def test_show_and_subject_access_write_no_escape_sequence_to_a_terminal(
+    clinic: Clinic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an enquiry holding escape sequences, and standard output a terminal
+    enquiry_id = clinic.store(email="eve@example.com", message=ESCAPES, service=ESCAPES)
+    monkeypatch.setattr(output, "stdout_is_terminal", lambda: True, raising=False)
+    # When it is shown, and given in answer to a subject access request
+    shown = clinic.run("show", enquiry_id)
+    answered = clinic.run("subject-access", "--email", "eve@example.com")
+    # Then neither writes a control character, and both still hold the message exactly as JSON
+    for result in (shown, answered):
+        assert result.exit_code == 0, result.output
+        for control in TERMINAL_ACTS_ON:
+            assert control not in result.stdout
+    assert json.loads(shown.stdout)["message"] == ESCAPES
+    assert json.loads(answered.stdout)["enquiries"][0]["message"] == ESCAPES
+
+
+def test_export_to_a_pipe_or_a_file_keeps_the_message_exactly(clinic: Clinic, tmp_path: Path) -> None:
+    # Given an enquiry whose message holds escape sequences
+    clinic.store(message=ESCAPES)
+    # When it is exported to a pipe (standard output not a terminal) and to a file
+    piped = clinic.run("export")
+    exported = tmp_path / "enquiries.csv"
+    assert clinic.run("export", "--output", str(exported)).exit_code == 0
+    # Then both hold the stored message byte for byte: the data is the clinic's to keep
+    for text in (piped.stdout, exported.read_bytes().decode("utf-8")):
+        [row] = list(csv.DictReader(io.StringIO(text, newline="")))
+        assert row["message"] == ESCAPES
+
+
 def test_export_json_is_a_list_of_objects_with_the_csv_keys(clinic: Clinic) -> None:
     # Given an emailed enquiry with every field, and one with only the required ones
     full = clinic.store(phone="+448009875336", service="Osteopathy", notified_at="2026-11-01T00:00:00.000Z")
@@ -545,6 +608,50 @@ def test_erase_deletes_every_enquiry_from_the_address_in_any_letter_case_and_lea
     assert "jane" not in result.output.lower()
 
 
+def acknowledge(clinic: Clinic, enquiry_id: str, email: str) -> str:
+    """The acknowledgement's claim on `email` for `enquiry_id`, made as the notifier makes it (its
+    store, its address-hashing key and the text it hashes); the claim's record id."""
+    from enquiries.client_address import AddressHasher
+    from enquiries.notify.ack_store import DynamoAcknowledgementStore, Reservation, address_record_id
+    from enquiries.notify.acknowledgement import address_hash_text
+
+    hashed = AddressHasher(SECRET_NAME).hash(address_hash_text(email))
+    store = DynamoAcknowledgementStore(TABLE_NAME, GUARD_TABLE_NAME, daily_cap=100)
+    assert store.reserve(enquiry_id, hashed, time.time()) == Reservation.RESERVED
+    return address_record_id(hashed)
+
+
+def test_erase_deletes_the_acknowledgements_claim_on_the_address(clinic: Clinic) -> None:
+    # Given Jane's enquiry, acknowledged (the guard table keeps ack#<keyed hash> naming it for a day),
+    # and John's, acknowledged too
+    jane = clinic.store(email="Jane.Doe@example.com")
+    janes_claim = acknowledge(clinic, jane, "Jane.Doe@example.com")
+    john = clinic.store(email="john@example.com")
+    johns_claim = acknowledge(clinic, john, "john@example.com")
+    # When her address is erased
+    result = clinic.run("erase", "--email", "JANE.DOE@example.com", "--yes")
+    # Then her enquiry and its claim are gone, and John's claim stays
+    assert result.exit_code == 0, result.output
+    assert clinic.ids() == {john}
+    assert janes_claim not in clinic.guard_ids()
+    assert johns_claim in clinic.guard_ids()
+    assert lines(result.stdout) == [f"erase: deleted 1 enquiry ({jane}) and 1 linked request record"]
+
+
+def test_erase_leaves_a_claim_another_enquiry_holds(clinic: Clinic) -> None:
+    # Given jane+news@'s enquiry, whose acknowledgement claimed the address it shares with jane@
+    # (the limit ignores +tags), and jane@'s own enquiry
+    tagged = clinic.store(email="jane+news@example.com")
+    claim = acknowledge(clinic, tagged, "jane+news@example.com")
+    clinic.store(email="jane@example.com")
+    # When jane@ is erased
+    result = clinic.run("erase", "--email", "jane@example.com", "--yes")
+    # Then the claim, which names the other address's enquiry, stays with it
+    assert result.exit_code == 0, result.output
+    assert claim in clinic.guard_ids()
+    assert clinic.ids() == {tagged}
+
+
 def test_erase_with_no_match_deletes_nothing(clinic: Clinic) -> None:
     # Given someone else's enquiry
     clinic.store(email="john@example.com")
@@ -604,6 +711,23 @@ def test_subject_access_documents_everything_stored_about_the_address(
     assert "john" not in result.stdout
     assert "Ζωή" in result.stdout
     assert document["notes"]
+
+
+def test_subject_access_includes_the_acknowledgements_claim_and_names_the_suppression_list(
+    clinic: Clinic,
+) -> None:
+    # Given Jane's acknowledged enquiry
+    jane = clinic.store(email="jane.doe@example.com")
+    claim = acknowledge(clinic, jane, "jane.doe@example.com")
+    # When a subject access document is made for her address
+    result = clinic.run("subject-access", "--email", JANE)
+    # Then it lists the claim (which enquiry, until when), and says what SES may hold beside it
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    [record] = document["request_records"]
+    assert (record["record"], record["enquiry_id"]) == (claim, jane)
+    assert record["expires_at"].endswith("Z")
+    assert any("suppression list" in note for note in document["notes"])
 
 
 # -- resend ---------------------------------------------------------------------------------------------
@@ -857,6 +981,7 @@ _IAM_ACTIONS = {
     ("SQS", "ReceiveMessage"): "sqs:ReceiveMessage",
     ("SQS", "DeleteMessage"): "sqs:DeleteMessage",
     ("SQS", "ChangeMessageVisibility"): "sqs:ChangeMessageVisibility",
+    ("Secrets Manager", "GetSecretValue"): "secretsmanager:GetSecretValue",
 }
 
 
@@ -877,6 +1002,7 @@ def test_operator_policy_allows_exactly_what_the_command_calls(
     session.get_component("event_emitter").register_first("before-call.lambda.Invoke", record)
     monkeypatch.setattr(cli_module, "stdin_is_terminal", lambda: True)
     jane = submit(clinic, handler, JANE, "key-1")
+    acknowledge(clinic, jane, JANE)
     other = clinic.store(email="john@example.com")
     record_of_other, shard_id, stream_arn = stream_record_of(other)
     dead_letter(clinic, [record_of_other], shard_id, stream_arn)
@@ -900,12 +1026,13 @@ def test_operator_policy_allows_exactly_what_the_command_calls(
     # Then the policy allows exactly the actions called: nothing missing, nothing spare
     called = {_IAM_ACTIONS[(service, operation)] for service, operation, _ in calls}
     assert called == _operator_policy_actions()
-    # And its writes to the guard table are only replay records (erase) and resend claims
+    # And its writes to the guard table are only replay records and address claims (erase) and resend claims
     guard_writes = [
         (operation, request["Key" if operation == "DeleteItem" else "Item"]["id"]["S"])
         for _, operation, request in calls
         if operation in ("PutItem", "DeleteItem") and request.get("TableName") == GUARD_TABLE_NAME
     ]
     assert guard_writes
-    assert all(key.startswith(("replay#", "resend#")) for _, key in guard_writes)
+    assert any(key.startswith("ack#") for _, key in guard_writes)
+    assert all(key.startswith(("replay#", "resend#", "ack#")) for _, key in guard_writes)
     assert all(key.startswith("resend#") for operation, key in guard_writes if operation == "PutItem")

@@ -21,4 +21,10 @@ class AddressHasher:
 
     def hash(self, address: str) -> str:
         """The address's HMAC, or SecretUnavailable when the key cannot be read."""
-        return hmac.new(self.secret.value().encode(), address.encode(), hashlib.sha256).hexdigest()
+        return keyed_hash(self.secret.value().encode(), address)
+
+
+def keyed_hash(key: bytes, text: str) -> str:
+    """HMAC-SHA256 of `text` under `key`, in hex: every keyed hash the stack stores (and the operator's
+    command looks up) is this one."""
+    return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()

@@ -15,12 +15,14 @@ handler (Lambda's, Powertools', anyone's) and every level an operator may set
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging.lambda_context import build_lambda_context_model
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "enquiries"))
 
@@ -68,3 +70,36 @@ def withhold_third_party_log_content() -> None:
 
 
 withhold_third_party_log_content()
+
+Result = TypeVar("Result")
+
+
+def with_invocation_keys(
+    handler: Callable[[dict[str, Any], Any], Result],
+) -> Callable[[dict[str, Any], Any], Result]:
+    """Powertools' `inject_lambda_context` (log_event off), with the keys held by the invocation's
+    thread and removed after it, not appended to the logger every handler shares.
+
+    In Lambda one process runs one function; the local server runs both handlers in one process, in
+    different threads, and shared keys made one function's lines carry the other's name. Powertools'
+    thread-safe keys live in a context variable
+    (thread_safe_append_keys: https://docs.aws.amazon.com/powertools/python/latest/api_doc/logger/formatter).
+    """
+    cold = [True]  # this handler's first invocation in this process, as Powertools counts it
+
+    @functools.wraps(handler)
+    def invoke(event: dict[str, Any], context: Any) -> Result:
+        keys = {"cold_start": cold[0], **build_lambda_context_model(context).__dict__}
+        cold[0] = False
+        logger.thread_safe_append_keys(**keys)
+        try:
+            return handler(event, context)
+        finally:
+            logger.thread_safe_remove_keys([*keys, "correlation_id"])
+
+    return invoke
+
+
+def set_correlation_id(value: str | None) -> None:
+    """The request's id on every line of this invocation (and only this one)."""
+    logger.thread_safe_append_keys(correlation_id=value)

@@ -112,6 +112,11 @@ class AcknowledgementStore(Protocol):
     ) -> None: ...
 
 
+def address_hash_text(address: str) -> str:
+    """What is hashed for the address record (`ack#<keyed hash>`) of an enquiry from `address`."""
+    return HASH_PREFIX + normalised_address(address)
+
+
 def normalised_address(address: str) -> str:
     """The address as the limit compares it: the mailbox it reaches (`mailbox.mailbox_key`)."""
     from enquiries.notify.mailbox import mailbox_key
@@ -195,7 +200,7 @@ class Acknowledger:
         except UnsafeHeader:
             return self._record(enquiry_id, Result.UNUSABLE_ADDRESS)
         try:
-            address_key = self._address_keys.hash(HASH_PREFIX + normalised_address(str(item["email"])))
+            address_key = self._address_keys.hash(address_hash_text(str(item["email"])))
             reservation = self._store.reserve(enquiry_id, address_key, now)
         except (SecretUnavailable, StorageUnavailable) as unavailable:
             self._log_not_sent(enquiry_id, unavailable.reason, permanent=False)

@@ -34,7 +34,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from enquiries.aws import StorageUnavailable
-from enquiries.log import logger
+from enquiries.log import logger, with_invocation_keys
 from enquiries.notify.acknowledgement import Acknowledger, RetargetableMailer, acknowledger_for
 from enquiries.notify.budget import RecordBudget
 from enquiries.notify.delivery import RESEND_AGAIN, RESEND_KEY, Outcome, deliver
@@ -176,8 +176,8 @@ def publish_metrics(metrics: Metrics) -> None:
 def handler_for(notifier: Notifier) -> NotifyHandler:
     processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
-    # log_event=False whatever POWERTOOLS_LOGGER_LOG_EVENT says: the stream records hold the enquiries.
-    @logger.inject_lambda_context(log_event=False)
+    # Never the event, whatever POWERTOOLS_LOGGER_LOG_EVENT says: the stream records hold the enquiries.
+    @with_invocation_keys
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
         delivered: list[Mapping[str, Any]] = []
         try:
