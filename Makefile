@@ -8,7 +8,7 @@ SAM_VENV ?= .sam-venv
 HOST ?= 127.0.0.1
 PORT ?= 3000
 
-.PHONY: dev test lint typecheck unit sam-check install clean sample-email screenshot
+.PHONY: dev test lint typecheck unit sam-check docs-commands install clean sample-email screenshot
 
 # The last step installs the operator's command, .venv/bin/enquiries, editable: it runs this checkout's code.
 $(VENV)/.installed: functions/requirements.txt layers/libraries/requirements.txt layers/timezone-data/requirements.txt \
@@ -51,7 +51,12 @@ unit: $(VENV)/.installed
 sam-check: $(SAM_VENV)/.installed
 	$(SAM_VENV)/bin/python -m scripts.sam_check
 
-test: lint typecheck unit sam-check
+# The README's deploy commands, as written, in a fresh copy with the pinned SAM CLI, fake credentials and
+# no network: each must get as far as its first AWS call (scripts/docs_commands.py).
+docs-commands: $(SAM_VENV)/.installed
+	$(SAM_VENV)/bin/python -m scripts.docs_commands
+
+test: lint typecheck unit sam-check docs-commands
 
 # The sample notification email from fixed data (events/stream-insert.json), and its enquirer's
 # acknowledgement, for staff and reviewers.

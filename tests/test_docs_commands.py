@@ -1,0 +1,90 @@
+"""scripts/docs_commands.py: the README's deploy commands, read exactly, run offline by the pinned SAM."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from support import REPO
+
+from scripts.docs_commands import asked, command_blocks, keystrokes, questions, run_all
+
+README_TEXT = (REPO / "README.md").read_text(encoding="utf-8")
+SAM_BIN = REPO / ".sam-venv" / "bin"
+needs_sam = pytest.mark.skipif(
+    not (SAM_BIN / "sam").exists(),
+    reason="no .sam-venv (make docs-commands makes it and runs this check)",
+)
+GUIDED = "sam deploy --guided --config-file samconfig.local.toml"
+
+
+def test_docs_commands_first_deploy_makes_the_config_file_before_the_guided_deploy() -> None:
+    # Given the README's marked deploy blocks
+    blocks = command_blocks(README_TEXT)
+
+    # When the first deploy's commands are read
+    first = blocks["first-deploy"]
+
+    # Then samconfig.local.toml exists before the guided deploy names it (SAM CLI refuses it otherwise)
+    assert GUIDED in first
+    made = [i for i, line in enumerate(first) if "samconfig.local.toml" in line and "sam " not in line]
+    assert made
+    assert made[0] < first.index(GUIDED)
+    assert blocks["later-deploys"][-1] == "sam deploy --config-file samconfig.local.toml"
+
+
+def test_docs_commands_types_the_table_answers_in_order() -> None:
+    # Given the README's question table
+    table = questions(README_TEXT)
+
+    # When it is turned into what a reader types
+    typed = keystrokes(table).split("\n")
+    names = [name for question in table for name in question.names]
+    answers = dict(zip(names, typed, strict=False))
+
+    # Then each prompt gets the table's answer: a value, Enter, or the `y` the deploy needs
+    assert names[:3] == ["Stack Name", "AWS Region", "AllowedOrigins"]
+    assert answers["Stack Name"] == "enquiries"
+    assert answers["AWS Region"] == "eu-west-2"
+    assert answers["SuccessUrl"] == ""
+    assert answers["SubmitEnquiryFunction has no authentication. Is this okay?"] == "y"
+    assert answers["SAM configuration file"] == ""
+
+
+def test_docs_commands_reads_the_questions_sam_asked() -> None:
+    # Given what SAM CLI prints for three questions (each after a tab, no newline after the answer)
+    output = (
+        "\tStack Name [sam-app]: \tParameter Services [A,B C]: \t#Shows you resources changes\n"
+        "\tConfirm changes before deploy [y/N]: Error: Security Constraints Not Satisfied!"
+    )
+
+    # When the questions are read back
+    # Then they are the prompts' names, in order, without the comment line
+    assert asked(output) == ["Stack Name", "Services", "Confirm changes before deploy"]
+
+
+@needs_sam
+@pytest.mark.slow
+def test_docs_commands_readme_commands_reach_their_first_aws_call() -> None:
+    # Given the README as it is
+    # When its deploy commands run offline in a fresh copy
+    outcomes = run_all(README_TEXT, SAM_BIN)
+
+    # Then each gets past its configuration to the (closed) AWS endpoint
+    assert [outcome.problem for outcome in outcomes] == ["" for _ in outcomes]
+    assert any(outcome.command == GUIDED for outcome in outcomes)
+
+
+@needs_sam
+@pytest.mark.slow
+def test_docs_commands_fail_a_guided_deploy_without_its_config_file(tmp_path: Path) -> None:
+    # Given the README's first deploy as it was: the guided deploy on a fresh clone, no config file made
+    readme = "\n".join(line for line in README_TEXT.splitlines() if not line.startswith("touch samconfig"))
+
+    # When its commands run
+    outcomes = run_all(readme, SAM_BIN)
+
+    # Then the guided deploy is reported, with SAM CLI's refusal
+    [failed] = [outcome for outcome in outcomes if outcome.problem]
+    assert failed.command == GUIDED
+    assert "samconfig.local.toml does not exist" in failed.problem
