@@ -189,7 +189,9 @@ def test_function_environment_has_every_contract_setting(cfn: dict[str, Any], fu
     if function == "NotifyEnquiryFunction":
         assert variables["ACKNOWLEDGE_ENQUIRER"] == {"Ref": "AcknowledgeEnquirer"}
         assert variables["ACKNOWLEDGEMENT_DAILY_CAP"] == {"Ref": "AcknowledgementDailyCap"}
-    assert variables["POWERTOOLS_SERVICE_NAME"] == "enquiries"
+    # (the service, every metric's dimension, is the stack's own: two clinics' stacks never share one)
+    assert variables["POWERTOOLS_SERVICE_NAME"] == {"Ref": "AWS::StackName"}
+    assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "Enquiries"
     assert variables["POWERTOOLS_LOG_LEVEL"] == "INFO"
 
 
