@@ -461,6 +461,42 @@ def test_only_the_notify_role_may_send_email_or_update_items(cfn: dict[str, Any]
     assert holders(lambda action: "*" in action) == set()
 
 
+def _actions_without_resource_types() -> set[str]:
+    """Actions the Service Authorization Reference gives no resource type ("*" only), as cfn-lint ships it
+    (cfnlint/data/AdditionalSpecs/Policies.json, generated from that reference)."""
+    import cfnlint.data.AdditionalSpecs
+
+    path = Path(cfnlint.data.AdditionalSpecs.__file__).with_name("Policies.json")
+    services = json.loads(path.read_text(encoding="utf-8"))
+    return {
+        f"{prefix}:{action}"
+        for prefix, service in services.items()
+        for action, spec in service.get("Actions", {}).items()
+        if not spec.get("Resources")
+    }
+
+
+def test_roles_grant_actions_without_a_resource_type_on_star_only(cfn: dict[str, Any]) -> None:
+    # Given every statement of every role, and the actions that have no resource type
+    unscoped = _actions_without_resource_types()
+    statements = [
+        s for role in _resources_of_type(cfn, "AWS::IAM::Role").values() for s in _role_statements(role)
+    ]
+
+    # When the statements naming a resource other than "*" are searched for such actions
+    matching_nothing = [
+        (action, statement.get("Sid"))
+        for statement in statements
+        if statement["Resource"] != "*"
+        for action in _actions(statement)
+        if action in unscoped
+    ]
+
+    # Then there are none: such a grant would match no request (dynamodb:ListStreams on a stream ARN)
+    assert "dynamodb:liststreams" in unscoped
+    assert matching_nothing == []
+
+
 def test_notify_role_reads_the_enquiries_stream_only_not_every_stream(cfn: dict[str, Any]) -> None:
     # Given the role the notifier runs as (its own, not one SAM generates)
     role_id = cfn["Resources"]["NotifyEnquiryFunction"]["Properties"]["Role"]["Fn::GetAtt"][0]
@@ -479,12 +515,7 @@ def test_notify_role_reads_the_enquiries_stream_only_not_every_stream(cfn: dict[
     assert role["Type"] == "AWS::IAM::Role"
     assert [(sorted(_actions(s)), s["Resource"]) for s in stream] == [
         (
-            [
-                "dynamodb:describestream",
-                "dynamodb:getrecords",
-                "dynamodb:getsharditerator",
-                "dynamodb:liststreams",
-            ],
+            ["dynamodb:describestream", "dynamodb:getrecords", "dynamodb:getsharditerator"],
             {"Fn::Sub": "${EnquiriesTable.Arn}/stream/*"},
         )
     ]
