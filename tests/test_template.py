@@ -164,6 +164,24 @@ def test_function_handler_resolves_to_a_module_under_code_uri(function: str) -> 
     assert f"def {name}(" in source.read_text(encoding="utf-8")
 
 
+def test_submit_timeout_comment_quotes_the_clients_worst_call() -> None:
+    # Given the clients' timeouts and retries, and the template's reasoning about the function's timeout
+    from enquiries import aws_clients
+
+    config = aws_clients._request_config()
+    text = (REPO_ROOT / "template.yaml").read_text(encoding="utf-8")
+
+    # When the longest one call may take is worked out from the clients' own configuration
+    per_attempt = config.connect_timeout + config.read_timeout
+    backoff = aws_clients.FIRST_RETRY_BACKOFF_SECONDS
+    worst = config.retries["total_max_attempts"] * per_attempt + backoff
+    quoted = re.search(r"Every AWS call gives up after at most (\d+) s", text)
+
+    # Then the template quotes that figure (the constant the code documents is the same one)
+    assert quoted is not None
+    assert int(quoted.group(1)) == worst == aws_clients.WORST_CALL_SECONDS
+
+
 @pytest.mark.parametrize("function", ["SubmitEnquiryFunction", "NotifyEnquiryFunction"])
 def test_function_environment_has_every_contract_setting(cfn: dict[str, Any], function: str) -> None:
     # Given a translated function

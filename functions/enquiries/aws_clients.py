@@ -3,7 +3,7 @@
 A visitor is waiting, and API Gateway gives up at 30 s with a bare error, so a slow DynamoDB must
 turn into our own 503 well before that and before the function's 10 s timeout: 1 s to connect, 2 s
 to read, and at most 2 attempts in botocore's "standard" retry mode (which backs off on throttling).
-Worst case about 7 s, then the visitor gets a clear "try again" with Retry-After.
+Worst case 7 s (WORST_CALL_SECONDS), then the visitor gets a clear "try again" with Retry-After.
 
 Clients come from one botocore session, not from boto3: a boto3 client is the same botocore client,
 but importing boto3 also imports s3transfer and boto3's resource layer, about 20 ms of every cold
@@ -24,13 +24,24 @@ def aws_session() -> Any:
     return botocore.session.get_session()
 
 
+CONNECT_TIMEOUT_SECONDS = 1
+READ_TIMEOUT_SECONDS = 2
+ATTEMPTS = 2
+# botocore's standard mode waits rand(0, 1) * min(scale * 2 ** i, 20) s before retry i+1, with `scale` 1 s
+# for throttling (less otherwise): at most 1 s before the second attempt (botocore/retries/standard.py,
+# ExponentialBackoff).
+FIRST_RETRY_BACKOFF_SECONDS = 1
+# The longest one call can take before it gives up: template.yaml's comment on Timeout quotes it.
+WORST_CALL_SECONDS = ATTEMPTS * (CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS) + FIRST_RETRY_BACKOFF_SECONDS
+
+
 def _request_config() -> Any:
     from botocore.config import Config
 
     return Config(
-        connect_timeout=1,
-        read_timeout=2,
-        retries={"mode": "standard", "total_max_attempts": 2},
+        connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        read_timeout=READ_TIMEOUT_SECONDS,
+        retries={"mode": "standard", "total_max_attempts": ATTEMPTS},
         # Keep the connection warm between requests of a warm container.
         tcp_keepalive=True,
     )
