@@ -482,9 +482,9 @@ def test_only_the_notify_role_may_send_email_or_update_items(cfn: dict[str, Any]
 def _actions_without_resource_types() -> set[str]:
     """Actions the Service Authorization Reference gives no resource type ("*" only), as cfn-lint ships it
     (cfnlint/data/AdditionalSpecs/Policies.json, generated from that reference)."""
-    import cfnlint.data.AdditionalSpecs
+    from importlib.resources import files
 
-    path = Path(cfnlint.data.AdditionalSpecs.__file__).with_name("Policies.json")
+    path = files("cfnlint.data.AdditionalSpecs") / "Policies.json"
     services = json.loads(path.read_text(encoding="utf-8"))
     return {
         f"{prefix}:{action}"
