@@ -46,8 +46,9 @@ unit: $(VENV)/.installed
 	$(PY) -m coverage combine --quiet
 	$(PY) -m coverage report
 
-# sam validate --lint, then sam build into .aws-sam/ with the template's Python, or, on a machine
-# without it, from a copy of the template for a Python it has (it says so; scripts/sam_check.py).
+# sam validate --lint, then sam build with the template's Python, or, on a machine without it, from a copy
+# of the template for a Python it has (it says so; scripts/sam_check.py). Into .aws-sam/check/, never
+# .aws-sam/build, which `sam deploy` reads: a check build is never deployed by mistake.
 sam-check: $(SAM_VENV)/.installed
 	$(SAM_VENV)/bin/python -m scripts.sam_check
 
