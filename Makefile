@@ -40,7 +40,8 @@ typecheck: $(VENV)/.installed
 
 # pytest under coverage, the local server the tests start included; each process writes its own data
 # file, combined before the report, which fails under fail_under (pyproject.toml, [tool.coverage]).
-unit: $(VENV)/.installed
+# (.sam-venv too: tests/test_sam_local.py resolves the template with the SAM CLI's own code.)
+unit: $(VENV)/.installed $(SAM_VENV)/.installed
 	$(PY) -m coverage erase
 	$(PY) -m coverage run -m pytest
 	$(PY) -m coverage combine --quiet
