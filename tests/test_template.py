@@ -1001,8 +1001,14 @@ def test_function_logs_have_a_retention(cfn: dict[str, Any], function: str, log_
     # When the function's is looked up
     group = log_groups[log_group]["Properties"]
 
-    # Then it is the function's own group, with a retention
-    assert group["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/${{{function}}}"}
+    # Then it is the function's own group, with a retention (the submission function's is named for
+    # the stack and given to it, so that it exists before a SnapStart init logs: test_warm_up.py)
+    function_props = cfn["Resources"][function]["Properties"]
+    if "LoggingConfig" in function_props:
+        assert function_props["LoggingConfig"] == {"LogGroup": {"Ref": log_group}}
+        assert group["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/${{AWS::StackName}}-{function}"}
+    else:
+        assert group["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/${{{function}}}"}
     assert group["RetentionInDays"] == 90
 
 
