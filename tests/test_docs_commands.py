@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
-from support import REPO
+from support import REPO, MakeHandler, load_event, stored_items
 
 from scripts.docs_commands import asked, command_blocks, keystrokes, questions, run_all
 
@@ -88,3 +91,31 @@ def test_docs_commands_fail_a_guided_deploy_without_its_config_file(tmp_path: Pa
     [failed] = [outcome for outcome in outcomes if outcome.problem]
     assert failed.command == GUIDED
     assert "samconfig.local.toml does not exist" in failed.problem
+
+
+TEST_REQUEST = re.compile(r"<!-- deploy-test-request -->\n\s*```sh\n(.*?)```", re.DOTALL)
+
+
+def test_docs_commands_after_deploy_test_enquiry_is_accepted(
+    make_handler: MakeHandler, dynamodb: Any
+) -> None:
+    # Given the README's test request after a deploy, and the AllowedOrigins its question table gives
+    found = TEST_REQUEST.search(README_TEXT)
+    assert found
+    request = found.group(1).replace("\\\n", " ")
+    origin = re.search(r"-H 'Origin: ([^']+)'", request)
+    body = re.search(r"-d '([^']+)'", request)
+    assert origin
+    assert body
+    answers = {name: q.answer for q in questions(README_TEXT) for name in q.names}
+    handler = make_handler(ALLOWED_ORIGINS=answers["AllowedOrigins"])
+
+    # When the deployed function gets that request
+    event = load_event(
+        "submit-json.json", body=body.group(1), isBase64Encoded=False, headers={"origin": origin.group(1)}
+    )
+    response = handler(event)
+
+    # Then it is stored, as the README says (201 and the enquiry's id)
+    assert response["statusCode"] == 201, response["body"]
+    assert [item["id"] for item in stored_items(dynamodb)] == [json.loads(response["body"])["id"]]
