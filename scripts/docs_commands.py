@@ -9,8 +9,9 @@ address. `sam deploy --guided` gets the table's answers on stdin, in the table's
 
 A `sam` command passes when it gets past its configuration to its first AWS call, which then fails
 to connect to that closed port: a refused config file, a missing option or a prompt the table does
-not list fails the build. Any other command must succeed. `sam build` is not run here: `make
-sam-check` runs it. Only the standard library, so either virtualenv can run it.
+not list fails the build. Any other command must succeed. `sam build` is not run here: it makes no
+AWS call but downloads the functions' wheels, which needs the network; `make sam-check` runs it.
+Only the standard library, so either virtualenv can run it.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ SAMPLE_ANSWERS = {
     "ClinicEmail": "reception@example-clinic.co.uk",
     "AlertEmail": "alerts@example-clinic.co.uk",
 }
-# Skipped: `make sam-check` runs it (with this repository's samconfig.toml, as the README's does).
+# Skipped: it needs the network (pip downloads the wheels); `make sam-check` runs it, with this
+# repository's samconfig.toml, as the README's does.
 NOT_RUN = {"sam build"}
 # botocore's EndpointConnectionError: the first AWS call, past every configuration check.
 FIRST_AWS_CALL = 'Could not connect to the endpoint URL: "http://127.0.0.1:{port}/'
