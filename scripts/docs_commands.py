@@ -244,11 +244,12 @@ def run_all(markdown: str, sam_bin: Path) -> list[Outcome]:
                     )
                     continue
                 guided = "--guided" in command.split()
-                if command.startswith("sam deploy") and not guided:
-                    (copy / "samconfig.local.toml").write_text(saved_config(table), encoding="utf-8")
-                outcome, output = run_command(block, command, sandbox, keystrokes(table) if guided else "")
+                # A reader answers the guided deploy from the table, and confirms anything else (sam delete).
+                outcome, output = run_command(block, command, sandbox, keystrokes(table) if guided else "y\n")
                 if guided and not outcome.problem:
                     outcome = Outcome(block, command, check_questions(table, output))
+                    # What the guided deploy saves once its deploy gets going, for the commands after it.
+                    (copy / "samconfig.local.toml").write_text(saved_config(table), encoding="utf-8")
                 outcomes.append(outcome)
                 print(f"docs-commands: {block}: {command}: {outcome.problem or 'ok'}", flush=True)
     return outcomes
