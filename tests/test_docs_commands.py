@@ -87,8 +87,8 @@ def test_docs_commands_fail_a_guided_deploy_without_its_config_file(tmp_path: Pa
     # When its commands run
     outcomes = run_all(readme, SAM_BIN)
 
-    # Then the guided deploy is reported, with SAM CLI's refusal
-    [failed] = [outcome for outcome in outcomes if outcome.problem]
+    # Then the guided deploy is reported first, with SAM CLI's refusal (and what needs its answers after it)
+    failed = next(outcome for outcome in outcomes if outcome.problem)
     assert failed.command == GUIDED
     assert "samconfig.local.toml does not exist" in failed.problem
 
