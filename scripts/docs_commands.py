@@ -133,6 +133,8 @@ def offline_env(home: Path, sam_bin: Path, port: int) -> dict[str, str]:
         "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
         "AWS_EC2_METADATA_DISABLED": "true",
         "AWS_ENDPOINT_URL": closed,
+        # One attempt: botocore would retry a refused connection with backoff, for seconds each.
+        "AWS_MAX_ATTEMPTS": "1",
         # SAM CLI's version check and anything else that is not an AWS client.
         "HTTP_PROXY": closed,
         "HTTPS_PROXY": closed,
