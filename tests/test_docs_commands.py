@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from support import REPO, MakeHandler, load_event, stored_items
 
+from emulator.template_tables import load_template
 from scripts.docs_commands import asked, command_blocks, keystrokes, questions, run_all
 
 README_TEXT = (REPO / "README.md").read_text(encoding="utf-8")
@@ -119,3 +120,22 @@ def test_docs_commands_after_deploy_test_enquiry_is_accepted(
     # Then it is stored, as the README says (201 and the enquiry's id)
     assert response["statusCode"] == 201, response["body"]
     assert [item["id"] for item in stored_items(dynamodb)] == [json.loads(response["body"])["id"]]
+
+
+def test_docs_commands_leftover_table_search_matches_the_retained_table() -> None:
+    # Given the enquiries table (kept when a deploy fails, with deletion protection) and the README's
+    # search for it after a failed first deploy of the stack its question table names
+    table = load_template()["Resources"]["EnquiriesTable"]
+    stack = {name: q.answer for q in questions(README_TEXT) for name in q.names}["Stack Name"]
+    search = re.search(r"TableNames\[\?starts_with\(@, '([^']+)'\)\]", README_TEXT)
+
+    # When CloudFormation names it (no TableName: "<stack>-<logical id>-<suffix>")
+    generated_prefix = f"{stack}-EnquiriesTable-"
+
+    # Then the search finds it, and the commands beside it lift the protection before deleting
+    assert table["DeletionPolicy"] == "Retain"
+    assert table["Properties"]["DeletionProtectionEnabled"] is True
+    assert "TableName" not in table["Properties"]
+    assert search
+    assert search.group(1) == generated_prefix
+    assert "--no-deletion-protection-enabled" in README_TEXT.split(search.group(0), 1)[1][:400]
