@@ -7,7 +7,9 @@ import re
 from pathlib import Path
 from typing import Any
 
+import botocore.session
 import pytest
+from botocore import xform_name
 from support import REPO, MakeHandler, load_event, stored_items
 
 from emulator.template_tables import load_template
@@ -139,3 +141,43 @@ def test_docs_commands_leftover_table_search_matches_the_retained_table() -> Non
     assert search
     assert search.group(1) == generated_prefix
     assert "--no-deletion-protection-enabled" in README_TEXT.split(search.group(0), 1)[1][:400]
+
+
+# The AWS CLI's own options, valid with every command (`aws help`, "Global Options").
+AWS_CLI_GLOBAL_OPTIONS = {"query", "output", "region", "profile", "cli-binary-format"}
+AWS_COMMAND = re.compile(r"\baws ([a-z0-9-]+) ([a-z0-9-]+)((?: +(?:--[a-z0-9-]+|[^-\s#)][^\s)]*))*)")
+
+
+def aws_commands(markdown: str) -> list[tuple[str, str, list[str]]]:
+    """Every `aws SERVICE COMMAND --option ...` in the README's shell blocks: service, command, options."""
+    shell = "\n".join(re.findall(r"```(?:sh|console)\n(.*?)```", markdown, re.DOTALL)).replace("\\\n", " ")
+    return [
+        (service, command, re.findall(r"--([a-z0-9-]+)", arguments))
+        for service, command, arguments in AWS_COMMAND.findall(shell)
+    ]
+
+
+def test_docs_commands_aws_cli_commands_exist_with_their_options() -> None:
+    # Given every AWS CLI command the README shows (they need an account, so they cannot run here)
+    commands = aws_commands(README_TEXT)
+    session = botocore.session.get_session()
+
+    # When each is looked up in botocore's model of its service, which the AWS CLI is generated from
+    unknown = []
+    for service, command, options in commands:
+        model = session.get_service_model(service)
+        operations = {xform_name(name, "-"): name for name in model.operation_names}
+        if command not in operations:
+            unknown.append(f"aws {service} {command}")
+            continue
+        members = model.operation_model(operations[command]).input_shape.members
+        parameters = {xform_name(name, "-"): shape for name, shape in members.items()}
+        for option in options:
+            negated = option.removeprefix("no-")
+            boolean = negated in parameters and parameters[negated].type_name == "boolean"
+            if option not in parameters and not boolean and option not in AWS_CLI_GLOBAL_OPTIONS:
+                unknown.append(f"aws {service} {command} --{option}")
+
+    # Then each command and option exists (--no-X negates a boolean parameter X)
+    assert {"sns", "dynamodb", "iam", "cloudformation"} <= {service for service, _, _ in commands}
+    assert unknown == []
