@@ -8,7 +8,7 @@ SAM_VENV ?= .sam-venv
 HOST ?= 127.0.0.1
 PORT ?= 3000
 
-.PHONY: dev test lint typecheck unit sam-check install clean sample-email screenshot
+.PHONY: dev test lint typecheck unit sam-check docs-commands install clean sample-email screenshot
 
 # The last step installs the operator's command, .venv/bin/enquiries, editable: it runs this checkout's code.
 $(VENV)/.installed: functions/requirements.txt layers/libraries/requirements.txt layers/timezone-data/requirements.txt \
@@ -40,18 +40,25 @@ typecheck: $(VENV)/.installed
 
 # pytest under coverage, the local server the tests start included; each process writes its own data
 # file, combined before the report, which fails under fail_under (pyproject.toml, [tool.coverage]).
-unit: $(VENV)/.installed
+# (.sam-venv too: tests/test_sam_local.py resolves the template with the SAM CLI's own code.)
+unit: $(VENV)/.installed $(SAM_VENV)/.installed
 	$(PY) -m coverage erase
 	$(PY) -m coverage run -m pytest
 	$(PY) -m coverage combine --quiet
 	$(PY) -m coverage report
 
-# sam validate --lint, then sam build into .aws-sam/ with the template's Python, or, on a machine
-# without it, from a copy of the template for a Python it has (it says so; scripts/sam_check.py).
+# sam validate --lint, then sam build with the template's Python, or, on a machine without it, from a copy
+# of the template for a Python it has (it says so; scripts/sam_check.py). Into .aws-sam/check/, never
+# .aws-sam/build, which `sam deploy` reads: a check build is never deployed by mistake.
 sam-check: $(SAM_VENV)/.installed
 	$(SAM_VENV)/bin/python -m scripts.sam_check
 
-test: lint typecheck unit sam-check
+# The README's deploy commands, as written, in a fresh copy with the pinned SAM CLI, fake credentials and
+# no network: each must get as far as its first AWS call (scripts/docs_commands.py).
+docs-commands: $(SAM_VENV)/.installed
+	$(SAM_VENV)/bin/python -m scripts.docs_commands
+
+test: lint typecheck unit sam-check docs-commands
 
 # The sample notification email from fixed data (events/stream-insert.json), and its enquirer's
 # acknowledgement, for staff and reviewers.

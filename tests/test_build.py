@@ -223,13 +223,15 @@ def test_build_leaves_out_only_parts_of_powertools_nothing_imports() -> None:
     [
         ("#!/bin/sh\necho 3.12\n", "is Python 3.12, "),
         ("#!/bin/sh\necho 'pyenv: no python3.13' >&2\nexit 127\n", ""),
+        # Debian's python3.13 without python3-pip: the version is right, `import pip` fails.
+        ("#!/bin/sh\ncase \"$*\" in *pip*) echo 'No module named pip' >&2; exit 1;; esac\necho 3.13\n", ""),
     ],
-    ids=["another-version", "a-failing-shim"],
+    ids=["another-version", "a-failing-shim", "no-pip"],
 )
 def test_build_stops_when_python3_13_is_not_the_runtimes_python(
     tmp_path: Path, makefile_dir: Path, interpreter: str, found: str
 ) -> None:
-    # Given a python3.13 first on PATH that is another Python, or a pyenv shim that fails
+    # Given a python3.13 first on PATH that is another Python, a pyenv shim that fails, or one without pip
     (tmp_path / "bin").mkdir()
     fake = tmp_path / "bin" / "python3.13"
     fake.write_text(interpreter, encoding="utf-8")
@@ -256,8 +258,8 @@ def test_build_stops_when_python3_13_is_not_the_runtimes_python(
     # Then it stops before installing anything, and says which Python it needs
     assert completed.returncode != 0
     assert (
-        f"sam build: stopped: 'python3.13' {found}not a working Python 3.13. The bytecode must be compiled "
-        "by the runtime's Python (python3.13): put it first on PATH." in completed.stderr
+        f"sam build: stopped: 'python3.13' {found}not a working Python 3.13 with pip. The bytecode must be "
+        "compiled by the runtime's Python (python3.13): put it first on PATH." in completed.stderr
     )
     assert not (tmp_path / "out").exists()
 

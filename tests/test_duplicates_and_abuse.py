@@ -797,6 +797,22 @@ def test_honeypot_counts_spam_blocked_metric(
     assert "198.51.100.7" not in json.dumps(metrics)
 
 
+def test_honeypot_metric_carries_the_stack_own_service(
+    handler: Handler, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a function whose environment names its stack as the service (as template.yaml does)
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "clinic-b")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "EnquiriesB")
+
+    # When a bot's submission is caught
+    handler(load_event("submit-honeypot.json"))
+
+    # Then SpamBlocked is counted for that stack, in the namespace the environment names
+    [metric] = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"SpamBlocked"' in line]
+    assert metric["service"] == "clinic-b"
+    assert metric["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "EnquiriesB"
+
+
 # --- Turnstile ------------------------------------------------------------------------------------
 
 

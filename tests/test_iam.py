@@ -178,14 +178,11 @@ PLATFORM: dict[str, Call] = {
         (
             Grant(
                 NOTIFY,
-                (
-                    "dynamodb:DescribeStream",
-                    "dynamodb:GetRecords",
-                    "dynamodb:GetShardIterator",
-                    "dynamodb:ListStreams",
-                ),
+                ("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"),
                 ENQUIRIES_STREAMS,
             ),
+            # No resource type: "*" only (the Service Authorization Reference).
+            Grant(NOTIFY, ("dynamodb:ListStreams",), "*"),
         ),
     ),
     "failed batches": Call(LAMBDA_STREAM_FAILURES, (Grant(NOTIFY, ("sqs:SendMessage",), DEAD_LETTER_QUEUE),)),

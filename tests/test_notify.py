@@ -208,6 +208,31 @@ def test_notify_counts_notified_and_failed_in_metrics(
     assert emf[-1]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Enquiries"
 
 
+def test_notify_metrics_carry_the_stack_own_service_and_namespace(
+    clinic_settings: None,
+    make_notifier: MakeNotifier,
+    dynamodb: Any,
+    lambda_context: FakeContext,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a notifier whose environment names its stack as the service (as template.yaml does)
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "clinic-b")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "EnquiriesB")
+    event = stream_event("stream-insert.json")
+    put_images(dynamodb, event)
+    notifier = make_notifier()
+
+    # When a record is notified
+    notifier.lambda_handler(event, lambda_context)
+
+    # Then its metrics are that stack's: the alarms of another clinic's stack never see them
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert emf
+    assert emf[-1]["service"] == "clinic-b"
+    assert emf[-1]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "EnquiriesB"
+
+
 def test_notify_batch_with_nothing_to_count_publishes_no_metrics_and_no_warning(
     notify: Notifier, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -192,7 +192,9 @@ def test_function_environment_has_every_contract_setting(cfn: dict[str, Any], fu
     if function == "NotifyEnquiryFunction":
         assert variables["ACKNOWLEDGE_ENQUIRER"] == {"Ref": "AcknowledgeEnquirer"}
         assert variables["ACKNOWLEDGEMENT_DAILY_CAP"] == {"Ref": "AcknowledgementDailyCap"}
-    assert variables["POWERTOOLS_SERVICE_NAME"] == "enquiries"
+    # (the service, every metric's dimension, is the stack's own: two clinics' stacks never share one)
+    assert variables["POWERTOOLS_SERVICE_NAME"] == {"Ref": "AWS::StackName"}
+    assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "Enquiries"
     assert variables["POWERTOOLS_LOG_LEVEL"] == "INFO"
 
 
@@ -465,6 +467,42 @@ def test_only_the_notify_role_may_send_email_or_update_items(cfn: dict[str, Any]
     assert holders(lambda action: "*" in action) == set()
 
 
+def _actions_without_resource_types() -> set[str]:
+    """Actions the Service Authorization Reference gives no resource type ("*" only), as cfn-lint ships it
+    (cfnlint/data/AdditionalSpecs/Policies.json, generated from that reference)."""
+    from importlib.resources import files
+
+    path = files("cfnlint.data.AdditionalSpecs") / "Policies.json"
+    services = json.loads(path.read_text(encoding="utf-8"))
+    return {
+        f"{prefix}:{action}"
+        for prefix, service in services.items()
+        for action, spec in service.get("Actions", {}).items()
+        if not spec.get("Resources")
+    }
+
+
+def test_roles_grant_actions_without_a_resource_type_on_star_only(cfn: dict[str, Any]) -> None:
+    # Given every statement of every role, and the actions that have no resource type
+    unscoped = _actions_without_resource_types()
+    statements = [
+        s for role in _resources_of_type(cfn, "AWS::IAM::Role").values() for s in _role_statements(role)
+    ]
+
+    # When the statements naming a resource other than "*" are searched for such actions
+    matching_nothing = [
+        (action, statement.get("Sid"))
+        for statement in statements
+        if statement["Resource"] != "*"
+        for action in _actions(statement)
+        if action in unscoped
+    ]
+
+    # Then there are none: such a grant would match no request (dynamodb:ListStreams on a stream ARN)
+    assert "dynamodb:liststreams" in unscoped
+    assert matching_nothing == []
+
+
 def test_notify_role_reads_the_enquiries_stream_only_not_every_stream(cfn: dict[str, Any]) -> None:
     # Given the role the notifier runs as (its own, not one SAM generates)
     role_id = cfn["Resources"]["NotifyEnquiryFunction"]["Properties"]["Role"]["Fn::GetAtt"][0]
@@ -483,12 +521,7 @@ def test_notify_role_reads_the_enquiries_stream_only_not_every_stream(cfn: dict[
     assert role["Type"] == "AWS::IAM::Role"
     assert [(sorted(_actions(s)), s["Resource"]) for s in stream] == [
         (
-            [
-                "dynamodb:describestream",
-                "dynamodb:getrecords",
-                "dynamodb:getsharditerator",
-                "dynamodb:liststreams",
-            ],
+            ["dynamodb:describestream", "dynamodb:getrecords", "dynamodb:getsharditerator"],
             {"Fn::Sub": "${EnquiriesTable.Arn}/stream/*"},
         )
     ]
@@ -956,8 +989,14 @@ def test_function_logs_have_a_retention(cfn: dict[str, Any], function: str, log_
     # When the function's is looked up
     group = log_groups[log_group]["Properties"]
 
-    # Then it is the function's own group, with a retention
-    assert group["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/${{{function}}}"}
+    # Then it is the function's own group, with a retention (the submission function's is named for
+    # the stack and given to it, so that it exists before a SnapStart init logs: test_warm_up.py)
+    function_props = cfn["Resources"][function]["Properties"]
+    if "LoggingConfig" in function_props:
+        assert function_props["LoggingConfig"] == {"LogGroup": {"Ref": log_group}}
+        assert group["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/${{AWS::StackName}}-{function}"}
+    else:
+        assert group["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/${{{function}}}"}
     assert group["RetentionInDays"] == 90
 
 

@@ -24,7 +24,20 @@ from typing import Any, TypeVar
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.lambda_context import build_lambda_context_model
 
-logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "enquiries"))
+# The deployed functions get both from the template: the service is the stack's name, so that two clinics'
+# stacks in one account never share a metric or an alarm. The defaults are for local runs.
+SERVICE_NAME_VARIABLE = "POWERTOOLS_SERVICE_NAME"
+METRICS_NAMESPACE_VARIABLE = "POWERTOOLS_METRICS_NAMESPACE"
+logger = Logger(service=os.environ.get(SERVICE_NAME_VARIABLE, "enquiries"))
+
+
+def metrics_names() -> tuple[str, str]:
+    """The metrics' namespace and service dimension, as the environment names them now."""
+    return (
+        os.environ.get(METRICS_NAMESPACE_VARIABLE, "Enquiries"),
+        os.environ.get(SERVICE_NAME_VARIABLE, "enquiries"),
+    )
+
 
 # Our loggers, and their children: this code's, the local server's and its emulator's (they run the
 # handlers in their own process and log methods, paths, statuses, counts and exception types).

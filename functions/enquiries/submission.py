@@ -46,7 +46,7 @@ from enquiries.intake import (
     Replayed,
     ReplayKey,
 )
-from enquiries.log import logger
+from enquiries.log import logger, metrics_names
 from enquiries.storage.rate_limit import RateWindow
 from enquiries.validation import Enquiry, FieldRules, InvalidEnquiry, validate_enquiry
 
@@ -85,8 +85,9 @@ def utc_now() -> datetime:
 def count_spam_blocked() -> None:
     from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-    with single_metric(name="SpamBlocked", unit=MetricUnit.Count, value=1, namespace="Enquiries") as metric:
-        metric.add_dimension(name="service", value="enquiries")
+    namespace, service = metrics_names()
+    with single_metric(name="SpamBlocked", unit=MetricUnit.Count, value=1, namespace=namespace) as metric:
+        metric.add_dimension(name="service", value=service)
 
 
 @dataclass(frozen=True)

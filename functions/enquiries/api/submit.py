@@ -13,6 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from enquiries.api.app import SubmissionApi, build_app
 from enquiries.api.services import Services, services_from, stored_secrets
+from enquiries.api.warm_up import answer_warm_up, is_warm_up
 from enquiries.log import set_correlation_id, with_invocation_keys
 from enquiries.settings import Settings, load_settings
 from enquiries.snapstart import prepare_snapshot, snapshot_init
@@ -47,6 +48,8 @@ def handler_for(app: SubmissionApi) -> LambdaHandler:
     # Never the event, whatever POWERTOOLS_LOGGER_LOG_EVENT says: the event holds the enquiry.
     @with_invocation_keys
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        if is_warm_up(event):  # the schedule that keeps a SnapStart version active (api/warm_up.py)
+            return answer_warm_up()
         # The HTTP API's request id (Powertools' correlation_paths.API_GATEWAY_HTTP), read directly
         # rather than through a JMESPath query on every request.
         set_correlation_id((event.get("requestContext") or {}).get("requestId"))

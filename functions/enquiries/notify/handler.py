@@ -34,7 +34,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from enquiries.aws import StorageUnavailable
-from enquiries.log import logger, with_invocation_keys
+from enquiries.log import logger, metrics_names, with_invocation_keys
 from enquiries.notify.acknowledgement import Acknowledger, RetargetableMailer, acknowledger_for
 from enquiries.notify.budget import RecordBudget
 from enquiries.notify.delivery import RESEND_AGAIN, RESEND_KEY, Outcome, deliver
@@ -80,7 +80,8 @@ def init(
     if settings is None:
         settings = load_settings(required=REQUIRED_SETTINGS)
     mail = mail_settings(settings)
-    metrics = Metrics(namespace="Enquiries")
+    namespace, service = metrics_names()
+    metrics = Metrics(namespace=namespace, service=service)
     acknowledger = acknowledger_for(
         settings,
         mail,
