@@ -90,3 +90,14 @@ openapi: $(VENV)/.installed
 .PHONY: operator-scale
 operator-scale: $(VENV)/.installed
 	$(PY) -m bench.operator_scale
+
+# --- docs ------------------------------------------------------------------------------------------
+.PHONY: privacy-notice privacy-notice-sample
+
+# The short privacy notice for the form's page and the records-of-processing entry, written from the
+# settings in the environment (docs/privacy.md); `-sample` rewrites the page's sample (a test checks it).
+privacy-notice: $(VENV)/.installed
+	$(PY) -m scripts.privacy_notice
+
+privacy-notice-sample: $(VENV)/.installed
+	$(PY) -m scripts.privacy_notice --sample
