@@ -101,3 +101,9 @@ privacy-notice: $(VENV)/.installed
 
 privacy-notice-sample: $(VENV)/.installed
 	$(PY) -m scripts.privacy_notice --sample
+
+# The newest release of every pinned library, in a scratch virtualenv, with the unit tests: run it
+# before bumping a pin (scripts/upgrade_check.py says what to check when it fails).
+.PHONY: upgrade-check
+upgrade-check: $(VENV)/.installed
+	$(PY) -m scripts.upgrade_check
