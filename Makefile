@@ -97,3 +97,20 @@ openapi: $(VENV)/.installed
 .PHONY: operator-scale
 operator-scale: $(VENV)/.installed
 	$(PY) -m bench.operator_scale
+
+# --- docs ------------------------------------------------------------------------------------------
+.PHONY: privacy-notice privacy-notice-sample
+
+# The short privacy notice for the form's page and the records-of-processing entry, written from the
+# settings in the environment (docs/privacy.md); `-sample` rewrites the page's sample (a test checks it).
+privacy-notice: $(VENV)/.installed
+	$(PY) -m scripts.privacy_notice
+
+privacy-notice-sample: $(VENV)/.installed
+	$(PY) -m scripts.privacy_notice --sample
+
+# The newest release of every pinned library, in a scratch virtualenv, with the unit tests: run it
+# before bumping a pin (scripts/upgrade_check.py says what to check when it fails).
+.PHONY: upgrade-check
+upgrade-check: $(VENV)/.installed
+	$(PY) -m scripts.upgrade_check
