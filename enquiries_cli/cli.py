@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import errno
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from itertools import chain
 from typing import Any
 
 import click
@@ -79,7 +81,7 @@ pass_choice = click.make_pass_decorator(TargetChoice)
 def cli(
     ctx: click.Context, local_url: str | None, stack_name: str | None, region: str | None, profile: str | None
 ) -> None:
-    """The clinic's enquiries: list, show, export, erase, subject access, resend, stats.
+    """The clinic's enquiries: list, show, export, erase, subject access, resend, stats, doctor.
 
     The target comes first: --local URL for a running local server (make dev), or --stack NAME for
     a deployed stack.
@@ -384,3 +386,28 @@ def stats(choice: TargetChoice, grouping: str) -> None:
         for key in sorted(counts):
             out.write(f"{key:<{width}}  {counts[key]:>9}\n")
         out.write(f"{'total':<{width}}  {sum(counts.values()):>9}\n")
+
+
+@cli.command()
+@pass_choice
+def doctor(choice: TargetChoice) -> None:
+    """Check what must hold for enquiries to reach the clinic: one line per check, and what to do."""
+    from enquiries_cli.doctor import Check, Doctor, Status
+
+    checks: Iterable[Check]
+    try:
+        target = choice.get()
+    except OperatorError as error:
+        if choice.local_url is None:
+            raise
+        checks = [Check("local server", Status.FAIL, error.format_message())]
+    else:
+        answering = [Check("local server", Status.OK, f"{target.description} answers")]
+        checks = chain(answering if choice.local_url else [], Doctor(target, choice.stack_name).checks())
+    failures = 0
+    with utf8_stdout() as out:
+        for check in checks:
+            out.write(check.line() + "\n")
+            failures += check.status is Status.FAIL
+    if failures:
+        raise OperatorError(f"{plural(failures, 'check')} failed: see the FAIL lines above")
