@@ -503,3 +503,98 @@ def test_operator_policy_grants_each_read_doctor_makes_on_its_resource(stack: St
         for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
     }
     assert doctor_actions <= {action for action, _ in needed}
+
+
+# -- against the local server --------------------------------------------------------------------------
+
+
+def test_doctor_local_server_checks_what_applies_and_skips_the_rest() -> None:
+    # Given a running local server (make dev)
+    from devserver.launcher import local_server
+
+    with local_server() as server:
+        # When doctor runs against it
+        result = CliRunner().invoke(cli, ["--local", server.url, "doctor"])
+    # Then the server, the API's preflight from each of its origins and the queue are ok, the checks
+    # of what only a deployed stack has are skipped, and the exit status is 0
+    assert result.exit_code == 0, result.output
+    lines = _lines(result)
+    assert lines[0] == f"ok    local server: the local server at {server.url} answers"
+    assert f"ok    CORS from {server.url}: the API lets the website's form post from here" in lines
+    assert "ok    dead-letter queue: empty: no enquiry email was given up on" in lines
+    skipped = [line for line in lines if line.startswith("skip")]
+    assert [line[6:].split(": ", 1)[0] for line in skipped] == [
+        "sender identity",
+        "SES account",
+        "alert email",
+        "alarms",
+        "canary",
+    ]
+
+
+def test_doctor_local_server_not_running_fails_with_what_to_do() -> None:
+    # Given no server on the port
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    # When doctor runs against it
+    result = CliRunner().invoke(cli, ["--local", url, "doctor"])
+    # Then one FAIL line says so and how to start it, and the exit status is 1
+    assert result.exit_code == 1
+    assert len(_lines(result)) == 1
+    assert _fails(result)[0].startswith(f"FAIL  local server: cannot reach the local server at {url}")
+    assert "is `make dev` running?" in _fails(result)[0]
+
+
+# -- the DNS look-up (dnspython, with its answers stubbed) ---------------------------------------------
+
+
+def _resolver_answering(outcome: Any) -> type:
+    class Resolver:
+        """dnspython's Resolver, answering every TXT query with `outcome` (or raising it)."""
+
+        lifetime = 0.0
+
+        def resolve(self, name: str, rdtype: str) -> Any:
+            assert rdtype == "TXT"
+            if isinstance(outcome, Exception):
+                raise outcome
+            return outcome
+
+    return Resolver
+
+
+def test_dns_txt_records_joins_each_records_strings(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a name with a DMARC record split into two strings, and another record
+    import dns.resolver
+
+    class Txt:
+        def __init__(self, *strings: bytes) -> None:
+            self.strings = strings
+
+    answer = [Txt(b"v=DMARC1; ", b"p=reject;"), Txt(b"other")]
+    monkeypatch.setattr(dns.resolver, "Resolver", _resolver_answering(answer))
+    # When its TXT records are read
+    # Then each record is one string
+    assert dns_records.txt_records("_dmarc.example.com") == ["v=DMARC1; p=reject;", "other"]
+
+
+def test_dns_txt_records_of_a_missing_name_are_none_and_a_timeout_is_unreadable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import dns.exception
+    import dns.resolver
+
+    # Given a name that does not exist
+    monkeypatch.setattr(dns.resolver, "Resolver", _resolver_answering(dns.resolver.NXDOMAIN()))
+    # When its records are read
+    # Then there are none
+    assert dns_records.txt_records("_dmarc.example.com") == []
+    # Given DNS that does not answer in time
+    monkeypatch.setattr(dns.resolver, "Resolver", _resolver_answering(dns.exception.Timeout()))
+    # When the records are read
+    # Then they are unreadable, which is not the same as none
+    with pytest.raises(dns_records.DnsUnreadable, match="Timeout"):
+        dns_records.txt_records("_dmarc.example.com")
