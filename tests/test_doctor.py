@@ -588,12 +588,14 @@ def test_dns_txt_records_of_a_missing_name_are_none_and_a_timeout_is_unreadable(
     import dns.resolver
 
     # Given a name that does not exist
-    monkeypatch.setattr(dns.resolver, "Resolver", _resolver_answering(dns.resolver.NXDOMAIN()))
+    missing = dns.resolver.NXDOMAIN()  # type: ignore[no-untyped-call]
+    monkeypatch.setattr(dns.resolver, "Resolver", _resolver_answering(missing))
     # When its records are read
     # Then there are none
     assert dns_records.txt_records("_dmarc.example.com") == []
     # Given DNS that does not answer in time
-    monkeypatch.setattr(dns.resolver, "Resolver", _resolver_answering(dns.exception.Timeout()))
+    timeout = dns.exception.Timeout()  # type: ignore[no-untyped-call]
+    monkeypatch.setattr(dns.resolver, "Resolver", _resolver_answering(timeout))
     # When the records are read
     # Then they are unreadable, which is not the same as none
     with pytest.raises(dns_records.DnsUnreadable, match="Timeout"):
