@@ -537,6 +537,20 @@ def test_notify_role_sends_only_from_the_sender_identity(cfn: dict[str, Any]) ->
     ]
 
 
+def test_configuration_sets_deliver_only_over_tls(cfn: dict[str, Any]) -> None:
+    # Given the configuration sets the stack creates (every email the stack sends names one, unless
+    # the operator names their own)
+    sets = _resources_of_type(cfn, "AWS::SES::ConfigurationSet")
+
+    # When their delivery options are read
+    policies = {name: config_set["Properties"].get("DeliveryOptions") for name, config_set in sets.items()}
+
+    # Then each requires TLS to the recipient's mail server: an enquiry is never delivered in plain text
+    # (https://docs.aws.amazon.com/ses/latest/dg/security-protocols.html)
+    assert set(policies) == {"EmailConfigurationSet", "NotificationConfigurationSet"}
+    assert all(policy == {"TlsPolicy": "REQUIRE"} for policy in policies.values()), policies
+
+
 def test_configuration_sets_suppress_strangers_but_never_the_clinic_unless_the_operator_names_one(
     cfn: dict[str, Any],
 ) -> None:
