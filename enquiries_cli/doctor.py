@@ -37,6 +37,8 @@ from enquiries_cli.target import (
 PREFLIGHT_SECONDS = 5.0
 # A daily canary's last result is looked for over this long: one missed run shows as no result.
 CANARY_LOOKBACK = timedelta(hours=36)
+# Max24HourSend's "unlimited" (https://docs.aws.amazon.com/ses/latest/APIReference-V2/API_SendQuota.html).
+UNLIMITED_QUOTA = -1.0
 # Share of the 24-hour sending quota used at which doctor warns.
 QUOTA_WARNING_SHARE = 0.8
 # SES's own MAIL FROM domain, which an SPF record for a custom MAIL FROM domain includes
@@ -494,6 +496,8 @@ def _sending_enabled(account: dict[str, Any]) -> Check:
 def _quota(quota: dict[str, Any]) -> Check:
     maximum = float(quota.get("Max24HourSend") or 0)
     sent = float(quota.get("SentLast24Hours") or 0)
+    if maximum == UNLIMITED_QUOTA:
+        return Check("sending quota", Status.OK, "the account has no daily sending limit")
     if maximum <= 0:
         return Check("sending quota", Status.WARN, "SES did not say the account's daily quota")
     summary = f"{sent:.0f} of {maximum:.0f} emails a day used in the last 24 hours"

@@ -297,6 +297,30 @@ def test_doctor_each_broken_condition_is_its_own_fail_line_and_exit_1(
     assert result.stderr.strip() == "Error: 1 check failed: see the FAIL lines above"
 
 
+@pytest.mark.parametrize(
+    ("sent", "maximum", "line"),
+    [
+        (
+            41000.0,
+            50000.0,
+            "warn  sending quota: 41000 of 50000 emails a day used in the last 24 hours: request",
+        ),
+        (41000.0, -1.0, "ok    sending quota: the account has no daily sending limit"),
+    ],
+    ids=["most of it used", "unlimited"],
+)
+def test_doctor_sending_quota_warns_before_it_runs_out(
+    stack: Stack, sent: float, maximum: float, line: str
+) -> None:
+    # Given an account that has sent this much of its daily quota
+    stack.account["SendQuota"].update(SentLast24Hours=sent, Max24HourSend=maximum)
+    # When doctor runs
+    result = stack.run()
+    # Then the quota line says so, and nothing fails
+    assert result.exit_code == 0, result.output
+    assert any(text.startswith(line) for text in _lines(result)), _lines(result)
+
+
 def test_doctor_canary_without_a_recent_result_fails(stack: Stack) -> None:
     # Given a stack with a canary that has published nothing (it stopped running)
     from moto.cloudwatch.models import cloudwatch_backends
