@@ -393,6 +393,8 @@ def serve(host: str, port: int) -> None:
                 # For `enquiries doctor`'s CORS preflights.
                 "api_url": base_url + API_PATH,
                 "allowed_origins": os.environ["ALLOWED_ORIGINS"],
+                # For `enquiries canary`'s proof (the emulator's secret, never a real one).
+                "client_address_secret": os.environ["CLIENT_ADDRESS_SECRET_ARN"].strip(),
             },
         )
         # Background workers (such as a poller running the notifier from the table's stream) are

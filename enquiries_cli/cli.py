@@ -411,3 +411,25 @@ def doctor(choice: TargetChoice) -> None:
             failures += check.status is Status.FAIL
     if failures:
         raise OperatorError(f"{plural(failures, 'check')} failed: see the FAIL lines above")
+
+
+@cli.command("canary")
+@pass_choice
+def canary_command(choice: TargetChoice) -> None:
+    """Send one test enquiry through the API as a website would, follow it until it is emailed (to
+    SES's mailbox simulator, never to staff), delete it, and print how long each step took."""
+    from enquiries_cli import canary as canaries
+
+    if choice.stack_name is not None:
+        raise OperatorError(
+            "against a stack the canary runs as the stack's scheduled function, which this version of "
+            "template.yaml does not create yet; run it against the local server (--local URL)"
+        )
+    target = choice.get()
+    steps = canaries.Canary(target, canaries.local_key(target)).run()
+    with utf8_stdout() as out:
+        for step in steps:
+            out.write(step.line() + "\n")
+    failed = canaries.failed_step(steps)
+    if failed is not None:
+        raise OperatorError(f"the canary failed at: {failed.name}")

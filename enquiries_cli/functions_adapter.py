@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from enquiries import canary_metric
+from enquiries import canary, canary_metric
 from enquiries.aws import StorageUnavailable, aws_call, plain_item
 from enquiries.notify.ledger import DynamoNotificationLedger
 
@@ -26,6 +26,7 @@ __all__ = [
     "StorageUnavailable",
     "address_key",
     "aws_call",
+    "canary",
     "canary_metric",
     "failed_enquiry_ids",
     "get_enquiry",

@@ -26,6 +26,8 @@ ALERT_TOPIC = "AlertTopicArn"
 SENDER_IDENTITY = "SesSenderIdentity"
 CLINIC_ADDRESSES = "ClinicAddresses"
 CANARY = "CanaryFunctionName"
+# Local only: the canary's proof key comes from the emulator's address-hashing secret.
+ADDRESS_SECRET = "ClientAddressSecret"  # noqa: S105 - a name, not a secret
 _LOCAL_KEYS = {
     TABLE: "table_name",
     GUARD_TABLE: "guard_table_name",
@@ -33,6 +35,7 @@ _LOCAL_KEYS = {
     DEAD_LETTER_QUEUE: "dead_letter_queue_url",
     API_URL: "api_url",
     ALLOWED_ORIGINS: "allowed_origins",
+    ADDRESS_SECRET: "client_address_secret",
 }
 LOCAL_DUMMY_CREDENTIAL = "testing"  # the emulator takes any key; a real one is never sent to it
 

@@ -29,6 +29,9 @@ VERSION = "v1"
 PROOF_LIFETIME = 300
 CLOCK_SKEW = 60
 _LABEL = b"enquiries canary proof " + VERSION.encode()
+# The stored enquiry's mark: the notifier emails it to SIMULATOR_ADDRESS only and never acknowledges
+# it, and the operator's command never lists, exports, counts or hands it out.
+ATTRIBUTE = "canary"
 
 
 def derive_key(secret: str) -> bytes:

@@ -37,11 +37,11 @@ from enquiries.aws import StorageUnavailable
 from enquiries.log import logger
 from enquiries.notify.acknowledgement import Acknowledger, RetargetableMailer, acknowledger_for
 from enquiries.notify.budget import RecordBudget
+from enquiries.notify.canary_mail import compose_for, is_canary
 from enquiries.notify.delivery import Outcome, deliver
 from enquiries.notify.ledger import DynamoNotificationLedger, NotificationLedger
 from enquiries.notify.mail_settings import MailSettings, mail_settings
 from enquiries.notify.mailer import SendFailed, SesMailer
-from enquiries.notify.message import compose
 from enquiries.settings import Settings, load_settings
 
 NotifyHandler = Callable[[dict[str, Any], LambdaContext], PartialItemFailureResponse]
@@ -109,7 +109,9 @@ def record_handler(
         return
     budget.take(enquiry_id)
     try:
-        delivery = deliver(enquiry_id, notifier.ledger, notifier.mailer, partial(compose, mail=notifier.mail))
+        delivery = deliver(
+            enquiry_id, notifier.ledger, notifier.mailer, partial(compose_for, mail=notifier.mail)
+        )
     except SendFailed as failed:
         notifier.metrics.add_metric(name="NotificationFailed", unit=MetricUnit.Count, value=1)
         log = logger.error if failed.permanent else logger.warning
@@ -124,9 +126,10 @@ def record_handler(
             "notification deferred", extra={"enquiry_id": enquiry_id, "reason": unavailable.reason}
         )
         raise
-    if delivery.outcome in (Outcome.SENT, Outcome.SENT_UNMARKED):
+    canary = is_canary(delivery.item)
+    if delivery.outcome in (Outcome.SENT, Outcome.SENT_UNMARKED) and not canary:
         notifier.metrics.add_metric(name="EnquiryNotified", unit=MetricUnit.Count, value=1)
-    if delivery.item is not None and delivered is not None:
+    if delivery.item is not None and delivered is not None and not canary:
         delivered.append(delivery.item)
     logger.info(
         "record handled",
