@@ -100,7 +100,7 @@ class Doctor:
         """`run`'s lines; if it fails part way, those so far and a FAIL saying why (the AWS error in
         one line, with what to do for a refusal or expired sign-in: enquiries_cli/failures.py)."""
         try:
-            yield from list(run())
+            yield from run()
         except OperatorError as error:
             yield Check(name, Status.FAIL, f"could not check: {error.format_message()}")
         except Exception as error:
@@ -395,11 +395,8 @@ class Doctor:
             )
 
     def _command(self, subcommand: str) -> str:
-        return (
-            f"enquiries --stack {self.stack_name} {subcommand}"
-            if self.stack_name
-            else (f"enquiries {subcommand}")
-        )
+        where = f"--stack {self.stack_name}" if self.stack_name else "--local URL"
+        return f"enquiries {where} {subcommand}"
 
 
 # -- one check each ---------------------------------------------------------------------------------
