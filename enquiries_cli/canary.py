@@ -69,7 +69,8 @@ class Canary:
         try:
             stored = get_enquiry(self.target.client("dynamodb"), self.target.table_name, enquiry_id)
             marked = stored is not None and stored.get(canary.ATTRIBUTE) is True
-            if not step("stored as the canary", marked, "" if marked else "stored as an ordinary enquiry"):
+            problem = "not in the table" if stored is None else "stored as an ordinary enquiry"
+            if not step("stored as the canary", marked, "" if marked else problem):
                 return steps
             emailed = self._wait_until_emailed(enquiry_id, started)
             step("emailed and marked", emailed, "" if emailed else f"not within {DEADLINE_SECONDS:.0f} s")
@@ -83,10 +84,12 @@ class Canary:
         api_url = self.target.resource(API_URL)
         origin = self.target.resource(ALLOWED_ORIGINS).split(",")[0].strip()
         idempotency_key = f"canary-{uuid.uuid4()}"
+        sent_at = datetime.fromtimestamp(self.wall_clock(), UTC)
         body = {
             "name": "Enquiries canary",
             "email": canary.SIMULATOR_ADDRESS,
-            "message": f"A test the stack sends itself at {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC.",
+            # Unique, so that two canaries never look like one double-submitted enquiry.
+            "message": f"A test the stack sent itself at {sent_at:%Y-%m-%d %H:%M:%S} UTC ({idempotency_key})",
             "consent": True,
         }
         request = urllib.request.Request(  # noqa: S310 - the target's own API URL

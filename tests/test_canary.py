@@ -195,6 +195,20 @@ def test_canary_command_runs_the_whole_path_and_leaves_nothing_behind(server: Lo
     assert "Enquiries canary" not in json.dumps(_get(server, "/_dev/enquiries"))
 
 
+def test_canary_twice_in_the_same_second_is_two_canaries(server: LocalServerProcess) -> None:
+    # Given two canaries sent at the same moment from the same address (whose same fields would make
+    # the second a double submit of the first, answered with the first's, by then deleted, enquiry)
+    from enquiries_cli.canary import Canary, local_key
+    from enquiries_cli.target import local_target
+
+    target = local_target(server.url)
+    moment = time.time()
+    # When both run
+    runs = [Canary(target, local_key(target), wall_clock=lambda: moment).run() for _ in range(2)]
+    # Then both get through every step
+    assert [[step.ok for step in steps] for steps in runs] == [[True] * 4, [True] * 4]
+
+
 def test_canary_forged_proof_through_the_local_server_reaches_the_clinic(server: LocalServerProcess) -> None:
     # Given a visitor who copies the canary's header with a made-up proof
     request = urllib.request.Request(
