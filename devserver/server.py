@@ -427,6 +427,10 @@ def serve(host: str, port: int) -> None:
                 "dead_letter_queue_url": notifier.dead_letter_queue_url,
                 "notify_function_name": notifier.function.name,
                 "lambda_endpoint_url": base_url + LAMBDA_PREFIX,
+                # For `enquiries doctor`'s CORS preflights.
+                "api_url": base_url + API_PATH,
+                "allowed_origins": os.environ["ALLOWED_ORIGINS"],
+                # For `enquiries canary`'s proof (the emulator's secret, never a real one).
             },
             own_origins=origins,
         )

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import errno
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from itertools import chain
 from typing import Any
 
 import click
@@ -87,7 +89,7 @@ pass_choice = click.make_pass_decorator(TargetChoice)
 def cli(
     ctx: click.Context, local_url: str | None, stack_name: str | None, region: str | None, profile: str | None
 ) -> None:
-    """The clinic's enquiries: list, show, export, erase, subject access, resend, stats.
+    """The clinic's enquiries: list, show, export, erase, subject access, resend, stats, doctor.
 
     The target comes first: --local URL for a running local server (make dev), or --stack NAME for
     a deployed stack.
@@ -406,3 +408,50 @@ def stats(choice: TargetChoice, grouping: str) -> None:
         for key in sorted(counts):
             out.write(f"{key:<{width}}  {counts[key]:>9}\n")
         out.write(f"{'total':<{width}}  {sum(counts.values()):>9}\n")
+
+
+@cli.command()
+@pass_choice
+def doctor(choice: TargetChoice) -> None:
+    """Check what must hold for enquiries to reach the clinic: one line per check, and what to do."""
+    from enquiries_cli.doctor import Check, Doctor, Status
+
+    checks: Iterable[Check]
+    try:
+        target = choice.get()
+    except OperatorError as error:
+        if choice.local_url is None:
+            raise
+        checks = [Check("local server", Status.FAIL, error.format_message())]
+    else:
+        answering = [Check("local server", Status.OK, f"{target.description} answers")]
+        checks = chain(answering if choice.local_url else [], Doctor(target, choice.stack_name).checks())
+    failures = 0
+    with utf8_stdout() as out:
+        for check in checks:
+            out.write(check.line() + "\n")
+            failures += check.status is Status.FAIL
+    if failures:
+        raise OperatorError(f"{plural(failures, 'check')} failed: see the FAIL lines above")
+
+
+@cli.command("canary")
+@pass_choice
+def canary_command(choice: TargetChoice) -> None:
+    """Send one test enquiry through the API as a website would, follow it until it is emailed (to
+    SES's mailbox simulator, never to staff), delete it, and print how long each step took."""
+    from enquiries_cli import canary as canaries
+
+    if choice.stack_name is not None:
+        raise OperatorError(
+            "against a stack the canary runs as the stack's scheduled function, which this version of "
+            "template.yaml does not create yet; run it against the local server (--local URL)"
+        )
+    target = choice.get()
+    steps = canaries.Canary(target, canaries.local_key(target)).run()
+    with utf8_stdout() as out:
+        for step in steps:
+            out.write(step.line() + "\n")
+    failed = canaries.failed_step(steps)
+    if failed is not None:
+        raise OperatorError(f"the canary failed at: {failed.name}")

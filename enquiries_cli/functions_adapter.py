@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from enquiries import canary, canary_metric
 from enquiries.aws import StorageUnavailable, aws_call, plain_item
 from enquiries.client_address import keyed_hash
 from enquiries.notify.ack_store import address_record_id
@@ -30,6 +31,8 @@ __all__ = [
     "acknowledgement_record_id",
     "address_key",
     "aws_call",
+    "canary",
+    "canary_metric",
     "failed_enquiry_ids",
     "get_enquiry",
     "linked_enquiry_id",

@@ -105,9 +105,18 @@ def test_template_outputs_what_the_command_reads_and_the_operator_policy() -> No
     assert outputs[target.DEAD_LETTER_QUEUE]["Value"] == {"Ref": "NotificationDeadLetterQueue"}
     assert outputs[target.ADDRESS_SECRET]["Value"] == {"Ref": "ClientAddressSecret"}
     assert outputs["OperatorPolicyArn"]["Value"] == {"Ref": "OperatorPolicy"}
+    assert outputs[target.API_URL]["Value"]["Fn::Sub"].endswith("/enquiries")
+    assert outputs[target.ALLOWED_ORIGINS]["Value"] == {"Ref": "AllowedOrigins"}
+    assert outputs[target.ALERT_TOPIC]["Value"] == {"Ref": "AlertTopic"}
+    assert outputs[target.SENDER_IDENTITY]["Value"] == {"Ref": "SenderIdentity"}
+    assert outputs[target.CLINIC_ADDRESSES]["Value"] == {"Ref": "ClinicEmail"}
 
 
 THIS_STACK = "arn:${AWS::Partition}:cloudformation:${AWS::Region}:${AWS::AccountId}:stack/${AWS::StackName}/*"
+SES_IDENTITY = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${SenderIdentity}"
+THIS_STACKS_ALARMS = (
+    "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:${AWS::StackName}-*"
+)
 
 
 def _statements() -> dict[str, dict[str, Any]]:
@@ -132,6 +141,12 @@ def test_operator_policy_touches_only_this_stacks_resources() -> None:
         "InvokeTheNotifier": {"Fn::GetAtt": ["NotifyEnquiryFunction", "Arn"]},
         "ReadFailedBatchesFromTheStream": {"Fn::GetAtt": ["EnquiriesTable", "StreamArn"]},
         "TidyTheDeadLetterQueue": {"Fn::GetAtt": ["NotificationDeadLetterQueue", "Arn"]},
+        "DoctorReadsTheSenderIdentity": {"Fn::Sub": SES_IDENTITY},
+        # The two actions without a resource type (the account's SES settings, metric values).
+        "DoctorReadsTheSesAccount": "*",
+        "DoctorReadsTheAlertSubscriptions": {"Ref": "AlertTopic"},
+        "DoctorReadsTheAlarms": {"Fn::Sub": THIS_STACKS_ALARMS},
+        "DoctorReadsTheCanaryResult": "*",
     }
     assert all(statement["Effect"] == "Allow" for statement in statements.values())
 

@@ -119,7 +119,10 @@ ALARMS = (
     "AcknowledgementCapAlarm",
     "ApiClientErrorsAlarm",
     "NotificationCapAlarm",
+    "QuietFormAlarm",
 )
+# Alarms that watch for too little activity: no data is what they look for.
+BREACHING_WHEN_QUIET = ("QuietFormAlarm",)
 # Alarms that keep their state while their metric is quiet: a quiet queue may still hold messages,
 # SES publishes reputation rates irregularly, and the cap's count is 0 only when one goes out.
 KEEP_STATE_WHEN_QUIET = (
@@ -574,6 +577,20 @@ def test_notify_role_sends_only_from_the_sender_identity(cfn: dict[str, Any]) ->
             from_sender_identity,
         ),
     ]
+
+
+def test_configuration_sets_deliver_only_over_tls(cfn: dict[str, Any]) -> None:
+    # Given the configuration sets the stack creates (every email the stack sends names one, unless
+    # the operator names their own)
+    sets = _resources_of_type(cfn, "AWS::SES::ConfigurationSet")
+
+    # When their delivery options are read
+    policies = {name: config_set["Properties"].get("DeliveryOptions") for name, config_set in sets.items()}
+
+    # Then each requires TLS to the recipient's mail server: an enquiry is never delivered in plain text
+    # (https://docs.aws.amazon.com/ses/latest/dg/security-protocols.html)
+    assert set(policies) == {"EmailConfigurationSet", "NotificationConfigurationSet"}
+    assert all(policy == {"TlsPolicy": "REQUIRE"} for policy in policies.values()), policies
 
 
 def test_configuration_sets_suppress_strangers_but_never_the_clinic_unless_the_operator_names_one(
@@ -1136,7 +1153,9 @@ def test_alarms_are_ones_the_cloudwatch_free_tier_counts(cfn: dict[str, Any]) ->
     assert f"| CloudWatch alarms: {len(alarms)}, each a standard-resolution alarm on one metric |" in readme
 
 
-@pytest.mark.parametrize("alarm", [alarm for alarm in ALARMS if alarm not in KEEP_STATE_WHEN_QUIET])
+@pytest.mark.parametrize(
+    "alarm", [alarm for alarm in ALARMS if alarm not in KEEP_STATE_WHEN_QUIET + BREACHING_WHEN_QUIET]
+)
 def test_alarm_on_activity_treats_no_data_as_nothing_happened(cfn: dict[str, Any], alarm: str) -> None:
     # Given an alarm on requests or invocations (no data: no requests, no invocations)
     props = cfn["Resources"][alarm]["Properties"]
@@ -1146,6 +1165,41 @@ def test_alarm_on_activity_treats_no_data_as_nothing_happened(cfn: dict[str, Any
 
     # Then a quiet period counts as fine
     assert treatment == "notBreaching"
+
+
+def test_quiet_form_alarm_fires_after_quiet_days_without_an_enquiry_and_is_off_by_default(
+    cfn: dict[str, Any],
+) -> None:
+    # Given the alarm on a quiet form, and the QuietDays parameter that sets it
+    alarm = cfn["Resources"]["QuietFormAlarm"]
+    props = alarm["Properties"]
+    parameter = load_template()["Parameters"]["QuietDays"]
+    notifier = (REPO_ROOT / "functions" / "enquiries" / "notify" / "handler.py").read_text(encoding="utf-8")
+
+    # When its definition is read
+    window = (props["Period"], props["EvaluationPeriods"])
+
+    # Then it counts the enquiries the notifier emails, a day at a time, over QuietDays days, and a
+    # day with none (no data) breaches: it fires when every one of those days had none
+    assert (props["Namespace"], props["MetricName"]) == ("Enquiries", "EnquiryNotified")
+    assert 'add_metric(name="EnquiryNotified"' in notifier
+    assert props["Dimensions"] == [{"Name": "service", "Value": "enquiries"}]
+    assert window == (86400, {"Ref": "QuietDays"})
+    assert (props["Statistic"], props["ComparisonOperator"], props["Threshold"]) == (
+        "Sum",
+        "LessThanThreshold",
+        1,
+    )
+    assert props["TreatMissingData"] == "breaching"
+    assert "DatapointsToAlarm" not in props  # all QuietDays days, not some of them
+    # And CloudWatch accepts every value QuietDays takes: Period x EvaluationPeriods at most 7 days
+    # (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html)
+    assert parameter["MinValue"] == 0
+    assert props["Period"] * parameter["MaxValue"] <= 7 * 86400
+    # And it exists only when QuietDays is set: the default, 0, makes none
+    assert alarm["Condition"] == "AlarmsWhenQuiet"
+    assert cfn["Conditions"]["AlarmsWhenQuiet"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "QuietDays"}, "0"]}]}
+    assert str(parameter["Default"]) == "0"
 
 
 def test_dead_letter_alarm_stays_in_alarm_while_the_queue_is_quiet(cfn: dict[str, Any]) -> None:

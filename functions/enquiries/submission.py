@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from enquiries import canary
 from enquiries.aws import StorageUnavailable
 from enquiries.captcha import CaptchaVerifier
 from enquiries.intake import (
@@ -66,6 +67,7 @@ class Submission:
     client_address: str  # empty when unknown
     now: datetime
     enquiry_id: str  # fresh: the id the enquiry gets if it is stored
+    canary: bool = False  # the stack's own canary (enquiries/canary.py): stored with its mark
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,8 @@ class SubmissionService:
             self.store.accept_caught(submission.enquiry_id, response, keys, rate)
             return
         item = enquiry_item(enquiry, submission.enquiry_id, submission.now, self.retention_days)
+        if submission.canary:
+            item[canary.ATTRIBUTE] = True
         self.store.accept(item, response, keys, rate)
 
     def _recalled(self, keys: list[ReplayKey], fingerprint: str | None) -> Answer | None:

@@ -15,7 +15,7 @@ from datetime import datetime
 from http import HTTPStatus
 from typing import Any
 
-from enquiries import request_budget
+from enquiries import canary, request_budget
 from enquiries.api.body import FORM_TYPES, media_type, read_form
 from enquiries.api.errors import ApiError, contract_error
 from enquiries.api.http import Cors, Request, Response
@@ -152,6 +152,7 @@ class SubmissionApi:
         self.cors = contract_cors(origins) if origins else None
         self.responses = Responses(self.allowed_origins, settings.success_url, settings.clinic_phone)
         self.clock = clock
+        self.hasher = services.hasher
         self.service = SubmissionService(
             store=services.store,
             rules=FieldRules(
@@ -226,8 +227,19 @@ class SubmissionApi:
             return to_replayable(response, enquiry_id)
 
         # The id is made here, once: the answer names it before the write that stores both.
-        submission = Submission(fields, key, request.source_ip, self.clock(), new_enquiry_id())
+        now = self.clock()
+        submission = Submission(
+            fields, key, request.source_ip, now, new_enquiry_id(), canary=self._is_canary(request, key, now)
+        )
         return answered(self.service.submit(submission, render_success))
+
+    def _is_canary(self, request: Request, key: str | None, now: datetime) -> bool:
+        """Whether the request carries the stack's own canary proof (enquiries/canary.py). Asked only
+        of a request with the proof's header; without the address key nothing is a canary."""
+        proof = request.header(canary.HEADER)
+        if proof is None or self.hasher is None:
+            return False
+        return canary.is_canary(proof, self.hasher.canary_key(), idempotency_key=key, now=now.timestamp())
 
 
 def build_app(

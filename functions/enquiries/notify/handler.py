@@ -37,11 +37,11 @@ from enquiries.aws import StorageUnavailable
 from enquiries.log import logger, metrics_names, with_invocation_keys
 from enquiries.notify.acknowledgement import Acknowledger, RetargetableMailer, acknowledger_for
 from enquiries.notify.budget import RecordBudget
+from enquiries.notify.canary_mail import compose_for, is_canary
 from enquiries.notify.delivery import RESEND_AGAIN, RESEND_KEY, Outcome, deliver
 from enquiries.notify.ledger import DynamoNotificationLedger, NotificationLedger
 from enquiries.notify.mail_settings import MailSettings, mail_settings
 from enquiries.notify.mailer import SendFailed, SesMailer
-from enquiries.notify.message import compose
 from enquiries.notify.notification_cap import DynamoNotificationCap, NotificationCap
 from enquiries.settings import Settings, load_settings
 
@@ -125,7 +125,7 @@ def record_handler(
             enquiry_id,
             notifier.ledger,
             notifier.mailer,
-            partial(compose, mail=notifier.mail),
+            partial(compose_for, mail=notifier.mail),
             again=resend == RESEND_AGAIN,
             cap=notifier.cap if resend is None else None,
         )
@@ -143,7 +143,8 @@ def record_handler(
             "notification deferred", extra={"enquiry_id": enquiry_id, "reason": unavailable.reason}
         )
         raise
-    if delivery.outcome in (Outcome.SENT, Outcome.SENT_UNMARKED):
+    canary = is_canary(delivery.item)
+    if delivery.outcome in (Outcome.SENT, Outcome.SENT_UNMARKED) and not canary:
         notifier.metrics.add_metric(name="EnquiryNotified", unit=MetricUnit.Count, value=1)
     if notifier.cap is not None and resend is None and delivery.outcome is not Outcome.ALREADY_NOTIFIED:
         # 1 for each held back, 0 for each sent: the cap's alarm turns OK with the next day's first
@@ -151,7 +152,7 @@ def record_handler(
         notifier.metrics.add_metric(name="NotificationCapped", unit=MetricUnit.Count, value=int(capped))
         if capped:
             logger.warning("notification held back by the daily cap", extra={"enquiry_id": enquiry_id})
-    if delivery.item is not None and delivered is not None:
+    if delivery.item is not None and delivered is not None and not canary:
         delivered.append(delivery.item)
     logger.info(
         "record handled",
