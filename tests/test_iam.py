@@ -406,3 +406,30 @@ def test_notify_handler_acknowledging_makes_only_calls_its_role_is_granted_with_
     # And without that condition the guard table and the key are out of its reach
     with pytest.raises(AssertionError):
         assert_granted(NOTIFY, recorded, resources, "clinic.example")
+
+
+def test_submit_handler_trap_hit_makes_only_calls_its_role_is_granted(
+    make_handler: Callable[..., Any], cfn: dict[str, Any], recorded: list[Made], aws_env: dict[str, str]
+) -> None:
+    # Given the submission handler against moto, and a robot's submission: the trap field filled
+    handler = make_handler()
+    trap_hit = load_event("submit-json.json", headers={"idempotency-key": "robot-key"})
+    body = json.loads(trap_hit["body"])
+    trap_hit["body"] = json.dumps({**body, "_gotcha": "https://cheap-pills.example"})
+
+    # When it answers the robot as if its enquiry were stored
+    answer = handler(trap_hit)
+
+    # Then the robot sees a 201, nothing is stored, and the transaction (which checks the record a real
+    # enquiry of the same fields would have, without writing it) is granted item by item
+    assert answer["statusCode"] == 201
+    writes = [
+        kind
+        for made in recorded
+        if made.operation == "TransactWriteItems"
+        for item in made.params["TransactItems"]
+        for kind in item
+    ]
+    assert "ConditionCheck" in writes
+    assert "Put" in writes
+    assert_granted(SUBMIT, recorded, _resources_by_setting(cfn, SUBMIT, aws_env), "clinic.example")
