@@ -16,8 +16,10 @@ import functools
 import json
 import os
 import sys
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -498,6 +500,9 @@ class CallRecorder:
     def __init__(self) -> None:
         self.calls: list[Made] = []
         self._listeners: list[list[Made]] = []
+        # In a child process of the tests (the local server): where to write each attributed call.
+        self.sink: str | None = None
+        self._sink_lock = threading.Lock()
 
     def begin(self) -> list[Made]:
         self.calls = []
@@ -526,6 +531,13 @@ class CallRecorder:
         self.calls.append(made)
         for listener in self._listeners:
             listener.append(made)
+        if made.role is not None and self.sink is not None:
+            line = json.dumps(
+                [made.service, made.operation, made.params, made.role, made.environment, made.outputs],
+                default=str,
+            )
+            with self._sink_lock, open(self.sink, "a", encoding="utf-8") as sink:
+                sink.write(line + "\n")
 
 
 # The one recorder of this process. Every botocore session registers botocore.handlers'
@@ -537,6 +549,49 @@ RECORDER = CallRecorder()
 def record_every_call() -> None:
     import botocore.handlers
 
+    # A test process started by another (pytest-xdist's workers) has child_hooks' recorder too: this
+    # process records its own calls itself.
+    botocore.handlers.BUILTIN_HANDLERS[:] = [
+        spec
+        for spec in botocore.handlers.BUILTIN_HANDLERS
+        if getattr(spec[1], "__module__", "") != "sitecustomize"
+    ]
     handler = ("before-parameter-build", RECORDER)
     if handler not in botocore.handlers.BUILTIN_HANDLERS:
         botocore.handlers.BUILTIN_HANDLERS.append(handler)
+
+
+# --- the tests' child processes (the local server, `python -m devserver`) ------------------------
+
+# The directory where a child Python of the tests writes its calls (child_hooks/sitecustomize.py
+# records them when this is set), one file per process.
+CHILD_CALLS = "ENQUIRIES_TEST_AWS_CALLS"
+CHILD_HOOKS = Path(__file__).resolve().parent / "child_hooks"
+
+
+def record_in_child_processes(directory: Path) -> None:
+    """Have every Python the tests start (they inherit this environment) record its calls there."""
+    os.environ[CHILD_CALLS] = str(directory)
+    paths = [str(CHILD_HOOKS), str(CHILD_HOOKS.parent), *filter(None, [os.environ.get("PYTHONPATH")])]
+    os.environ["PYTHONPATH"] = os.pathsep.join(paths)
+
+
+class ChildCalls:
+    """Reads the calls child processes wrote, each line once."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._read: dict[Path, int] = {}
+
+    def new_calls(self) -> list[Made]:
+        found = []
+        for path in sorted(self.directory.glob("calls-*.jsonl")):
+            with path.open("rb") as lines:
+                lines.seek(self._read.get(path, 0))
+                data = lines.read()
+            complete = data[: data.rfind(b"\n") + 1]
+            self._read[path] = self._read.get(path, 0) + len(complete)
+            for line in complete.decode("utf-8").splitlines():
+                service, operation, params, role, environment, outputs = json.loads(line)
+                found.append(Made(service, operation, params, role, environment, outputs))
+        return found

@@ -7,17 +7,27 @@ role is not granted fails, whatever it asserts itself."""
 
 from __future__ import annotations
 
+import atexit
 import functools
 import io
 import logging
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
-from aws_permissions import RECORDER, permission_problems, record_every_call
+from aws_permissions import (
+    RECORDER,
+    ChildCalls,
+    permission_problems,
+    record_every_call,
+    record_in_child_processes,
+)
 from moto import mock_aws
 from support import (
     BASE_ENV,
@@ -47,8 +57,12 @@ if TYPE_CHECKING:
 # DynamoDB transactions are atomic and isolated; moto's are not unless patched (see the module).
 moto_transactions.install()
 
-# Before any botocore session is made: every client of every session reports its calls.
+# Before any botocore session is made: every client of every session reports its calls, in this
+# process and in the Pythons the tests start (the local server).
 record_every_call()
+CHILD_CALLS = ChildCalls(Path(tempfile.mkdtemp(prefix="aws-calls-")))
+atexit.register(shutil.rmtree, CHILD_CALLS.directory, ignore_errors=True)
+record_in_child_processes(CHILD_CALLS.directory)
 
 # Settings a developer's shell might carry that would change what the tests see.
 _CLEARED = (*SETTING_NAMES, "AWS_ENDPOINT_URL", "AWS_PROFILE")
@@ -63,10 +77,12 @@ def aws_calls_are_granted(request: pytest.FixtureRequest) -> Iterator[None]:
     expected = set(marker.args) if marker else set()
     calls = RECORDER.begin()
     yield
+    # A local server's calls are read after each test of its module (a late one, of its notifier's
+    # thread, may be read after the next test).
     problems = sorted(
         {
             problem
-            for made in list(calls)
+            for made in [*calls, *CHILD_CALLS.new_calls()]
             if f"{made.service}.{made.operation}" not in expected
             for problem in permission_problems(made)
         }

@@ -1,0 +1,18 @@
+"""Imported by every Python the tests start (tests/aws_permissions.py puts this directory on their
+PYTHONPATH): when the tests ask for it, the process records each AWS call its code makes, with the
+role that makes it, for the tests to check against template.yaml (as they check their own)."""
+
+import os
+
+if os.environ.get("ENQUIRIES_TEST_AWS_CALLS"):
+    import botocore.handlers
+
+    def _record(**kwargs: object) -> None:
+        # Imported at the first call, when the program has put the repository on sys.path.
+        from aws_permissions import CHILD_CALLS, RECORDER
+
+        if RECORDER.sink is None:
+            RECORDER.sink = os.path.join(os.environ[CHILD_CALLS], f"calls-{os.getpid()}.jsonl")
+        RECORDER(**kwargs)  # type: ignore[arg-type]
+
+    botocore.handlers.BUILTIN_HANDLERS.append(("before-parameter-build", _record))
