@@ -42,6 +42,7 @@ from aws_permissions import (
     _resources_by_setting,
     _statements_of,
     function_problems,
+    permission_problems,
     translated_template,
 )
 from botocore import xform_name
@@ -433,3 +434,45 @@ def test_submit_handler_trap_hit_makes_only_calls_its_role_is_granted(
     assert "ConditionCheck" in writes
     assert "Put" in writes
     assert_granted(SUBMIT, recorded, _resources_by_setting(cfn, SUBMIT, aws_env), "clinic.example")
+
+
+def test_every_call_is_attributed_to_the_role_whose_code_makes_it(
+    dynamodb: Any, recorded: list[Made]
+) -> None:
+    # Given the submission's store, the notifier's ledger and the test itself, each reading a record
+    from support import GUARD_TABLE_NAME
+
+    from enquiries.intake import ReplayKey
+    from enquiries.notify.ledger import DynamoNotificationLedger
+    from enquiries.storage.intake_store import DynamoIntakeStore
+
+    # When each makes its call
+    DynamoIntakeStore(TABLE_NAME, GUARD_TABLE_NAME).recall([ReplayKey("idempotency-key", "abc", 60)])
+    DynamoNotificationLedger(TABLE_NAME).get("01AAAAAAAAAAAAAAAAAAAAAAAA")
+    dynamodb.get_item(TableName=TABLE_NAME, Key={"id": {"S": "01AAAAAAAAAAAAAAAAAAAAAAAA"}})
+
+    # Then each call is the role's whose code made it, and the test's own is nobody's (not checked)
+    assert [(made.operation, made.role) for made in recorded] == [
+        ("GetItem", SUBMIT),
+        ("GetItem", NOTIFY),
+        ("GetItem", None),
+    ]
+
+
+# The store is pointed at the wrong table on purpose: conftest.py would fail this test for it.
+@pytest.mark.not_granted("dynamodb.GetItem", reason="the call the check must name")
+def test_permission_check_names_a_call_the_role_is_not_granted(dynamodb: Any, recorded: list[Made]) -> None:
+    # Given the submission's store reading a replay record, as the role may (the guard table)
+    from enquiries.intake import ReplayKey
+    from enquiries.storage.intake_store import DynamoIntakeStore
+
+    DynamoIntakeStore(TABLE_NAME, TABLE_NAME).recall([ReplayKey("idempotency-key", "abc", 60)])
+    [made] = recorded
+
+    # When the same read is checked as made on the enquiries table instead, which the role may not read
+    problems = permission_problems(made)
+
+    # Then the check names the call, the action and the table
+    assert problems == [
+        "SubmitEnquiryFunction made GetItem needing None on EnquiriesTable: no grant covers it"
+    ]
