@@ -27,6 +27,9 @@ from support import CONTRACT_ERRORS, FUZZ_MEDIA_TYPES
 
 from devserver.launcher import local_server
 
+# End to end: generated requests against a local server (`-m "not slow"` leaves them out).
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parent.parent
 DOCUMENT = REPO / "docs" / "openapi.json"
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "30"))

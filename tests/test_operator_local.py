@@ -24,6 +24,9 @@ from botocore.config import Config
 
 from devserver.launcher import LocalServerProcess, local_server
 
+# End to end: the command in its own process against a local server (`-m "not slow"` leaves them out).
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parent.parent
 SENDER = "enquiries@example.com"  # the local server's default SENDER_EMAIL address
 
@@ -192,7 +195,6 @@ def test_local_erase_refuses_without_a_terminal_then_erases_only_that_address(
     assert others in stored
 
 
-@pytest.mark.slow
 def test_local_resend_after_failed_emails_sends_once_even_when_run_twice_at_once() -> None:
     # Given a local server whose SES refuses the sender, so an enquiry's email fails until the
     # notifier gives up on it and its batch lands in the dead-letter queue
