@@ -468,28 +468,43 @@ def _role_of_module(module: str) -> str | None:
     return None
 
 
+def _module_of(frame: FrameType) -> str:
+    return str(frame.f_globals.get("__name__", ""))
+
+
+def _is_machinery(frame: FrameType) -> bool:
+    """botocore's and boto3's frames, and this recorder's own."""
+    module = _module_of(frame)
+    return module.startswith(("botocore", "boto3")) or module in ("aws_permissions", "sitecustomize")
+
+
 def role_of_caller(frame: FrameType | None) -> tuple[str | None, FrameType | None]:
-    """The role of the innermost frame, from `frame` outwards, in a module of a function or of the
-    command (a notifier the command invokes in-process is the notifier), and that frame; None for a
-    call the test's own code makes (setup, seeding, reading back)."""
-    while frame is not None:
-        role = _role_of_module(str(frame.f_globals.get("__name__", "")))
-        if role is not None:
-            return role, frame
+    """The role that makes the call whose handler runs in `frame`, and the caller's innermost frame.
+
+    The frames from the call out to an enclosing AWS call (a Lambda Invoke a test serves in-process)
+    are one program's: its role is that of the outermost of them in a module of a function or of the
+    command (the command's reuse of the functions' code is the command's). None for a call the
+    test's own code makes (setup, seeding, reading back)."""
+    while frame is not None and _is_machinery(frame):
         frame = frame.f_back
-    return None, None
+    caller, role = frame, None
+    while frame is not None and not _is_machinery(frame):
+        role = _role_of_module(_module_of(frame)) or role
+        frame = frame.f_back
+    return role, caller
 
 
-def _target_outputs(frame: FrameType | None) -> dict[str, str]:
-    """The resources of the operator command's target found in a frame from `frame` outwards."""
+def _target_outputs(frame: FrameType | None) -> dict[str, str] | None:
+    """The resources (stack outputs) of the command's target found from `frame` outwards, or None
+    where there is no target: a test calling one of the command's helpers itself."""
     from enquiries_cli.target import Target
 
-    while frame is not None:
+    while frame is not None and not _is_machinery(frame):
         for value in list(frame.f_locals.values()):
             if isinstance(value, Target):
                 return dict(value.resources)
         frame = frame.f_back
-    return {}
+    return None
 
 
 class CallRecorder:
@@ -519,13 +534,16 @@ class CallRecorder:
 
     def __call__(self, params: dict[str, Any], model: Any, **_: Any) -> None:
         role, frame = role_of_caller(sys._getframe(1))
+        outputs = _target_outputs(frame) if role == OPERATOR else {}
+        if outputs is None:
+            role, outputs = None, {}
         made = Made(
             model.service_model.service_name,
             model.name,
             dict(params),
             role,
             dict(os.environ) if role is not None else {},
-            _target_outputs(frame) if role == OPERATOR else {},
+            outputs,
         )
         # list.append is atomic: calls from the command's and the stream poller's threads are safe.
         self.calls.append(made)

@@ -67,7 +67,9 @@ def wait_until(condition: Any, timeout: float = 10.0) -> None:
 
 def enquiries(server: LocalServerProcess, *args: str) -> subprocess.CompletedProcess[str]:
     """`enquiries --local URL ...` in its own process, with no terminal (standard input is /dev/null)."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "functions"), str(REPO)])}
+    # The tests' own PYTHONPATH kept too: the command's AWS calls are checked as in-process ones are.
+    paths = [str(REPO / "functions"), str(REPO), os.environ.get("PYTHONPATH", "")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, paths))}
     return subprocess.run(  # noqa: S603 - our own interpreter and module
         [sys.executable, "-m", "enquiries_cli", "--local", server.url, *args],
         cwd=REPO,
