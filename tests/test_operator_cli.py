@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from unittest import mock
 
 import boto3
 import pytest
@@ -617,7 +618,9 @@ def acknowledge(clinic: Clinic, enquiry_id: str, email: str) -> str:
 
     hashed = AddressHasher(SECRET_NAME).hash(address_hash_text(email))
     store = DynamoAcknowledgementStore(TABLE_NAME, GUARD_TABLE_NAME, daily_cap=100)
-    assert store.reserve(enquiry_id, hashed, time.time()) == Reservation.RESERVED
+    # As a notifier deployed with acknowledgements on: only that role may write the claim.
+    with mock.patch.dict(os.environ, {"ACKNOWLEDGE_ENQUIRER": "true"}):
+        assert store.reserve(enquiry_id, hashed, time.time()) == Reservation.RESERVED
     return address_record_id(hashed)
 
 
