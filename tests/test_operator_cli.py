@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -171,10 +170,9 @@ def clinic(dynamodb: Any, make_notifier: MakeNotifier, monkeypatch: pytest.Monke
 def fake_lambda(clinic: Clinic) -> Callable[..., Any]:
     """Lambda's Invoke of the notifier: the real record handler, with a fresh batch processor per
     invocation (each invocation is its own Lambda instance, so two may run at once)."""
-    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 
-    from enquiries.notify.budget import RecordBudget
-    from enquiries.notify.handler import record_handler
+    from enquiries.notify.handler import process_batch
 
     def invoke(params: dict[str, Any], **kwargs: Any) -> tuple[AWSResponse, dict[str, Any]]:
         assert params["url_path"].endswith(f"/functions/{NOTIFIER}/invocations")
@@ -185,13 +183,11 @@ def fake_lambda(clinic: Clinic) -> Callable[..., Any]:
         result: Mapping[str, Any]
         try:
             context = FakeContext(function_name=NOTIFIER)
-            result = process_partial_response(
-                event=event,
-                record_handler=partial(
-                    record_handler, budget=RecordBudget(context), notifier=clinic.notifier
-                ),
+            result = process_batch(
+                event,
+                context,  # type: ignore[arg-type]
+                clinic.notifier,
                 processor=BatchProcessor(event_type=EventType.DynamoDBStreams),
-                context=context,  # type: ignore[arg-type]
             )
         except Exception as error:  # as Lambda answers a function that raised
             result = {"errorType": type(error).__name__, "errorMessage": str(error)}
