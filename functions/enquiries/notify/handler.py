@@ -204,7 +204,7 @@ def process_batch(
             context=context,
         )
     )
-    if resend:
+    if resend and reasons:
         response[RESEND_REASONS_KEY] = reasons
     return response
 
