@@ -48,7 +48,7 @@ def parse_day(text: str, today: date) -> date:
         raise ValueError(f"{text!r} is not a date on the calendar: use {FORMS}") from None
 
 
-class Day(click.ParamType):
+class Day(click.ParamType[datetime, Any]):
     """A DATE option: the day as a datetime at 00:00 UTC."""
 
     name = "date"
