@@ -39,7 +39,9 @@ def parse_day(text: str, today: date) -> date:
     elif uk := _UK.fullmatch(word):
         day, month, year = (int(part) for part in uk.groups())
         if month > 12 and day <= 12:  # noqa: PLR2004 - months
-            raise ValueError(f"{text!r} looks month first; write the day first (DD/MM/YYYY) or use {FORMS}")
+            raise ValueError(
+                f"{text!r} looks month first: write the day first ({month}/{day}/{year}); use {FORMS}"
+            )
     else:
         raise ValueError(f"{text!r} is not a date: use {FORMS}")
     try:

@@ -4,6 +4,7 @@ and then the same document as JSON, for the record."""
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -62,6 +63,10 @@ def _enquiry(number: int, total: int, item: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _bullet(text: str) -> str:
+    return textwrap.fill(text, width=96, initial_indent="  - ", subsequent_indent="    ")
+
+
 def _record(record: Mapping[str, Any]) -> str:
     kind = (
         "that the acknowledgement email was sent to this address"
@@ -70,7 +75,7 @@ def _record(record: Mapping[str, Any]) -> str:
     )
     expires = record.get("expires_at")
     until = f", deleted by {clinic_time(str(expires), short=False)}" if expires else ""
-    return f"  - A record {kind} (enquiry {record.get('enquiry_id') or 'unknown'}){until}."
+    return _bullet(f"A record {kind} (enquiry {record.get('enquiry_id') or 'unknown'}){until}.")
 
 
 def letter(document: Mapping[str, Any], recipients: Sequence[str]) -> str:
@@ -94,19 +99,25 @@ def letter(document: Mapping[str, Any], recipients: Sequence[str]) -> str:
     if records:
         lines += [_record(record) for record in records]
     else:
-        lines.append("  - No short-lived records about these enquiries remain.")
+        lines.append(_bullet("No short-lived records about these enquiries remain."))
+    inbox = f"the clinic's inbox ({', '.join(recipients)})" if recipients else "the clinic's inbox"
     lines += [
-        "  - Each enquiry is kept until the date shown above, then deleted automatically. We record",
-        "    when it was emailed to the clinic, and the email's reference, to send it only once.",
+        _bullet(
+            "Each enquiry is kept until the date shown above, then deleted automatically. We record when "
+            "it was emailed to the clinic, and the email's reference, to send it only once."
+        ),
         "",
         "Who received it",
-        "  - Each enquiry was emailed to the clinic's inbox"
-        + (f": {', '.join(recipients)}." if recipients else "."),
-        "    The copies there are kept as the clinic keeps its email, and are not in this document.",
-        "  - Amazon Web Services stores the enquiries and sends the emails for us, as our processor.",
-        "  - The service's logs hold enquiry references and never the details above.",
-        "  - If an email to this address bounced or was marked as spam, Amazon SES may hold the",
-        "    address on its suppression list, so that no more email is sent to it.",
+        _bullet(
+            f"Each enquiry was emailed to {inbox}. The copies there are kept as the clinic keeps its "
+            "email, and are not in this document."
+        ),
+        _bullet("Amazon Web Services stores the enquiries and sends the emails for us, as our processor."),
+        _bullet("The service's logs hold enquiry references and never the details above."),
+        _bullet(
+            "If an email to this address bounced or was marked as spam, Amazon SES may hold the address "
+            "on its suppression list, so that no more email is sent to it."
+        ),
         "",
         "The same information, as data (JSON):",
         "",
