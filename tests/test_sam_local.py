@@ -14,6 +14,7 @@ from support import REPO
 
 from emulator.template_tables import load_template
 from enquiries.settings import NOTIFIER_REQUIRES, SUBMISSION_REQUIRES, SettingsError, load_settings
+from scripts.docs_commands import documentation
 
 SAM_PYTHON = REPO / ".sam-venv" / "bin" / "python"
 ENV_JSON = re.compile(
@@ -28,8 +29,8 @@ pytestmark = pytest.mark.skipif(
 
 
 def readme_env_json() -> str:
-    found = ENV_JSON.search((REPO / "README.md").read_text(encoding="utf-8"))
-    assert found, "README.md has no <!-- sam-local-env-json --> block"
+    found = ENV_JSON.search(documentation())
+    assert found, "the docs have no <!-- sam-local-env-json --> block"
     return found.group(1)
 
 
