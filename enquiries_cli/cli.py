@@ -286,7 +286,8 @@ SUBJECT_ACCESS_NOTES = (
     "keyed hash of the address and the enquiry that was acknowledged, so that the address gets at most "
     "one acknowledgement email in 24 hours.",
     "Also not in this document: Amazon SES's account-level suppression list, which may hold this "
-    "address if an email to it bounced or was marked as spam (docs/clinic.md says how to check or remove it).",
+    "address if an email to it bounced or was marked as spam (the clinic's guide, docs/clinic.md, "
+    "says how to check or remove it).",
     "Not in this document: the copies of each enquiry in the clinic's email inbox, and the service's "
     "logs, which hold enquiry ids and never the details above.",
 )

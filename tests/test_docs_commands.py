@@ -112,7 +112,7 @@ def test_docs_commands_after_deploy_test_enquiry_is_accepted(
 
 
 def test_docs_commands_leftover_table_search_matches_the_retained_table() -> None:
-    # Given the enquiries table (kept when a deploy fails, with deletion protection) and the docs' 
+    # Given the enquiries table (kept when a deploy fails, with deletion protection) and the docs'
     # search for it after a failed first deploy of the stack its question table names
     table = load_template()["Resources"]["EnquiriesTable"]
     stack = {name: q.answer for q in questions(DOCS_TEXT) for name in q.names}["Stack Name"]
