@@ -342,3 +342,35 @@ def test_logs_of_each_handler_carry_its_own_function_name_when_both_run_in_one_p
     assert submitted["correlation_id"] == "Vx3kQjmOLPEEMvw="
     assert skipped["function_name"] == "NotifyEnquiryFunction"
     assert "correlation_id" not in skipped
+
+
+def test_logs_name_a_refused_origin_and_the_setting_that_admits_it(
+    handler: Handler, log_output: io.StringIO
+) -> None:
+    # Given a post from a site the API does not allow (its Origin written in capitals, with a port)
+    event = load_event("submit-disallowed-origin.json")
+    event["headers"]["origin"] = "HTTPS://Evil.Example:443"
+
+    # When it is refused
+    response = handler(event)
+
+    # Then the log line names the site, as browsers write it, and the setting to add it to
+    assert response["statusCode"] == 403
+    [line] = [record for record in log_records(log_output) if record["message"] == "request handled"]
+    assert line["refused_origin"] == "https://evil.example"
+    assert line["allowed_by"] == "ALLOWED_ORIGINS"
+
+
+def test_logs_never_copy_an_origin_header_that_is_not_one(handler: Handler, log_output: io.StringIO) -> None:
+    # Given an Origin header that carries words, not a site
+    event = load_event("submit-disallowed-origin.json")
+    event["headers"]["origin"] = "my back hurts since the fall"
+
+    # When it is refused
+    response = handler(event)
+
+    # Then the log line says only that it was no origin
+    assert response["statusCode"] == 403
+    assert "back hurts" not in log_output.getvalue()
+    [line] = [record for record in log_records(log_output) if record["message"] == "request handled"]
+    assert line["refused_origin"] == "(not an origin)"
