@@ -374,3 +374,32 @@ def test_logs_never_copy_an_origin_header_that_is_not_one(handler: Handler, log_
     assert "back hurts" not in log_output.getvalue()
     [line] = [record for record in log_records(log_output) if record["message"] == "request handled"]
     assert line["refused_origin"] == "(not an origin)"
+
+
+def test_terminal_filter_drops_library_info_but_shows_its_warnings_withheld() -> None:
+    from enquiries.log import WITHHELD, announces_more_than_a_withholding
+
+    # Given a terminal's handler with the filter, and a library that logs request content
+    stream = io.StringIO()
+    terminal = logging.StreamHandler(stream)
+    terminal.addFilter(announces_more_than_a_withholding)
+    library, own = logging.getLogger("somelibrary.client"), logging.getLogger("devserver.test")
+    for each in (library, own):
+        each.addHandler(terminal)
+        each.setLevel(logging.INFO)
+    try:
+        # When it logs at INFO and at WARNING, and our own logger at INFO
+        library.info("sending %s", MESSAGE)
+        library.warning("failed to send %s", MESSAGE)
+        own.info("POST /enquiries 201")
+    finally:
+        for each in (library, own):
+            each.removeHandler(terminal)
+            each.setLevel(logging.NOTSET)
+    # Then only the warning shows, withheld, with our own line; the content never does
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("somelibrary.client (")
+    assert lines[0].endswith(WITHHELD)
+    assert lines[1] == "POST /enquiries 201"
+    assert MESSAGE not in stream.getvalue()
