@@ -628,8 +628,9 @@ def test_form_without_javascript_shows_the_thank_you_page(page_without_js: Any, 
     # When the visitor sends it
     with page.expect_navigation():
         send_button(page).click()
-    # Then the server's thank-you page shows, and the enquiry is stored
+    # Then the server's thank-you page shows, with a link back to the site, and the enquiry is stored
     expect(page.get_by_role("heading", level=1)).to_have_text("Thank you: your enquiry has been sent")
+    expect(page.get_by_role("link", name="Return to the website")).to_have_attribute("href", server + "/")
     assert page.url == server + "/enquiries"
     assert len(stored_enquiries(server, marker)) == 1
 
@@ -644,10 +645,14 @@ def test_form_without_javascript_shows_the_problems_and_a_way_back(page_without_
     # When the visitor sends it
     with page.expect_navigation():
         send_button(page).click()
-    # Then the error page lists the problem in plain words and links back to the form
+    # Then the error page lists the problem in plain words and says to go Back, and nothing is stored
     expect(page.get_by_role("heading", level=1)).to_have_text("Your enquiry has not been sent")
     expect(page.locator(".problems li")).to_have_count(1)
     expect(page.locator(".problems li")).to_contain_text("Phone: Enter a phone number like")
-    back = page.get_by_role("link", name="Go back to the form")
-    expect(back).to_have_attribute("href", server + "/")
+    expect(page.get_by_text("Use your browser's Back button")).to_be_visible()
+    expect(page.get_by_role("link", name="open the form again")).to_have_attribute("href", server + "/")
     assert stored_enquiries(server, marker) == []
+    # ... and Back returns to the form with what was typed
+    page.go_back()
+    expect(page.get_by_label("Your message")).to_have_value(re.compile(marker))
+    expect(page.get_by_label("Phone number (optional)")).to_have_value("12")

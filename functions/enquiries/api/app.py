@@ -233,7 +233,9 @@ class SubmissionApi:
             return answered(earlier)
 
         def render_success(enquiry_id: str, next_url: str | None) -> Replayable:
-            response = self.responses.success(enquiry_id, next_url, html=_wants_html(request))
+            response = self.responses.success(
+                enquiry_id, next_url, html=_wants_html(request), referer=request.header("referer")
+            )
             return to_replayable(response, enquiry_id)
 
         # The id is made here, once: the answer names it before the write that stores both.
