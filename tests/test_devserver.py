@@ -1013,3 +1013,17 @@ def test_host_is_served_compares_parsed_addresses(header: str | None, served: bo
     # When a request's Host header is checked
     # Then only those hosts on that port are served, however the address is written
     assert served_hosts.host_is_served(header, ["127.0.0.1", "::1", "localhost"], 3000) is served
+
+
+def test_server_requirements_are_what_make_dev_needs_without_the_test_tools() -> None:
+    from scripts.upgrade_check import pins
+
+    # Given the local server's requirements (what `make dev` installs) and the development ones
+    server = pins(REPO / "requirements-server.txt")
+    development = pins(REPO / "requirements.txt")
+    # When they are compared
+    # Then the server's hold the emulator, the template reader and the command, and no test or lint
+    # tool, and the development requirements hold every one of the server's pins, at the same version
+    assert {"moto", "pyyaml", "click", "boto3", "aws-lambda-powertools"} <= set(server)
+    assert not {"pytest", "coverage", "ruff", "mypy", "playwright", "cfn-lint", "hypothesis"} & set(server)
+    assert {name: development[name] for name in server} == server
