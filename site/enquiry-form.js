@@ -83,7 +83,7 @@
     var thanked = null; // the thank-you, until the visitor changes the emptied form: no empty resend
     var marked = [];
 
-    if (LOCAL_HOST.test(location.hostname) && new URL(endpoint, location.href).origin !== location.origin) {
+    if (LOCAL_HOST.test(location.hostname) && !sameOriginUrl(endpoint)) {
       hint(
         "this page (" + location.origin + ") sends to another origin: the API's ALLOWED_ORIGINS " +
           "must list " + location.origin + ", or every send looks like a network failure."
