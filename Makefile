@@ -10,13 +10,19 @@ PORT ?= 3000
 
 .PHONY: dev test lint typecheck unit sam-check docs-commands install clean sample-email screenshot
 
-# The last step installs the operator's command, .venv/bin/enquiries, editable: it runs this checkout's code.
-$(VENV)/.installed: functions/requirements.txt layers/libraries/requirements.txt layers/timezone-data/requirements.txt \
-		requirements-operator.txt requirements.txt pyproject.toml
+# `make dev` installs only what the local server needs (requirements-server.txt); `make test` adds the
+# test and lint tools (requirements.txt, which includes it). The last step of the server's installs the
+# operator's command, .venv/bin/enquiries, editable: it runs this checkout's code.
+$(VENV)/.server-installed: functions/requirements.txt layers/libraries/requirements.txt \
+		layers/timezone-data/requirements.txt requirements-operator.txt requirements-server.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-server.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --editable .
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.server-installed requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $@
 
 $(SAM_VENV)/.installed: requirements-sam.txt
@@ -27,7 +33,7 @@ $(SAM_VENV)/.installed: requirements-sam.txt
 
 install: $(VENV)/.installed
 
-dev: $(VENV)/.installed
+dev: $(VENV)/.server-installed
 	$(PY) -m devserver --host $(HOST) --port $(PORT)
 
 lint: $(VENV)/.installed

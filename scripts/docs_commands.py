@@ -46,8 +46,8 @@ BACKTICKED = re.compile(r"`([^`]+)`")
 ASKED = re.compile(r"(?:^|\t)([^\t\n#][^\t\n]*?) \[[^\n]*?\]: ", re.MULTILINE)
 # Answers the table describes in words rather than spells out: a reader's own addresses.
 SAMPLE_ANSWERS = {
-    "ClinicEmail": "reception@example-clinic.co.uk",
-    "AlertEmail": "alerts@example-clinic.co.uk",
+    "ClinicEmail": "reception@clinic.example",
+    "AlertEmail": "alerts@clinic.example",
 }
 # Skipped: it needs the network (pip downloads the wheels); `make sam-check` runs it, with this
 # repository's samconfig.toml, as the README's does.

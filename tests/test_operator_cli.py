@@ -57,9 +57,9 @@ if TYPE_CHECKING:
 STACK = "clinic-enquiries"
 QUEUE = "clinic-enquiries-dead-letters"
 NOTIFIER = "clinic-enquiries-NotifyEnquiryFunction"
-SENDER = "enquiries@example-clinic.co.uk"
+SENDER = "enquiries@clinic.example"
 JANE = "Jane.Doe@Example.com"  # as a visitor typed it; stored as Jane.Doe@example.com
-CLINIC = "reception@example-clinic.co.uk"
+CLINIC = "reception@clinic.example"
 
 
 def stack_template(outputs: dict[str, str]) -> str:
