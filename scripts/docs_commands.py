@@ -273,7 +273,7 @@ def main() -> int:
     failed = [outcome for outcome in outcomes if outcome.problem]
     if failed:
         raise SystemExit(
-            f"docs-commands: {len(failed)} of the README's deploy commands cannot run as written"
+            f"docs-commands: {len(failed)} of the docs' deploy commands cannot run as written"
         )
     print(f"docs-commands: passed: {len(outcomes)} commands", flush=True)
     return 0
