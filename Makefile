@@ -8,15 +8,22 @@ SAM_VENV ?= .sam-venv
 HOST ?= 127.0.0.1
 PORT ?= 3000
 
-.PHONY: dev test lint typecheck unit sam-check install clean sample-email screenshot
+.PHONY: dev test lint typecheck unit sam-check docs-commands install clean sample-email screenshot
 
-# The last step installs the operator's command, .venv/bin/enquiries, editable: it runs this checkout's code.
-$(VENV)/.installed: functions/requirements.txt functions/build-requirements.txt layers/libraries/requirements.txt layers/timezone-data/requirements.txt \
-		requirements-operator.txt requirements.txt pyproject.toml
+# `make dev` installs only what the local server needs (requirements-server.txt); `make test` adds the
+# test and lint tools (requirements.txt, which includes it). The last step of the server's installs the
+# operator's command, .venv/bin/enquiries, editable: it runs this checkout's code.
+$(VENV)/.server-installed: functions/requirements.txt functions/build-requirements.txt \
+		layers/libraries/requirements.txt \
+		layers/timezone-data/requirements.txt requirements-operator.txt requirements-server.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-server.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --editable .
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.server-installed requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $@
 
 $(SAM_VENV)/.installed: requirements-sam.txt
@@ -27,7 +34,7 @@ $(SAM_VENV)/.installed: requirements-sam.txt
 
 install: $(VENV)/.installed
 
-dev: $(VENV)/.installed
+dev: $(VENV)/.server-installed
 	$(PY) -m devserver --host $(HOST) --port $(PORT)
 
 lint: $(VENV)/.installed
@@ -40,18 +47,27 @@ typecheck: $(VENV)/.installed
 
 # pytest under coverage, the local server the tests start included; each process writes its own data
 # file, combined before the report, which fails under fail_under (pyproject.toml, [tool.coverage]).
-unit: $(VENV)/.installed
+# The tests run in one process per core (pytest-xdist; coverage measures each, as it does the local
+# server), a test file's tests together in one of them: a module's local server is started once.
+# (.sam-venv too: tests/test_sam_local.py resolves the template with the SAM CLI's own code.)
+unit: $(VENV)/.installed $(SAM_VENV)/.installed
 	$(PY) -m coverage erase
-	$(PY) -m coverage run -m pytest
+	$(PY) -m coverage run -m pytest -n auto --dist loadfile
 	$(PY) -m coverage combine --quiet
 	$(PY) -m coverage report
 
-# sam validate --lint, then sam build into .aws-sam/ with the template's Python, or, on a machine
-# without it, from a copy of the template for a Python it has (it says so; scripts/sam_check.py).
+# sam validate --lint, then sam build with the template's Python, or, on a machine without it, from a copy
+# of the template for a Python it has (it says so; scripts/sam_check.py). Into .aws-sam/check/, never
+# .aws-sam/build, which `sam deploy` reads: a check build is never deployed by mistake.
 sam-check: $(SAM_VENV)/.installed
 	$(SAM_VENV)/bin/python -m scripts.sam_check
 
-test: lint typecheck unit sam-check
+# The deploy commands of docs/deploying.md, as written, in a fresh copy with the pinned SAM CLI, fake credentials and
+# no network: each must get as far as its first AWS call (scripts/docs_commands.py).
+docs-commands: $(SAM_VENV)/.installed
+	$(SAM_VENV)/bin/python -m scripts.docs_commands
+
+test: lint typecheck docs unit sam-check docs-commands
 
 # The sample notification email from fixed data (events/stream-insert.json), and its enquirer's
 # acknowledgement, for staff and reviewers.
@@ -95,3 +111,29 @@ demo-page: $(VENV)/.installed
 .PHONY: operator-scale
 operator-scale: $(VENV)/.installed
 	$(PY) -m bench.operator_scale
+
+# --- docs ------------------------------------------------------------------------------------------
+.PHONY: privacy-notice privacy-notice-sample
+
+# The short privacy notice for the form's page and the records-of-processing entry, written from the
+# settings in the environment (docs/privacy.md); `-sample` rewrites the page's sample (a test checks it).
+privacy-notice: $(VENV)/.installed
+	$(PY) -m scripts.privacy_notice
+
+privacy-notice-sample: $(VENV)/.installed
+	$(PY) -m scripts.privacy_notice --sample
+
+# The newest release of every pinned library, in a scratch virtualenv, with the unit tests: run it
+# before bumping a pin (scripts/upgrade_check.py says what to check when it fails).
+.PHONY: upgrade-check
+upgrade-check: $(VENV)/.installed
+	$(PY) -m scripts.upgrade_check
+
+# The documentation site (mkdocs.yml, docs/), built with --strict: a broken link or anchor fails it.
+.PHONY: docs configuration-reference
+docs: $(VENV)/.installed
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+
+# docs/configuration.md from the settings table (a test fails when it is stale).
+configuration-reference: $(VENV)/.installed
+	$(PY) -m scripts.configuration_reference

@@ -59,7 +59,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         "--build-dir",
         type=Path,
         default=layout.BUILD_DIR,
-        help="the sam build output to measure (default .aws-sam/build, which `make bench` builds first)",
+        help="the sam build output to measure (default make sam-check's, which `make bench` builds first)",
     )
     parser.add_argument(
         "--importtime",

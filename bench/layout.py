@@ -2,8 +2,8 @@
 Lambda runs it, or (`--layout source`) this checkout and this virtualenv.
 
 The deployed layout, in a fresh temporary directory per run:
-- var/task: the function's build (.aws-sam/build/SubmitEnquiryFunction), zipped as `sam deploy` zips
-  it and unzipped again, so its files carry the zip's 1980 timestamps, as on Lambda.
+- var/task: the function's build (make sam-check's, .aws-sam/check/build/SubmitEnquiryFunction), zipped
+  as `sam deploy` zips it and unzipped again, so its files carry the zip's 1980 timestamps, as on Lambda.
 - opt: the function's layers in the order template.yaml gives them (its Layers after SAM's Globals
   merge, read with SAM's own translator), each zipped and unzipped over the previous one, as Lambda
   extracts layers into /opt. A layer resource of the template comes from its build directory; a layer
@@ -34,10 +34,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scripts.sam_check import BUILD_DIR as SAM_CHECK_BUILD_DIR
+
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "bench"
 TEMPLATE = REPO / "template.yaml"
-BUILD_DIR = REPO / ".aws-sam" / "build"
+# What `make sam-check` built (its own folder, never the one `sam deploy` reads).
+BUILD_DIR = SAM_CHECK_BUILD_DIR
 CACHE = REPO / ".bench-cache"
 REQUIREMENTS = REPO / "requirements.txt"
 FUNCTION = "SubmitEnquiryFunction"

@@ -13,8 +13,10 @@ import os
 from collections.abc import Mapping, MutableMapping, Sequence
 
 from emulator.moto_server import DUMMY_CREDENTIAL
+from emulator.served_hosts import parse_address
 
 DEFAULT_REGION = "eu-west-2"
+LOOPBACK_V4 = ipaddress.IPv4Address("127.0.0.1")
 
 # Every variable the functions read (the contract's settings and those the template sets); a test
 # keeps this equal to the settings model. A shell that carries one must not change what the local
@@ -25,6 +27,7 @@ SETTING_NAMES = (
     "CLIENT_ADDRESS_SECRET_ARN",
     "CLINIC_EMAIL",
     "SENDER_EMAIL",
+    "SENDER_IDENTITY",
     "ALLOWED_ORIGINS",
     "SUCCESS_URL",
     "CLINIC_PHONE",
@@ -44,9 +47,11 @@ SETTING_NAMES = (
     "ACKNOWLEDGEMENT_REPLY_WITHIN",
     "ACKNOWLEDGEMENT_EMERGENCY_NOTE",
     "ACKNOWLEDGEMENT_DAILY_CAP",
+    "NOTIFICATION_DAILY_CAP",
 )
 
-# Working defaults for the settings the handlers require; a value already set (non-blank) wins.
+# Working defaults for the settings the handlers require, and the local server's own choices; a value
+# already set (non-blank) wins.
 SETTING_DEFAULTS = {
     "TABLE_NAME": "enquiries",
     "CLINIC_EMAIL": "clinic@example.com",
@@ -56,6 +61,9 @@ SETTING_DEFAULTS = {
     # Created in the emulator at start, as the template creates them when deployed.
     "GUARD_TABLE_NAME": "enquiries-guard",
     "CLIENT_ADDRESS_SECRET_ARN": "enquiries-client-address-key",
+    # Off: a developer trying the form sends more than the deployed default of 10 an hour from one
+    # address. RATE_LIMIT_PER_HOUR=10 turns it on (the server's start line says which).
+    "RATE_LIMIT_PER_HOUR": "0",
 }
 
 # Anything that could point boto3 at a real account or another endpoint is removed.
@@ -73,28 +81,22 @@ def own_origins(host: str, port: int) -> list[str]:
     from enquiries.origins import serialise_origin
 
     bare = host.strip("[]").lower()
-    if bare in ("", "0.0.0.0", "127.0.0.1"):
+    address = parse_address(bare)  # "0", "127.1" and "::0" are the addresses they mean
+    if address is None:
+        names = ["localhost", "127.0.0.1"] if bare == "localhost" else [bare]
+    elif address in (LOOPBACK_V4, ipaddress.IPv4Address(0)):
         names = ["127.0.0.1", "localhost"]
-    elif bare == "localhost":
-        names = ["localhost", "127.0.0.1"]
-    elif bare == "::":  # an IPv6 wildcard socket also takes IPv4 connections (unless bindv6only)
+    elif isinstance(address, ipaddress.IPv4Address):
+        names = [str(address)]
+    elif address.is_unspecified:  # an IPv6 wildcard socket also takes IPv4 connections (unless bindv6only)
         names = ["[::1]", "127.0.0.1", "localhost"]
-    elif ":" in bare:
-        names = [f"[{bare}]", *(["localhost"] if _ipv6_loopback(bare) else [])]
     else:
-        names = [bare]
+        names = [f"[{address.compressed}]", *(["localhost"] if address.is_loopback else [])]
     origins: list[str] = []
     for name in names:
         with contextlib.suppress(ValueError):  # a name no browser could send is simply not listed
             origins.append(serialise_origin(f"http://{name}:{port}"))
     return origins
-
-
-def _ipv6_loopback(literal: str) -> bool:
-    try:
-        return ipaddress.IPv6Address(literal).is_loopback
-    except ValueError:
-        return False
 
 
 def handler_environment(

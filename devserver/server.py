@@ -20,18 +20,20 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
 from typing import Any
+from urllib.parse import urlsplit
 
 from devserver import apigw, environment, inspection, site
 from devserver.apigw import HttpResponse
 from emulator import stream
 from emulator.moto_server import Emulator, forget_shard_iterator, latest_stream_arn, running_moto
 from emulator.provision import create_dead_letter_queue, provision
+from emulator.served_hosts import host_is_served, is_cross_site, is_loopback_only, parse_address
 from emulator.template_tables import load_template
 
 log = logging.getLogger("devserver")
@@ -142,6 +144,8 @@ class DevApp:
     functions: dict[str, LambdaFunction] = field(default_factory=dict)
     # Where the emulator and the deployed resources' local stand-ins are, for GET /_dev/aws.
     aws: dict[str, Any] = field(default_factory=dict)
+    # Where a browser loads this server's page from: the only origins its /_dev routes answer.
+    own_origins: list[str] = field(default_factory=list)
 
 
 class DevHTTPServer(ThreadingHTTPServer):
@@ -183,6 +187,9 @@ class RequestHandler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def _respond(self, path: str) -> HttpResponse:
+        refusal = self._refusal(path)
+        if refusal is not None:
+            return refusal
         if any(path == api or path.startswith(api + "/") for api in (API_PATH, FORMS_PATH)):
             return self._invoke_api()
         if path.startswith(LAMBDA_PREFIX + "/"):
@@ -192,6 +199,35 @@ class RequestHandler(BaseHTTPRequestHandler):
         if self.command in ("GET", "HEAD"):
             return self._static(path)
         return _json_response(404, {"error": "not_found", "message": "Nothing here."})
+
+    def _refusal(self, path: str) -> HttpResponse | None:
+        """The answer to a request meant for another host (DNS rebinding) or, on a /_dev route, sent
+        by another site's page; None for one this server should serve (see emulator.served_hosts)."""
+        own_origins = self._app().own_origins
+        hosts = [urlsplit(origin).hostname or "" for origin in own_origins]
+        # Listening on a wildcard, the server is also the address a connection reached it at.
+        local = parse_address(str(self.connection.getsockname()[0]))
+        if local is not None:
+            hosts.append(str(getattr(local, "ipv4_mapped", None) or local))
+        # Two Host headers are refused too: which one a proxy or a browser meant is unknown (RFC 9112, 3.2).
+        host_headers = self.headers.get_all("Host") or []
+        if len(host_headers) != 1 or not host_is_served(host_headers[0], hosts, self.server.server_port):
+            self.close_connection = True  # its body is left unread
+            return _json_response(
+                403, {"error": "host_not_served", "message": "This server answers only for its own address."}
+            )
+        if path.startswith("/_dev/") and is_cross_site(
+            self.headers.get("Origin"), self.headers.get("Sec-Fetch-Site"), own_origins
+        ):
+            self.close_connection = True  # its body is left unread
+            return _json_response(
+                403,
+                {
+                    "error": "cross_site_refused",
+                    "message": "The /_dev routes answer only this server's page.",
+                },
+            )
+        return None
 
     def _invoke_api(self) -> HttpResponse:
         body = self._read_body()
@@ -356,6 +392,7 @@ def serve(host: str, port: int) -> None:
         deployment_forms()
     except FormError as error:
         raise StartupError(str(error)) from None
+    _quiet_library_info()
     host = host.strip("[]")  # "--host [::1]" as in a URL: the socket wants the bare address
     server_class = DevHTTPServer6 if ":" in host else DevHTTPServer
     with contextlib.ExitStack() as stack:
@@ -395,17 +432,59 @@ def serve(host: str, port: int) -> None:
                 "region": emulator.region,
                 "table_name": table_name,
                 "guard_table_name": os.environ["GUARD_TABLE_NAME"].strip(),
+                "address_secret_arn": os.environ["CLIENT_ADDRESS_SECRET_ARN"].strip(),
                 "dead_letter_queue_url": notifier.dead_letter_queue_url,
                 "notify_function_name": notifier.function.name,
                 "lambda_endpoint_url": base_url + LAMBDA_PREFIX,
+                # For `enquiries doctor`'s CORS preflights.
+                "api_url": base_url + API_PATH,
+                "allowed_origins": os.environ["ALLOWED_ORIGINS"],
+                # For `enquiries canary`'s proof (the emulator's secret, never a real one).
             },
+            own_origins=origins,
         )
         # Background workers (such as a poller running the notifier from the table's stream) are
         # entered here with stack.enter_context, so they stop before the HTTP server and the emulator.
         if notifier.poller is not None:
             stack.enter_context(notifier.poller.running())
+        if not is_loopback_only(host):
+            _warn_reachable(host, real_port)
         print(f"enquiries local server ready at {base_url}", flush=True)
+        print(_start_notes(os.environ), flush=True)
         httpd.serve_forever()
+
+
+def _start_notes(environ: Mapping[str, str]) -> str:
+    """What a developer trying the form should know before the first send: nothing survives a stop,
+    and whether the per-address limit is on (environment.SETTING_DEFAULTS turns it off locally)."""
+    limit = environ.get("RATE_LIMIT_PER_HOUR", "").strip()
+    limit_note = (
+        "rate limit off (RATE_LIMIT_PER_HOUR=0; RATE_LIMIT_PER_HOUR=10 make dev turns it on, as deployed)"
+        if limit in ("", "0")
+        else f"rate limit on: RATE_LIMIT_PER_HOUR={limit} accepted enquiries per address per hour"
+    )
+    return f"Enquiries and emails are kept in memory and lost when the server stops; {limit_note}."
+
+
+def _quiet_library_info() -> None:
+    """Libraries' INFO lines (botocore's on each client made) reach the terminal only as "withheld"
+    (enquiries.log): the terminal's handler drops them, and still shows a library's warnings."""
+    from enquiries.log import announces_more_than_a_withholding
+
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(announces_more_than_a_withholding)
+
+
+def _warn_reachable(host: str, port: int) -> None:
+    """Said loudly: the demo's data, its emails and its /_dev routes are open to whoever can connect."""
+    line = "!" * 78
+    print(
+        f"{line}\nWARNING: listening on {host} port {port}, which is REACHABLE FROM THE NETWORK.\n"
+        "Anyone who can connect can read and add enquiries and the emails sent (/_dev/*).\n"
+        f"Use --host 127.0.0.1 unless you mean it.\n{line}",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
+
+from emulator.served_hosts import host_is_served, is_cross_site
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +39,50 @@ class Emulator:
         )
 
 
+# The emulator answers only this machine's AWS clients (boto3 sends neither Origin nor Sec-Fetch-Site).
+EMULATOR_HOST = "127.0.0.1"
+EMULATOR_NAMES = (EMULATOR_HOST, "localhost")
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def only_its_own_clients(app: WsgiApp, port: int) -> WsgiApp:
+    """moto's WSGI app, closed to web pages: a request for another `Host` (DNS rebinding) or from a
+    browser page is refused, and no response carries a CORS header (moto's create_backend_app, in
+    moto/moto_server/werkzeug_app.py, allows every origin through flask_cors), so no page can read it."""
+
+    def guarded(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if not host_is_served(environ.get("HTTP_HOST"), EMULATOR_NAMES, port) or is_cross_site(
+            environ.get("HTTP_ORIGIN"), environ.get("HTTP_SEC_FETCH_SITE"), ()
+        ):
+            body = b'{"message": "The emulator answers only this machine\'s AWS clients."}'
+            start_response(
+                "403 Forbidden", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+            )
+            return [body]
+
+        def without_cors(status: str, response_headers: list[tuple[str, str]], *rest: Any) -> Any:
+            kept = [
+                (name, value)
+                for name, value in response_headers
+                if not name.lower().startswith("access-control-")
+            ]
+            return start_response(status, kept, *rest)
+
+        return app(environ, without_cors)
+
+    return guarded
+
+
 @contextlib.contextmanager
 def running_moto() -> Iterator[str]:
     """Start moto's server on a free loopback port for the duration of the block; yields its URL."""
-    from moto.server import ThreadedMotoServer
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
 
     from emulator import moto_transactions
 
@@ -47,13 +90,19 @@ def running_moto() -> Iterator[str]:
 
     # One line per emulated AWS call is noise next to the local server's own request log.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
+    # moto's ThreadedMotoServer, with its app wrapped (it takes no middleware).
+    moto_app = DomainDispatcherApplication(create_backend_app)
+    server = make_server(EMULATOR_HOST, 0, moto_app, threaded=True, request_handler=MotoRequestHandler)
+    port = int(server.server_address[1])
+    server.app = only_its_own_clients(moto_app, port)  # the port is known only once bound
+    thread = threading.Thread(target=server.serve_forever, name="moto", daemon=True)
+    thread.start()
     try:
-        host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
+        yield f"http://{EMULATOR_HOST}:{port}"
     finally:
-        server.stop()
+        server.shutdown()
+        thread.join()
+        server.server_close()
 
 
 def latest_stream_arn(emulator: Emulator, table_name: str) -> str | None:

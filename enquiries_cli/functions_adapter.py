@@ -12,16 +12,24 @@ tests/test_operator_adapter.py checks it against the functions' code.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from enquiries import canary, canary_metric
 from enquiries.aws import StorageUnavailable, aws_call, plain_item
+from enquiries.client_address import keyed_hash
 from enquiries.forms import DEFAULT_FORM_ID, Form, FormError, FormField, Forms, deployment_forms
+from enquiries.notify.ack_store import address_record_id
+from enquiries.notify.acknowledgement import address_hash_text
+from enquiries.notify.delivery import RESEND_AGAIN, RESEND_KEY, RESEND_REASONS_KEY, RESEND_UNNOTIFIED
 from enquiries.notify.ledger import DynamoNotificationLedger
-from enquiries.settings import DEFAULT_SERVICES
+from enquiries.notify.message import local_time
+from enquiries.settings import DEFAULT_SERVICES, Settings
 
 __all__ = [
     "DEFAULT_FORM_ID",
@@ -31,12 +39,18 @@ __all__ = [
     "FormField",
     "Forms",
     "StorageUnavailable",
+    "acknowledgement_record_id",
     "address_key",
     "aws_call",
+    "canary",
+    "canary_metric",
+    "clinic_timezone",
     "deployment_forms",
     "failed_enquiry_ids",
+    "failure_reasons",
     "get_enquiry",
     "linked_enquiry_id",
+    "local_time",
     "notifier_event",
     "plain_item",
     "services_setting",
@@ -46,6 +60,17 @@ __all__ = [
 # got, with the stored enquiry's id in "enquiry_id" (api.responses.to_replayable). Rate-limit counts
 # ("rate#<hashed address>", storage/rate_limit.py) name no enquiry.
 REPLAY_RECORD_PREFIX = "replay#"
+
+
+def clinic_timezone(environ: Mapping[str, str]) -> ZoneInfo:
+    """The time zone the clinic reads times in: TIMEZONE, as the notifier reads it for its emails, or
+    the same default. ValueError names the variable when it is not a time zone."""
+    default = next(f.default for f in dataclasses.fields(Settings) if f.name == "timezone")
+    name = environ.get("TIMEZONE", "").strip() or str(default)
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"TIMEZONE is invalid: {name!r} is not a time zone, like Europe/London") from None
 
 
 def get_enquiry(client: Any, table_name: str, enquiry_id: str) -> dict[str, Any] | None:
@@ -65,6 +90,13 @@ def linked_enquiry_id(record: Mapping[str, Any]) -> str | None:
     return str(enquiry_id) if enquiry_id else None
 
 
+def acknowledgement_record_id(hashing_key: bytes, address: str) -> str:
+    """The guard-table record that claims `address` for its acknowledgement (`ack#<keyed hash>`,
+    naming the enquiry that claimed it, for 24 hours), computed as the notifier computes it, with the
+    stack's address-hashing key."""
+    return address_record_id(keyed_hash(hashing_key, address_hash_text(address)))
+
+
 def address_key(address: str) -> str:
     """What two addresses are compared by: the form validation stores (email-validator's normalised
     address: the domain in lower case, an internationalised domain in Unicode), in lower case.
@@ -81,10 +113,14 @@ def address_key(address: str) -> str:
     return text.lower()
 
 
-def notifier_event(enquiry_ids: Sequence[str], *, region: str, source: str) -> dict[str, Any]:
+def notifier_event(
+    enquiry_ids: Sequence[str], *, region: str, source: str, again: bool = False
+) -> dict[str, Any]:
     """The notifier's input for these enquiries: one DynamoDB stream INSERT record each, as Lambda
     delivers them (https://docs.aws.amazon.com/lambda/latest/dg/with-ddb.html), holding only the key.
-    The notifier reads the item itself (a consistent read) and skips one already marked notified.
+    The notifier reads the item itself (a consistent read) and skips one already marked notified,
+    unless `again` asks it to email the clinic once more; each record carries RESEND_KEY, which also
+    keeps the stream's daily cap off the operator's resends.
 
     Each record's SequenceNumber is its position, which is what the notifier names in
     `batchItemFailures` for a record it could not send (see `failed_enquiry_ids`).
@@ -106,6 +142,7 @@ def notifier_event(enquiry_ids: Sequence[str], *, region: str, source: str) -> d
                     "StreamViewType": "NEW_IMAGE",
                 },
                 "eventSourceARN": source,
+                RESEND_KEY: RESEND_AGAIN if again else RESEND_UNNOTIFIED,
             }
             for position, enquiry_id in enumerate(enquiry_ids)
         ]
@@ -121,6 +158,18 @@ def failed_enquiry_ids(enquiry_ids: Sequence[str], result: Any) -> list[str]:
         if identifier.isdigit() and int(identifier) < len(enquiry_ids):
             failed.append(enquiry_ids[int(identifier)])
     return failed
+
+
+def failure_reasons(enquiry_ids: Sequence[str], result: Any) -> dict[str, str]:
+    """Why the notifier could not send each failed enquiry of a `notifier_event`, as it answers the
+    operator's resend (an AWS error code, such as SES's MessageRejected); an enquiry it gave no
+    reason for (an older notifier) is left out."""
+    reasons = result.get(RESEND_REASONS_KEY) if isinstance(result, Mapping) else None
+    found: dict[str, str] = {}
+    for identifier, reason in (reasons or {}).items() if isinstance(reasons, Mapping) else ():
+        if str(identifier).isdigit() and int(identifier) < len(enquiry_ids) and reason:
+            found[enquiry_ids[int(identifier)]] = str(reason)
+    return found
 
 
 def services_setting() -> tuple[str, ...]:

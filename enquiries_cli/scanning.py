@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from enquiries_cli.functions_adapter import aws_call, plain_item
+from enquiries_cli.functions_adapter import aws_call, canary, plain_item
 
 PAGE_SIZE = 1000
 
@@ -76,10 +76,12 @@ def scan(
     on_page: Callable[[int], None] = lambda count: None,
 ) -> Iterator[dict[str, Any]]:
     """Every item (plain values) that meets `condition`, one page at a time, with only `attributes`
-    (all when None). Consistent reads: an enquiry stored a moment ago is included."""
+    (all when None). Consistent reads: an enquiry stored a moment ago is included. The scheduled
+    canary's enquiry, the stack's own test, is never one of them: no subcommand lists, exports,
+    counts, hands out, erases or resends it (nothing else has its attribute)."""
     condition = condition or Condition()
     request: dict[str, Any] = {"TableName": table_name, "Limit": PAGE_SIZE, "ConsistentRead": True}
-    names = dict(condition.names)
+    names = {**condition.names, "#canary": canary.ATTRIBUTE}
     if attributes:
         projected: list[str] = []
         for attribute in attributes:
@@ -87,10 +89,9 @@ def scan(
             names[placeholder] = attribute
             projected.append(placeholder)
         request["ProjectionExpression"] = ", ".join(projected)
-    if condition.clauses:
-        request["FilterExpression"] = " AND ".join(f"({clause})" for clause in condition.clauses)
-    if names:
-        request["ExpressionAttributeNames"] = names
+    clauses = [*condition.clauses, "attribute_not_exists(#canary)"]
+    request["FilterExpression"] = " AND ".join(f"({clause})" for clause in clauses)
+    request["ExpressionAttributeNames"] = names
     if condition.values:
         request["ExpressionAttributeValues"] = condition.values
     while True:

@@ -19,11 +19,22 @@ TABLE = "TableName"
 GUARD_TABLE = "GuardTableName"
 NOTIFIER = "NotifyFunctionName"
 DEAD_LETTER_QUEUE = "DeadLetterQueueUrl"
+ADDRESS_SECRET = "AddressSecretArn"  # noqa: S105 - the output's name, not a secret
+# What `doctor` checks (enquiries_cli/doctor.py).
+API_URL = "ApiUrl"
+ALLOWED_ORIGINS = "CorsAllowedOrigins"
+ALERT_TOPIC = "AlertTopicArn"
+SENDER_IDENTITY = "SesSenderIdentity"
+CLINIC_ADDRESSES = "ClinicAddresses"
+CANARY = "CanaryFunctionName"
 _LOCAL_KEYS = {
     TABLE: "table_name",
     GUARD_TABLE: "guard_table_name",
     NOTIFIER: "notify_function_name",
     DEAD_LETTER_QUEUE: "dead_letter_queue_url",
+    ADDRESS_SECRET: "address_secret_arn",
+    API_URL: "api_url",
+    ALLOWED_ORIGINS: "allowed_origins",
 }
 LOCAL_DUMMY_CREDENTIAL = "testing"  # the emulator takes any key; a real one is never sent to it
 
@@ -71,6 +82,10 @@ class Target:
     @property
     def notifier_name(self) -> str:
         return self.resource(NOTIFIER)
+
+    @property
+    def address_secret(self) -> str:
+        return self.resource(ADDRESS_SECRET)
 
     @property
     def dead_letter_queue_url(self) -> str | None:

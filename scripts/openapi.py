@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import json
 import sys
 import tomllib
+from collections.abc import Callable
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,7 @@ DOCUMENT_PATH = REPO / "docs" / "openapi.json"
 TITLE = "enquiries"
 ENQUIRIES_PATH = "/enquiries"
 # The document describes the defaults; an example origin turns CORS (and so the preflight) on.
-EXAMPLE_ORIGIN = "https://www.example-clinic.co.uk"
+EXAMPLE_ORIGIN = "https://www.clinic.example"
 
 Schema = dict[str, Any]
 
@@ -41,6 +43,8 @@ STATUS_CODES: dict[int, str] = {
     500: "internal_error",
     503: "unavailable",
 }
+# A status's other codes: a used Idempotency-Key with another body is a 422 without `fields`.
+OTHER_CODES: dict[int, tuple[str, ...]] = {422: ("idempotency_key_reused",)}
 # Component names of the error responses, by status.
 ERROR_RESPONSES: dict[int, tuple[str, str]] = {
     400: (
@@ -66,7 +70,9 @@ ERROR_RESPONSES: dict[int, tuple[str, str]] = {
     422: (
         "ValidationFailed",
         "One or more fields fail; `fields` names every one, each with what to fix, in "
-        "plain words. Unknown fields, repeated fields and file parts are named too.",
+        "plain words. Unknown fields, repeated fields and file parts are named too. Or "
+        "(`idempotency_key_reused`, without `fields`) the Idempotency-Key was used within 24 hours for "
+        "an enquiry with other fields: nothing is stored.",
     ),
     429: (
         "RateLimited",
@@ -134,9 +140,73 @@ def powertools_document() -> Schema:
 # -- request bodies ------------------------------------------------------------------------------------
 
 
-# Unicode's control characters (category Cc), as a regular expression class body.
-CONTROL = "\\x00-\\x1f\\x7f-\\x9f"
-NOT_CONTROL = f"[^{CONTROL}]"
+SURROGATES = range(0xD800, 0xE000)  # not characters: never in text
+LAST_BMP = 0xFFFF
+
+
+@functools.cache
+def _classed_code_points() -> tuple[int, ...]:
+    """Every code point in any of the classes of enquiries/text_classes.py (a few thousand), in order."""
+    from enquiries import text_classes as classes
+
+    return tuple(
+        code
+        for code in range(0x110000)
+        if code not in SURROGATES
+        and (
+            classes.is_control_format_or_separator(chr(code))
+            or classes.is_format_or_default_ignorable(chr(code))
+        )
+    )
+
+
+def _class_body(member: Callable[[str], bool]) -> str:
+    """The code points `member` holds, as a regular expression class body: BMP characters escaped
+    (\\uXXXX, which ECMA-262 and Python read alike), others as themselves."""
+    ranges: list[list[int]] = []
+    for code in _classed_code_points():
+        if not member(chr(code)):
+            continue
+        if ranges and ranges[-1][1] == code - 1:
+            ranges[-1][1] = code
+        else:
+            ranges.append([code, code])
+
+    def one(code: int) -> str:
+        return f"\\u{code:04x}" if code <= LAST_BMP else chr(code)
+
+    return "".join(one(low) if low == high else f"{one(low)}-{one(high)}" for low, high in ranges)
+
+
+def character_classes() -> dict[str, str]:
+    """The classes the field rules use (enquiries/text_classes.py), as regular expression class bodies."""
+    from enquiries import text_classes as classes
+
+    return {
+        # Control characters (Cc) and the line and paragraph separators (Zl, Zp).
+        "control": _class_body(lambda c: classes.is_control(c) or classes.is_line_or_paragraph_separator(c)),
+        # What a name may not hold besides: format and default-ignorable characters, but the joiners.
+        "hidden": _class_body(
+            lambda c: classes.is_format_or_default_ignorable(c) and c not in classes.JOINERS
+        ),
+        # What a message may not hold: controls other than tab, LF and CR (CR LF and CR become LF).
+        "message_control": _class_body(lambda c: classes.is_control(c) and c not in "\t\n\r"),
+    }
+
+
+# A phone number as people write it: digits, a leading +, spaces, brackets, dots, slashes and dashes,
+# and an extension (ext 2, x2, #2). Whether it is possible for its region is libphonenumber's to say.
+PHONE_PATTERN = r"^(|\+?[0-9][0-9 ().\/-]{3,30}((ext\.?|x|#) ?[0-9]{1,7})?)$"
+# What JSON Schema cannot say: tests/test_fuzz_api.py allows exactly these when it checks that valid data
+# is accepted and invalid data refused.
+UNEXPRESSED_RULES = (
+    "Some rules are not expressible here. Matching this schema, an enquiry is still a 422 for an address "
+    "email-validator refuses, a number not possible for its region, a name holding `=?` (an encoded word "
+    "in email), or a name or message that shows nothing (such as U+2800 BRAILLE PATTERN BLANK). Not "
+    "matching it, an enquiry is still accepted when it does once normalised (trimmed, a service or "
+    "consent word in another letter case, consent as the number 1, a phone number in another layout), "
+    "and a filled `_gotcha` gets the answer an enquiry would get."
+)
 TURNSTILE_NOTE = (
     "With `TURNSTILE_SECRET` set, the field `cf-turnstile-response` (the Cloudflare Turnstile token) is "
     "required too, and a failed check is a 422 on field `captcha`; without it, that field is unknown."
@@ -154,6 +224,8 @@ def _field_rules(form: bool) -> dict[str, Schema | None]:
     def optional(schema: Schema) -> Schema:
         return schema if form else {**schema, "type": ["string", "null"]}
 
+    classes = character_classes()
+    control, hidden, message_control = classes["control"], classes["hidden"], classes["message_control"]
     consent_words = sorted(CONSENT_TRUE)
     consent_text: Schema = {"type": "string", "enum": consent_words}
     return {
@@ -161,9 +233,12 @@ def _field_rules(form: bool) -> dict[str, Schema | None]:
             "type": "string",
             "minLength": 1,
             "maxLength": NAME_MAX,
-            # Something other than spaces, and no control characters.
-            "pattern": f"^{NOT_CONTROL}*[^\\s{CONTROL}]{NOT_CONTROL}*$",
-            "description": f"1-{NAME_MAX} characters after trimming; no control characters. Stored trimmed.",
+            # Something other than spaces, and no control, separator, format or default-ignorable
+            # character but the joiners (an emoji variation selector after a symbol is allowed too).
+            "pattern": f"^[^{control}{hidden}]*[^\\s{control}{hidden}][^{control}{hidden}]*$",
+            "description": f"1-{NAME_MAX} characters after trimming; no control, format or line/paragraph "
+            "separator characters, and no default-ignorable ones except ZWJ, ZWNJ and an emoji variation "
+            "selector after a symbol. Stored trimmed.",
             "examples": ["Jane Doe"],
         },
         "email": {
@@ -177,15 +252,19 @@ def _field_rules(form: bool) -> dict[str, Schema | None]:
         "phone": optional(
             {
                 "type": "string",
-                "description": "Optional: a possible phone number; national numbers are read in "
-                "`DEFAULT_PHONE_REGION` (default GB). Stored as E.164, e.g. +448009875336. Empty counts "
-                "as absent.",
-                "examples": ["0800 987 5336", "+44 1632 960123"],
+                "pattern": PHONE_PATTERN,
+                "description": "Optional: a phone number possible for its region (libphonenumber's "
+                "lengths: the pattern only shows the characters); national numbers are read in "
+                "`DEFAULT_PHONE_REGION` (default GB). Stored as E.164, e.g. +448009875336, with an "
+                "extension as `;ext=2`. Empty counts as absent.",
+                "examples": ["0800 987 5336", "+44 1632 960123", "07700 900123 ext 2"],
             }
         ),
         "service": optional(
             {
                 "type": "string",
+                # The canonical spellings (any letter case is accepted), and empty for none.
+                "enum": [*DEFAULT_SERVICES, ""] if form else [*DEFAULT_SERVICES, "", None],
                 "description": "Optional: one of `SERVICES`, matched case-insensitively (default: "
                 + ", ".join(DEFAULT_SERVICES)
                 + "). Stored in its canonical spelling. Empty counts as absent.",
@@ -196,8 +275,9 @@ def _field_rules(form: bool) -> dict[str, Schema | None]:
             "type": "string",
             "minLength": 1,
             "maxLength": MESSAGE_MAX,
-            "pattern": r"\S",
-            "description": f"1-{MESSAGE_MAX:,} characters after trimming. Stored trimmed.",
+            "pattern": f"^[^{message_control}]*[^\\s{message_control}][^{message_control}]*$",
+            "description": f"1-{MESSAGE_MAX:,} characters after trimming; line breaks and tabs, but no "
+            "other control character. Stored trimmed, line breaks as LF.",
             "examples": ["My lower back has been stiff since a half marathon."],
         },
         "consent": {
@@ -219,10 +299,12 @@ def _field_rules(form: bool) -> dict[str, Schema | None]:
         ),
         "_next": optional(
             {
+                # Any text: a value that is not an absolute http(s) URL of an allowed origin (empty,
+                # relative, elsewhere) is accepted and ignored, so it is no `format: uri`.
                 "type": "string",
-                "format": "uri",
-                "description": "Where an HTML form post is sent (303) on success; honoured only when its "
-                "origin is in `ALLOWED_ORIGINS`. Never stored.",
+                "description": "Where an HTML form post is sent (303) on success; honoured only when it "
+                "is an absolute http(s) URL whose origin is in `ALLOWED_ORIGINS`. Any other value (empty, "
+                "relative, another origin) is accepted and ignored. Never stored.",
             }
         ),
         # Unknown (a 422) under the default settings this document shows; see TURNSTILE_NOTE.
@@ -272,7 +354,9 @@ def enquiry_schemas() -> tuple[Schema, Schema]:
                     else "An enquiry as a UTF-8 JSON object."
                 )
                 + " Any other field is a 422 that names it; a field sent twice is a 422. "
-                + TURNSTILE_NOTE,
+                + TURNSTILE_NOTE
+                + " "
+                + UNEXPRESSED_RULES,
                 "type": "object",
                 "properties": properties,
                 "required": required,
@@ -329,6 +413,12 @@ def error_response(status: int) -> Schema:
     }
     if status == HTTPStatus.UNPROCESSABLE_ENTITY:
         schema["allOf"][1]["required"] = ["fields"]
+    if status in OTHER_CODES:
+        others = [
+            {"allOf": [_ref("schemas", "ErrorBody"), {"properties": {"error": {"const": code}}}]}
+            for code in OTHER_CODES[status]
+        ]
+        schema = {"oneOf": [schema, *others]}
     if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
         schema["allOf"][1]["required"] = ["reference"]
     response: Schema = {
@@ -362,7 +452,16 @@ def success_schema() -> Schema:
 
 
 def post_operation(generated: Schema) -> Schema:
+    from enquiries import text_classes
     from enquiries.api.app import IDEMPOTENCY_KEY_MAX
+
+    # Cc, Cf, Zl and Zp; with the format characters meant to be seen listed, as Cf in any Unicode version.
+    key_excluded = _class_body(
+        lambda c: (
+            text_classes.is_control_format_or_separator(c)
+            or (text_classes.is_format_or_default_ignorable(c) and not text_classes.is_default_ignorable(c))
+        )
+    )
 
     operation = {key: value for key, value in generated.items() if key not in ("responses", "summary")}
     responses: Schema = {
@@ -397,13 +496,13 @@ def post_operation(generated: Schema) -> Schema:
                 "name": "Idempotency-Key",
                 "in": "header",
                 "required": False,
-                "description": f"1 to {IDEMPOTENCY_KEY_MAX} printable characters; longer, or with control "
-                "characters, is a 400.",
+                "description": f"1 to {IDEMPOTENCY_KEY_MAX} characters; longer, or with a control, format "
+                "or line/paragraph separator character, is a 400.",
                 "schema": {
                     "type": "string",
                     "minLength": 1,
                     "maxLength": IDEMPOTENCY_KEY_MAX,
-                    "pattern": "^[^\\x00-\\x1f\\x7f]+$",
+                    "pattern": f"^[^{key_excluded}]+$",
                 },
             }
         ],

@@ -34,7 +34,12 @@ from scripts.build_checks import (
 
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATE = REPO / "template.yaml"
-BUILD_DIR = REPO / ".aws-sam" / "build"
+# A folder of the check's own: `sam deploy` reads .aws-sam/build, and a check build (for another Python on
+# a machine without the template's) must never be what a deploy uploads next. Its own cache too: SAM's
+# default cache (.aws-sam/cache) is shared with the reader's builds.
+CHECK_DIR = REPO / ".aws-sam" / "check"
+BUILD_DIR = CHECK_DIR / "build"
+CACHE_DIR = CHECK_DIR / "cache"
 # Lambda's Python runtimes to fall back on, nearest to the template's first (python3.13).
 FALLBACK_VERSIONS = ("3.12", "3.11", "3.10", "3.9", "3.14")
 PROBE_TIMEOUT_SECONDS = 20
@@ -42,7 +47,7 @@ MAGIC_NUMBER_PROBE = "import importlib.util as u; print(int.from_bytes(u.MAGIC_N
 # Only the keys that name the runtime a function runs on or a layer is built for.
 RUNTIME_KEYS = re.compile(r"^(\s*(?:Runtime|BuildMethod|CompatibleRuntimes)\s*:.*)$", re.MULTILINE)
 PYTHON_RUNTIME = re.compile(r"\bpython(\d+\.\d+)\b")
-# The template's functions and layers: `sam build` puts each in .aws-sam/build/<LogicalId>/.
+# The template's functions and layers: `sam build` puts each in <build dir>/<LogicalId>/.
 BUILT_RESOURCE = re.compile(r"^  (\w+):\n    Type: AWS::Serverless::(Function|LayerVersion)$", re.MULTILINE)
 # The function whose zip a visitor waits for on a cold start (issue 14: at most 1 MiB, with bytecode).
 SIZE_LIMITED_FUNCTION = "SubmitEnquiryFunction"
@@ -187,8 +192,8 @@ def main() -> int:
         python = find_python(FALLBACK_VERSIONS, env.get("PATH", ""), pyenv_root)
         if not python:
             raise SystemExit(f"sam-check: no python{version} on this machine, nor any of {FALLBACK_VERSIONS}")
-        template = REPO / ".aws-sam" / f"template.python{python.version}.yaml"
-        template.parent.mkdir(exist_ok=True)
+        template = CHECK_DIR / f"template.python{python.version}.yaml"
+        template.parent.mkdir(parents=True, exist_ok=True)
         template.write_text(with_python_version(text, python.version), encoding="utf-8")
         notes = [
             f"this machine has no working python{version} (with pip), the template's runtime: building with",
@@ -213,6 +218,8 @@ def main() -> int:
             str(REPO),  # the copy's CodeUri and ContentUri are relative to the repository, as the template's
             "--build-dir",
             str(BUILD_DIR),
+            "--cache-dir",
+            str(CACHE_DIR),
             "--config-file",
             str(REPO / "samconfig.toml"),
         ],

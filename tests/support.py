@@ -29,7 +29,7 @@ GUARD_TABLE_NAME = "enquiries-guard-test"
 SECRET_NAME = "enquiries-client-address-key"
 SECRET_VALUE = "test-address-hash-key"
 REGION = "eu-west-2"
-ALLOWED_ORIGIN = "https://www.example-clinic.co.uk"
+ALLOWED_ORIGIN = "https://www.clinic.example"
 
 BASE_ENV = {
     "TABLE_NAME": TABLE_NAME,
@@ -74,6 +74,14 @@ CONTRACT_ERRORS = {
     500: "internal_error",
     503: "unavailable",
 }
+# The contract's codes beyond a status's own: a used Idempotency-Key with another body (Duplicates).
+CONTRACT_OTHER_ERRORS = {422: ("idempotency_key_reused",)}
+
+
+def contract_codes(status: int) -> set[str]:
+    """The error codes the contract allows with `status`."""
+    return {CONTRACT_ERRORS[status], *CONTRACT_OTHER_ERRORS.get(status, ())}
+
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -143,8 +151,8 @@ class FakeContext:
     memory_limit_in_mb: int = 512
     invoked_function_arn: str = "arn:aws:lambda:eu-west-2:123456789012:function:SubmitEnquiryFunction"
     aws_request_id: str = "6f1c2b9e-0d4a-4b8e-9a59-3f0e2f4c1a77"
-    # A fresh invocation of the notifier, whose timeout (30 s) is the longer of the two functions'.
-    remaining_millis: int = 30_000
+    # A fresh invocation of the notifier, whose timeout (120 s) is the longer of the two functions'.
+    remaining_millis: int = 120_000
 
     def get_remaining_time_in_millis(self) -> int:
         return self.remaining_millis

@@ -125,7 +125,11 @@ def item(dynamodb: Any, enquiry_id: str) -> dict[str, Any]:
 
 
 def guard_records(dynamodb: Any) -> list[dict[str, Any]]:
-    return list(dynamodb.scan(TableName=GUARD_TABLE_NAME)["Items"])
+    """The guard table's records the acknowledgement wrote (not the day's count of clinic emails)."""
+    from enquiries.notify.notification_cap import DAY_PREFIX
+
+    items = dynamodb.scan(TableName=GUARD_TABLE_NAME)["Items"]
+    return [item for item in items if not item["id"]["S"].startswith(DAY_PREFIX)]
 
 
 def emitted(printed: str, name: str) -> list[float]:
@@ -440,6 +444,60 @@ def test_acknowledgement_at_most_one_per_address_in_24_hours(notifier: Notifier,
     notifier(stored(dynamodb, third))
     assert len(acknowledgements()) == 2
     assert item(dynamodb, third["id"])["acknowledgement"] == "sent"
+
+
+@pytest.mark.parametrize(
+    "spellings",
+    [
+        ["victim@gmail.com", "v.ictim@gmail.com", "vic.tim@gmail.com", "victim@googlemail.com"],
+        ["Victim+x@GMAIL.com", "V.I.C.T.I.M@GoogleMail.com"],
+        ["x-1@yahoo.com", "x-2@yahoo.com", "X-shop@Yahoo.com"],
+        ["jane+a@outlook.com", "Jane+b@Outlook.com", "jane@outlook.com"],
+        ["jane+a@icloud.com", "jane@icloud.com"],
+        ["jane+news@fastmail.com", "news@jane.fastmail.com", "jane@fastmail.com"],
+        ["bob@straße.de", "bob@xn--strae-oqa.de", "BOB@STRAẞE.de"],
+        ["bob@ｅｘａｍｐｌｅ.com", "bob@EXAMPLE.com"],
+    ],
+)
+def test_acknowledgement_address_spellings_of_one_mailbox_have_one_key(spellings: list[str]) -> None:
+    # Given spellings of one mailbox, by the rules its provider documents
+    # When the limit normalises them
+    keys = {normalised_address(spelling) for spelling in spellings}
+
+    # Then they count as one address
+    assert len(keys) == 1, keys
+
+
+@pytest.mark.parametrize(
+    "different",
+    [
+        ["bob@straße.de", "bob@strasse.de"],
+        ["jane.doe@example.com", "janedoe@example.com"],
+        ["x-1@example.com", "x-2@example.com"],
+        ["victim@gmail.com", "victim@gmail.co"],
+    ],
+)
+def test_acknowledgement_address_different_mailboxes_keep_different_keys(different: list[str]) -> None:
+    # Given addresses of different mailboxes (two domains, or a provider with no such alias rule)
+    # When the limit normalises them
+    keys = {normalised_address(address) for address in different}
+
+    # Then none is merged with another
+    assert len(keys) == len(different), keys
+
+
+def test_acknowledgement_one_per_gmail_mailbox_however_it_is_spelt(notifier: Notifier, dynamodb: Any) -> None:
+    # Given enquiries from four spellings of one Gmail mailbox, within a day
+    spellings = ["victim@gmail.com", "v.ictim@gmail.com", "vic.tim@gmail.com", "victim@googlemail.com"]
+    enquiries = [an_enquiry(n, email=address) for n, address in enumerate(spellings, start=1)]
+
+    # When they are notified
+    notifier(stored(dynamodb, *enquiries))
+
+    # Then the clinic gets four emails, and the mailbox one acknowledgement
+    assert len(sent()) == 5
+    assert [to_addresses(message) for message in acknowledgements()] == [["victim@gmail.com"]]
+    assert [item(dynamodb, e["id"])["acknowledgement"] for e in enquiries[1:]] == ["address_limit"] * 3
 
 
 def test_acknowledgement_address_is_kept_only_as_a_keyed_hash(notifier: Notifier, dynamodb: Any) -> None:
@@ -788,7 +846,7 @@ def submission(key: str | None = None, **fields: Any) -> dict[str, Any]:
 NEVER_STORED = {
     "robot trap filled": (submission(email=VICTIM, _gotcha="https://cheap-pills.example"), 201, "10"),
     "fields refused": (submission(email=VICTIM, message=""), 422, "10"),
-    "same Idempotency-Key, another body": (submission("first-key", email=VICTIM, message="Buy"), 201, "10"),
+    "same Idempotency-Key, another body": (submission("first-key", email=VICTIM, message="Buy"), 422, "10"),
     "double submit": (submission(), 201, "10"),
     "over the rate limit": (submission(email=VICTIM, message="Another question"), 429, "1"),
 }

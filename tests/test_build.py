@@ -117,11 +117,14 @@ def test_build_requirements_list_every_dependency_once_pinned() -> None:
             installed = metadata.version(name)
             assert installed == version, f"{name}: the tests run {installed}, not {version}"
 
-    # And the development requirements include each build's file instead of pinning its packages again
+    # And the local server's requirements (which the development ones include) include each build's
+    # file instead of pinning its packages again
+    assert "-r requirements-server.txt" in development
+    server = (REPO / "requirements-server.txt").read_text(encoding="utf-8")
     for unit in BUILD_UNITS:
-        assert f"-r {BUILD_UNITS[unit]}requirements.txt" in development
-    pinned_again = {name for unit_pins in pins.values() for name in unit_pins} & set(
-        _pins(REPO / "requirements.txt")
+        assert f"-r {BUILD_UNITS[unit]}requirements.txt" in server
+    pinned_again = {name for unit_pins in pins.values() for name in unit_pins} & (
+        set(_pins(REPO / "requirements.txt")) | set(_pins(REPO / "requirements-server.txt"))
     )
     assert not pinned_again
 
@@ -223,13 +226,15 @@ def test_build_leaves_out_only_parts_of_powertools_nothing_imports() -> None:
     [
         ("#!/bin/sh\necho 3.12\n", "is Python 3.12, "),
         ("#!/bin/sh\necho 'pyenv: no python3.13' >&2\nexit 127\n", ""),
+        # Debian's python3.13 without python3-pip: the version is right, `import pip` fails.
+        ("#!/bin/sh\ncase \"$*\" in *pip*) echo 'No module named pip' >&2; exit 1;; esac\necho 3.13\n", ""),
     ],
-    ids=["another-version", "a-failing-shim"],
+    ids=["another-version", "a-failing-shim", "no-pip"],
 )
 def test_build_stops_when_python3_13_is_not_the_runtimes_python(
     tmp_path: Path, makefile_dir: Path, interpreter: str, found: str
 ) -> None:
-    # Given a python3.13 first on PATH that is another Python, or a pyenv shim that fails
+    # Given a python3.13 first on PATH that is another Python, a pyenv shim that fails, or one without pip
     (tmp_path / "bin").mkdir()
     fake = tmp_path / "bin" / "python3.13"
     fake.write_text(interpreter, encoding="utf-8")
@@ -256,8 +261,8 @@ def test_build_stops_when_python3_13_is_not_the_runtimes_python(
     # Then it stops before installing anything, and says which Python it needs
     assert completed.returncode != 0
     assert (
-        f"sam build: stopped: 'python3.13' {found}not a working Python 3.13. The bytecode must be compiled "
-        "by the runtime's Python (python3.13): put it first on PATH." in completed.stderr
+        f"sam build: stopped: 'python3.13' {found}not a working Python 3.13 with pip. The bytecode must be "
+        "compiled by the runtime's Python (python3.13): put it first on PATH." in completed.stderr
     )
     assert not (tmp_path / "out").exists()
 
@@ -353,11 +358,15 @@ def test_build_development_requirements_include_the_builds_own(tmp_path: Path) -
     # Given the build's own requirements (PyYAML, to compile the forms), which never reach the zip
     build_only = _pins(FUNCTIONS / "build-requirements.txt")
     # When the development requirements are read
-    development = (REPO / "requirements.txt").read_text(encoding="utf-8")
-    # Then they include that file, so the tests read the forms with the same PyYAML, and pin it nowhere else
-    assert "-r functions/build-requirements.txt" in development
+    server = (REPO / "requirements-server.txt").read_text(encoding="utf-8")
+    # Then the local server's (which the tests' include) include that file, so the local server and the
+    # tests read the forms with the same PyYAML, and pin it nowhere else
+    assert "-r functions/build-requirements.txt" in server
+    assert "-r requirements-server.txt" in (REPO / "requirements.txt").read_text(encoding="utf-8")
     assert set(build_only) == {"pyyaml"}
-    assert not set(build_only) & set(_pins(REPO / "requirements.txt"))
+    assert not set(build_only) & (
+        set(_pins(REPO / "requirements.txt")) | set(_pins(REPO / "requirements-server.txt"))
+    )
     assert metadata.version("PyYAML") == build_only["pyyaml"]
 
 
@@ -464,7 +473,7 @@ def test_build_serves_both_handlers_from_bytecode_without_dnspython(tmp_path: Pa
             "TABLE_NAME": "enquiries",
             "GUARD_TABLE_NAME": "enquiries-guard",
             "CLIENT_ADDRESS_SECRET_ARN": "enquiries-client-address-key",
-            "ALLOWED_ORIGINS": "https://www.example-clinic.co.uk",
+            "ALLOWED_ORIGINS": "https://www.clinic.example",
             "CLINIC_EMAIL": "frontdesk@clinic.example",
             "SENDER_EMAIL": "Clinic website <enquiries@clinic.example>",
             "POWERTOOLS_SERVICE_NAME": "enquiries",

@@ -27,6 +27,7 @@ from moto import mock_aws
 
 from devserver import apigw, environment, inspection, site
 from devserver.launcher import READY_PREFIX, LocalServerProcess, ServerNotReady, local_server
+from emulator import served_hosts
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -624,6 +625,40 @@ def test_to_http_response_without_body_is_empty() -> None:
     assert response.body == b""
 
 
+# -- what a developer trying the form meets ---------------------------------------------------------
+
+
+def test_server_default_has_no_rate_limit_and_says_data_is_kept_in_memory(server: RunningServer) -> None:
+    # Given the local server as `make dev` starts it (no RATE_LIMIT_PER_HOUR in the environment)
+    # When one address sends more enquiries than the deployed limit of 10 an hour
+    replies = [post_json(server.url, an_enquiry()) for _ in range(12)]
+    # Then each is stored, and the start line said the limit is off and that nothing survives a stop
+    assert [reply.status for reply in replies] == [201] * 12
+    started = "".join(server.output)
+    assert "kept in memory and lost when the server stops" in started
+    assert "rate limit off (RATE_LIMIT_PER_HOUR=0; RATE_LIMIT_PER_HOUR=10 make dev turns it on" in started
+
+
+def test_server_rate_limit_set_by_the_developer_applies_and_is_announced() -> None:
+    # Given a local server started with RATE_LIMIT_PER_HOUR=2
+    with local_server({"RATE_LIMIT_PER_HOUR": "2"}) as running:
+        # When one address sends three enquiries
+        statuses = [post_json(running.url, an_enquiry()).status for _ in range(3)]
+    # Then the third is refused as over the limit, and the start line said the limit is on
+    assert statuses == [201, 201, 429]
+    assert "rate limit on: RATE_LIMIT_PER_HOUR=2" in "".join(running.output)
+
+
+def test_server_output_does_not_announce_withheld_library_lines(server: RunningServer) -> None:
+    # Given the running local server, which has made its AWS clients and stored an enquiry
+    assert post_json(server.url, an_enquiry()).status == 201
+    server.wait_for_output("POST /enquiries 201")
+    # When its output is read
+    output = "".join(server.output)
+    # Then no library's INFO line is there as a "withheld" sentence (botocore says one per client)
+    assert "log line withheld" not in output
+
+
 # -- the handlers' environment ---------------------------------------------------------------------
 
 
@@ -658,6 +693,10 @@ def test_handler_environment_defaults_every_required_setting() -> None:
         ("FE80::0:1", ["http://[fe80::1]:3000"]),
         ("192.0.2.7", ["http://192.0.2.7:3000"]),
         ("Dev.Example", ["http://dev.example:3000"]),
+        ("0", ["http://127.0.0.1:3000", "http://localhost:3000"]),
+        ("127.1", ["http://127.0.0.1:3000", "http://localhost:3000"]),
+        ("::0", ["http://[::1]:3000", "http://127.0.0.1:3000", "http://localhost:3000"]),
+        ("[::0]", ["http://[::1]:3000", "http://127.0.0.1:3000", "http://localhost:3000"]),
     ],
 )
 def test_own_origins_are_where_a_browser_reaches_the_server_written_as_it_sends_them(
@@ -797,3 +836,194 @@ def test_sent_emails_lists_what_went_through_moto_ses(monkeypatch: pytest.Monkey
     assert emails[0]["reply_to"] == ["Zoë Smith <zoe@example.com>"]
     assert emails[0]["subject"] == "New enquiry from Zoë Smith - Osteopathy"
     assert emails[0]["html"] == "<p>Name: Zoë Smith</p>\n"
+
+
+def port_of(url: str) -> int:
+    return int(urlsplit(url).port or 80)
+
+
+@pytest.mark.parametrize("path", ["/_dev/enquiries", "/_dev/aws", "/", "/enquiries"])
+@pytest.mark.parametrize(
+    "host", ["rebound.example:{port}", "rebound.example", "127.0.0.1:1", "127.0.0.1.nip.io:{port}"]
+)
+def test_server_refuses_a_request_addressed_to_another_host(
+    server: RunningServer, path: str, host: str
+) -> None:
+    # Given the running local server, and a page whose name was made to resolve to it (DNS rebinding)
+    # When that page's request arrives with its own name in Host
+    reply = call(server.url, "GET", path, headers={"Host": host.format(port=port_of(server.url))})
+    # Then nothing is served: the stored enquiries stay unread
+    assert reply.status == 403
+    assert reply.json()["error"] == "host_not_served"
+
+
+def test_server_refuses_a_request_with_two_hosts(server: RunningServer) -> None:
+    # Given the running local server
+    port = port_of(server.url)
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+    try:
+        # When a request names its own address and another host
+        connection.putrequest("GET", "/_dev/enquiries", skip_host=True)
+        connection.putheader("Host", f"127.0.0.1:{port}")
+        connection.putheader("Host", f"rebound.example:{port}")
+        connection.endheaders()
+        response = connection.getresponse()
+        status = response.status
+        response.read()
+    finally:
+        connection.close()
+    # Then it is refused
+    assert status == 403
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:{port}", "localhost:{port}", "LOCALHOST:{port}", "127.1:{port}"])
+def test_server_answers_its_own_address_however_it_is_written(server: RunningServer, host: str) -> None:
+    # Given the running local server on 127.0.0.1
+    # When a request names that address in Host, in any spelling of it
+    reply = call(
+        server.url, "GET", "/_dev/enquiries", headers={"Host": host.format(port=port_of(server.url))}
+    )
+    # Then it is served
+    assert reply.status == 200
+
+
+@pytest.mark.parametrize(
+    "browser_headers",
+    [
+        {"Origin": "http://attacker.example"},
+        {"Origin": "null"},
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "same-site"},
+        {"Origin": "http://attacker.example", "Sec-Fetch-Site": "cross-site"},
+    ],
+)
+def test_server_dev_routes_refuse_other_pages(server: RunningServer, browser_headers: dict[str, str]) -> None:
+    # Given the running local server, and another site's page the developer has open
+    # When that page sends a form's text/plain POST to invoke the notifier, and reads the enquiries
+    aws = call(server.url, "GET", "/_dev/aws").json()
+    invocation = f"/_dev/lambda/2015-03-31/functions/{aws['notify_function_name']}/invocations"
+    headers = {"Content-Type": "text/plain", **browser_headers}
+    invoked = call(server.url, "POST", invocation, b'{"Records": []}', headers)
+    read = call(server.url, "GET", "/_dev/enquiries", headers=browser_headers)
+    # Then both are refused, and neither answer lets a browser share it with the page
+    assert (invoked.status, read.status) == (403, 403)
+    assert read.json()["error"] == "cross_site_refused"
+    for reply in (invoked, read):
+        assert not [name for name in reply.headers if name.startswith("access-control-")]
+
+
+@pytest.mark.parametrize(
+    "browser_headers", [{"Sec-Fetch-Site": "same-origin"}, {"Sec-Fetch-Site": "none"}, {}]
+)
+def test_server_dev_routes_answer_its_own_page_and_scripts(
+    server: RunningServer, browser_headers: dict[str, str]
+) -> None:
+    # Given the running local server
+    # When its own page (or a typed address, or a script) asks for the stored enquiries
+    headers = {"Origin": server.url, **browser_headers} if browser_headers else {}
+    reply = call(server.url, "GET", "/_dev/enquiries", headers=headers)
+    # Then it is answered, without CORS headers
+    assert reply.status == 200
+    assert not [name for name in reply.headers if name.startswith("access-control-")]
+
+
+def test_server_emulator_answers_no_web_page(server: RunningServer) -> None:
+    # Given the running local server's emulator
+    endpoint = call(server.url, "GET", "/_dev/aws").json()["endpoint_url"]
+    # When another page asks for a CORS preflight, reads it directly, or reaches it by DNS rebinding
+    preflight = call(
+        endpoint,
+        "OPTIONS",
+        "/",
+        headers={"Origin": "http://attacker.example", "Access-Control-Request-Method": "POST"},
+    )
+    simple = call(endpoint, "POST", "/", b"Action=ListQueues", {"Origin": "http://attacker.example"})
+    rebound = call(endpoint, "GET", "/", headers={"Host": f"rebound.example:{port_of(endpoint)}"})
+    # Then every one is refused, and no answer names an allowed origin
+    assert (preflight.status, simple.status, rebound.status) == (403, 403, 403)
+    for reply in (preflight, simple, rebound):
+        assert not [name for name in reply.headers if name.startswith("access-control-")]
+
+
+def test_server_started_on_an_address_shorthand_serves_the_address_it_means() -> None:
+    # Given the local server started with --host 127.1 (inet_aton's spelling of 127.0.0.1)
+    with local_server(host="127.1") as running:
+        # When its page posts an enquiry, and asks for the stored ones
+        body = json.dumps(an_enquiry()).encode("utf-8")
+        posted = call(
+            running.url,
+            "POST",
+            "/enquiries",
+            body,
+            {"Content-Type": "application/json", "Origin": running.url},
+        )
+        read = call(running.url, "GET", "/_dev/enquiries", headers={"Origin": running.url})
+        output = "".join(running.output)
+    # Then it is the loopback server at 127.0.0.1, quietly: both are answered
+    assert running.url.startswith("http://127.0.0.1:")
+    assert (posted.status, read.status) == (201, 200)
+    assert "REACHABLE FROM THE NETWORK" not in output
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback_only"),
+    [
+        ("127.0.0.1", True),
+        ("127.1", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("0:0:0:0:0:0:0:1", True),
+        ("localhost", True),
+        ("0", False),
+        ("0.0.0.0", False),  # noqa: S104 - a name, not a bind
+        ("::", False),
+        ("::0", False),
+        ("[::]", False),
+        ("192.0.2.7", False),
+        ("dev.example", False),
+    ],
+)
+def test_is_loopback_only_compares_addresses_not_spellings(host: str, loopback_only: bool) -> None:
+    # Given an address the local server is told to listen on
+    # When it decides whether to warn that it is reachable from the network
+    # Then the address is judged by what it means
+    assert served_hosts.is_loopback_only(host) is loopback_only
+
+
+@pytest.mark.parametrize(
+    ("header", "served"),
+    [
+        ("127.0.0.1:3000", True),
+        ("[::1]:3000", True),
+        ("[0:0::1]:3000", True),
+        ("localhost:3000", True),
+        ("127.0.0.1", False),
+        ("127.0.0.1:3001", False),
+        ("127.0.0.1:3000:3000", False),
+        ("[::1:3000", False),
+        ("::1:3000", False),
+        ("", False),
+        (None, False),
+        (":3000", False),
+        ("127.0.0.1:３０００", False),
+    ],
+)
+def test_host_is_served_compares_parsed_addresses(header: str | None, served: bool) -> None:
+    # Given a server reached as 127.0.0.1, [::1] and localhost on port 3000
+    # When a request's Host header is checked
+    # Then only those hosts on that port are served, however the address is written
+    assert served_hosts.host_is_served(header, ["127.0.0.1", "::1", "localhost"], 3000) is served
+
+
+def test_server_requirements_are_what_make_dev_needs_without_the_test_tools() -> None:
+    from scripts.upgrade_check import pins
+
+    # Given the local server's requirements (what `make dev` installs) and the development ones
+    server = pins(REPO / "requirements-server.txt")
+    development = pins(REPO / "requirements.txt")
+    # When they are compared
+    # Then the server's hold the emulator, the template reader and the command, and no test or lint
+    # tool, and the development requirements hold every one of the server's pins, at the same version
+    assert {"moto", "pyyaml", "click", "boto3", "aws-lambda-powertools"} <= set(server)
+    assert not {"pytest", "coverage", "ruff", "mypy", "playwright", "cfn-lint", "hypothesis"} & set(server)
+    assert {name: development[name] for name in server} == server

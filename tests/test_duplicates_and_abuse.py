@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, cast
 from unittest.mock import ANY
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, urlencode
 
 import boto3
 import pytest
@@ -97,7 +97,7 @@ def test_idempotency_key_repeat_gets_first_response_and_stores_once(handler: Han
     assert [item["id"] for item in stored_items(dynamodb)] == [body_of(responses[0])["id"]]
 
 
-def test_idempotency_key_replays_first_response_even_for_another_body(
+def test_idempotency_key_with_another_body_is_422_reused_and_stores_nothing(
     handler: Handler, dynamodb: Any
 ) -> None:
     # Given a key already used for one enquiry
@@ -106,9 +106,35 @@ def test_idempotency_key_replays_first_response_even_for_another_body(
     # When the same key comes with different content
     second = handler(enquiry_event(key="same-key", message="A different message"))
 
-    # Then the first response is returned and nothing more is stored
-    assert second["statusCode"] == first["statusCode"] == 201
-    assert second["body"] == first["body"]
+    # Then the second is refused with a sentence saying why, never answered with the first's 201,
+    # and nothing more is stored
+    assert first["statusCode"] == 201
+    assert second["statusCode"] == 422
+    assert body_of(second)["error"] == "idempotency_key_reused"
+    assert "different enquiry" in body_of(second)["message"]
+    assert len(stored_items(dynamodb)) == 1
+
+
+def test_idempotency_key_with_another_form_post_is_an_html_page_saying_so(
+    handler: Handler, dynamodb: Any
+) -> None:
+    # Given a plain form post with a key, stored
+    first = load_event("submit-urlencoded.json", headers={"idempotency-key": "form-key"})
+    handler(first)
+
+    # When the same key comes with another message from the same plain form
+    fields = dict(parse_qsl(base64.b64decode(first["body"]).decode()), message="Another question")
+    other = load_event(
+        "submit-urlencoded.json",
+        headers={"idempotency-key": "form-key"},
+        body=base64.b64encode(urlencode(fields).encode()).decode(),
+    )
+    response = handler(other)
+
+    # Then the visitor gets the 422 as a page that says so
+    assert response["statusCode"] == 422
+    assert response["headers"]["Content-Type"].startswith("text/html")
+    assert "different enquiry" in response["body"]
     assert len(stored_items(dynamodb)) == 1
 
 
@@ -160,7 +186,7 @@ def test_idempotency_key_html_form_post_replays_the_redirect(handler: Handler, d
     assert item["id"] in second["body"]
 
 
-def test_idempotency_key_invalid_resend_still_gets_the_earlier_success(
+def test_idempotency_key_invalid_resend_is_422_reused_not_the_earlier_success(
     handler: Handler, dynamodb: Any
 ) -> None:
     # Given a key whose enquiry was accepted
@@ -169,9 +195,10 @@ def test_idempotency_key_invalid_resend_still_gets_the_earlier_success(
     # When the same key comes with a body that would fail validation
     second = handler(enquiry_event(key="kept-key", email="jane@"))
 
-    # Then the remembered success is returned, not field errors
-    assert first["statusCode"] == second["statusCode"] == 201
-    assert second["body"] == first["body"]
+    # Then it is not told that it was sent
+    assert first["statusCode"] == 201
+    assert second["statusCode"] == 422
+    assert body_of(second)["error"] == "idempotency_key_reused"
     assert len(stored_items(dynamodb)) == 1
 
 
@@ -597,7 +624,7 @@ def test_rate_limit_slot_is_not_used_when_storage_fails(
 # --- honeypot ---------------------------------------------------------------------------------------
 
 TRAP = "https://cheap-pills.example"
-THANKS = "https://www.example-clinic.co.uk/thanks/"
+THANKS = "https://www.clinic.example/thanks/"
 
 
 def filled_trap(event: dict[str, Any]) -> dict[str, Any]:
@@ -768,6 +795,22 @@ def test_honeypot_counts_spam_blocked_metric(
     metrics = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"SpamBlocked"' in line]
     assert [m["SpamBlocked"] for m in metrics] in ([1.0], [[1.0]])
     assert "198.51.100.7" not in json.dumps(metrics)
+
+
+def test_honeypot_metric_carries_the_stack_own_service(
+    handler: Handler, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a function whose environment names its stack as the service (as template.yaml does)
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "clinic-b")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "EnquiriesB")
+
+    # When a bot's submission is caught
+    handler(load_event("submit-honeypot.json"))
+
+    # Then SpamBlocked is counted for that stack, in the namespace the environment names
+    [metric] = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"SpamBlocked"' in line]
+    assert metric["service"] == "clinic-b"
+    assert metric["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "EnquiriesB"
 
 
 # --- Turnstile ------------------------------------------------------------------------------------

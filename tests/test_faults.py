@@ -350,6 +350,8 @@ def notifier_sending_through(ses: FaultySes, make_notifier: MakeNotifier) -> Han
         ),
         CLINIC_EMAIL=CLINIC,
         SENDER_EMAIL=SENDER,
+        # Hundreds of enquiries in one day: above the daily cap on clinic emails, which is not tested here
+        NOTIFICATION_DAILY_CAP="100000",
     )
     context = FakeContext(function_name="NotifyEnquiryFunction")
     return quietly(lambda event: notifier.lambda_handler(event, context))

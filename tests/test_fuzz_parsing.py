@@ -25,6 +25,7 @@ from support import (
     CONTRACT_ERRORS,
     FUZZ_MEDIA_TYPES,
     Handler,
+    contract_codes,
     load_event,
     stored_items,
     with_json_body,
@@ -109,7 +110,16 @@ plausible_values: dict[str, st.SearchStrategy[Any]] = {
     "message": st.one_of(st.text(min_size=1, max_size=300), surrogate_text),
     "consent": st.sampled_from([True, "on", "Yes", "1", "", "no", 1, None]),
     "_gotcha": st.sampled_from(["", "", "", "I am a bot"]),
-    "_next": st.sampled_from(["", ORIGIN + "/thanks/", "https://elsewhere.example/", "javascript:alert(1)"]),
+    "_next": st.sampled_from(
+        [
+            "",
+            ORIGIN + "/thanks/",
+            "https://elsewhere.example/",
+            "javascript:alert(1)",
+            # fullwidth letters, which browsers map to the ASCII host (UTS #46): in ASCII in Location
+            "https://ｗｗｗ.clinic.example/merci/é?à=1",
+        ]
+    ),
 }
 
 
@@ -344,9 +354,10 @@ def test_validate_enquiry_accepts_or_names_every_problem(
     assert len(stored["email"]) <= EMAIL_MAX
     assert "@" in stored["email"]
     assert stored.get("consent") is True or not rules.require_consent
-    phone = stored.get("phone", "+0")
+    phone, _, extension = stored.get("phone", "+0").partition(";ext=")
     assert phone.startswith("+")
     assert phone[1:].isdigit()
+    assert extension.isdigit() or not extension
     assert stored.get("service") in (None, *rules.services)
     assert set(stored) <= {"name", "email", "phone", "service", "message", "consent"}
 
@@ -403,13 +414,17 @@ def test_handler_answers_any_event_with_a_contract_response(handler: Handler, ev
     response = handler(event)
     # Then the status is a contract status below 500
     status = response["statusCode"]
+    # ... every header value is ASCII, on one line (a header is not valid otherwise)
+    for value in (response.get("headers") or {}).values():
+        assert value.isascii(), response
+        assert not {"\r", "\n"} & set(value), response
     assert status in {200, 201, 204, 303, *CONTRACT_ERRORS}, response
     assert status < 500, response
     # And an error in JSON carries the code for its status and a message
     content_type = (response.get("headers") or {}).get("Content-Type", "")
     if status >= 400 and content_type.startswith("application/json"):
         body = json.loads(response["body"])
-        assert body["error"] == CONTRACT_ERRORS[status], response
+        assert body["error"] in contract_codes(status), response
         assert body["message"].strip(), response
     elif status >= 400:
         assert content_type.startswith("text/html"), response

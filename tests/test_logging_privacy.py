@@ -6,7 +6,9 @@ import base64
 import io
 import json
 import logging
+import threading
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -18,6 +20,7 @@ from support import (
     GUARD_TABLE_NAME,
     REGION,
     TABLE_NAME,
+    FakeContext,
     Handler,
     MakeHandler,
     MakeNotifier,
@@ -307,3 +310,96 @@ def test_notifier_logs_of_every_logger_at_every_level_never_contain_enquiry_cont
             assert text not in everything_in(record), (record.name, record.levelname)
     for text in enquiry_text:
         assert text not in printed.out + printed.err
+
+
+def test_logs_of_each_handler_carry_its_own_function_name_when_both_run_in_one_process(
+    make_handler: MakeHandler, make_notifier: MakeNotifier, log_output: io.StringIO
+) -> None:
+    # Given both handlers in one process, as the local server runs them, and a submission during
+    # which the notifier runs in another thread (the stream poller's)
+    notifier = make_notifier(CLINIC_EMAIL="frontdesk@clinic.example", SENDER_EMAIL="enquiries@clinic.example")
+
+    def clock_while_the_notifier_runs() -> datetime:
+        context = FakeContext(function_name="NotifyEnquiryFunction")
+        poller = threading.Thread(
+            target=notifier.lambda_handler, args=(load_event("stream-modify.json"), context)
+        )
+        poller.start()
+        poller.join()
+        return datetime.now(UTC)
+
+    handler = make_handler(clock=clock_while_the_notifier_runs)
+
+    # When an enquiry is submitted
+    response = handler(load_event("submit-json.json"))
+
+    # Then its log line names the submission function and its request, and the notifier's its own
+    lines = log_records(log_output)
+    [submitted] = [record for record in lines if record["message"] == "request handled"]
+    [skipped] = [record for record in lines if record["message"] == "record skipped"]
+    assert response["statusCode"] == 201
+    assert submitted["function_name"] == "SubmitEnquiryFunction"
+    assert submitted["correlation_id"] == "Vx3kQjmOLPEEMvw="
+    assert skipped["function_name"] == "NotifyEnquiryFunction"
+    assert "correlation_id" not in skipped
+
+
+def test_logs_name_a_refused_origin_and_the_setting_that_admits_it(
+    handler: Handler, log_output: io.StringIO
+) -> None:
+    # Given a post from a site the API does not allow (its Origin written in capitals, with a port)
+    event = load_event("submit-disallowed-origin.json")
+    event["headers"]["origin"] = "HTTPS://Evil.Example:443"
+
+    # When it is refused
+    response = handler(event)
+
+    # Then the log line names the site, as browsers write it, and the setting to add it to
+    assert response["statusCode"] == 403
+    [line] = [record for record in log_records(log_output) if record["message"] == "request handled"]
+    assert line["refused_origin"] == "https://evil.example"
+    assert line["allowed_by"] == "ALLOWED_ORIGINS"
+
+
+def test_logs_never_copy_an_origin_header_that_is_not_one(handler: Handler, log_output: io.StringIO) -> None:
+    # Given an Origin header that carries words, not a site
+    event = load_event("submit-disallowed-origin.json")
+    event["headers"]["origin"] = "my back hurts since the fall"
+
+    # When it is refused
+    response = handler(event)
+
+    # Then the log line says only that it was no origin
+    assert response["statusCode"] == 403
+    assert "back hurts" not in log_output.getvalue()
+    [line] = [record for record in log_records(log_output) if record["message"] == "request handled"]
+    assert line["refused_origin"] == "(not an origin)"
+
+
+def test_terminal_filter_drops_library_info_but_shows_its_warnings_withheld() -> None:
+    from enquiries.log import WITHHELD, announces_more_than_a_withholding
+
+    # Given a terminal's handler with the filter, and a library that logs request content
+    stream = io.StringIO()
+    terminal = logging.StreamHandler(stream)
+    terminal.addFilter(announces_more_than_a_withholding)
+    library, own = logging.getLogger("somelibrary.client"), logging.getLogger("devserver.test")
+    for each in (library, own):
+        each.addHandler(terminal)
+        each.setLevel(logging.INFO)
+    try:
+        # When it logs at INFO and at WARNING, and our own logger at INFO
+        library.info("sending %s", MESSAGE)
+        library.warning("failed to send %s", MESSAGE)
+        own.info("POST /enquiries 201")
+    finally:
+        for each in (library, own):
+            each.removeHandler(terminal)
+            each.setLevel(logging.NOTSET)
+    # Then only the warning shows, withheld, with our own line; the content never does
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("somelibrary.client (")
+    assert lines[0].endswith(WITHHELD)
+    assert lines[1] == "POST /enquiries 201"
+    assert MESSAGE not in stream.getvalue()

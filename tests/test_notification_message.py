@@ -77,6 +77,20 @@ def test_message_has_every_field_in_both_parts() -> None:
     assert "Line one<br>" in html
 
 
+def test_message_phone_extension_is_shown_and_dialled() -> None:
+    # Given an enquiry whose phone number has an extension, as validation stores it
+    phone = validate_enquiry(dict(VALID, phone="07700 900123 ext 2"), FieldRules(services=())).phone
+    assert phone is not None
+
+    # When it is rendered
+    text, html = parts(wire(dict(ITEM, phone=phone)))
+
+    # Then both parts show the extension, and the link dials it (RFC 3966's ";ext=")
+    assert "+44 7700 900123 x2" in text
+    assert "+44 7700 900123 x2" in html
+    assert 'href="tel:+447700900123;ext=2"' in html
+
+
 def test_message_html_escapes_script_and_attributes() -> None:
     # Given fields crafted to break out of HTML text and attributes
     item = dict(

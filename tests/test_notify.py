@@ -208,6 +208,31 @@ def test_notify_counts_notified_and_failed_in_metrics(
     assert emf[-1]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Enquiries"
 
 
+def test_notify_metrics_carry_the_stack_own_service_and_namespace(
+    clinic_settings: None,
+    make_notifier: MakeNotifier,
+    dynamodb: Any,
+    lambda_context: FakeContext,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a notifier whose environment names its stack as the service (as template.yaml does)
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "clinic-b")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "EnquiriesB")
+    event = stream_event("stream-insert.json")
+    put_images(dynamodb, event)
+    notifier = make_notifier()
+
+    # When a record is notified
+    notifier.lambda_handler(event, lambda_context)
+
+    # Then its metrics are that stack's: the alarms of another clinic's stack never see them
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert emf
+    assert emf[-1]["service"] == "clinic-b"
+    assert emf[-1]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "EnquiriesB"
+
+
 def test_notify_batch_with_nothing_to_count_publishes_no_metrics_and_no_warning(
     notify: Notifier, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -252,6 +277,20 @@ def test_notify_modify_records_send_nothing(notify: Notifier, dynamodb: Any) -> 
     # Then nothing is sent and nothing fails
     assert result == {"batchItemFailures": []}
     assert sent_emails() == []
+
+
+def test_notify_skipped_record_is_logged_with_the_streams_event_name(
+    notify: Notifier, log_output: io.StringIO
+) -> None:
+    # Given the MODIFY record that marking an item produces
+    event = stream_event("stream-modify.json")
+
+    # When it reaches the notifier
+    notify(event)
+
+    # Then the log names the event as the stream does, for a search on eventName
+    [skipped] = [r for r in log_records(log_output) if r["message"] == "record skipped"]
+    assert skipped["event_name"] == event["Records"][0]["eventName"] == "MODIFY"
 
 
 def test_notify_item_gone_sends_nothing(notify: Notifier) -> None:
@@ -394,6 +433,7 @@ def test_notify_mark_failure_after_send_does_not_resend(
         "get_item",
         real_client.get_item(TableName=TABLE_NAME, Key={"id": {"S": "01KAPX4Q7N3Y8Z2M5R6T9V1W0A"}}),
     )
+    stubber.add_response("update_item", {})  # the sending claim
     for _ in range(1 + len(delivery.MARK_RETRY_PAUSES)):
         stubber.add_client_error("update_item", service_error_code="ProvisionedThroughputExceededException")
     stubber.activate()
@@ -452,7 +492,7 @@ def test_notify_mark_throttled_once_is_retried_and_recorded(
             return getattr(real_client, name)
 
         def update_item(self, **request: Any) -> Any:
-            if throttled["left"]:
+            if throttled["left"] and "notified_at" in request["UpdateExpression"]:
                 throttled["left"] -= 1
                 raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow"}}, "UpdateItem")
             return real_client.update_item(**request)
@@ -510,17 +550,17 @@ class SlowMailer:
 def test_notify_stops_taking_records_when_the_time_left_runs_short(
     clinic_settings: None, make_notifier: MakeNotifier, dynamodb: Any, log_output: io.StringIO
 ) -> None:
-    # Given a batch of three, and SES taking 4 s a send (slow, within the client's timeouts)
+    # Given a batch of three, and SES taking 5 s a send (slow, within the client's timeouts)
     event = stream_event("stream-batch.json")
     put_images(dynamodb, event)
     clock = Clock()
-    notifier = make_notifier(mailer_for=wrapped(lambda real: SlowMailer(real, clock, seconds=4)))
+    notifier = make_notifier(mailer_for=wrapped(lambda real: SlowMailer(real, clock, seconds=5)))
 
-    # When the batch is handled in one 30 s invocation
-    result = notifier.lambda_handler(event, InvocationContext(clock))
+    # When the batch is handled in one 40 s invocation
+    result = notifier.lambda_handler(event, InvocationContext(clock, timeout_seconds=40))
 
-    # Then two records are emailed while 30 s and 26 s are left; with 22 s left, under the worst case
-    # of one record (24 s, and 1 s to answer), the third is not started but reported for a retry
+    # Then two records are emailed while 40 s and 35 s are left; with 30 s left, under the worst case
+    # of one record (31 s, and 1 s to answer), the third is not started but reported for a retry
     assert result == {"batchItemFailures": [{"itemIdentifier": "100000000000000000003"}]}
     assert len(sent_emails()) == 2
     assert [
@@ -528,7 +568,7 @@ def test_notify_stops_taking_records_when_the_time_left_runs_short(
     ]
     deferred = [r for r in log_records(log_output) if r["message"] == "record deferred"]
     assert [(r["enquiry_id"], r["remaining_ms"]) for r in deferred] == [
-        ("01KAPX4QC9D8E7F6G5H4J3K2M1", 22_000)
+        ("01KAPX4QC9D8E7F6G5H4J3K2M1", 30_000)
     ]
 
     # And when Lambda delivers the rest again, in a new invocation, it is emailed once
@@ -570,7 +610,8 @@ def test_notify_worst_case_of_one_record_follows_the_clients_and_fits_the_timeou
     # Then the figures the handler budgets with are those of the clients, and one record fits
     assert worst_case(dynamodb_client()) == delivery.DYNAMODB_CALL_MAX_SECONDS == 7
     assert worst_case(sesv2_client()) == SES_CALL_MAX_SECONDS == 9
-    assert RECORD_MAX_SECONDS == 7 + 9 + delivery.MARK_BUDGET_SECONDS == 24
+    # (the read and the sending claim, the send, the mark)
+    assert RECORD_MAX_SECONDS == 7 + 7 + 9 + delivery.MARK_BUDGET_SECONDS == 31
     assert timeout * 1000 > RECORD_START_MIN_MILLIS
     sesv2_client.cache_clear()
 
@@ -584,7 +625,13 @@ class UnmarkableLedger:
     def get(self, enquiry_id: str) -> dict[str, Any]:
         return {"id": enquiry_id}
 
-    def mark_notified(self, enquiry_id: str, notified_at: str, ses_message_id: str) -> None:
+    def claim(self, enquiry_id: str, claim: str, now: int, *, again: bool) -> None:
+        pass
+
+    def release(self, enquiry_id: str, claim: str) -> None:
+        pass
+
+    def mark_notified(self, enquiry_id: str, notified_at: str, ses_message_id: str, claim: str) -> None:
         self.tries += 1
         self.clock.seconds += self.seconds
         raise StorageUnavailable("ProvisionedThroughputExceededException")
@@ -721,3 +768,212 @@ def test_notify_bad_configuration_fails_at_start_naming_the_variable(
     # When Lambda imports it (its init phase)
     with pytest.raises(SettingsError, match=named):
         importlib.import_module("enquiries.notify.handler")
+
+
+# --- sending again (`enquiries resend`) -----------------------------------------------------------------
+
+
+def send_again(event: dict[str, Any]) -> dict[str, Any]:
+    """The event as `enquiries resend ID` sends it: each record asks for the email again."""
+    from enquiries.notify.delivery import RESEND_AGAIN, RESEND_KEY
+
+    return {"Records": [{**record, RESEND_KEY: RESEND_AGAIN} for record in event["Records"]]}
+
+
+def test_notify_answers_a_resend_it_could_not_send_with_the_reason(
+    clinic_settings: None, make_notifier: MakeNotifier, dynamodb: Any, lambda_context: FakeContext
+) -> None:
+    # Given a sender SES has not verified, and an enquiry the operator resends
+    from enquiries.notify.delivery import RESEND_REASONS_KEY
+
+    notifier = make_notifier(SENDER_EMAIL="someone-else@unverified.example")
+    event = stream_event("stream-insert.json")
+    put_images(dynamodb, event)
+    [record] = event["Records"]
+
+    # When the notifier handles the resend's record (every record of it failing)
+    answer = notifier.lambda_handler(send_again(event), lambda_context)
+
+    # Then it answers, rather than raising as for the stream, naming the record and SES's reason
+    sequence_number = record["dynamodb"]["SequenceNumber"]
+    assert answer == {
+        "batchItemFailures": [{"itemIdentifier": sequence_number}],
+        RESEND_REASONS_KEY: {sequence_number: "MessageRejected"},
+    }
+    assert sent_emails() == []
+
+
+def test_notify_send_again_emails_an_enquiry_already_notified(notify: Notifier, dynamodb: Any) -> None:
+    # Given an enquiry the stream's delivery emailed (the email was then lost)
+    event = stream_event("stream-insert.json")
+    put_images(dynamodb, event)
+    notify(event)
+    [first] = stored_items(dynamodb)
+
+    # When the operator asks for it again, and the stream delivers its record once more
+    again = notify(send_again(event))
+    notify(event)
+
+    # Then the clinic got a second email for the resend only, and the mark names the new one
+    assert again == {"batchItemFailures": []}
+    assert len(sent_emails()) == 2
+    [second] = stored_items(dynamodb)
+    assert second["ses_message_id"] != first["ses_message_id"]
+    assert "sending_until" not in second
+    assert "sending_claim" not in second
+
+
+def another_invocation(notifier: MadeNotifier) -> MadeNotifier:
+    """The same notifier's handler as another container runs it (its own batch processor)."""
+    from enquiries.notify.handler import handler_for
+
+    return MadeNotifier(notifier.parts, handler_for(notifier.parts))
+
+
+ALL_FAILED = "every record failed"
+
+
+def answer_of(notifier: MadeNotifier, event: dict[str, Any], context: FakeContext) -> Any:
+    """The handler's answer; Powertools raises when every record of the batch failed."""
+    from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+
+    try:
+        return notifier.lambda_handler(event, context)
+    except BatchProcessingError:
+        return ALL_FAILED
+
+
+class ResendDuringSend:
+    """The real mailer, with the operator's resend of the same enquiry arriving while the stream's
+    delivery is sending it (after its read and its claim, before SES answers)."""
+
+    def __init__(self, real: RetargetableMailer, event: dict[str, Any], lambda_context: FakeContext) -> None:
+        self.real, self.event, self.context = real, event, lambda_context
+        self.notifier: MadeNotifier | None = None
+        self.resend_answers: list[Any] = []
+
+    def with_configuration_set(self, configuration_set: str | None) -> Mailer:
+        return self.real.with_configuration_set(configuration_set)
+
+    def send(self, message: EmailMessage) -> str:
+        if self.notifier is not None and not self.resend_answers:
+            self.resend_answers.append(answer_of(self.notifier, send_again(self.event), self.context))
+        return self.real.send(message)
+
+
+def test_notify_resend_racing_the_streams_delivery_emails_once(
+    clinic_settings: None, make_notifier: MakeNotifier, dynamodb: Any, lambda_context: FakeContext
+) -> None:
+    # Given a new enquiry, and a resend of it that arrives while the stream's delivery is sending it
+    event = stream_event("stream-insert.json")
+    put_images(dynamodb, event)
+    racing: list[ResendDuringSend] = []
+
+    def wrap(real: RetargetableMailer) -> RetargetableMailer:
+        racing.append(ResendDuringSend(real, event, lambda_context))
+        return racing[-1]
+
+    notifier = make_notifier(mailer_for=wrapped(wrap))
+    racing[0].notifier = another_invocation(notifier)
+
+    # When the stream's record is handled
+    result = notifier.lambda_handler(event, lambda_context)
+
+    # Then the clinic got one email: the resend found the delivery's claim and sent nothing, and says
+    # so by failing its record, with the reason (the operator's command reports it as being emailed
+    # right now)
+    from enquiries.notify.delivery import RESEND_REASONS_KEY
+
+    assert result == {"batchItemFailures": []}
+    assert len(sent_emails()) == 1
+    [answer] = racing[0].resend_answers
+    sequence_number = event["Records"][0]["dynamodb"]["SequenceNumber"]
+    assert answer == {
+        "batchItemFailures": [{"itemIdentifier": sequence_number}],
+        RESEND_REASONS_KEY: {sequence_number: "claimed_by_another_delivery"},
+    }
+    [item] = stored_items(dynamodb)
+    assert item["notified_at"]
+
+
+class StreamDuringResend(ResendDuringSend):
+    """The stream's delivery of the enquiry arriving while a resend is sending it."""
+
+    def send(self, message: EmailMessage) -> str:
+        if self.notifier is not None and not self.resend_answers:
+            self.resend_answers.append(answer_of(self.notifier, self.event, self.context))
+        return self.real.send(message)
+
+
+def test_notify_streams_delivery_racing_a_resend_emails_once(
+    clinic_settings: None, make_notifier: MakeNotifier, dynamodb: Any, lambda_context: FakeContext
+) -> None:
+    # Given an enquiry never emailed, and its stream record arriving while the operator's resend sends it
+    event = stream_event("stream-insert.json")
+    put_images(dynamodb, event)
+    racing: list[StreamDuringResend] = []
+
+    def wrap(real: RetargetableMailer) -> RetargetableMailer:
+        racing.append(StreamDuringResend(real, event, lambda_context))
+        return racing[-1]
+
+    notifier = make_notifier(mailer_for=wrapped(wrap))
+    racing[0].notifier = another_invocation(notifier)
+
+    # When the resend runs, and the stream retries its record afterwards
+    resent = notifier.lambda_handler(send_again(event), lambda_context)
+    [during] = racing[0].resend_answers
+    racing[0].notifier = None
+    retried = notifier.lambda_handler(event, lambda_context)
+
+    # Then one email: the stream's record failed while the resend held the claim, and its retry
+    # found the enquiry notified
+    assert resent == {"batchItemFailures": []}
+    assert during == ALL_FAILED
+    assert retried == {"batchItemFailures": []}
+    assert len(sent_emails()) == 1
+
+
+# --- the daily cap on clinic emails ---------------------------------------------------------------------
+
+
+def metric_values(printed: str, name: str) -> list[float]:
+    """Every value of metric `name` in the embedded metric format lines printed."""
+    values: list[float] = []
+    for line in printed.splitlines():
+        if '"_aws"' in line and name in (document := json.loads(line)):
+            value = document[name]
+            values += value if isinstance(value, list) else [value]
+    return values
+
+
+def test_notify_daily_cap_stores_and_holds_back_the_rest_until_the_operator_resends(
+    clinic_settings: None,
+    make_notifier: MakeNotifier,
+    dynamodb: Any,
+    lambda_context: FakeContext,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given a cap of two clinic emails a day, and a batch of three new enquiries
+    from enquiries.notify.delivery import RESEND_KEY, RESEND_UNNOTIFIED
+
+    notifier = make_notifier(NOTIFICATION_DAILY_CAP="2")
+    event = stream_event("stream-batch.json")
+    put_images(dynamodb, event)
+    capsys.readouterr()
+
+    # When the stream delivers them
+    result = notifier.lambda_handler(event, lambda_context)
+
+    # Then two are emailed; the third is kept, unnotified, not retried, and counted for the alarm
+    assert result == {"batchItemFailures": []}
+    assert len(sent_emails()) == 2
+    held = [item for item in stored_items(dynamodb) if not item.get("notified_at")]
+    assert [item["id"] for item in held] == [event["Records"][2]["dynamodb"]["Keys"]["id"]["S"]]
+    assert metric_values(capsys.readouterr().out, "NotificationCapped") == [0, 0, 1]
+
+    # And the operator's `resend --unnotified` emails it, whatever the cap
+    resend = {"Records": [{**event["Records"][2], RESEND_KEY: RESEND_UNNOTIFIED}]}
+    assert notifier.lambda_handler(resend, lambda_context) == {"batchItemFailures": []}
+    assert len(sent_emails()) == 3
+    assert all(item.get("notified_at") for item in stored_items(dynamodb))

@@ -4,6 +4,7 @@ contract says; the handler's real answers to the sample events conform to it."""
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -13,12 +14,15 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate as validate_openapi
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
-from support import CONTRACT_ERRORS, REPO, Handler, load_event
+from support import CONTRACT_ERRORS, REPO, Handler, contract_codes, load_event
 
+from enquiries.settings import DEFAULT_SERVICES
+from enquiries.validation import FieldRules, InvalidEnquiry, validate_enquiry
 from scripts import openapi
 
 DOCUMENT_PATH = REPO / "docs" / "openapi.json"
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+VALID = {"name": "Jane Doe", "email": "jane@example.com", "message": "Hello", "consent": "on"}
 
 
 @pytest.fixture(scope="module")
@@ -146,6 +150,72 @@ def test_openapi_idempotency_key_is_an_optional_header_of_at_most_128_characters
     assert (key["schema"]["minLength"], key["schema"]["maxLength"]) == (1, 128)
 
 
+def test_openapi_next_is_any_text_honoured_only_when_absolute_and_allowed(document: dict[str, Any]) -> None:
+    # Given the _next field, which the handler accepts empty, relative or elsewhere, and then ignores
+    for body in ("Enquiry", "EnquiryForm"):
+        field = document["components"]["schemas"][body]["properties"]["_next"]
+        # Then the document does not promise a URI, and says when it is honoured
+        assert "format" not in field
+        assert "absolute" in field["description"]
+        assert "ALLOWED_ORIGINS" in field["description"]
+
+
+def test_openapi_service_is_an_enum_of_the_default_services(document: dict[str, Any]) -> None:
+    # Given the service field in both bodies
+    schemas = document["components"]["schemas"]
+    # Then its values are the default SERVICES, or empty (none); JSON may also send null
+    assert schemas["Enquiry"]["properties"]["service"]["enum"] == [*DEFAULT_SERVICES, "", None]
+    assert schemas["EnquiryForm"]["properties"]["service"]["enum"] == [*DEFAULT_SERVICES, ""]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "matches"),
+    [
+        ("phone", "0800 987 5336", True),
+        ("phone", "+44 (0)20 7946 0958", True),
+        ("phone", "07700 900123 ext 2", True),
+        ("phone", "", True),
+        ("phone", "call me", False),
+        ("phone", "0800<script>", False),
+        ("name", "Jane Doe", True),
+        ("name", "Priya \U0001f469\u200d\U0001f52c", True),
+        ("name", "Jane\u2028Bcc: x", False),
+        ("name", "Ja\u034fne", False),
+        ("name", "Jane\u17b4", False),
+        ("name", "Jane\U000e0100", False),
+        ("name", "Ja\x85ne", False),
+        ("message", "Line one\r\nLine two\tend", True),
+        ("message", "x \x1b]0;PWNED\x07", False),
+        ("message", "x \x9b31m", False),
+    ],
+)
+def test_openapi_field_patterns_say_what_validation_does(
+    document: dict[str, Any], field: str, value: str, matches: bool
+) -> None:
+    # Given a field's pattern in the document
+    pattern = document["components"]["schemas"]["EnquiryForm"]["properties"][field]["pattern"]
+    # When a value is matched, and validated as the handler does
+    matched = re.search(pattern, value) is not None
+    try:
+        validate_enquiry(dict(VALID, **{field: value}), FieldRules(services=DEFAULT_SERVICES))
+        accepted = True
+    except InvalidEnquiry:
+        accepted = False
+    # Then the document and the handler agree
+    assert (matched, accepted) == (matches, matches)
+
+
+@pytest.mark.parametrize("key", ["key\x85", "key\u2028", "key\u200b", "key\x7f", "key\u202e"])
+def test_openapi_idempotency_key_pattern_refuses_controls_formats_and_separators(
+    document: dict[str, Any], key: str
+) -> None:
+    # Given the Idempotency-Key's schema
+    [parameter] = document["paths"]["/enquiries"]["post"]["parameters"]
+    # Then a key with a control, format or line separator character does not match it (the handler's 400)
+    assert re.search(parameter["schema"]["pattern"], key) is None
+    assert re.search(parameter["schema"]["pattern"], "f81d4fae-7dec-11d0-a765-00a0c91e6bf6") is not None
+
+
 # -- responses -----------------------------------------------------------------------------------------
 
 
@@ -165,18 +235,22 @@ def test_openapi_error_responses_carry_their_contract_code_and_headers(document:
     # Given every documented error response
     components = document["components"]["responses"]
     by_status = {status: components[name] for status, (name, _) in openapi.ERROR_RESPONSES.items()}
-    # Then each is an ErrorBody with its status's code, in JSON or (for form posts) as an HTML page
+    # Then each is an ErrorBody with its status's codes, in JSON or (for form posts) as an HTML page
     assert set(by_status) == set(CONTRACT_ERRORS)
+    schemas = {}
     for status, response in by_status.items():
         assert set(response["content"]) == {"application/json", "text/html"}
-        base, refinement = response["content"]["application/json"]["schema"]["allOf"]
-        assert base == {"$ref": "#/components/schemas/ErrorBody"}
-        assert refinement["properties"]["error"]["const"] == CONTRACT_ERRORS[status]
-    assert by_status[422]["content"]["application/json"]["schema"]["allOf"][1]["required"] == ["fields"]
+        schema = response["content"]["application/json"]["schema"]
+        variants = schema.get("oneOf", [schema])
+        for variant in variants:
+            base, _refinement = variant["allOf"]
+            assert base == {"$ref": "#/components/schemas/ErrorBody"}
+        codes = {variant["allOf"][1]["properties"]["error"]["const"] for variant in variants}
+        assert codes == contract_codes(status)
+        schemas[status] = variants[0]
+    assert schemas[422]["allOf"][1]["required"] == ["fields"]
     for status in (500, 503):
-        assert by_status[status]["content"]["application/json"]["schema"]["allOf"][1]["required"] == [
-            "reference"
-        ]
+        assert schemas[status]["allOf"][1]["required"] == ["reference"]
     assert by_status[405]["headers"]["Allow"]["required"] is True
     for status in (429, 503):
         assert by_status[status]["headers"]["Retry-After"]["required"] is True
@@ -186,7 +260,9 @@ def test_openapi_error_body_lists_exactly_the_contract_codes(document: dict[str,
     # Given the ErrorBody schema
     body = document["components"]["schemas"]["ErrorBody"]
     # Then its codes are the contract's, `error` and `message` are required, and nothing else is allowed
-    assert set(body["properties"]["error"]["enum"]) == set(CONTRACT_ERRORS.values())
+    assert set(body["properties"]["error"]["enum"]) == {
+        code for status in CONTRACT_ERRORS for code in contract_codes(status)
+    }
     assert body["required"] == ["error", "message"]
     assert set(body["properties"]) == {"error", "message", "fields", "reference"}
     assert body["additionalProperties"] is False

@@ -68,7 +68,8 @@ def test_package_dependencies_are_the_pinned_files_and_include_the_command_libra
         "boto3",
         "email-validator",
     }
-    assert "-r requirements-operator.txt" in (REPO / "requirements.txt").read_text()
+    assert "-r requirements-server.txt" in (REPO / "requirements.txt").read_text()
+    assert "-r requirements-operator.txt" in (REPO / "requirements-server.txt").read_text()
 
 
 def test_only_the_adapter_imports_the_functions_code() -> None:
@@ -103,10 +104,20 @@ def test_template_outputs_what_the_command_reads_and_the_operator_policy() -> No
     assert outputs[target.GUARD_TABLE]["Value"] == {"Ref": "GuardTable"}
     assert outputs[target.NOTIFIER]["Value"] == {"Ref": "NotifyEnquiryFunction"}
     assert outputs[target.DEAD_LETTER_QUEUE]["Value"] == {"Ref": "NotificationDeadLetterQueue"}
+    assert outputs[target.ADDRESS_SECRET]["Value"] == {"Ref": "ClientAddressSecret"}
     assert outputs["OperatorPolicyArn"]["Value"] == {"Ref": "OperatorPolicy"}
+    assert outputs[target.API_URL]["Value"]["Fn::Sub"].endswith("/enquiries")
+    assert outputs[target.ALLOWED_ORIGINS]["Value"] == {"Ref": "AllowedOrigins"}
+    assert outputs[target.ALERT_TOPIC]["Value"] == {"Ref": "AlertTopic"}
+    assert outputs[target.SENDER_IDENTITY]["Value"] == {"Ref": "SenderIdentity"}
+    assert outputs[target.CLINIC_ADDRESSES]["Value"] == {"Ref": "ClinicEmail"}
 
 
 THIS_STACK = "arn:${AWS::Partition}:cloudformation:${AWS::Region}:${AWS::AccountId}:stack/${AWS::StackName}/*"
+SES_IDENTITY = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${SenderIdentity}"
+THIS_STACKS_ALARMS = (
+    "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:${AWS::StackName}-*"
+)
 
 
 def _statements() -> dict[str, dict[str, Any]]:
@@ -125,25 +136,33 @@ def test_operator_policy_touches_only_this_stacks_resources() -> None:
         "ReadThisStacksOutputs": {"Fn::Sub": THIS_STACK},
         "ReadAndEraseEnquiries": {"Fn::GetAtt": ["EnquiriesTable", "Arn"]},
         "FindGuardRecords": {"Fn::GetAtt": ["GuardTable", "Arn"]},
+        "ReadTheAddressHashingKey": {"Ref": "ClientAddressSecret"},
         "DeleteReplayRecordsAndClaimResends": {"Fn::GetAtt": ["GuardTable", "Arn"]},
         "ClaimResends": {"Fn::GetAtt": ["GuardTable", "Arn"]},
         "InvokeTheNotifier": {"Fn::GetAtt": ["NotifyEnquiryFunction", "Arn"]},
         "ReadFailedBatchesFromTheStream": {"Fn::GetAtt": ["EnquiriesTable", "StreamArn"]},
         "TidyTheDeadLetterQueue": {"Fn::GetAtt": ["NotificationDeadLetterQueue", "Arn"]},
+        "DoctorReadsTheSenderIdentity": {"Fn::Sub": SES_IDENTITY},
+        # The two actions without a resource type (the account's SES settings, metric values).
+        "DoctorReadsTheSesAccount": "*",
+        "DoctorReadsTheAlertSubscriptions": {"Ref": "AlertTopic"},
+        "DoctorReadsTheAlarms": {"Fn::Sub": THIS_STACKS_ALARMS},
+        "DoctorReadsTheCanaryResult": "*",
     }
     assert all(statement["Effect"] == "Allow" for statement in statements.values())
 
 
-def test_operator_policy_writes_only_replay_records_and_resend_claims_to_the_guard_table() -> None:
+def test_operator_policy_writes_only_replay_records_claims_and_address_claims_to_the_guard_table() -> None:
     # Given the operator's policy
     statements = _statements()
     # When its guard-table writes are read
     deletes = statements["DeleteReplayRecordsAndClaimResends"]
     puts = statements["ClaimResends"]
-    # Then deletes are limited to replay records and claims, puts to claims: never the rate counts
+    # Then deletes are limited to replay records, resend claims and the acknowledgement's address
+    # claims, puts to resend claims: never the rate counts or the day's acknowledgement count
     assert deletes["Action"] == "dynamodb:DeleteItem"
     assert deletes["Condition"] == {
-        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["replay#*", "resend#*"]}
+        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["replay#*", "resend#*", "ack#*"]}
     }
     assert puts["Action"] == "dynamodb:PutItem"
     assert puts["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["resend#*"]}}
@@ -154,6 +173,47 @@ def test_operator_policy_writes_only_replay_records_and_resend_claims_to_the_gua
 
 
 # -- the adapter, checked against the functions' code ------------------------------------------------------
+
+
+def test_adapter_acknowledgement_record_id_is_the_one_the_real_notifier_writes(
+    dynamodb: Any, make_notifier: MakeNotifier, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an enquiry from a +tagged address in mixed case, and the real notifier with acknowledgements on
+    from support import SECRET_VALUE
+
+    from enquiries.aws import attribute_map
+
+    for name, value in {
+        "CLINIC_EMAIL": "reception@example.com",
+        "SENDER_EMAIL": "enquiries@example.com",
+        "ACKNOWLEDGE_ENQUIRER": "true",
+        "CLINIC_NAME": "Example Clinic",
+    }.items():
+        monkeypatch.setenv(name, value)
+    boto3.client("ses", region_name=REGION).verify_email_identity(EmailAddress="enquiries@example.com")
+    item = {"id": "01AAAAAAAAAAAAAAAAAAAAAAAA", "name": "Jane", "email": "Jane.Doe+Clinic@example.com"}
+    item.update(message="Hi", created_at=datetime_now_text())
+    dynamodb.put_item(TableName=TABLE_NAME, Item=attribute_map(item))
+    notifier = make_notifier()
+    # When the notifier emails and acknowledges it
+    event = functions_adapter.notifier_event([item["id"]], region=REGION, source="test")
+    notifier.lambda_handler(
+        event, FakeContext(function_name="NotifyEnquiryFunction", remaining_millis=120_000)
+    )
+    # Then the address record it wrote is the one the adapter computes from the stored address
+    claims = [
+        functions_adapter.plain_item(record)
+        for record in dynamodb.scan(TableName=GUARD_TABLE_NAME)["Items"]
+        if record["id"]["S"].startswith("ack#")
+    ]
+    expected = functions_adapter.acknowledgement_record_id(SECRET_VALUE.encode(), item["email"])
+    assert [(claim["id"], claim["enquiry_id"]) for claim in claims] == [(expected, item["id"])]
+
+
+def datetime_now_text() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def test_adapter_replay_prefix_is_the_intake_stores() -> None:
@@ -253,3 +313,15 @@ def test_adapter_notifier_event_is_sent_by_the_real_notifier_and_failures_map_ba
     stored = functions_adapter.get_enquiry(dynamodb, TABLE_NAME, "01AAAAAAAAAAAAAAAAAAAAAAAA")
     assert stored is not None
     assert stored["notified_at"]
+
+
+def test_package_license_is_an_spdx_expression_its_build_backend_reads() -> None:
+    # Given the package's metadata and its build requirement
+    requires = PYPROJECT["build-system"]["requires"]
+    # When the license and the oldest setuptools allowed are read
+    [setuptools] = [requirement for requirement in requires if requirement.startswith("setuptools")]
+    oldest = int(setuptools.split(">=")[1].split(".")[0])
+    # Then the license is an SPDX string (the table form makes setuptools warn on every install), and
+    # the build asks for a setuptools that reads it (77 and later)
+    assert PYPROJECT["project"]["license"] == "MIT"
+    assert oldest >= 77

@@ -94,3 +94,17 @@ def test_sam_check_falls_back_in_the_order_given(tmp_path: Path) -> None:
     # Then the nearest the machine has is chosen
     assert python is not None
     assert python.full_version == "3.11.2"
+
+
+def test_sam_check_builds_where_sam_deploy_never_reads() -> None:
+    # Given the folder `sam deploy` uploads from after a plain `sam build` (SAM's default build dir)
+    deployed_from = REPO / ".aws-sam" / "build"
+
+    # When the check's build folder, its cache and the bench's default input are compared with it
+    from bench import layout
+    from scripts import sam_check
+
+    # Then none is that folder or inside it: a check build (for another Python) is never deployed
+    for folder in (sam_check.BUILD_DIR, sam_check.CACHE_DIR, layout.BUILD_DIR):
+        assert not folder.is_relative_to(deployed_from), folder
+    assert layout.BUILD_DIR == sam_check.BUILD_DIR

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import Handler, body_of, load_event, stored_items
+from support import BASE_ENV, REGION, SECRET_NAME, Handler, body_of, load_event, stored_items
 from ulid import ULID
 
 from enquiries import snapstart
@@ -341,3 +341,83 @@ def test_a_restored_copy_of_the_handler_stores_an_enquiry(
     # Then the copy makes new clients, reads the address key again, and stores the enquiry
     assert response["statusCode"] == 201
     assert [item["id"] for item in stored_items(dynamodb)] == [body_of(response)["id"]]
+
+
+def _copies_in_memory_when_the_snapshot_is_taken(initialization_type: str) -> int:
+    """How many copies of a fresh address key the submission function's process holds once its init,
+    its before-snapshot hook and a garbage collection have run (tests/snapstart_memory_child.py):
+    every readable mapping of its memory, searched from outside it, as the snapshot would hold it."""
+    import secrets as random_tokens
+
+    import boto3
+
+    from emulator.moto_server import running_moto
+
+    key = random_tokens.token_hex(32)  # never given to the child: it reads it from the emulator
+    with running_moto() as endpoint:
+        boto3.client(
+            "secretsmanager",
+            endpoint_url=endpoint,
+            region_name=REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        ).create_secret(Name=f"{SECRET_NAME}-{key[:8]}", SecretString=key)
+        environment = {
+            **os.environ,
+            **BASE_ENV,
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_LAMBDA_INITIALIZATION_TYPE": initialization_type,
+            "CLIENT_ADDRESS_SECRET_ARN": f"{SECRET_NAME}-{key[:8]}",
+        }
+        child = subprocess.Popen(  # noqa: S603 - our own interpreter and script; no shell
+            [sys.executable, str(Path(__file__).parent / "snapstart_memory_child.py")],
+            env=environment,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        try:
+            assert child.stdout is not None
+            for line in child.stdout:
+                if line.strip() == "snapshot":
+                    break
+            else:
+                pytest.fail("the child stopped before its snapshot point")
+            return _count_in_memory(child.pid, key.encode())
+        finally:
+            assert child.stdin is not None
+            assert child.stdout is not None
+            child.stdin.close()
+            child.wait(timeout=30)
+            child.stdout.close()
+
+
+def _count_in_memory(pid: int, needle: bytes) -> int:
+    found = 0
+    try:
+        with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb", 0) as memory:
+            for mapping in maps:
+                addresses, permissions = mapping.split()[:2]
+                if not permissions.startswith("r"):
+                    continue
+                start, end = (int(address, 16) for address in addresses.split("-"))
+                try:
+                    memory.seek(start)
+                    found += memory.read(end - start).count(needle)
+                except (OSError, ValueError, OverflowError):  # [vvar] and the like cannot be read
+                    continue
+    except (FileNotFoundError, PermissionError) as error:
+        pytest.skip(f"this machine does not let a process read its child's memory: {error}")
+    return found
+
+
+def test_no_copy_of_a_secret_is_in_memory_when_the_snapshot_is_taken() -> None:
+    # Given the submission function initialised for a SnapStart snapshot, and for an ordinary start
+    # When its before-snapshot hook and a garbage collection have run, and its memory is searched
+    in_snapshot = _copies_in_memory_when_the_snapshot_is_taken(snapstart.SNAPSHOT_INIT)
+    ordinary = _copies_in_memory_when_the_snapshot_is_taken("on-demand")
+    # Then the snapshot would hold no copy of the address key, where an ordinary init holds it
+    # (which shows the search finds it)
+    assert in_snapshot == 0
+    assert ordinary >= 1

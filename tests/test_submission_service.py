@@ -17,10 +17,17 @@ from ulid import ULID
 
 from enquiries.aws import StorageUnavailable
 from enquiries.captcha import CaptchaFailed
-from enquiries.intake import IdAlreadyUsed, IntakeStore, RateLimited, Replayable, ReplayKey
+from enquiries.intake import (
+    IdAlreadyUsed,
+    IdempotencyKeyReused,
+    IntakeStore,
+    RateLimited,
+    Replayable,
+    ReplayKey,
+)
 from enquiries.settings import DEFAULT_SERVICES
 from enquiries.stored_secret import SecretUnavailable
-from enquiries.submission import Answer, Submission, SubmissionService
+from enquiries.submission import Answer, Submission, SubmissionService, idempotency_keys
 from enquiries.validation import FieldRules, InvalidEnquiry
 
 START = datetime(2026, 11, 21, 10, 15, 30, tzinfo=UTC)
@@ -99,14 +106,14 @@ def submission(fields: dict[str, Any], key: str | None = None, address: str = "2
 def test_submission_valid_form_is_stored_with_the_answer_rendered_for_its_id(intake: Intake) -> None:
     # Given a valid form and a fresh id
     service = service_on(intake.store)
-    sent = submission(form(_next="https://www.example-clinic.co.uk/thanks/"))
+    sent = submission(form(_next="https://www.clinic.example/thanks/"))
 
     # When it is submitted
     answer = service.submit(sent, render)
 
     # Then it is stored under that id, normalised, with its TTL, and answered with the id
     assert answer == Answer(
-        "stored", sent.enquiry_id, render(sent.enquiry_id, "https://www.example-clinic.co.uk/thanks/")
+        "stored", sent.enquiry_id, render(sent.enquiry_id, "https://www.clinic.example/thanks/")
     )
     [stored] = intake.enquiries()
     assert stored["id"] == sent.enquiry_id
@@ -155,8 +162,9 @@ def test_submission_double_submit_with_a_key_remembers_the_answer_under_the_key(
     first = service.submit(submission(form()), render)
     replayed = service.submit(submission(form(), key="key-of-the-second-tab"), render)
 
-    # When that key comes again with other content (past the double-submit check)
-    later = service.submit(submission(form(message="Changed my mind."), key="key-of-the-second-tab"), render)
+    # When that key comes again from another address (a phone changing networks: past the
+    # double-submit check, which keys on the address)
+    later = service.submit(submission(form(), key="key-of-the-second-tab", address="198.51.100.7"), render)
 
     # Then the key answers with the first answer too: it was remembered under the key
     assert replayed.outcome == "replay:double-submit"
@@ -164,31 +172,77 @@ def test_submission_double_submit_with_a_key_remembers_the_answer_under_the_key(
     assert len(intake.enquiries()) == 1
 
 
-def test_submission_invalid_form_with_a_known_key_gets_the_earlier_answer(intake: Intake) -> None:
+def test_submission_invalid_form_with_a_known_key_is_a_reused_key(intake: Intake) -> None:
     # Given an enquiry stored with a key
     service = service_on(intake.store)
-    first = service.submit(submission(form(), key="kept-key"), render)
+    service.submit(submission(form(), key="kept-key"), render)
 
     # When the key comes again with fields to fix, and another key does
-    again = service.submit(submission(form(email="jane@"), key="kept-key"), render)
-
-    # Then the key gets its first answer; without an earlier answer, the field errors
-    assert again == Answer("replay:idempotency-key", first.enquiry_id, first.response)
+    # Then the key's answer is not given to fields it did not answer; without an earlier answer,
+    # the field errors
+    with pytest.raises(IdempotencyKeyReused):
+        service.submit(submission(form(email="jane@"), key="kept-key"), render)
     with pytest.raises(InvalidEnquiry) as refused:
         service.submit(submission(form(email="jane@"), key="new-key"), render)
     assert set(refused.value.fields) == {"email"}
 
 
-def test_submission_earlier_answer_is_the_keys_or_none(intake: Intake) -> None:
+def test_submission_same_key_with_other_fields_is_refused_and_stores_nothing(intake: Intake) -> None:
     # Given an enquiry stored with a key
     service = service_on(intake.store)
     first = service.submit(submission(form(), key="kept-key"), render)
 
-    # When a request the API cannot read asks for its key's earlier answer
-    # Then the key's answer is found, and nothing for another key or none
-    assert service.earlier_answer("kept-key") == Answer(
-        "replay:idempotency-key", first.enquiry_id, first.response
+    # When the key comes with another message, and then again with the first fields, written
+    # differently (the same after normalisation)
+    with pytest.raises(IdempotencyKeyReused):
+        service.submit(submission(form(message="Another question."), key="kept-key"), render)
+    again = service.submit(submission(form(name="  " + form()["name"] + " "), key="kept-key"), render)
+
+    # Then the other enquiry is refused, the same one gets its first answer, and one is stored
+    assert again == Answer("replay:idempotency-key", first.enquiry_id, first.response)
+    assert len(intake.enquiries()) == 1
+
+
+def test_submission_other_fields_under_a_key_are_refused_before_the_captcha(intake: Intake) -> None:
+    # Given a captcha, and an enquiry stored with a key
+    tokens = OneTimeTokens()
+    service = service_on(intake.store, verifier=tokens)
+    service.submit(submission(form(**{"cf-turnstile-response": "pass-1"}), key="kept-key"), render)
+
+    # When the key comes with other fields and a fresh token
+    other = form(**{"cf-turnstile-response": "pass-2"}, message="Another question.")
+
+    # Then it is refused without asking the verifier
+    with pytest.raises(IdempotencyKeyReused):
+        service.submit(submission(other, key="kept-key"), render)
+    assert [token for token, _ in tokens.checked] == ["pass-1"]
+
+
+def test_submission_record_without_a_fingerprint_still_answers_its_key(intake: Intake) -> None:
+    # Given a key's answer remembered before fingerprints were kept (a record of an older version)
+    service = service_on(intake.store)
+    [key] = idempotency_keys("old-key")
+    intake.store.remember(key, render("01KAPX4Q7N3Y8Z2M5R6T9V1W0A", None))
+
+    # When the key comes with any fields
+    again = service.submit(submission(form(message="Whatever."), key="old-key"), render)
+
+    # Then it gets that answer, as before (the record expires within a day)
+    assert again == Answer(
+        "replay:idempotency-key", "01KAPX4Q7N3Y8Z2M5R6T9V1W0A", render("01KAPX4Q7N3Y8Z2M5R6T9V1W0A", None)
     )
+    assert intake.enquiries() == []
+
+
+def test_submission_earlier_answer_is_refused_for_a_key_that_answered_fields(intake: Intake) -> None:
+    # Given an enquiry stored with a key
+    service = service_on(intake.store)
+    service.submit(submission(form(), key="kept-key"), render)
+
+    # When a request the API cannot read asks for its key's earlier answer
+    # Then the key answered readable fields, which this is not: refused; nothing for another key or none
+    with pytest.raises(IdempotencyKeyReused):
+        service.earlier_answer("kept-key")
     assert service.earlier_answer("other-key") is None
     assert service.earlier_answer(None) is None
 

@@ -20,6 +20,7 @@ from samtranslator.public.translator import Translator
 
 from emulator.template_tables import TEMPLATE_PATH, load_template
 from enquiries.settings import DEFAULT_EMERGENCY_NOTE, DEFAULT_REPLY_WITHIN, load_settings
+from scripts.docs_commands import documentation
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -117,7 +118,12 @@ ALARMS = (
     "SesComplaintRateAlarm",
     "AcknowledgementFailureRateAlarm",
     "AcknowledgementCapAlarm",
+    "ApiClientErrorsAlarm",
+    "NotificationCapAlarm",
+    "QuietFormAlarm",
 )
+# Alarms that watch for too little activity: no data is what they look for.
+BREACHING_WHEN_QUIET = ("QuietFormAlarm",)
 # Alarms that keep their state while their metric is quiet: a quiet queue may still hold messages,
 # SES publishes reputation rates irregularly, and the cap's count is 0 only when one goes out.
 KEEP_STATE_WHEN_QUIET = (
@@ -125,6 +131,7 @@ KEEP_STATE_WHEN_QUIET = (
     "SesBounceRateAlarm",
     "SesComplaintRateAlarm",
     "AcknowledgementCapAlarm",
+    "NotificationCapAlarm",
 )
 SES_CONFIGURATION_SET = {
     "Fn::If": ["HasSesConfigurationSet", {"Ref": "SesConfigurationSet"}, {"Ref": "EmailConfigurationSet"}]
@@ -189,7 +196,9 @@ def test_function_environment_has_every_contract_setting(cfn: dict[str, Any], fu
     if function == "NotifyEnquiryFunction":
         assert variables["ACKNOWLEDGE_ENQUIRER"] == {"Ref": "AcknowledgeEnquirer"}
         assert variables["ACKNOWLEDGEMENT_DAILY_CAP"] == {"Ref": "AcknowledgementDailyCap"}
-    assert variables["POWERTOOLS_SERVICE_NAME"] == "enquiries"
+    # (the service, every metric's dimension, is the stack's own: two clinics' stacks never share one)
+    assert variables["POWERTOOLS_SERVICE_NAME"] == {"Ref": "AWS::StackName"}
+    assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "Enquiries"
     assert variables["POWERTOOLS_LOG_LEVEL"] == "INFO"
 
 
@@ -261,7 +270,7 @@ def test_deploy_settings_go_to_an_ignored_local_file_never_the_tracked_samconfig
     # Given the tracked SAM configuration, .gitignore and the README's commands
     config = tomllib.loads((REPO_ROOT / "samconfig.toml").read_text(encoding="utf-8"))
     ignored = (REPO_ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()
-    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    readme = documentation()
     deploy_commands = [line.strip() for line in readme.splitlines() if line.strip().startswith("sam deploy")]
 
     # When the deploy settings are looked for
@@ -403,10 +412,13 @@ def test_sender_identity_parameter_accepts_a_domain_or_bare_address_only() -> No
     pattern = re.compile(load_template()["Parameters"]["SenderIdentity"]["AllowedPattern"])
 
     # When identities are checked
-    accepted = ["example.com", "mail.example.co.uk", "clinic@example.com"]
+    accepted = ["example.com", "mail.example.co.uk", "clinic@example.com", "Clinic@example.com"]
     rejected = ["", "localhost", "Clinic <clinic@example.com>", "a@example.com,b@example.com", "*"]
+    # IAM's StringLike is case-sensitive and the notifier sends From a lower-case domain
+    rejected += ["Example.com", "clinic@Example.COM", "MAIL.example.com"]
 
-    # Then only a domain or a bare address passes (never a display name, a list or a wildcard)
+    # Then only a domain or a bare address passes (never a display name, a list, a wildcard or a
+    # domain with a capital letter)
     assert all(pattern.fullmatch(value) for value in accepted)
     assert not any(pattern.fullmatch(value) for value in rejected)
 
@@ -419,14 +431,14 @@ def test_submit_role_allows_only_put_item_on_the_table_and_guard_records(cfn: di
     # When its inline policies are collected (both branches of a conditional statement)
     statements = _role_statements(role)
 
-    # Then it may only put enquiries (never read them back), keep request records on the guard
-    # table, read its address-hashing key and, when configured, the Turnstile key (plus the managed
+    # Then it may only put enquiries (never read them back), keep and check request records on the
+    # guard table, read its address-hashing key and, when configured, the Turnstile key (plus the managed
     # basic-logging policy)
     assert [(s["Effect"], _as_list(s["Action"]), s["Resource"]) for s in statements] == [
         ("Allow", ["dynamodb:PutItem"], {"Fn::GetAtt": ["EnquiriesTable", "Arn"]}),
         (
             "Allow",
-            ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+            ["dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
             {"Fn::GetAtt": ["GuardTable", "Arn"]},
         ),
         ("Allow", ["secretsmanager:GetSecretValue"], {"Ref": "ClientAddressSecret"}),
@@ -459,6 +471,42 @@ def test_only_the_notify_role_may_send_email_or_update_items(cfn: dict[str, Any]
     assert holders(lambda action: "*" in action) == set()
 
 
+def _actions_without_resource_types() -> set[str]:
+    """Actions the Service Authorization Reference gives no resource type ("*" only), as cfn-lint ships it
+    (cfnlint/data/AdditionalSpecs/Policies.json, generated from that reference)."""
+    from importlib.resources import files
+
+    path = files("cfnlint.data.AdditionalSpecs") / "Policies.json"
+    services = json.loads(path.read_text(encoding="utf-8"))
+    return {
+        f"{prefix}:{action}"
+        for prefix, service in services.items()
+        for action, spec in service.get("Actions", {}).items()
+        if not spec.get("Resources")
+    }
+
+
+def test_roles_grant_actions_without_a_resource_type_on_star_only(cfn: dict[str, Any]) -> None:
+    # Given every statement of every role, and the actions that have no resource type
+    unscoped = _actions_without_resource_types()
+    statements = [
+        s for role in _resources_of_type(cfn, "AWS::IAM::Role").values() for s in _role_statements(role)
+    ]
+
+    # When the statements naming a resource other than "*" are searched for such actions
+    matching_nothing = [
+        (action, statement.get("Sid"))
+        for statement in statements
+        if statement["Resource"] != "*"
+        for action in _actions(statement)
+        if action in unscoped
+    ]
+
+    # Then there are none: such a grant would match no request (dynamodb:ListStreams on a stream ARN)
+    assert "dynamodb:liststreams" in unscoped
+    assert matching_nothing == []
+
+
 def test_notify_role_reads_the_enquiries_stream_only_not_every_stream(cfn: dict[str, Any]) -> None:
     # Given the role the notifier runs as (its own, not one SAM generates)
     role_id = cfn["Resources"]["NotifyEnquiryFunction"]["Properties"]["Role"]["Fn::GetAtt"][0]
@@ -477,12 +525,7 @@ def test_notify_role_reads_the_enquiries_stream_only_not_every_stream(cfn: dict[
     assert role["Type"] == "AWS::IAM::Role"
     assert [(sorted(_actions(s)), s["Resource"]) for s in stream] == [
         (
-            [
-                "dynamodb:describestream",
-                "dynamodb:getrecords",
-                "dynamodb:getsharditerator",
-                "dynamodb:liststreams",
-            ],
+            ["dynamodb:describestream", "dynamodb:getrecords", "dynamodb:getsharditerator"],
             {"Fn::Sub": "${EnquiriesTable.Arn}/stream/*"},
         )
     ]
@@ -535,6 +578,20 @@ def test_notify_role_sends_only_from_the_sender_identity(cfn: dict[str, Any]) ->
             from_sender_identity,
         ),
     ]
+
+
+def test_configuration_sets_deliver_only_over_tls(cfn: dict[str, Any]) -> None:
+    # Given the configuration sets the stack creates (every email the stack sends names one, unless
+    # the operator names their own)
+    sets = _resources_of_type(cfn, "AWS::SES::ConfigurationSet")
+
+    # When their delivery options are read
+    policies = {name: config_set["Properties"].get("DeliveryOptions") for name, config_set in sets.items()}
+
+    # Then each requires TLS to the recipient's mail server: an enquiry is never delivered in plain text
+    # (https://docs.aws.amazon.com/ses/latest/dg/security-protocols.html)
+    assert set(policies) == {"EmailConfigurationSet", "NotificationConfigurationSet"}
+    assert all(policy == {"TlsPolicy": "REQUIRE"} for policy in policies.values()), policies
 
 
 def test_configuration_sets_suppress_strangers_but_never_the_clinic_unless_the_operator_names_one(
@@ -950,8 +1007,14 @@ def test_function_logs_have_a_retention(cfn: dict[str, Any], function: str, log_
     # When the function's is looked up
     group = log_groups[log_group]["Properties"]
 
-    # Then it is the function's own group, with a retention
-    assert group["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/${{{function}}}"}
+    # Then it is the function's own group, with a retention (the submission function's is named for
+    # the stack and given to it, so that it exists before a SnapStart init logs: test_warm_up.py)
+    function_props = cfn["Resources"][function]["Properties"]
+    if "LoggingConfig" in function_props:
+        assert function_props["LoggingConfig"] == {"LogGroup": {"Ref": log_group}}
+        assert group["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/${{AWS::StackName}}-{function}"}
+    else:
+        assert group["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/${{{function}}}"}
     assert group["RetentionInDays"] == 90
 
 
@@ -1026,7 +1089,8 @@ BILLED_BY_USE = {
     "AWS::IAM::Role",
     "AWS::IAM::ManagedPolicy",
 }
-IDLE_BUDGET_DOLLARS = 1.00
+# The $1.00 goal, and the two alarms on a flood (the API's refusals, the clinic emails' daily cap).
+IDLE_BUDGET_DOLLARS = 1.20
 
 
 def _holds_by_default(template: dict[str, Any], condition: str) -> bool:
@@ -1065,7 +1129,7 @@ def test_stack_costs_at_most_a_dollar_a_month_with_no_traffic() -> None:
     # Then every kind has a known price, the sum is within the goal, and README, "Cost", says it
     assert unpriced == []
     assert idle <= IDLE_BUDGET_DOLLARS
-    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    readme = documentation()
     assert f"| **Total, defaults** | **${idle:.2f}**;" in readme
 
 
@@ -1086,11 +1150,13 @@ def test_alarms_are_ones_the_cloudwatch_free_tier_counts(cfn: dict[str, Any]) ->
     # account has no others, and README, "Cost", prices as many as there are
     assert not_free == []
     assert set(ALARMS) <= set(alarms)
-    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    readme = documentation()
     assert f"| CloudWatch alarms: {len(alarms)}, each a standard-resolution alarm on one metric |" in readme
 
 
-@pytest.mark.parametrize("alarm", [alarm for alarm in ALARMS if alarm not in KEEP_STATE_WHEN_QUIET])
+@pytest.mark.parametrize(
+    "alarm", [alarm for alarm in ALARMS if alarm not in KEEP_STATE_WHEN_QUIET + BREACHING_WHEN_QUIET]
+)
 def test_alarm_on_activity_treats_no_data_as_nothing_happened(cfn: dict[str, Any], alarm: str) -> None:
     # Given an alarm on requests or invocations (no data: no requests, no invocations)
     props = cfn["Resources"][alarm]["Properties"]
@@ -1100,6 +1166,41 @@ def test_alarm_on_activity_treats_no_data_as_nothing_happened(cfn: dict[str, Any
 
     # Then a quiet period counts as fine
     assert treatment == "notBreaching"
+
+
+def test_quiet_form_alarm_fires_after_quiet_days_without_an_enquiry_and_is_off_by_default(
+    cfn: dict[str, Any],
+) -> None:
+    # Given the alarm on a quiet form, and the QuietDays parameter that sets it
+    alarm = cfn["Resources"]["QuietFormAlarm"]
+    props = alarm["Properties"]
+    parameter = load_template()["Parameters"]["QuietDays"]
+    notifier = (REPO_ROOT / "functions" / "enquiries" / "notify" / "handler.py").read_text(encoding="utf-8")
+
+    # When its definition is read
+    window = (props["Period"], props["EvaluationPeriods"])
+
+    # Then it counts the enquiries the notifier emails, a day at a time, over QuietDays days, and a
+    # day with none (no data) breaches: it fires when every one of those days had none
+    assert (props["Namespace"], props["MetricName"]) == ("Enquiries", "EnquiryNotified")
+    assert 'add_metric(name="EnquiryNotified"' in notifier
+    assert props["Dimensions"] == [{"Name": "service", "Value": "enquiries"}]
+    assert window == (86400, {"Ref": "QuietDays"})
+    assert (props["Statistic"], props["ComparisonOperator"], props["Threshold"]) == (
+        "Sum",
+        "LessThanThreshold",
+        1,
+    )
+    assert props["TreatMissingData"] == "breaching"
+    assert "DatapointsToAlarm" not in props  # all QuietDays days, not some of them
+    # And CloudWatch accepts every value QuietDays takes: Period x EvaluationPeriods at most 7 days
+    # (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html)
+    assert parameter["MinValue"] == 0
+    assert props["Period"] * parameter["MaxValue"] <= 7 * 86400
+    # And it exists only when QuietDays is set: the default, 0, makes none
+    assert alarm["Condition"] == "AlarmsWhenQuiet"
+    assert cfn["Conditions"]["AlarmsWhenQuiet"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "QuietDays"}, "0"]}]}
+    assert str(parameter["Default"]) == "0"
 
 
 def test_dead_letter_alarm_stays_in_alarm_while_the_queue_is_quiet(cfn: dict[str, Any]) -> None:
@@ -1471,3 +1572,43 @@ def test_a_change_the_function_does_not_see_publishes_no_version() -> None:
 
     # Then the version stays: no snapshot is taken, and none billed, for nothing
     assert _submit_version(after) == _submit_version(before)
+
+
+def test_api_refusals_alarm_fires_on_a_client_that_keeps_the_stage_throttle_busy(cfn: dict[str, Any]) -> None:
+    # Given the alarm on the HTTP API's 4xx answers (its own 429s when the stage throttle is exceeded)
+    template = load_template()
+    props = cfn["Resources"]["ApiClientErrorsAlarm"]["Properties"]
+    rate = template["Parameters"]["ApiThrottleRateLimit"]["Default"]
+
+    # When a client sends one request a second more than the throttle allows, for one period
+    refused_in_a_period = 1 * props["Period"]
+
+    # Then the alarm watches the API's stage, and those refusals alone cross its threshold, while a
+    # visitor's mistakes (a few 422s) do not
+    assert (props["Namespace"], props["MetricName"], props["Statistic"]) == ("AWS/ApiGateway", "4xx", "Sum")
+    assert props["Dimensions"] == [
+        {"Name": "ApiId", "Value": {"Ref": "EnquiriesApi"}},
+        {"Name": "Stage", "Value": "$default"},
+    ]
+    assert props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert 10 < props["Threshold"] <= refused_in_a_period < rate * props["Period"]
+    assert props["AlarmActions"] == [{"Ref": "AlertTopic"}]
+
+
+def test_notification_cap_is_a_parameter_the_notifier_reads_and_alarms_on(cfn: dict[str, Any]) -> None:
+    # Given the template's cap on clinic emails a day, and the notifier's environment
+    template = load_template()
+    parameter = template["Parameters"]["NotificationDailyCap"]
+    variables = cfn["Resources"]["NotifyEnquiryFunction"]["Properties"]["Environment"]["Variables"]
+    alarm = cfn["Resources"]["NotificationCapAlarm"]["Properties"]
+
+    # When the notifier's settings are read with the parameter's default
+    settings = load_settings({"TABLE_NAME": "t", "NOTIFICATION_DAILY_CAP": str(parameter["Default"])})
+
+    # Then a clinic's busy day fits under the default, the notifier gets the parameter, and an alarm
+    # watches the metric the notifier counts held-back emails in
+    assert parameter["Default"] >= 200
+    assert settings.notification_daily_cap == parameter["Default"]
+    assert variables["NOTIFICATION_DAILY_CAP"] == {"Ref": "NotificationDailyCap"}
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("Enquiries", "NotificationCapped")
+    assert "Condition" not in cfn["Resources"]["NotificationCapAlarm"]

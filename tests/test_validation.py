@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from enquiries.field_messages import MESSAGES
 from enquiries.settings import DEFAULT_SERVICES
 from enquiries.validation import FieldRules, InvalidEnquiry, validate_enquiry
 
@@ -30,6 +31,9 @@ def failing_fields(data: dict[str, Any], rules: FieldRules = RULES) -> dict[str,
         ("phone", "0800 987 5336", "+448009875336"),
         ("phone", "+44 (0)20 7946 0958", "+442079460958"),
         ("phone", "+1 415 555 2671", "+14155552671"),
+        ("phone", "07700 900123 ext 2", "+447700900123;ext=2"),
+        ("phone", "020 7946 0958 x 123", "+442079460958;ext=123"),
+        ("phone", "+1 415 555 2671 #7", "+14155552671;ext=7"),
         ("service", "osteopathy", "Osteopathy"),
         ("service", "SPORTS MASSAGE", "Sports Massage"),
         ("message", "  Hello\nthere  ", "Hello\nthere"),
@@ -73,6 +77,9 @@ def test_validation_accepts_and_normalises(field: str, value: Any, stored: Any) 
         ),
         ("phone", "12", "Enter a phone number like 01632 960123 or +44 1632 960123, or leave it blank."),
         ("phone", "call me", "Enter a phone number like 01632 960123 or +44 1632 960123, or leave it blank."),
+        # Possible only as a local number (no area code), which nobody outside the area could call
+        ("phone", "12345", MESSAGES["phone"]),
+        ("phone", "7946 0958", MESSAGES["phone"]),
         ("service", "Reiki", "Choose one of: " + ", ".join(DEFAULT_SERVICES) + "."),
         ("message", "", "Enter your message."),
         ("message", "m" * 5001, "Shorten your message to at most 5,000 characters."),

@@ -91,7 +91,12 @@ def aws_call(
     """Call `operation` on `client`, turning a transient failure into StorageUnavailable and a failed
     condition into `on_condition_failed`; anything else (a bug, a missing permission) propagates.
     Callers retry with care: a timed-out call may have completed (a new enquiry has a fresh id, the
-    notifier re-reads before sending)."""
+    notifier re-reads before sending). Within a request's budget, a call starts only while the most
+    it can take is left (request_budget.py)."""
+    from enquiries.aws_clients import AWS_CALL_SECONDS
+    from enquiries.request_budget import require
+
+    require(AWS_CALL_SECONDS, operation)
     try:
         return getattr(client, operation)(**request)
     except Exception as error:

@@ -1,9 +1,9 @@
 """AWS clients, created lazily and once per process, with timeouts chosen for a web request.
 
-A visitor is waiting, and API Gateway gives up at 30 s with a bare error, so a slow DynamoDB must
-turn into our own 503 well before that and before the function's 10 s timeout: 1 s to connect, 2 s
-to read, and at most 2 attempts in botocore's "standard" retry mode (which backs off on throttling).
-Worst case about 7 s, then the visitor gets a clear "try again" with Retry-After.
+A visitor is waiting, and API Gateway gives up at 30 s with a bare error, so a slow AWS call must
+turn into our own 503 well before that: 1 s to connect, 2 s for each read, and at most 2 attempts
+in botocore's "standard" retry mode (which backs off on throttling). AWS_CALL_SECONDS is the most one
+call can take; the request's budget (request_budget.py) starts a call only while that much is left.
 
 Clients come from one botocore session, not from boto3: a boto3 client is the same botocore client,
 but importing boto3 also imports s3transfer and boto3's resource layer, about 20 ms of every cold
@@ -24,13 +24,25 @@ def aws_session() -> Any:
     return botocore.session.get_session()
 
 
+CONNECT_TIMEOUT_SECONDS = 1
+READ_TIMEOUT_SECONDS = 2
+MAX_ATTEMPTS = 2
+# The standard mode's wait before a retry: at most 1 s (rand(0, 1) x 1 s for throttling on the first
+# retry), raised to an `x-amz-retry-after` header's value but by at most 5 s more: see
+# ExponentialBackoff.delay_amount in https://github.com/boto/botocore/blob/develop/botocore/retries/standard.py
+MAX_BACKOFF_SECONDS = 1 + 5
+# Each attempt: a connection, the request, and the answer in a few reads of AWS's small JSON (each read
+# bounded by the read timeout; AWS answers at once or not at all, it does not trickle bytes).
+AWS_CALL_SECONDS = MAX_ATTEMPTS * (CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS) + MAX_BACKOFF_SECONDS
+
+
 def _request_config() -> Any:
     from botocore.config import Config
 
     return Config(
-        connect_timeout=1,
-        read_timeout=2,
-        retries={"mode": "standard", "total_max_attempts": 2},
+        connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        read_timeout=READ_TIMEOUT_SECONDS,
+        retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
         # Keep the connection warm between requests of a warm container.
         tcp_keepalive=True,
     )

@@ -9,6 +9,7 @@ import hmac
 from collections.abc import Callable
 from typing import Any
 
+from enquiries import canary
 from enquiries.aws_clients import secretsmanager_client
 from enquiries.stored_secret import StoredSecret
 
@@ -21,4 +22,14 @@ class AddressHasher:
 
     def hash(self, address: str) -> str:
         """The address's HMAC, or SecretUnavailable when the key cannot be read."""
-        return hmac.new(self.secret.value().encode(), address.encode(), hashlib.sha256).hexdigest()
+        return keyed_hash(self.secret.value().encode(), address)
+
+    def canary_key(self) -> bytes:
+        """The canary proof's key, derived from the same secret (SecretUnavailable as above)."""
+        return canary.derive_key(self.secret.value())
+
+
+def keyed_hash(key: bytes, text: str) -> str:
+    """HMAC-SHA256 of `text` under `key`, in hex: every keyed hash the stack stores (and the operator's
+    command looks up) is this one."""
+    return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()

@@ -20,6 +20,10 @@ MESSAGES = {
     "email_header": 'Enter an email address without the characters "=?", which email reads as a code.',
     "phone": "Enter a phone number like 01632 960123 or +44 1632 960123, or leave it blank.",
     "message": "Enter your message.",
+    "message_control": (
+        "Remove the special control characters (such as escape codes) from your message:"
+        " line breaks and tabs are fine."
+    ),
     "message_long": f"Shorten your message to at most {MESSAGE_MAX:,} characters.",
     "consent": "Tick the box to agree that we may use your details to reply to your enquiry.",
     "not_text": "Enter this as text.",

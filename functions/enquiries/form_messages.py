@@ -10,7 +10,7 @@ from datetime import date
 
 from enquiries.forms import TEXT_MAX, FormField
 
-__all__ = ["DATE", "TEXT_MAX", "choose", "one_line", "read_date", "required", "too_long"]
+__all__ = ["DATE", "TEXT_MAX", "choose", "controls", "one_line", "read_date", "required", "too_long"]
 
 # A date as people type it: ISO 8601 (what a browser's date input sends), or day/month/year, the
 # order of the UK, where the clinic is (07/12/2026 is 7 December). Month-first is never guessed.
@@ -55,4 +55,8 @@ def too_long(each: FormField, maximum: int) -> str:
 
 
 def one_line(each: FormField) -> str:
-    return f"Enter your {_what(each)} on one line."
+    return f"Enter your {_what(each)} on one line, without special control characters."
+
+
+def controls(each: FormField) -> str:
+    return f"Remove the special control characters (such as escape codes) from your {_what(each)}."

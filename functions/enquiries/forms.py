@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from enquiries import canary
+
 DEFAULT_FORM_ID = "enquiry"
 FORM_ID = re.compile(r"[a-z0-9-]{1,40}")
 FIELD_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
@@ -43,6 +45,7 @@ RESERVED = frozenset(
         "acknowledgement",
         "acknowledged_at",
         "captcha",
+        canary.ATTRIBUTE,
     }
 )
 # A text field's longest value: the long-text default (the contract's message), also the most allowed.

@@ -12,8 +12,11 @@ from typing import Any, Protocol
 from enquiries.storage.rate_limit import RateWindow
 
 # An answer as it can be given again: the caller renders it, the store keeps it and hands it back.
-# It holds the id of the enquiry it answered under "enquiry_id" (None for a refusal).
+# It holds the id of the enquiry it answered under "enquiry_id" (None for a refusal), and under
+# REQUEST_FINGERPRINT the hash of the request's normalised fields, so that a key reused for another
+# enquiry is told apart from a retry (records written before it was kept have none: they match).
 Replayable = dict[str, Any]
+REQUEST_FINGERPRINT = "request_fingerprint"
 
 IDEMPOTENCY_KEY_SECONDS = 24 * 3600
 DOUBLE_SUBMIT_SECONDS = 10 * 60
@@ -41,6 +44,12 @@ class Replayed(Exception):
         super().__init__(f"replay of {key.scope}")
         self.key = key
         self.response = response
+
+
+class IdempotencyKeyReused(Exception):
+    """The Idempotency-Key answered an earlier request with other fields: this one is refused (422),
+    never answered with that request's answer (the IETF Idempotency-Key draft, "Error Scenarios":
+    https://datatracker.ietf.org/doc/draft-ietf-httpapi-idempotency-key-header/)."""
 
 
 class RateLimited(Exception):

@@ -15,14 +15,29 @@ handler (Lambda's, Powertools', anyone's) and every level an operator may set
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging.lambda_context import build_lambda_context_model
 
-logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "enquiries"))
+# The deployed functions get both from the template: the service is the stack's name, so that two clinics'
+# stacks in one account never share a metric or an alarm. The defaults are for local runs.
+SERVICE_NAME_VARIABLE = "POWERTOOLS_SERVICE_NAME"
+METRICS_NAMESPACE_VARIABLE = "POWERTOOLS_METRICS_NAMESPACE"
+logger = Logger(service=os.environ.get(SERVICE_NAME_VARIABLE, "enquiries"))
+
+
+def metrics_names() -> tuple[str, str]:
+    """The metrics' namespace and service dimension, as the environment names them now."""
+    return (
+        os.environ.get(METRICS_NAMESPACE_VARIABLE, "Enquiries"),
+        os.environ.get(SERVICE_NAME_VARIABLE, "enquiries"),
+    )
+
 
 # Our loggers, and their children: this code's, the local server's and its emulator's (they run the
 # handlers in their own process and log methods, paths, statuses, counts and exception types).
@@ -68,3 +83,44 @@ def withhold_third_party_log_content() -> None:
 
 
 withhold_third_party_log_content()
+
+
+def announces_more_than_a_withholding(record: logging.LogRecord) -> bool:
+    """A handler filter for a terminal (the local server's): a library's record below WARNING is only
+    the sentence above once withheld, so it is dropped there rather than announced on every call;
+    a library's warning or error still shows, withheld, and our own lines all show."""
+    return record.levelno >= logging.WARNING or is_own_logger(record.name)
+
+
+Result = TypeVar("Result")
+
+
+def with_invocation_keys(
+    handler: Callable[[dict[str, Any], Any], Result],
+) -> Callable[[dict[str, Any], Any], Result]:
+    """Powertools' `inject_lambda_context` (log_event off), with the keys held by the invocation's
+    thread and removed after it, not appended to the logger every handler shares.
+
+    In Lambda one process runs one function; the local server runs both handlers in one process, in
+    different threads, and shared keys made one function's lines carry the other's name. Powertools'
+    thread-safe keys live in a context variable
+    (thread_safe_append_keys: https://docs.aws.amazon.com/powertools/python/latest/api_doc/logger/formatter).
+    """
+    cold = [True]  # this handler's first invocation in this process, as Powertools counts it
+
+    @functools.wraps(handler)
+    def invoke(event: dict[str, Any], context: Any) -> Result:
+        keys = {"cold_start": cold[0], **build_lambda_context_model(context).__dict__}
+        cold[0] = False
+        logger.thread_safe_append_keys(**keys)
+        try:
+            return handler(event, context)
+        finally:
+            logger.thread_safe_remove_keys([*keys, "correlation_id"])
+
+    return invoke
+
+
+def set_correlation_id(value: str | None) -> None:
+    """The request's id on every line of this invocation (and only this one)."""
+    logger.thread_safe_append_keys(correlation_id=value)

@@ -56,6 +56,9 @@ class Settings:
     # Required by the notifier only (see `load_settings(required=...)`).
     clinic_email: tuple[str, ...] = ()
     sender_email: str | None = None
+    # The SES identity the notifier's role may send From (template.yaml, SenderIdentity): SENDER_EMAIL
+    # is checked against it at start (notify/mail_settings.py).
+    sender_identity: str | None = None
     success_url: str | None = None
     clinic_phone: str | None = None
     services: tuple[str, ...] = DEFAULT_SERVICES
@@ -79,6 +82,9 @@ class Settings:
     acknowledgement_reply_within: str = DEFAULT_REPLY_WITHIN
     acknowledgement_emergency_note: str = DEFAULT_EMERGENCY_NOTE
     acknowledgement_daily_cap: int = 200
+    # The most clinic emails the notifier sends in a UTC day (notify/notification_cap.py); beyond it,
+    # enquiries are stored and listed as unnotified, and an alarm tells the operator.
+    notification_daily_cap: int = 200
 
 
 # Readers: each takes a variable's trimmed, non-blank text and returns the field's value, or raises
@@ -167,6 +173,7 @@ _VARIABLES: tuple[tuple[str, str, Callable[[str], object]], ...] = (
     ("CLIENT_ADDRESS_SECRET_ARN", "client_address_secret_arn", _text),
     ("CLINIC_EMAIL", "clinic_email", _comma_list),
     ("SENDER_EMAIL", "sender_email", _text),
+    ("SENDER_IDENTITY", "sender_identity", _text),
     ("SUCCESS_URL", "success_url", _absolute_url),
     ("CLINIC_PHONE", "clinic_phone", _text),
     ("SERVICES", "services", _services),
@@ -185,6 +192,7 @@ _VARIABLES: tuple[tuple[str, str, Callable[[str], object]], ...] = (
     ("ACKNOWLEDGEMENT_REPLY_WITHIN", "acknowledgement_reply_within", _text),
     ("ACKNOWLEDGEMENT_EMERGENCY_NOTE", "acknowledgement_emergency_note", _text),
     ("ACKNOWLEDGEMENT_DAILY_CAP", "acknowledgement_daily_cap", _whole_number(1)),
+    ("NOTIFICATION_DAILY_CAP", "notification_daily_cap", _whole_number(1)),
 )
 # The variables this module reads, each with the Settings field it sets.
 FIELDS_BY_VARIABLE: Mapping[str, str] = MappingProxyType(
@@ -192,6 +200,9 @@ FIELDS_BY_VARIABLE: Mapping[str, str] = MappingProxyType(
 )
 # Required of every function (the others are required by the functions that name them).
 ALWAYS_REQUIRED = ("TABLE_NAME",)
+# Required by one function only: each entry point passes its own to `load_settings(required=...)`.
+SUBMISSION_REQUIRES = ("GUARD_TABLE_NAME", "CLIENT_ADDRESS_SECRET_ARN")
+NOTIFIER_REQUIRES = ("CLINIC_EMAIL", "SENDER_EMAIL")
 
 
 def load_settings(environ: Mapping[str, str] | None = None, required: tuple[str, ...] = ()) -> Settings:

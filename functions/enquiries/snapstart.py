@@ -14,10 +14,14 @@ shares:
 - Connections and credentials. botocore's pooled connections are not valid after a restore, and
   credentials resolved before the snapshot may have expired since: the clients are dropped
   (aws_clients.drop_clients) and made again, from the loaded service models, on first use.
-- Secrets. They are read in the init, which proves they are readable and readies their client, then
-  dropped before the snapshot, so no key is stored in it. Each restored copy reads them on its first
+- Secrets. The snapshot's init does not read them (an ordinary init does, to name an unreadable one
+  at once): dropping a value read there would not be enough, since botocore's HTTP buffers and
+  parsed response, and the freed memory of the value itself, keep copies that Python gives no way to
+  overwrite; tests/test_snapstart.py searches the process's memory for the key when the snapshot
+  would be taken. Their client is made (warm_up), and each restored copy reads them on its first
   request that needs them, as a new container does, so a rotated key (the address key, a Turnstile
-  key replaced after a leak) reaches every copy without publishing a new version.
+  key replaced after a leak) reaches every copy without publishing a new version. before_snapshot
+  still drops any value read by then.
 
 None of this runs unless Lambda initialises the function for a snapshot
 (AWS_LAMBDA_INITIALIZATION_TYPE is "snap-start":
@@ -128,7 +132,8 @@ def _validate_a_sample(settings: Settings) -> None:
 
 
 def before_snapshot(secrets: Sequence[StoredSecret]) -> None:
-    """Lambda's before-snapshot hook: no secret value is kept in the snapshot."""
+    """Lambda's before-snapshot hook: no secret value read by now stays referenced (the init reads
+    none under SnapStart; this covers anything that read one since)."""
     for secret in secrets:
         secret.forget()
 

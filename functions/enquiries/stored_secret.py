@@ -16,8 +16,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from enquiries.aws import AwsFailure, classify
-from enquiries.aws_clients import secretsmanager_client
+from enquiries.aws_clients import AWS_CALL_SECONDS, secretsmanager_client
 from enquiries.log import logger
+from enquiries.request_budget import require
 
 # Less than the Retry-After of a 503 (30 s), so a visitor's resend always gets a fresh read.
 RETRY_SECONDS = 10
@@ -84,6 +85,7 @@ class StoredSecret:
             return self._value
         if self._failed_code is not None and self._clock() - self._failed_at < RETRY_SECONDS:
             raise SecretUnavailable(self._reason(self._failed_code))
+        require(AWS_CALL_SECONDS, "get_secret_value")  # within a request: only while its time is left
         value = self._read()
         if isinstance(value, AwsFailure):
             if self._failed_code is None:  # one error line per outage and container, not one a request

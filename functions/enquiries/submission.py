@@ -1,9 +1,10 @@
 """The submission service: what becomes of a submitted form, in the order it is decided.
 
 1. Validation: the contract's field rules (InvalidEnquiry). A refused form whose Idempotency-Key
-   answered an earlier request gets that answer instead: a repeated key gets the first answer,
-   whatever it holds. (A body that cannot be read at all is refused by the API, which asks
-   `earlier_answer` the same question first.)
+   answered an earlier request is another request under a used key (IdempotencyKeyReused), as is any
+   request whose normalised fields differ from the ones the key answered: the key's answer is
+   given again only to the same fields. (A body that cannot be read at all is refused by the API,
+   which asks `earlier_answer` the same question first.)
 2. The robot trap: a filled `_gotcha` goes the way a real enquiry goes up to the write (its repeats,
    captcha and rate limit look the same), where nothing is stored: only its replay records and
    its own rate count, so a repeat gets the same make-believe answer.
@@ -16,10 +17,11 @@
    key too, so that the key's retries keep getting it after the fingerprint's 10 minutes.
 
 It takes plain values (the parsed fields, the key, the client address, the time, a fresh id) and
-answers with an `Answer` or raises: InvalidEnquiry, CaptchaFailed, CaptchaUnavailable, RateLimited,
-StorageUnavailable, SecretUnavailable or IdAlreadyUsed. A failed replay look-up never hides the
-request's own answer. Rendering the answer is the caller's (`render_success`), before the write, so
-that the answer is stored in the same transaction as the enquiry.
+answers with an `Answer` or raises: InvalidEnquiry, IdempotencyKeyReused, CaptchaFailed,
+CaptchaUnavailable, RateLimited, StorageUnavailable, SecretUnavailable or IdAlreadyUsed. A failed
+replay look-up never hides the request's own answer. Rendering the answer is the caller's
+(`render_success`), before the write, so that the answer is stored in the same transaction as the
+enquiry.
 """
 
 from __future__ import annotations
@@ -32,18 +34,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from enquiries import canary
 from enquiries.aws import StorageUnavailable
 from enquiries.captcha import CaptchaVerifier
 from enquiries.forms import DEFAULT_FORM_ID, Form
 from enquiries.intake import (
     DOUBLE_SUBMIT_SECONDS,
     IDEMPOTENCY_KEY_SECONDS,
+    REQUEST_FINGERPRINT,
+    IdempotencyKeyReused,
     IntakeStore,
     Replayable,
     Replayed,
     ReplayKey,
 )
-from enquiries.log import logger
+from enquiries.log import logger, metrics_names
 from enquiries.storage.rate_limit import RateWindow
 from enquiries.validation import Enquiry, FieldRules, InvalidEnquiry, validate_enquiry
 
@@ -64,6 +69,7 @@ class Submission:
     now: datetime
     enquiry_id: str  # fresh: the id the enquiry gets if it is stored
     form: Form | None = None  # the form posted to; None: the default form
+    canary: bool = False  # the stack's own canary (enquiries/canary.py): stored with its mark
 
 
 @dataclass(frozen=True)
@@ -83,8 +89,9 @@ def utc_now() -> datetime:
 def count_spam_blocked() -> None:
     from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-    with single_metric(name="SpamBlocked", unit=MetricUnit.Count, value=1, namespace="Enquiries") as metric:
-        metric.add_dimension(name="service", value="enquiries")
+    namespace, service = metrics_names()
+    with single_metric(name="SpamBlocked", unit=MetricUnit.Count, value=1, namespace=namespace) as metric:
+        metric.add_dimension(name="service", value=service)
 
 
 @dataclass(frozen=True)
@@ -102,18 +109,20 @@ class SubmissionService:
 
     def earlier_answer(self, idempotency_key: str | None) -> Answer | None:
         """The answer an earlier request with this Idempotency-Key got, if any: for a request the
-        caller refuses before its fields can be read."""
-        return self._recalled(idempotency_keys(idempotency_key))
+        caller refuses before its fields can be read: IdempotencyKeyReused when the key answered
+        readable fields (which these are not)."""
+        return self._recalled(idempotency_keys(idempotency_key), fingerprint=None)
 
     def submit(self, submission: Submission, render_success: RenderSuccess) -> Answer:
         keys = idempotency_keys(submission.idempotency_key)
         try:
             enquiry = validate_enquiry(dict(submission.fields), self.rules, submission.form)
         except InvalidEnquiry:
-            earlier = self._recalled(keys)
+            earlier = self._recalled(keys, fingerprint=None)
             if earlier is None:
                 raise
             return earlier
+        fingerprint = request_fingerprint(enquiry)
         caught = enquiry.gotcha is not None
         rate = None
         if self.hasher is not None:
@@ -122,17 +131,19 @@ class SubmissionService:
             if self.rate_limit_per_hour > 0:
                 rate = RateWindow(client_key, self.rate_limit_per_hour, submission.now.timestamp())
         if self.verifier is not None:
-            earlier = self._recalled(keys)
+            earlier = self._recalled(keys, fingerprint)
             if earlier is not None:
                 return earlier
             self.verifier.verify(enquiry.captcha_token or "", submission.client_address or None)
         response = render_success(submission.enquiry_id, enquiry.next_url)
+        kept = {**response, REQUEST_FINGERPRINT: fingerprint}  # the answer, and what it answered
         try:
-            self._store(enquiry, submission, response, keys, rate)
+            self._store(enquiry, submission, kept, keys, rate)
         except Replayed as repeat:
+            answer = _replayed(repeat.key, repeat.response, fingerprint)
             if repeat.key.scope == "double-submit" and submission.idempotency_key is not None:
                 self._remember(keys[0], repeat.response)
-            return _replayed(repeat.key, repeat.response)
+            return answer
         return Answer("honeypot" if caught else "stored", submission.enquiry_id, response)
 
     def _store(
@@ -148,10 +159,13 @@ class SubmissionService:
             self.store.accept_caught(submission.enquiry_id, response, keys, rate)
             return
         item = enquiry_item(enquiry, submission.enquiry_id, submission.now, self.retention_days)
+        if submission.canary:
+            item[canary.ATTRIBUTE] = True
         self.store.accept(item, response, keys, rate)
 
-    def _recalled(self, keys: list[ReplayKey]) -> Answer | None:
-        """The answer remembered for a repeat of this request, if any.
+    def _recalled(self, keys: list[ReplayKey], fingerprint: str | None) -> Answer | None:
+        """The answer remembered for a repeat of this request (whose fields have `fingerprint`, None
+        when they cannot be read), if any; IdempotencyKeyReused if the key answered other fields.
 
         It is asked only where the request has an answer of its own without it: its field errors,
         or a captcha check followed by the write, which finds repeats itself. So a look-up that
@@ -163,7 +177,7 @@ class SubmissionService:
         except StorageUnavailable as unavailable:
             logger.warning("replay lookup unavailable", extra={"reason": unavailable.reason})
             return None
-        return _replayed(*found) if found else None
+        return _replayed(*found, fingerprint) if found else None
 
     def _remember(self, key: ReplayKey, response: Replayable) -> None:
         # Best effort: the visitor has their answer whether or not the key keeps it.
@@ -171,8 +185,14 @@ class SubmissionService:
             self.store.remember(key, response)
 
 
-def _replayed(key: ReplayKey, response: Replayable) -> Answer:
-    return Answer(f"replay:{key.scope}", response.get("enquiry_id"), response)
+def _replayed(key: ReplayKey, response: Replayable, fingerprint: str | None) -> Answer:
+    """The remembered answer, if it answered these fields. A record kept before fingerprints were
+    (none) matches: it expires within IDEMPOTENCY_KEY_SECONDS."""
+    remembered = response.get(REQUEST_FINGERPRINT)
+    if key.scope == "idempotency-key" and remembered is not None and remembered != fingerprint:
+        raise IdempotencyKeyReused
+    given = {name: value for name, value in response.items() if name != REQUEST_FINGERPRINT}
+    return Answer(f"replay:{key.scope}", response.get("enquiry_id"), given)
 
 
 def idempotency_keys(idempotency_key: str | None) -> list[ReplayKey]:
@@ -193,6 +213,16 @@ def double_submit_keys(enquiry: Enquiry, client_key: str, caught: bool) -> list[
     fingerprint = submission_fingerprint(enquiry, client_key, caught)
     keys.append(ReplayKey("double-submit", fingerprint, DOUBLE_SUBMIT_SECONDS))
     return keys
+
+
+def request_fingerprint(enquiry: Enquiry) -> str:
+    """The request's fields after normalisation (what would be stored, and `_next`): a retry under
+    an Idempotency-Key has the same, another enquiry under the same key does not."""
+    fingerprinted: dict[str, object] = {"fields": enquiry.stored_fields(), "next": enquiry.next_url}
+    if enquiry.form != DEFAULT_FORM_ID:  # the same key with the same fields to another form: another request
+        fingerprinted["form"] = enquiry.form
+    material = json.dumps(fingerprinted, sort_keys=True)
+    return hashlib.sha256(material.encode()).hexdigest()
 
 
 def submission_fingerprint(enquiry: Enquiry, client_key: str, caught: bool = False) -> str:

@@ -8,20 +8,27 @@ https://developers.cloudflare.com/turnstile/get-started/server-side-validation/
 
 from __future__ import annotations
 
+import io
 import json
+import socket
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
-from http.client import HTTPException
+from http.client import HTTPConnection, HTTPException, HTTPSConnection
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
-from urllib.request import Request, urlopen
+from urllib.parse import urlencode, urlsplit
 
 from enquiries.captcha import CaptchaFailed, CaptchaUnavailable
+from enquiries.request_budget import require
 
 if TYPE_CHECKING:
     from enquiries.stored_secret import StoredSecret
 
 DEFAULT_VERIFY_URL = "https://challenges.cloudflare.com/turnstile/v0/siteverify"
+# The whole exchange (connection, request, answer) ends within this, however slowly the verifier
+# sends: a socket timeout alone bounds each read, and a verifier sending a byte a second would hold a
+# request for minutes.
 TIMEOUT_SECONDS = 3
 # A real answer is a few hundred bytes; anything much larger is not siteverify's, and is not read.
 MAX_ANSWER_BYTES = 16 * 1024
@@ -135,19 +142,11 @@ class TurnstileVerifier:
             raise answer
 
     def _ask(self, form: dict[str, str]) -> SiteverifyAnswer:
-        request = Request(  # noqa: S310 - the URL is the operator's setting, http(s) checked at start
-            self._url,
-            data=urlencode(form).encode(),
-            headers={"Content-Type": "application/x-www-form-urlencoded"},
-            method="POST",
-        )
+        require(TIMEOUT_SECONDS, "turnstile")  # within the request's budget (request_budget.py)
         try:
-            with urlopen(request, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310
-                status = response.status
-                content_type = response.headers.get_content_type()
-                body = response.read(MAX_ANSWER_BYTES + 1)
-        # URLError (HTTPError for a 4xx or 5xx), timeouts and resets are OSErrors; a cut-off body is an
-        # HTTPException.
+            status, content_type, body = _post(self._url, urlencode(form).encode(), TIMEOUT_SECONDS)
+        # Connection failures, timeouts (the deadline's too) and resets are OSErrors; a malformed or
+        # cut-off answer is an HTTPException.
         except (OSError, HTTPException) as error:
             raise CaptchaUnavailable(f"turnstile:{type(error).__name__}") from None
         if status != HTTPStatus.OK:
@@ -160,6 +159,84 @@ class TurnstileVerifier:
             return parse_answer(body)
         except MalformedAnswer:
             raise CaptchaUnavailable("turnstile:bad_answer") from None
+
+
+class _Deadline:
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._end = clock() + seconds
+
+    def left(self) -> float:
+        """The seconds left; TimeoutError (an OSError) when there are none."""
+        left = self._end - self._clock()
+        if left <= 0:
+            raise TimeoutError("deadline passed")
+        return left
+
+
+class _DeadlineReader(io.RawIOBase):
+    """A socket's input where each read waits at most for what is left of the deadline."""
+
+    def __init__(self, sock: socket.socket, deadline: _Deadline) -> None:
+        super().__init__()
+        self._sock = sock
+        self._deadline = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        self._sock.settimeout(self._deadline.left())
+        return self._sock.recv_into(buffer)
+
+
+class _DeadlineSocket:
+    """A connected socket as http.client uses it (sendall, makefile, close), every wait bounded by
+    the deadline: so the status line, headers and body together end by it, a byte at a time or not."""
+
+    def __init__(self, sock: socket.socket, deadline: _Deadline) -> None:
+        self._sock = sock
+        self._deadline = deadline
+
+    def sendall(self, data: bytes) -> None:
+        self._sock.settimeout(self._deadline.left())
+        self._sock.sendall(data)
+
+    def makefile(self, mode: str, *args: Any, **kwargs: Any) -> io.BufferedReader:
+        return io.BufferedReader(_DeadlineReader(self._sock, self._deadline))
+
+    def close(self) -> None:
+        """Nothing: http.client closes the connection before the answer is read (HTTP/1.0 answers),
+        which a plain socket survives while its file is open; `_post` closes the socket at the end."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+def _post(url: str, body: bytes, seconds: float) -> tuple[int, str, bytes]:
+    """POST a form to `url`; the status, media type and at most MAX_ANSWER_BYTES + 1 bytes of the
+    answer, all within `seconds` (TimeoutError past them). The connection, and for https the TLS
+    handshake's few reads, each wait at most for the time left."""
+    deadline = _Deadline(seconds)
+    parts = urlsplit(url)
+    kind = HTTPSConnection if parts.scheme == "https" else HTTPConnection
+    connection = kind(parts.hostname or "", parts.port, timeout=deadline.left())
+    raw: socket.socket | None = None
+    try:
+        connection.connect()
+        raw = connection.sock
+        connection.sock = _DeadlineSocket(raw, deadline)
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        connection.request(
+            "POST", path, body=body, headers={"Content-Type": "application/x-www-form-urlencoded"}
+        )
+        response = connection.getresponse()
+        answer = response.read(MAX_ANSWER_BYTES + 1)
+        return response.status, response.headers.get_content_type(), answer
+    finally:
+        connection.close()
+        if raw is not None:
+            raw.close()
 
 
 def _classify(answer: SiteverifyAnswer) -> CaptchaFailed | CaptchaUnavailable | None:

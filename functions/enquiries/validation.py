@@ -8,7 +8,6 @@ them all and reports every failing field at once, with any field the form does n
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -16,8 +15,13 @@ from typing import Any
 from enquiries import form_messages
 from enquiries.field_messages import EMAIL_MAX, MESSAGE_MAX, MESSAGES, NAME_MAX
 from enquiries.forms import DEFAULT_FORM_ID, Form, FormField, deployment_forms
-from enquiries.invisible import hidden_format_characters, shows_nothing
 from enquiries.plain_header import is_plain_address, is_plain_name
+from enquiries.text_classes import (
+    breaks_lines_or_controls,
+    controls_beyond_line_feed_and_tab,
+    hidden_characters,
+    shows_nothing,
+)
 
 CONSENT_TRUE = {"true", "on", "yes", "1"}
 CONSENT_FALSE = {"false", "off", "no", "0"}
@@ -111,9 +115,9 @@ def _required_text(value: Any, field: str, max_length: int) -> str:
 
 def _name(value: Any, rules: FieldRules) -> str:
     text = _required_text(value, "name", NAME_MAX)
-    if any(unicodedata.category(char) == "Cc" for char in text):
+    if breaks_lines_or_controls(text):
         raise _Refused("name_control")
-    if hidden_format_characters(text):
+    if hidden_characters(text):
         raise _Refused("name_format")
     if is_plain_name(text):  # survives as a header without the round trip (enquiries/plain_header.py)
         return text
@@ -162,9 +166,15 @@ def _phone(value: Any, rules: FieldRules) -> str | None:
         number = phonenumbers.parse(text, rules.default_phone_region)
     except phonenumbers.NumberParseException:
         raise _Refused("phone") from None
-    if not phonenumbers.is_possible_number(number):
+    # Possible for its region, by length: not IS_POSSIBLE_LOCAL_ONLY (is_possible_number's other "yes"),
+    # a number without its area code ("12345" in GB), which nobody outside the area could call.
+    reason = phonenumbers.is_possible_number_with_reason(number)
+    if reason != phonenumbers.ValidationResult.IS_POSSIBLE:
         raise _Refused("phone")
-    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+    e164 = str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+    # An extension ("ext 2", "x2", "#2") is kept, in RFC 3966's form, which phonenumbers.parse reads
+    # back and a tel: link dials: the clinic calls back through it.
+    return f"{e164};ext={number.extension}" if number.extension else e164
 
 
 def _service(value: Any, rules: FieldRules) -> str | None:
@@ -178,7 +188,13 @@ def _service(value: Any, rules: FieldRules) -> str | None:
 
 
 def _message(value: Any, rules: FieldRules) -> str:
-    return _required_text(value, "message", MESSAGE_MAX)
+    if isinstance(value, str):
+        # A browser posts a textarea's line breaks as CR LF (HTML's form submission); stored as LF.
+        value = value.replace("\r\n", "\n").replace("\r", "\n")
+    text = _required_text(value, "message", MESSAGE_MAX)
+    if controls_beyond_line_feed_and_tab(text):  # ESC, BEL, CSI: terminal escapes, never stored
+        raise _Refused("message_control")
+    return text
 
 
 def _consent(value: Any, rules: FieldRules) -> bool | None:
@@ -250,6 +266,9 @@ def _text(each: FormField) -> Validator:
     maximum = each.max_length or form_messages.TEXT_MAX
 
     def text(value: Any, rules: FieldRules) -> str | None:
+        if isinstance(value, str) and each.type == "long-text":
+            # As the message: a textarea's CR LF (HTML's form submission) is stored as LF.
+            value = value.replace("\r\n", "\n").replace("\r", "\n")
         given = _single_text(value)
         if given is None or shows_nothing(given):
             if each.required:
@@ -257,8 +276,10 @@ def _text(each: FormField) -> Validator:
             return None
         if len(given) > maximum:
             raise _Refused("text_long", form_messages.too_long(each, maximum))
-        if each.type == "text" and any(unicodedata.category(char) in ("Cc", "Zl", "Zp") for char in given):
+        if each.type == "text" and breaks_lines_or_controls(given):
             raise _Refused("text_lines", form_messages.one_line(each))
+        if controls_beyond_line_feed_and_tab(given):  # terminal escapes, never stored
+            raise _Refused("text_control", form_messages.controls(each))
         return given
 
     return text

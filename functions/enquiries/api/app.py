@@ -15,6 +15,7 @@ from datetime import datetime
 from http import HTTPStatus
 from typing import Any
 
+from enquiries import canary, request_budget
 from enquiries.api.body import FORM_TYPES, media_type, read_form
 from enquiries.api.errors import ApiError, contract_error
 from enquiries.api.http import Cors, Request, Response
@@ -22,7 +23,6 @@ from enquiries.api.responses import (
     ALLOWED_METHODS,
     Responses,
     from_replayable,
-    is_control,
     serialised_origin,
     to_replayable,
 )
@@ -31,8 +31,9 @@ from enquiries.forms import Form, Forms, deployment_forms
 from enquiries.ids import new_enquiry_id
 from enquiries.intake import IntakeStore, Replayable
 from enquiries.log import logger
-from enquiries.settings import Settings
+from enquiries.settings import FIELDS_BY_VARIABLE, Settings
 from enquiries.submission import Answer, Submission, SubmissionService, utc_now
+from enquiries.text_classes import is_control_format_or_separator
 from enquiries.validation import FieldRules
 
 ENQUIRIES_PATH = "/enquiries"
@@ -57,7 +58,7 @@ def _wants_html(request: Request) -> bool:
 def _idempotency_key(request: Request) -> str | None:
     key = request.header("idempotency-key")
     if key is not None and (
-        not key or len(key) > IDEMPOTENCY_KEY_MAX or any(is_control(char) for char in key)
+        not key or len(key) > IDEMPOTENCY_KEY_MAX or any(is_control_format_or_separator(char) for char in key)
     ):
         raise ApiError(
             400,
@@ -80,6 +81,10 @@ def contract_cors(origins: list[str]) -> Cors:
     )
 
 
+# The setting that admits a site, as the refusal's log line names it (from the settings table).
+ORIGINS_SETTING = next(name for name, field in FIELDS_BY_VARIABLE.items() if field == "allowed_origins")
+
+
 def _log_request(
     request: Request, outcome: Outcome, status: int, started: float, known: frozenset[str]
 ) -> None:
@@ -99,6 +104,10 @@ def _log_request(
                 name if name in known else "(unknown)" for name in outcome.invalid_fields or {}
             ),
             "reference": request.request_id if status >= HTTPStatus.INTERNAL_SERVER_ERROR else None,
+            # A site's address, not a person's (and only as a browser could send it): without it, a
+            # site left out of the setting looks to its developer like a network failure (issue 23).
+            "refused_origin": outcome.refused_origin,
+            "allowed_by": ORIGINS_SETTING if outcome.refused_origin else None,
             "duration_ms": round((time.perf_counter() - started) * 1000, 1),
         },
     )
@@ -113,6 +122,7 @@ class Outcome:
     enquiry_id: str | None = None
     invalid_fields: dict[str, str] | None = None
     form: str | None = None  # the id of a form the path names (ours: safe to log)
+    refused_origin: str | None = None
 
 
 def _as_contract_error(request: Request, outcome: Outcome, error: Exception) -> ApiError:
@@ -149,6 +159,7 @@ class SubmissionApi:
         self.cors = contract_cors(origins) if origins else None
         self.responses = Responses(self.allowed_origins, settings.success_url, settings.clinic_phone)
         self.clock = clock
+        self.hasher = services.hasher
         self.service = SubmissionService(
             store=services.store,
             rules=FieldRules(
@@ -172,8 +183,11 @@ class SubmissionApi:
         origin = request.header("origin")
         try:
             if origin is not None and serialised_origin(origin) not in self.allowed_origins:
+                outcome.refused_origin = serialised_origin(origin) or "(not an origin)"
                 raise ApiError(403, "origin_not_allowed", reason="origin")
-            response = self._route(request, outcome, form)
+            # Every outbound call starts only while the request's budget allows (request_budget.py).
+            with request_budget.within(request_budget.REQUEST_BUDGET_SECONDS):
+                response = self._route(request, outcome, form)
         except Exception as error:  # the error boundary: every failure gets the contract's answer
             response = self.responses.error(
                 _as_contract_error(request, outcome, error),
@@ -227,12 +241,30 @@ class SubmissionApi:
             return answered(earlier)
 
         def render_success(enquiry_id: str, next_url: str | None) -> Replayable:
-            response = self.responses.success(enquiry_id, next_url, html=_wants_html(request), noun=form.noun)
+            response = self.responses.success(
+                enquiry_id,
+                next_url,
+                html=_wants_html(request),
+                referer=request.header("referer"),
+                noun=form.noun,
+            )
             return to_replayable(response, enquiry_id)
 
         # The id is made here, once: the answer names it before the write that stores both.
-        submission = Submission(fields, key, request.source_ip, self.clock(), new_enquiry_id(), form)
+        now = self.clock()
+        canary_proof = self._is_canary(request, key, now)
+        submission = Submission(
+            fields, key, request.source_ip, now, new_enquiry_id(), form, canary=canary_proof
+        )
         return answered(self.service.submit(submission, render_success))
+
+    def _is_canary(self, request: Request, key: str | None, now: datetime) -> bool:
+        """Whether the request carries the stack's own canary proof (enquiries/canary.py). Asked only
+        of a request with the proof's header; without the address key nothing is a canary."""
+        proof = request.header(canary.HEADER)
+        if proof is None or self.hasher is None:
+            return False
+        return canary.is_canary(proof, self.hasher.canary_key(), idempotency_key=key, now=now.timestamp())
 
 
 def build_app(

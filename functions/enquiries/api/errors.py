@@ -9,7 +9,7 @@ from http import HTTPStatus
 from enquiries.aws import StorageUnavailable
 from enquiries.captcha import CaptchaFailed, CaptchaUnavailable
 from enquiries.field_messages import MESSAGES as FIELD_MESSAGES
-from enquiries.intake import RateLimited
+from enquiries.intake import IdempotencyKeyReused, RateLimited
 from enquiries.stored_secret import SecretUnavailable
 from enquiries.validation import InvalidEnquiry
 
@@ -27,6 +27,10 @@ MESSAGES = {
         "(application/x-www-form-urlencoded or multipart/form-data)."
     ),
     "validation_failed": "Some details need correcting before the enquiry can be sent.",
+    "idempotency_key_reused": (
+        "This enquiry came with the Idempotency-Key of an earlier, different enquiry, so it has not "
+        "been saved. Please send it again."
+    ),
     "rate_limited": "You have sent several enquiries in the last hour. Please try again later.",
     "unavailable": "We could not save your enquiry just now. Please try again in a minute.",
     "internal_error": (
@@ -73,13 +77,15 @@ def rate_limited_message(retry_after: int) -> str:
     )
 
 
-def contract_error(error: Exception) -> ApiError | None:
+def contract_error(error: Exception) -> ApiError | None:  # noqa: PLR0911 - one answer per kind of error
     """The contract's answer to an error the submission path raises; None for one it does not
     expect (a bug, a missing permission, an enquiry id in use), which is a 500."""
     if isinstance(error, ApiError):
         return error
     if isinstance(error, InvalidEnquiry):
         return ApiError(422, "validation_failed", fields=error.fields, reason="fields")
+    if isinstance(error, IdempotencyKeyReused):
+        return ApiError(422, "idempotency_key_reused", reason="idempotency_key_reused")
     if isinstance(error, CaptchaFailed):
         return ApiError(
             422, "validation_failed", fields={"captcha": FIELD_MESSAGES["captcha"]}, reason="captcha_failed"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from http import HTTPStatus
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from enquiries.api.errors import RETRY_AFTER_SECONDS, ApiError, error_body
 from enquiries.api.http import Response
@@ -35,10 +35,15 @@ def serialised_origin(origin: str) -> str | None:
         return None
 
 
+# What RFC 3986 lets a path, query or fragment hold as it is (with "%" for escapes already made):
+# everything else, any non-ASCII letter included, is percent-encoded as UTF-8, as browsers do.
+_URL_SAFE = "/?:@!$&'()*+,;=%"
+
+
 def _origin_of(url: str) -> str | None:
     try:
         parts = urlsplit(url)
-    except ValueError:
+    except ValueError:  # also a host whose compatibility form holds "/", "?", "#", "@" or ":"
         return None
     # urlsplit silently drops CR, LF and tab, so they are refused here: they must never reach Location.
     if any(char.isspace() or is_control(char) for char in url):
@@ -46,6 +51,24 @@ def _origin_of(url: str) -> str | None:
     if parts.scheme not in ("http", "https") or not parts.netloc or "@" in parts.netloc or "\\" in url:
         return None
     return serialised_origin(f"{parts.scheme}://{parts.netloc}")
+
+
+def ascii_url(url: str) -> str | None:
+    """`url` as a browser would request it, in ASCII, so that it can be a header's value: its origin
+    serialised (the host through IDNA's UTS #46 mapping, so fullwidth letters become the ASCII host
+    they mean, then punycode), and its path, query and fragment percent-encoded. None for a URL
+    that has no such form (see `_origin_of`). HTTP header values are ASCII (RFC 9110, section 5.5);
+    https://url.spec.whatwg.org/#concept-basic-url-parser does the same mapping and encoding."""
+    origin = _origin_of(url)
+    if origin is None:
+        return None
+    parts = urlsplit(url)
+    written = origin + (quote(parts.path, safe=_URL_SAFE) or "/")
+    if parts.query:
+        written += "?" + quote(parts.query, safe=_URL_SAFE)
+    if parts.fragment:
+        written += "#" + quote(parts.fragment, safe=_URL_SAFE)
+    return written
 
 
 def json_response(status: int, body: dict[str, object], headers: dict[str, str] | None = None) -> Response:
@@ -68,11 +91,16 @@ def to_replayable(response: Response, enquiry_id: str | None) -> Replayable:
 
 
 def from_replayable(replayable: Replayable) -> Response:
+    headers = dict(replayable.get("headers") or {})
+    location = headers.get("Location")
+    if location is not None and not location.isascii():
+        # Kept (for up to a day) by a version that wrote _next as it came: sent in ASCII now.
+        headers["Location"] = ascii_url(location) or "/"
     return Response(
         status_code=int(replayable["status_code"]),
         content_type=replayable.get("content_type"),
         body=replayable.get("body") or "",
-        headers=dict(replayable.get("headers") or {}),
+        headers=headers,
     )
 
 
@@ -86,21 +114,33 @@ class Responses:
     clinic_phone: str | None
 
     def allowed_url(self, url: str | None) -> str | None:
-        return url if url and _origin_of(url) in self.allowed_origins else None
+        """`url` if its origin is allowed, written in ASCII (see `ascii_url`); else None."""
+        if not url or _origin_of(url) not in self.allowed_origins:
+            return None
+        return ascii_url(url)
 
     def success(
-        self, enquiry_id: str, next_url: str | None, *, html: bool, noun: str = "enquiry"
+        self,
+        enquiry_id: str,
+        next_url: str | None,
+        *,
+        html: bool,
+        referer: str | None = None,
+        noun: str = "enquiry",
     ) -> Response:
         """A stored enquiry: 201 with its id, or for an HTML form a 303 to an allowed `_next` (or
-        the success URL) or a thank-you page."""
+        the success URL) or a thank-you page, linking to the site of an allowed referring page."""
         if not html:
             return json_response(201, {"id": enquiry_id, "message": SUCCESS_MESSAGE})
-        target = self.allowed_url(next_url) or self.success_url
+        target = self.allowed_url(next_url) or (ascii_url(self.success_url) if self.success_url else None)
         if target:
             return Response(status_code=303, content_type=HTML_TYPE, body="", headers={"Location": target})
         from enquiries.api.pages import thank_you_page
 
-        return Response(status_code=200, content_type=HTML_TYPE, body=thank_you_page(enquiry_id, noun))
+        site = _origin_of(referer) if referer else None
+        site_url = site + "/" if site in self.allowed_origins else None
+        body = thank_you_page(enquiry_id, site_url, noun)
+        return Response(status_code=200, content_type=HTML_TYPE, body=body)
 
     def error(
         self,

@@ -13,14 +13,15 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from enquiries.api.app import SubmissionApi, build_app
 from enquiries.api.services import Services, services_from, stored_secrets
-from enquiries.log import logger
-from enquiries.settings import Settings, load_settings
-from enquiries.snapstart import prepare_snapshot
+from enquiries.api.warm_up import answer_warm_up, is_warm_up
+from enquiries.log import set_correlation_id, with_invocation_keys
+from enquiries.settings import SUBMISSION_REQUIRES, Settings, load_settings
+from enquiries.snapstart import prepare_snapshot, snapshot_init
 from enquiries.stored_secret import read_at_init
 from enquiries.submission import utc_now
 
 LambdaHandler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
-REQUIRED_SETTINGS = ("GUARD_TABLE_NAME", "CLIENT_ADDRESS_SECRET_ARN")
+REQUIRED_SETTINGS = SUBMISSION_REQUIRES
 
 
 def init(
@@ -33,7 +34,10 @@ def init(
     if settings is None:
         settings = load_settings(required=REQUIRED_SETTINGS)
     services = services_for(settings)
-    read_at_init(stored_secrets(services))
+    # Under SnapStart the init's memory becomes the snapshot: no secret is read there at all (see
+    # enquiries/snapstart.py); each restored copy reads them on its first request that needs them.
+    if not snapshot_init():
+        read_at_init(stored_secrets(services))
     app = build_app(settings, services, clock)
     # With SnapStart only: the first request's setup, and the hooks a restored snapshot needs.
     prepare_snapshot(settings, stored_secrets(services))
@@ -41,12 +45,14 @@ def init(
 
 
 def handler_for(app: SubmissionApi) -> LambdaHandler:
-    # log_event=False whatever POWERTOOLS_LOGGER_LOG_EVENT says: the event holds the enquiry.
-    @logger.inject_lambda_context(log_event=False)
+    # Never the event, whatever POWERTOOLS_LOGGER_LOG_EVENT says: the event holds the enquiry.
+    @with_invocation_keys
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        if is_warm_up(event):  # the schedule that keeps a SnapStart version active (api/warm_up.py)
+            return answer_warm_up()
         # The HTTP API's request id (Powertools' correlation_paths.API_GATEWAY_HTTP), read directly
         # rather than through a JMESPath query on every request.
-        logger.set_correlation_id((event.get("requestContext") or {}).get("requestId"))
+        set_correlation_id((event.get("requestContext") or {}).get("requestId"))
         return app.resolve(event, context)
 
     return lambda_handler

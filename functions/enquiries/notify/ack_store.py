@@ -18,12 +18,12 @@ relay would send, so a lost one is the better failure.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from enquiries.aws import StorageUnavailable, aws_call
 from enquiries.aws_clients import dynamodb_client
+from enquiries.notify import day_count
 
 ADDRESS_WINDOW_SECONDS = 24 * 3600
 _CONDITION_FAILED = "ConditionalCheckFailed"
@@ -46,8 +46,11 @@ def address_record_id(address_key: str) -> str:
     return f"ack#{address_key}"
 
 
+DAY_PREFIX = "ack-day#"
+
+
 def day_record_id(now: float) -> str:
-    return f"ack-day#{datetime.fromtimestamp(now, UTC):%Y-%m-%d}"
+    return day_count.day_record_id(DAY_PREFIX, now)
 
 
 class DynamoAcknowledgementStore:
@@ -72,8 +75,6 @@ class DynamoAcknowledgementStore:
         from botocore.exceptions import ClientError
 
         second = int(now)
-        tomorrow = datetime.fromtimestamp(second, UTC).date() + timedelta(days=1)
-        day_ends = int(datetime(tomorrow.year, tomorrow.month, tomorrow.day, tzinfo=UTC).timestamp())
         claim_address = {
             "TableName": self.guard_table_name,
             "Key": {"id": {"S": address_record_id(address_key)}},
@@ -86,17 +87,9 @@ class DynamoAcknowledgementStore:
             },
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
-        count_today = {
-            "TableName": self.guard_table_name,
-            "Key": {"id": {"S": day_record_id(now)}},
-            "UpdateExpression": "ADD acknowledgements :one SET expiration = :expires",
-            "ConditionExpression": "attribute_not_exists(acknowledgements) OR acknowledgements < :cap",
-            "ExpressionAttributeValues": {
-                ":one": {"N": "1"},
-                ":cap": {"N": str(self.daily_cap)},
-                ":expires": {"N": str(day_ends + 24 * 3600)},
-            },
-        }
+        count_today = day_count.count_one(
+            self.guard_table_name, DAY_PREFIX, "acknowledgements", self.daily_cap, now
+        )
         try:
             aws_call(
                 self._client_factory(),

@@ -16,9 +16,9 @@ for a day, so an older one is an item put back or copied into the table, not a n
 stack's address-hashing secret (CLIENT_ADDRESS_SECRET_ARN, which also keys the client addresses of the
 rate limit, under another prefix): a plain SHA-256 of an email address is reversed by hashing a list of
 addresses, a keyed one is not without the key, and that key already exists, is random per stack and is
-read by no one. Normalised: lower case (the contract compares addresses without regard to letter case)
-and without a `+tag` (RFC 5233 subaddress), which most mail systems deliver to the same mailbox, so that
-`victim+1@`, `victim+2@`... count as one address.
+read by no one. Normalised to the mailbox it reaches (`mailbox`): lower case, without a `+tag`, and
+the aliases the large providers document (dots and googlemail.com at Gmail, Yahoo's `base-keyword`),
+the domain compared after IDNA, so that `victim+1@`, `v.ictim@gmail.com`... count as one address.
 
 **Exactly once.** The enquiry's `acknowledgement` attribute holds the outcome; a redelivered record
 that has one is skipped. The reservation in the guard table is made before the send and never undone,
@@ -112,10 +112,16 @@ class AcknowledgementStore(Protocol):
     ) -> None: ...
 
 
+def address_hash_text(address: str) -> str:
+    """What is hashed for the address record (`ack#<keyed hash>`) of an enquiry from `address`."""
+    return HASH_PREFIX + normalised_address(address)
+
+
 def normalised_address(address: str) -> str:
-    """The address as the limit compares it: lower case, without a `+tag` before the @."""
-    local, _, domain = address.strip().rpartition("@")
-    return f"{local.split('+', 1)[0]}@{domain}".casefold()
+    """The address as the limit compares it: the mailbox it reaches (`mailbox.mailbox_key`)."""
+    from enquiries.notify.mailbox import mailbox_key
+
+    return mailbox_key(address)
 
 
 def _iso(epoch: float) -> str:
@@ -194,7 +200,7 @@ class Acknowledger:
         except UnsafeHeader:
             return self._record(enquiry_id, Result.UNUSABLE_ADDRESS)
         try:
-            address_key = self._address_keys.hash(HASH_PREFIX + normalised_address(str(item["email"])))
+            address_key = self._address_keys.hash(address_hash_text(str(item["email"])))
             reservation = self._store.reserve(enquiry_id, address_key, now)
         except (SecretUnavailable, StorageUnavailable) as unavailable:
             self._log_not_sent(enquiry_id, unavailable.reason, permanent=False)

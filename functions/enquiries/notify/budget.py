@@ -1,7 +1,8 @@
 """Whether an invocation of the notifier has time to take one more record.
 
 A batch is at most ten records, handled one after another, and one record can take up to
-`RECORD_MAX_SECONDS` when AWS is slow: the read (7 s), the send (9 s) and the mark (8 s), each
+`RECORD_MAX_SECONDS` when AWS is slow: the read (7 s), the claim (7 s), the send (9 s) and the mark
+(8 s), each
 bounded by its client's timeouts and retries. A Lambda timeout would fail the whole batch with no
 partial response, and one striking between a send and its mark would email the clinic twice. So a
 record is started only while the time left covers its worst case and the answer. The first record
@@ -17,7 +18,7 @@ from enquiries.log import logger
 from enquiries.notify.delivery import DYNAMODB_CALL_MAX_SECONDS, MARK_BUDGET_SECONDS
 from enquiries.notify.mailer import SES_CALL_MAX_SECONDS
 
-RECORD_MAX_SECONDS = DYNAMODB_CALL_MAX_SECONDS + SES_CALL_MAX_SECONDS + MARK_BUDGET_SECONDS
+RECORD_MAX_SECONDS = 2 * DYNAMODB_CALL_MAX_SECONDS + SES_CALL_MAX_SECONDS + MARK_BUDGET_SECONDS
 # Time kept back beyond a record's worst case: the response, the metrics and the log flush.
 RESPONSE_MARGIN_SECONDS = 1
 RECORD_START_MIN_MILLIS = (RECORD_MAX_SECONDS + RESPONSE_MARGIN_SECONDS) * 1000

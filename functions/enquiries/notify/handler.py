@@ -26,7 +26,6 @@ from typing import Any
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import (
     DynamoDBRecord,
     DynamoDBRecordEventName,
@@ -35,18 +34,19 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from enquiries.aws import StorageUnavailable
 from enquiries.forms import deployment_forms
-from enquiries.log import logger
+from enquiries.log import logger, metrics_names, with_invocation_keys
 from enquiries.notify.acknowledgement import Acknowledger, RetargetableMailer, acknowledger_for
 from enquiries.notify.budget import RecordBudget
-from enquiries.notify.delivery import Outcome, deliver
+from enquiries.notify.canary_mail import compose_for, is_canary
+from enquiries.notify.delivery import RESEND_AGAIN, RESEND_KEY, RESEND_REASONS_KEY, Outcome, deliver
 from enquiries.notify.ledger import DynamoNotificationLedger, NotificationLedger
 from enquiries.notify.mail_settings import MailSettings, mail_settings
 from enquiries.notify.mailer import SendFailed, SesMailer
-from enquiries.notify.message import compose
-from enquiries.settings import Settings, load_settings
+from enquiries.notify.notification_cap import DynamoNotificationCap, NotificationCap
+from enquiries.settings import NOTIFIER_REQUIRES, Settings, load_settings
 
-NotifyHandler = Callable[[dict[str, Any], LambdaContext], PartialItemFailureResponse]
-REQUIRED_SETTINGS = ("CLINIC_EMAIL", "SENDER_EMAIL")
+NotifyHandler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
+REQUIRED_SETTINGS = NOTIFIER_REQUIRES
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,8 @@ class Notifier:
     mailer: RetargetableMailer
     metrics: Metrics
     acknowledger: Acknowledger | None
+    # NOTIFICATION_DAILY_CAP on the stream's clinic emails; None without a guard table (tests).
+    cap: NotificationCap | None = None
 
 
 def ses_mailer(mail: MailSettings) -> RetargetableMailer:
@@ -80,7 +82,8 @@ def init(
     mail = mail_settings(settings)
     # The forms' files, read and checked now: a bad one stops the init, never an email (forms.py).
     deployment_forms().check_routes(settings.services)
-    metrics = Metrics(namespace="Enquiries")
+    namespace, service = metrics_names()
+    metrics = Metrics(namespace=namespace, service=service)
     acknowledger = acknowledger_for(
         settings,
         mail,
@@ -93,6 +96,11 @@ def init(
         mailer=mailer_for(mail),
         metrics=metrics,
         acknowledger=acknowledger,
+        cap=(
+            DynamoNotificationCap(settings.guard_table_name, settings.notification_daily_cap)
+            if settings.guard_table_name
+            else None
+        ),
     )
 
 
@@ -102,18 +110,31 @@ def record_handler(
     delivered: list[Mapping[str, Any]] | None = None,
     *,
     notifier: Notifier,
+    reasons: dict[str, str] | None = None,
 ) -> None:
     """Email the clinic about one record's enquiry; add the enquiry to `delivered`, for its
-    acknowledgement, once its email is sent or was sent before."""
+    acknowledgement, once its email is sent or was sent before. When it cannot be sent, put the
+    reason (an AWS error code, never enquiry text) in `reasons` under the record's sequence number."""
     keys = record.dynamodb.keys if record.dynamodb else None
     enquiry_id = str((keys or {}).get("id", ""))
     if record.event_name != DynamoDBRecordEventName.INSERT or not enquiry_id:
-        logger.info("record skipped", extra={"event_name": str(record.event_name), "enquiry_id": enquiry_id})
+        # The stream's own word (MODIFY), not str() of the enum ("DynamoDBRecordEventName.MODIFY").
+        event_name = record.event_name.name if record.event_name else None
+        logger.info("record skipped", extra={"event_name": event_name, "enquiry_id": enquiry_id})
         return
     budget.take(enquiry_id)
+    resend = record.raw_event.get(RESEND_KEY)  # the operator's command, not the stream
     try:
-        delivery = deliver(enquiry_id, notifier.ledger, notifier.mailer, partial(compose, mail=notifier.mail))
+        delivery = deliver(
+            enquiry_id,
+            notifier.ledger,
+            notifier.mailer,
+            partial(compose_for, mail=notifier.mail),
+            again=resend == RESEND_AGAIN,
+            cap=notifier.cap if resend is None else None,
+        )
     except SendFailed as failed:
+        _note(reasons, record, failed.reason)
         notifier.metrics.add_metric(name="NotificationFailed", unit=MetricUnit.Count, value=1)
         log = logger.error if failed.permanent else logger.warning
         log(
@@ -122,14 +143,22 @@ def record_handler(
         )
         raise
     except StorageUnavailable as unavailable:
+        _note(reasons, record, unavailable.reason)
         notifier.metrics.add_metric(name="NotificationFailed", unit=MetricUnit.Count, value=1)
         logger.warning(
             "notification deferred", extra={"enquiry_id": enquiry_id, "reason": unavailable.reason}
         )
         raise
-    if delivery.outcome in (Outcome.SENT, Outcome.SENT_UNMARKED):
+    canary = is_canary(delivery.item)
+    if delivery.outcome in (Outcome.SENT, Outcome.SENT_UNMARKED) and not canary:
         notifier.metrics.add_metric(name="EnquiryNotified", unit=MetricUnit.Count, value=1)
-    if delivery.item is not None and delivered is not None:
+    if notifier.cap is not None and resend is None and delivery.outcome is not Outcome.ALREADY_NOTIFIED:
+        # 1 for each held back, 0 for each sent: the cap's alarm turns OK with the next day's first
+        capped = delivery.outcome is Outcome.CAPPED
+        notifier.metrics.add_metric(name="NotificationCapped", unit=MetricUnit.Count, value=int(capped))
+        if capped:
+            logger.warning("notification held back by the daily cap", extra={"enquiry_id": enquiry_id})
+    if delivery.item is not None and delivered is not None and not canary:
         delivered.append(delivery.item)
     logger.info(
         "record handled",
@@ -139,6 +168,48 @@ def record_handler(
             "ses_message_id": delivery.ses_message_id,
         },
     )
+
+
+def _note(reasons: dict[str, str] | None, record: DynamoDBRecord, reason: str) -> None:
+    sequence_number = record.dynamodb.sequence_number if record.dynamodb else None
+    if reasons is not None and sequence_number is not None:
+        reasons[sequence_number] = reason
+
+
+def process_batch(
+    event: dict[str, Any],
+    context: LambdaContext,
+    notifier: Notifier,
+    delivered: list[Mapping[str, Any]] | None = None,
+    processor: BatchProcessor | None = None,
+) -> dict[str, Any]:
+    """Each record on its own, with partial failure reporting. The operator's resend (its records carry
+    RESEND_KEY) also gets each failed record's reason under RESEND_REASONS_KEY, so that `enquiries
+    resend` can print it, and a batch whose every record failed is answered, not raised: the stream's
+    own batches keep Powertools' answer, which Lambda reads (batchItemFailures only)."""
+    resend = any(RESEND_KEY in record for record in event.get("Records") or [] if isinstance(record, dict))
+    reasons: dict[str, str] = {}
+    response: dict[str, Any] = dict(
+        process_partial_response(
+            event=event,
+            record_handler=partial(
+                record_handler,
+                budget=RecordBudget(context),
+                delivered=delivered,
+                notifier=notifier,
+                reasons=reasons,
+            ),
+            processor=(
+                BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
+                if resend
+                else processor or BatchProcessor(event_type=EventType.DynamoDBStreams)
+            ),
+            context=context,
+        )
+    )
+    if resend and reasons:
+        response[RESEND_REASONS_KEY] = reasons
+    return response
 
 
 def publish_metrics(metrics: Metrics) -> None:
@@ -155,19 +226,12 @@ def publish_metrics(metrics: Metrics) -> None:
 def handler_for(notifier: Notifier) -> NotifyHandler:
     processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
-    # log_event=False whatever POWERTOOLS_LOGGER_LOG_EVENT says: the stream records hold the enquiries.
-    @logger.inject_lambda_context(log_event=False)
-    def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    # Never the event, whatever POWERTOOLS_LOGGER_LOG_EVENT says: the stream records hold the enquiries.
+    @with_invocation_keys
+    def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         delivered: list[Mapping[str, Any]] = []
         try:
-            response = process_partial_response(
-                event=event,
-                record_handler=partial(
-                    record_handler, budget=RecordBudget(context), delivered=delivered, notifier=notifier
-                ),
-                processor=processor,
-                context=context,
-            )
+            response = process_batch(event, context, notifier, delivered, processor)
             if notifier.acknowledger is not None:
                 notifier.acknowledger.acknowledge_all(delivered, notifier.mailer, context)
             return response

@@ -10,7 +10,7 @@ same one address, display name or subject, on lines of printable ASCII. Validati
 fails (a 422 naming the field); the notification checks again, for enquiries stored before.
 
 A header also may not hold the invisible format characters that reorder or hide text (see
-`enquiries.invisible`). Display names and subjects are compared without their white space: when a
+`enquiries.text_classes`). Display names and subjects are compared without their white space: when a
 long non-ASCII name is folded into several encoded words, Python's parser adds a space between
 them (and Python 3.11's folder can drop one) where mail clients, as RFC 2047 section 6.2 says,
 show none. Addresses are compared exactly.
@@ -26,7 +26,7 @@ from email.policy import SMTP
 from email.policy import default as default_policy
 from typing import Any
 
-from enquiries.invisible import hidden_format_characters
+from enquiries.text_classes import hidden_characters
 
 # A stand-in address, to check a name on its own.
 _PLAIN_ADDRESS = ("visitor", "example.com")
@@ -114,7 +114,7 @@ def _checked_address(display_name: str, username: str, domain: str, field: str) 
 
 def _checked_name(name: str) -> str:
     display_name = one_line(name)
-    if hidden_format_characters(display_name):
+    if hidden_characters(display_name):
         raise UnsafeHeader("name")
     return display_name
 
@@ -161,7 +161,7 @@ def fixed_subject(text: str) -> str:
     line = one_line(text)
     if (
         not line
-        or hidden_format_characters(line)
+        or hidden_characters(line)
         or not _survives("Subject", line, lambda parsed: _squeezed(str(parsed)) == _squeezed(line))
     ):
         raise UnsafeHeader("subject")

@@ -45,6 +45,23 @@ def _address(text: str, variable: str) -> Address:
         ) from None
 
 
+def _check_sender_identity(sender: Address, identity: str) -> None:
+    """Refuse a sender the notifier's role may not send From. The role's condition is IAM's
+    `StringLike` on ses:FromAddress, which is case-sensitive
+    (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html):
+    `*@<identity>` or `<identity>` exactly. The sender's domain is in lower case here (email-validator
+    lower-cases it, IDNA maps it), and the template's pattern keeps SenderIdentity's domain in lower
+    case, so only the local part of an address identity must be spelled as in SENDER_EMAIL (a local
+    part may be case-sensitive, RFC 5321 section 2.4, so it is never changed)."""
+    address = f"{sender.username}@{sender.domain}"
+    if identity not in (address, sender.domain):
+        raise SettingsError(
+            f"Configuration error: SENDER_EMAIL's address {address!r} is not under SENDER_IDENTITY"
+            f" {identity!r}: the notifier may send only from an address at that domain, or from that"
+            " address exactly, letter case included (write the identity's domain in lower case)"
+        )
+
+
 def mail_settings(settings: Settings) -> MailSettings:
     """The notifier's view of the settings; SettingsError names the variable at fault."""
     if not settings.sender_email or not settings.clinic_email:
@@ -61,8 +78,11 @@ def mail_settings(settings: Settings) -> MailSettings:
         raise SettingsError(
             f"Configuration error: TIMEZONE is invalid: {settings.timezone!r} is not a time zone"
         ) from None
+    sender = _address(settings.sender_email, "SENDER_EMAIL")
+    if settings.sender_identity:
+        _check_sender_identity(sender, settings.sender_identity)
     return MailSettings(
-        sender=_address(settings.sender_email, "SENDER_EMAIL"),
+        sender=sender,
         recipients=recipients,
         timezone=timezone,
         configuration_set=settings.notification_ses_configuration_set or settings.ses_configuration_set,
