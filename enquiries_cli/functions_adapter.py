@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from enquiries import canary, canary_metric
+from enquiries import canary, canary_metric, canary_run
 from enquiries.aws import StorageUnavailable, aws_call, plain_item
 from enquiries.client_address import keyed_hash
 from enquiries.notify.ack_store import address_record_id
@@ -33,6 +33,7 @@ __all__ = [
     "aws_call",
     "canary",
     "canary_metric",
+    "canary_run",
     "failed_enquiry_ids",
     "get_enquiry",
     "linked_enquiry_id",

@@ -41,6 +41,7 @@ from emulator.template_tables import load_template
 FUNCTIONS_DIR = Path(__file__).resolve().parent.parent / "functions"
 SUBMIT = "SubmitEnquiryFunction"
 NOTIFY = "NotifyEnquiryFunction"
+CANARY = "CanaryFunction"
 
 # The Service Authorization Reference: the IAM actions each API operation needs, per service.
 DYNAMODB_ACTIONS = (
@@ -125,13 +126,19 @@ CALLS: dict[tuple[str, str], Call] = {
             Grant(NOTIFY, ("dynamodb:UpdateItem",), GUARD_TABLE, when="AcknowledgesEnquirer"),
         ),
     ),
-    # The submit function looks up remembered answers; the notifier re-reads an enquiry.
+    # The submit function looks up remembered answers; the notifier re-reads an enquiry; the canary
+    # follows its enquiry until it is marked notified.
     ("dynamodb", "GetItem"): Call(
         DYNAMODB_ACTIONS,
         (
             Grant(SUBMIT, ("dynamodb:GetItem",), GUARD_TABLE),
             Grant(NOTIFY, ("dynamodb:GetItem",), ENQUIRIES_TABLE),
+            Grant(CANARY, ("dynamodb:GetItem",), ENQUIRIES_TABLE),
         ),
+    ),
+    # The canary deletes its own enquiry (conditional on canary = true: IAM cannot tell items apart).
+    ("dynamodb", "DeleteItem"): Call(
+        DYNAMODB_ACTIONS, (Grant(CANARY, ("dynamodb:DeleteItem",), ENQUIRIES_TABLE),)
     ),
     # The submit function remembers an answer under a second Idempotency-Key.
     ("dynamodb", "PutItem"): Call(DYNAMODB_ACTIONS, (Grant(SUBMIT, ("dynamodb:PutItem",), GUARD_TABLE),)),
@@ -153,6 +160,8 @@ CALLS: dict[tuple[str, str], Call] = {
             Grant(SUBMIT, ("secretsmanager:GetSecretValue",), ADDRESS_KEY),
             Grant(SUBMIT, ("secretsmanager:GetSecretValue",), TURNSTILE_KEY, when="HasTurnstile"),
             Grant(NOTIFY, ("secretsmanager:GetSecretValue",), ADDRESS_KEY, when="AcknowledgesEnquirer"),
+            # The canary derives its proof's key from the address-hashing key.
+            Grant(CANARY, ("secretsmanager:GetSecretValue",), ADDRESS_KEY),
         ),
     ),
     # SES v2 SendEmail with Content.Raw is authorised as ses:SendRawEmail (the AccessDenied message
@@ -244,7 +253,7 @@ def test_scan_calls_finds_client_methods_and_operation_names_of_created_clients(
     # without ever creating an SQS client
     source = (
         'client = session.create_client("dynamodb")\n'
-        "client.delete_item(TableName=t, Key=k)\n"
+        "client.scan(TableName=t)\n"
         'aws_call(client, "batch_write_item", RequestItems={})\n'
         'label = "send_message"\n'
     )
@@ -254,7 +263,7 @@ def test_scan_calls_finds_client_methods_and_operation_names_of_created_clients(
 
     # Then both DynamoDB operations are found (neither is in the table, so the next test would fail
     # on this code), and nothing is claimed for a service the code has no client for
-    assert calls == {("dynamodb", "DeleteItem"), ("dynamodb", "BatchWriteItem")}
+    assert calls == {("dynamodb", "Scan"), ("dynamodb", "BatchWriteItem")}
     assert not calls & CALLS.keys()
 
 
@@ -347,7 +356,7 @@ def _keyed(resource: Any, condition: Any) -> str:
     return json.dumps([resource, condition], sort_keys=True)
 
 
-@pytest.mark.parametrize("function", [SUBMIT, NOTIFY])
+@pytest.mark.parametrize("function", [SUBMIT, NOTIFY, CANARY])
 def test_roles_grant_nothing_that_no_call_needs(cfn: dict[str, Any], function: str) -> None:
     # Given every action the function's role allows, on each resource, under each condition
     role = _role_of(cfn, function)

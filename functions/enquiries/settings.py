@@ -85,6 +85,8 @@ class Settings:
     # The most clinic emails the notifier sends in a UTC day (notify/notification_cap.py); beyond it,
     # enquiries are stored and listed as unnotified, and an alarm tells the operator.
     notification_daily_cap: int = 200
+    # The public API's URL, which the scheduled canary posts to (enquiries/canary_function.py).
+    canary_api_url: str | None = None
 
 
 # Readers: each takes a variable's trimmed, non-blank text and returns the field's value, or raises
@@ -193,6 +195,7 @@ _VARIABLES: tuple[tuple[str, str, Callable[[str], object]], ...] = (
     ("ACKNOWLEDGEMENT_EMERGENCY_NOTE", "acknowledgement_emergency_note", _text),
     ("ACKNOWLEDGEMENT_DAILY_CAP", "acknowledgement_daily_cap", _whole_number(1)),
     ("NOTIFICATION_DAILY_CAP", "notification_daily_cap", _whole_number(1)),
+    ("CANARY_API_URL", "canary_api_url", _absolute_url),
 )
 # The variables this module reads, each with the Settings field it sets.
 FIELDS_BY_VARIABLE: Mapping[str, str] = MappingProxyType(
