@@ -35,6 +35,7 @@ def required_settings(module: str) -> tuple[str, ...]:
 REQUIRED = {
     "SubmitEnquiryFunction": required_settings("enquiries.api.submit"),
     "NotifyEnquiryFunction": required_settings("enquiries.notify.handler"),
+    "CanaryFunction": required_settings("enquiries.canary_function"),
 }
 pytestmark = pytest.mark.skipif(
     not SAM_PYTHON.exists(), reason="no .sam-venv: make unit creates it before the tests"
@@ -77,7 +78,7 @@ def test_sam_local_env_json_loads_every_function_settings(readme_environments: d
         except SettingsError as error:
             problems[function] = str(error)
 
-    # Then both functions start
+    # Then every function starts
     assert set(readme_environments) == set(REQUIRED)
     assert problems == {}
 
