@@ -40,10 +40,12 @@ typecheck: $(VENV)/.installed
 
 # pytest under coverage, the local server the tests start included; each process writes its own data
 # file, combined before the report, which fails under fail_under (pyproject.toml, [tool.coverage]).
+# The tests run in one process per core (pytest-xdist; coverage measures each, as it does the local
+# server), a test file's tests together in one of them: a module's local server is started once.
 # (.sam-venv too: tests/test_sam_local.py resolves the template with the SAM CLI's own code.)
 unit: $(VENV)/.installed $(SAM_VENV)/.installed
 	$(PY) -m coverage erase
-	$(PY) -m coverage run -m pytest
+	$(PY) -m coverage run -m pytest -n auto --dist loadfile
 	$(PY) -m coverage combine --quiet
 	$(PY) -m coverage report
 

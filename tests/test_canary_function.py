@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
-import botocore.client
 import pytest
 from aws_lambda_powertools import Metrics
+from aws_permissions import CALLS, CANARY, OPERATOR, RECORDER, _resources_by_setting, operator_problems
 from click.testing import CliRunner
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
@@ -31,7 +31,7 @@ from support import (
     stored_items,
 )
 from support import with_json_body as json_event
-from test_iam import CALLS, Made, _resources_by_setting, assert_granted
+from test_iam import assert_granted
 from test_operator_cli import clinic  # noqa: F401 - a fixture
 from test_template import _deployed, _translate
 
@@ -42,7 +42,6 @@ from enquiries_cli import functions_adapter
 from enquiries_cli.cli import cli
 from enquiries_cli.target import aws_session
 
-CANARY = "CanaryFunction"
 CLINIC = "reception@example-clinic.co.uk"
 SENDER = "enquiries@example-clinic.co.uk"
 STACK = "clinic-enquiries"
@@ -251,22 +250,6 @@ def canary_env(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", STACK)
 
 
-@pytest.fixture
-def main_thread_calls(monkeypatch: pytest.MonkeyPatch) -> list[Made]:
-    """The AWS calls made from the test's own thread: the canary's, not the loopback API's."""
-    calls: list[Made] = []
-    original = botocore.client.BaseClient._make_api_call
-    main = threading.get_ident()
-
-    def record(client: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
-        if threading.get_ident() == main:
-            calls.append(Made(client.meta.service_model.service_name, operation_name, dict(api_params)))
-        return original(client, operation_name, api_params)
-
-    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", record)
-    return calls
-
-
 def _emf(output: str) -> dict[str, Any]:
     """The one embedded-metric-format record the run printed."""
     [record] = [json.loads(line) for line in output.splitlines() if '"_aws"' in line]
@@ -292,7 +275,6 @@ def test_canary_function_sends_follows_deletes_and_publishes_success(
     dynamodb: Any,
     api: Api,
     canary_env: None,
-    main_thread_calls: list[Made],
     cfn: dict[str, Any],
     aws_env: dict[str, str],
     capsys: pytest.CaptureFixture[str],
@@ -300,8 +282,9 @@ def test_canary_function_sends_follows_deletes_and_publishes_success(
     # Given the stack's API on loopback and the canary's settings as the template gives them
     capsys.readouterr()
     # When the scheduled canary runs
-    answer = _run()
-    made_calls = list(main_thread_calls)
+    with RECORDER.listening() as calls:
+        answer = _run()
+    made_calls = [made for made in calls if made.role == CANARY]
     # Then every step worked, its one email went to the simulator (never to staff, never acknowledged)
     # and nothing is left in the table
     assert answer == {"succeeded": True, "failedStep": None}
@@ -400,7 +383,7 @@ def test_canary_function_valid_proof_skips_turnstile_and_a_forged_one_does_not(
 
 
 def test_canary_command_against_a_stack_runs_the_path_with_the_operators_policy(
-    dynamodb: Any, api: Api, main_thread_calls: list[Made]
+    dynamodb: Any, api: Api
 ) -> None:
     # Given a deployed stack (its outputs in moto) whose API is on loopback
     from test_operator_cli import stack_template
@@ -415,10 +398,10 @@ def test_canary_command_against_a_stack_runs_the_path_with_the_operators_policy(
         StackName=STACK, TemplateBody=stack_template(outputs)
     )
     aws_session.cache_clear()
-    main_thread_calls.clear()
     # When the operator runs the canary against it
-    result = CliRunner().invoke(cli, ["--stack", STACK, "--region", REGION, "canary"])
-    made_calls = list(main_thread_calls)
+    with RECORDER.listening() as calls:
+        result = CliRunner().invoke(cli, ["--stack", STACK, "--region", REGION, "canary"])
+    made_calls = [made for made in calls if made.role == OPERATOR]
     # Then each step is printed ok with its time, within the 60 s, and nothing is left
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
@@ -426,33 +409,13 @@ def test_canary_command_against_a_stack_runs_the_path_with_the_operators_policy(
     assert float(lines[-1].split()[-2]) < 60
     assert stored_items(dynamodb) == []
     # And each call it made is one the operator's policy allows, on the resource it names
-    policy = load_template()["Resources"]["OperatorPolicy"]["Properties"]["PolicyDocument"]["Statement"]
-    allowed = {
-        (action, json.dumps(statement["Resource"], sort_keys=True))
-        for statement in policy
-        if "Condition" not in statement
-        for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
-    }
-    resources = {
-        TABLE_NAME: {"Fn::GetAtt": ["EnquiriesTable", "Arn"]},
-        SECRET_NAME: {"Ref": "ClientAddressSecret"},
-    }
-    actions = {
-        "GetItem": "dynamodb:GetItem",
-        "DeleteItem": "dynamodb:DeleteItem",
-        "GetSecretValue": "secretsmanager:GetSecretValue",
-    }
     assert {made.operation for made in made_calls} == {
         "DescribeStacks",
         "GetSecretValue",
         "GetItem",
         "DeleteItem",
     }
-    for made in made_calls:
-        if made.operation == "DescribeStacks":
-            continue
-        name = str(made.params.get("TableName") or made.params.get("SecretId"))
-        assert (actions[made.operation], json.dumps(resources[name], sort_keys=True)) in allowed, made
+    assert [problem for made in made_calls for problem in operator_problems(made)] == []
 
 
 def test_canary_function_enquiry_left_behind_is_never_listed_exported_counted_or_handed_out(

@@ -898,6 +898,9 @@ def queue_size(clinic: Clinic) -> int:
     )
 
 
+# The gone stream is another table's, which OperatorPolicy does not grant: moto answers
+# ResourceNotFoundException, AWS would answer AccessDeniedException.
+@pytest.mark.not_granted("dynamodbstreams.GetShardIterator", reason="another table's stream")
 def test_resend_removes_dead_letters_whose_enquiries_are_now_all_emailed(
     clinic: Clinic, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -24,6 +24,9 @@ from botocore.config import Config
 
 from devserver.launcher import LocalServerProcess, local_server
 
+# End to end: the command in its own process against a local server (`-m "not slow"` leaves them out).
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parent.parent
 SENDER = "enquiries@example.com"  # the local server's default SENDER_EMAIL address
 
@@ -64,7 +67,9 @@ def wait_until(condition: Any, timeout: float = 10.0) -> None:
 
 def enquiries(server: LocalServerProcess, *args: str) -> subprocess.CompletedProcess[str]:
     """`enquiries --local URL ...` in its own process, with no terminal (standard input is /dev/null)."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "functions"), str(REPO)])}
+    # The tests' own PYTHONPATH kept too: the command's AWS calls are checked as in-process ones are.
+    paths = [str(REPO / "functions"), str(REPO), os.environ.get("PYTHONPATH", "")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, paths))}
     return subprocess.run(  # noqa: S603 - our own interpreter and module
         [sys.executable, "-m", "enquiries_cli", "--local", server.url, *args],
         cwd=REPO,
@@ -192,7 +197,6 @@ def test_local_erase_refuses_without_a_terminal_then_erases_only_that_address(
     assert others in stored
 
 
-@pytest.mark.slow
 def test_local_resend_after_failed_emails_sends_once_even_when_run_twice_at_once() -> None:
     # Given a local server whose SES refuses the sender, so an enquiry's email fails until the
     # notifier gives up on it and its batch lands in the dead-letter queue

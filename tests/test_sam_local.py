@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import ast
 import json
 import re
 import subprocess
@@ -14,7 +13,13 @@ import pytest
 from support import REPO
 
 from emulator.template_tables import load_template
-from enquiries.settings import SettingsError, load_settings
+from enquiries.settings import (
+    CANARY_REQUIRES,
+    NOTIFIER_REQUIRES,
+    SUBMISSION_REQUIRES,
+    SettingsError,
+    load_settings,
+)
 
 SAM_PYTHON = REPO / ".sam-venv" / "bin" / "python"
 ENV_JSON = re.compile(
@@ -22,20 +27,10 @@ ENV_JSON = re.compile(
 )
 
 
-def required_settings(module: str) -> tuple[str, ...]:
-    """A handler module's REQUIRED_SETTINGS, read from its source (importing it runs its init)."""
-    source = (REPO / "functions" / Path(*module.split("."))).with_suffix(".py").read_text(encoding="utf-8")
-    for node in ast.parse(source).body:
-        if isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == "REQUIRED_SETTINGS":
-            value: tuple[str, ...] = ast.literal_eval(node.value)
-            return value
-    raise AssertionError(f"{module} has no REQUIRED_SETTINGS")
-
-
 REQUIRED = {
-    "SubmitEnquiryFunction": required_settings("enquiries.api.submit"),
-    "NotifyEnquiryFunction": required_settings("enquiries.notify.handler"),
-    "CanaryFunction": required_settings("enquiries.canary_function"),
+    "SubmitEnquiryFunction": SUBMISSION_REQUIRES,
+    "NotifyEnquiryFunction": NOTIFIER_REQUIRES,
+    "CanaryFunction": CANARY_REQUIRES,
 }
 pytestmark = pytest.mark.skipif(
     not SAM_PYTHON.exists(), reason="no .sam-venv: make unit creates it before the tests"

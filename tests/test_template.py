@@ -431,14 +431,14 @@ def test_submit_role_allows_only_put_item_on_the_table_and_guard_records(cfn: di
     # When its inline policies are collected (both branches of a conditional statement)
     statements = _role_statements(role)
 
-    # Then it may only put enquiries (never read them back), keep request records on the guard
-    # table, read its address-hashing key and, when configured, the Turnstile key (plus the managed
+    # Then it may only put enquiries (never read them back), keep and check request records on the
+    # guard table, read its address-hashing key and, when configured, the Turnstile key (plus the managed
     # basic-logging policy)
     assert [(s["Effect"], _as_list(s["Action"]), s["Resource"]) for s in statements] == [
         ("Allow", ["dynamodb:PutItem"], {"Fn::GetAtt": ["EnquiriesTable", "Arn"]}),
         (
             "Allow",
-            ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+            ["dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
             {"Fn::GetAtt": ["GuardTable", "Arn"]},
         ),
         ("Allow", ["secretsmanager:GetSecretValue"], {"Ref": "ClientAddressSecret"}),

@@ -17,9 +17,9 @@ from enquiries import canary, canary_metric
 from enquiries.aws_clients import dynamodb_client, secretsmanager_client
 from enquiries.canary_run import SENT, Canary, Step, Where, failed_step, first_origin
 from enquiries.log import logger, metrics_names
-from enquiries.settings import Settings, SettingsError, load_settings
+from enquiries.settings import CANARY_REQUIRES, Settings, SettingsError, load_settings
 
-REQUIRED_SETTINGS = ("CANARY_API_URL", "ALLOWED_ORIGINS", "CLIENT_ADDRESS_SECRET_ARN")
+REQUIRED_SETTINGS = CANARY_REQUIRES
 
 
 def where(settings: Settings) -> Where:

@@ -203,6 +203,10 @@ FIELDS_BY_VARIABLE: Mapping[str, str] = MappingProxyType(
 )
 # Required of every function (the others are required by the functions that name them).
 ALWAYS_REQUIRED = ("TABLE_NAME",)
+# Required by one function only: each entry point passes its own to `load_settings(required=...)`.
+SUBMISSION_REQUIRES = ("GUARD_TABLE_NAME", "CLIENT_ADDRESS_SECRET_ARN")
+NOTIFIER_REQUIRES = ("CLINIC_EMAIL", "SENDER_EMAIL")
+CANARY_REQUIRES = ("CANARY_API_URL", "ALLOWED_ORIGINS", "CLIENT_ADDRESS_SECRET_ARN")
 
 
 def load_settings(environ: Mapping[str, str] | None = None, required: tuple[str, ...] = ()) -> Settings:

@@ -43,10 +43,10 @@ from enquiries.notify.ledger import DynamoNotificationLedger, NotificationLedger
 from enquiries.notify.mail_settings import MailSettings, mail_settings
 from enquiries.notify.mailer import SendFailed, SesMailer
 from enquiries.notify.notification_cap import DynamoNotificationCap, NotificationCap
-from enquiries.settings import Settings, load_settings
+from enquiries.settings import NOTIFIER_REQUIRES, Settings, load_settings
 
 NotifyHandler = Callable[[dict[str, Any], LambdaContext], PartialItemFailureResponse]
-REQUIRED_SETTINGS = ("CLINIC_EMAIL", "SENDER_EMAIL")
+REQUIRED_SETTINGS = NOTIFIER_REQUIRES
 
 
 @dataclass(frozen=True)
