@@ -22,13 +22,11 @@ def key_of(target: Target) -> bytes:
     return canary.derive_key(str(secret["SecretString"]))
 
 
-def canary_for(
-    target: Target, key: bytes, *, wall_clock: Callable[[], float] = time.time
-) -> canary_run.Canary:
-    """The canary path on `target`: its API, the first allowed origin, its table."""
+def run(target: Target, *, wall_clock: Callable[[], float] = time.time) -> list[canary_run.Step]:
+    """The canary path on `target`: its API, the first allowed origin, its table; the steps run."""
     where = canary_run.Where(
         api_url=target.resource(API_URL),
         origin=canary_run.first_origin(target.resource(ALLOWED_ORIGINS)),
         table_name=target.table_name,
     )
-    return canary_run.Canary(where, key, target.client("dynamodb"), wall_clock=wall_clock)
+    return canary_run.Canary(where, key_of(target), target.client("dynamodb"), wall_clock=wall_clock).run()

@@ -443,7 +443,7 @@ def canary_command(choice: TargetChoice) -> None:
     from enquiries_cli import canary as canaries
 
     target = choice.get()
-    steps = canaries.canary_for(target, canaries.key_of(target)).run()
+    steps = canaries.run(target)
     with utf8_stdout() as out:
         for step in steps:
             out.write(step.line() + "\n")

@@ -189,13 +189,13 @@ def test_canary_command_runs_the_whole_path_and_leaves_nothing_behind(server: Lo
 def test_canary_twice_in_the_same_second_is_two_canaries(server: LocalServerProcess) -> None:
     # Given two canaries sent at the same moment from the same address (whose same fields would make
     # the second a double submit of the first, answered with the first's, by then deleted, enquiry)
-    from enquiries_cli.canary import canary_for, key_of
+    from enquiries_cli import canary as canaries
     from enquiries_cli.target import local_target
 
     target = local_target(server.url)
     moment = time.time()
     # When both run
-    runs = [canary_for(target, key_of(target), wall_clock=lambda: moment).run() for _ in range(2)]
+    runs = [canaries.run(target, wall_clock=lambda: moment) for _ in range(2)]
     # Then both get through every step
     assert [[step.ok for step in steps] for steps in runs] == [[True] * 4, [True] * 4]
 
