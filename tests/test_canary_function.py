@@ -70,6 +70,7 @@ def test_canary_schedule_runs_the_canary_daily_by_default_and_not_at_all_when_of
     # Then it invokes the canary at CanaryRate (a day by default), as a role that may invoke the canary
     # only, and none of the canary's resources exist when the rate is "off"
     assert schedule["Properties"]["ScheduleExpression"] == {"Ref": "CanaryRate"}
+    assert schedule["DependsOn"] == "CanaryLogGroup"  # the first run logs to the stack's own group
     assert parameter["Default"] == "rate(1 day)"
     assert "off" in parameter["AllowedValues"]
     assert target["Arn"] == {"Fn::GetAtt": [CANARY, "Arn"]}
