@@ -345,6 +345,42 @@ def test_canary_function_failed_step_publishes_zero_and_names_the_step(
     assert stored_items(dynamodb) == []
 
 
+class _Unreadable:
+    """A DynamoDB client whose reads fail (as a throttled or unreachable table's would); its deletes
+    go through."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def get_item(self, **_: Any) -> Any:
+        raise ConnectionError("the table did not answer")
+
+    def delete_item(self, **params: Any) -> Any:
+        return self._client.delete_item(**params)
+
+
+def test_canary_function_unreadable_table_publishes_zero_and_names_the_step(
+    dynamodb: Any, api: Api, canary_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a table the canary cannot read
+    from enquiries.aws_clients import dynamodb_client, secretsmanager_client
+
+    dynamodb_client.cache_clear()
+    secretsmanager_client.cache_clear()
+    capsys.readouterr()
+    # When the canary runs
+    answer = canary_function.run(
+        load_settings(required=canary_function.REQUIRED_SETTINGS),
+        dynamodb=_Unreadable(dynamodb_client()),
+        secrets=secretsmanager_client(),
+        metrics=Metrics(namespace=canary_metric.NAMESPACE, service=STACK),
+    )
+    # Then the run ends normally: it names the step, publishes 0, and still deletes its enquiry
+    assert answer == {"succeeded": False, "failedStep": canary_run.STORED}
+    assert _emf(capsys.readouterr().out)[canary_metric.NAME] == [0.0]
+    assert stored_items(dynamodb) == []
+
+
 def test_canary_function_valid_proof_skips_turnstile_and_a_forged_one_does_not(
     dynamodb: Any, make_handler: MakeHandler
 ) -> None:

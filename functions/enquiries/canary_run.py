@@ -88,13 +88,21 @@ class Canary:
         if enquiry_id is None:
             return steps
         try:
-            stored = self._get(enquiry_id)
+            try:
+                stored = self._get(enquiry_id)
+            except Exception as error:  # any failure to read is this step's, never the run's
+                step(STORED, False, _unreadable(error))
+                return steps
             marked = stored is not None and stored.get(canary.ATTRIBUTE) is True
             problem = "not in the table" if stored is None else "stored as an ordinary enquiry"
             if not step(STORED, marked, "" if marked else problem):
                 return steps
-            emailed = self._wait_until_emailed(enquiry_id, started)
-            step(EMAILED, emailed, "" if emailed else f"not within {DEADLINE_SECONDS:.0f} s")
+            try:
+                emailed = self._wait_until_emailed(enquiry_id, started)
+                problem = "" if emailed else f"not within {DEADLINE_SECONDS:.0f} s"
+            except Exception as error:
+                emailed, problem = False, _unreadable(error)
+            step(EMAILED, emailed, problem)
         finally:
             deleted, problem = self._delete(enquiry_id)
         if steps[-1].ok or not deleted:
@@ -173,6 +181,10 @@ class Canary:
         except BotoCoreError as error:
             return False, f"DynamoDB did not answer ({type(error).__name__})"
         return True, ""
+
+
+def _unreadable(error: Exception) -> str:
+    return f"the table could not be read ({type(error).__name__})"
 
 
 def failed_step(steps: list[Step]) -> Step | None:
