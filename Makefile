@@ -10,13 +10,19 @@ PORT ?= 3000
 
 .PHONY: dev test lint typecheck unit sam-check docs-commands install clean sample-email screenshot
 
-# The last step installs the operator's command, .venv/bin/enquiries, editable: it runs this checkout's code.
-$(VENV)/.installed: functions/requirements.txt layers/libraries/requirements.txt layers/timezone-data/requirements.txt \
-		requirements-operator.txt requirements.txt pyproject.toml
+# `make dev` installs only what the local server needs (requirements-server.txt); `make test` adds the
+# test and lint tools (requirements.txt, which includes it). The last step of the server's installs the
+# operator's command, .venv/bin/enquiries, editable: it runs this checkout's code.
+$(VENV)/.server-installed: functions/requirements.txt layers/libraries/requirements.txt \
+		layers/timezone-data/requirements.txt requirements-operator.txt requirements-server.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-server.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --editable .
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.server-installed requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $@
 
 $(SAM_VENV)/.installed: requirements-sam.txt
@@ -27,7 +33,7 @@ $(SAM_VENV)/.installed: requirements-sam.txt
 
 install: $(VENV)/.installed
 
-dev: $(VENV)/.installed
+dev: $(VENV)/.server-installed
 	$(PY) -m devserver --host $(HOST) --port $(PORT)
 
 lint: $(VENV)/.installed
@@ -55,12 +61,12 @@ unit: $(VENV)/.installed $(SAM_VENV)/.installed
 sam-check: $(SAM_VENV)/.installed
 	$(SAM_VENV)/bin/python -m scripts.sam_check
 
-# The README's deploy commands, as written, in a fresh copy with the pinned SAM CLI, fake credentials and
+# The deploy commands of docs/deploying.md, as written, in a fresh copy with the pinned SAM CLI, fake credentials and
 # no network: each must get as far as its first AWS call (scripts/docs_commands.py).
 docs-commands: $(SAM_VENV)/.installed
 	$(SAM_VENV)/bin/python -m scripts.docs_commands
 
-test: lint typecheck unit sam-check docs-commands
+test: lint typecheck docs unit sam-check docs-commands
 
 # The sample notification email from fixed data (events/stream-insert.json), and its enquirer's
 # acknowledgement, for staff and reviewers.
@@ -116,3 +122,12 @@ privacy-notice-sample: $(VENV)/.installed
 .PHONY: upgrade-check
 upgrade-check: $(VENV)/.installed
 	$(PY) -m scripts.upgrade_check
+
+# The documentation site (mkdocs.yml, docs/), built with --strict: a broken link or anchor fails it.
+.PHONY: docs configuration-reference
+docs: $(VENV)/.installed
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+
+# docs/configuration.md from the settings table (a test fails when it is stale).
+configuration-reference: $(VENV)/.installed
+	$(PY) -m scripts.configuration_reference

@@ -33,7 +33,7 @@ REGION = "eu-west-2"
 TABLE_NAME = "enquiries-bench"
 GUARD_TABLE_NAME = "enquiries-guard-bench"
 SECRET_NAME = "enquiries-client-address-key-bench"  # noqa: S105 - a name, in moto
-ALLOWED_ORIGIN = "https://www.example-clinic.co.uk"
+ALLOWED_ORIGIN = "https://www.clinic.example"
 
 CHILD_TIMEOUT_SECONDS = 600
 
@@ -60,8 +60,8 @@ def bench_environ(endpoint: str) -> dict[str, str]:
             "GUARD_TABLE_NAME": GUARD_TABLE_NAME,
             "CLIENT_ADDRESS_SECRET_ARN": SECRET_NAME,
             "ALLOWED_ORIGINS": ALLOWED_ORIGIN,
-            "CLINIC_EMAIL": "reception@example-clinic.co.uk",
-            "SENDER_EMAIL": "enquiries@example-clinic.co.uk",
+            "CLINIC_EMAIL": "reception@clinic.example",
+            "SENDER_EMAIL": "enquiries@clinic.example",
             "AWS_ENDPOINT_URL": endpoint,
             "AWS_DEFAULT_REGION": REGION,
             "AWS_REGION": REGION,

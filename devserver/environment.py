@@ -51,7 +51,8 @@ SETTING_NAMES = (
     "CANARY_API_URL",
 )
 
-# Working defaults for the settings the handlers require; a value already set (non-blank) wins.
+# Working defaults for the settings the handlers require, and the local server's own choices; a value
+# already set (non-blank) wins.
 SETTING_DEFAULTS = {
     "TABLE_NAME": "enquiries",
     "CLINIC_EMAIL": "clinic@example.com",
@@ -61,6 +62,9 @@ SETTING_DEFAULTS = {
     # Created in the emulator at start, as the template creates them when deployed.
     "GUARD_TABLE_NAME": "enquiries-guard",
     "CLIENT_ADDRESS_SECRET_ARN": "enquiries-client-address-key",
+    # Off: a developer trying the form sends more than the deployed default of 10 an hour from one
+    # address. RATE_LIMIT_PER_HOUR=10 turns it on (the server's start line says which).
+    "RATE_LIMIT_PER_HOUR": "0",
 }
 
 # Anything that could point boto3 at a real account or another endpoint is removed.

@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -384,6 +384,7 @@ def serve(host: str, port: int) -> None:
     """Run the local server until interrupted; prints one ready line with its URL."""
     if str(FUNCTIONS_DIR) not in sys.path:
         sys.path.insert(0, str(FUNCTIONS_DIR))
+    _quiet_library_info()
     host = host.strip("[]")  # "--host [::1]" as in a URL: the socket wants the bare address
     server_class = DevHTTPServer6 if ":" in host else DevHTTPServer
     with contextlib.ExitStack() as stack:
@@ -441,7 +442,29 @@ def serve(host: str, port: int) -> None:
         if not is_loopback_only(host):
             _warn_reachable(host, real_port)
         print(f"enquiries local server ready at {base_url}", flush=True)
+        print(_start_notes(os.environ), flush=True)
         httpd.serve_forever()
+
+
+def _start_notes(environ: Mapping[str, str]) -> str:
+    """What a developer trying the form should know before the first send: nothing survives a stop,
+    and whether the per-address limit is on (environment.SETTING_DEFAULTS turns it off locally)."""
+    limit = environ.get("RATE_LIMIT_PER_HOUR", "").strip()
+    limit_note = (
+        "rate limit off (RATE_LIMIT_PER_HOUR=0; RATE_LIMIT_PER_HOUR=10 make dev turns it on, as deployed)"
+        if limit in ("", "0")
+        else f"rate limit on: RATE_LIMIT_PER_HOUR={limit} accepted enquiries per address per hour"
+    )
+    return f"Enquiries and emails are kept in memory and lost when the server stops; {limit_note}."
+
+
+def _quiet_library_info() -> None:
+    """Libraries' INFO lines (botocore's on each client made) reach the terminal only as "withheld"
+    (enquiries.log): the terminal's handler drops them, and still shows a library's warnings."""
+    from enquiries.log import announces_more_than_a_withholding
+
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(announces_more_than_a_withholding)
 
 
 def _warn_reachable(host: str, port: int) -> None:

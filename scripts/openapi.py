@@ -26,7 +26,7 @@ DOCUMENT_PATH = REPO / "docs" / "openapi.json"
 TITLE = "enquiries"
 ENQUIRIES_PATH = "/enquiries"
 # The document describes the defaults; an example origin turns CORS (and so the preflight) on.
-EXAMPLE_ORIGIN = "https://www.example-clinic.co.uk"
+EXAMPLE_ORIGIN = "https://www.clinic.example"
 
 Schema = dict[str, Any]
 

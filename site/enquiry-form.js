@@ -5,7 +5,7 @@
  *   <script src="enquiry-form.js" defer></script>
  *
  * Without JavaScript the same form posts as a plain HTML form, so keep `method` and `action`.
- * No dependencies, no build step. See the README's "On your website" section. */
+ * No dependencies, no build step. See docs/website.md. */
 (function () {
   "use strict";
 
@@ -22,6 +22,32 @@
   var SENT_MESSAGE = "Thank you: your enquiry has been sent.";
   // When a 429 or 503 carries no readable Retry-After (a cross-origin API must expose the header).
   var DEFAULT_WAIT_SECONDS = 10;
+  var LOCAL_HOST = /^(localhost|127\.0\.0\.1|\[::1\])$/;
+
+  // For the site's developer, in the console: a site the API does not allow gets no readable answer
+  // (the browser hides it), which would otherwise look like a network failure.
+  function hint(text) {
+    if (window.console && console.warn) console.warn("enquiry-form.js: " + text);
+  }
+
+  function originHint(endpoint) {
+    hint(
+      "no answer from " + endpoint + " that this page may read. If the server is running, its " +
+        "ALLOWED_ORIGINS setting (AllowedOrigins when deployed) must list this page's origin, " +
+        location.origin + "; the API's log names each origin it refuses."
+    );
+  }
+
+  // `_next` as the API would honour it: on this page's own origin (the API has just accepted that
+  // origin). Another one may be no address the API allows, so the script does not follow it.
+  function sameOriginUrl(next) {
+    try {
+      var url = new URL(next, location.href);
+      return /^https?:$/.test(url.protocol) && url.origin === location.origin ? url.href : null;
+    } catch (error) {
+      return null;
+    }
+  }
 
   function uuid() {
     var crypto = window.crypto;
@@ -54,7 +80,21 @@
     var key = null; // one Idempotency-Key per filled form: kept while the content is resent unchanged
     var sentBody = null;
     var busy = false;
+    var thanked = null; // the thank-you, until the visitor changes the emptied form: no empty resend
     var marked = [];
+
+    if (LOCAL_HOST.test(location.hostname) && !sameOriginUrl(endpoint)) {
+      hint(
+        "this page (" + location.origin + ") sends to another origin: the API's ALLOWED_ORIGINS " +
+          "must list " + location.origin + ", or every send looks like a network failure."
+      );
+    }
+    form.addEventListener("input", function () {
+      thanked = null;
+    });
+    form.addEventListener("change", function () {
+      thanked = null;
+    });
 
     if (!status) {
       status = document.createElement("div");
@@ -154,14 +194,14 @@
       var code = response.status;
       if (response.ok) {
         var next = form.elements._next && form.elements._next.value;
+        var target = next && sameOriginUrl(next);
         key = sentBody = null;
         form.reset();
         release(0);
-        say(reply.message || SENT_MESSAGE, "sent");
-        if (next) {
-          var url = new URL(next, location.href);
-          if (/^https?:$/.test(url.protocol)) location.assign(url.href);
-        }
+        thanked = reply.message || SENT_MESSAGE;
+        say(thanked, "sent");
+        if (target) location.assign(target);
+        else if (next) hint("_next (" + next + ") is not on this page's origin, so the script stays here.");
         return;
       }
       release(code === 429 || code === 503 ? retryAfterSeconds(response) : 0);
@@ -169,6 +209,7 @@
       // The key answered another enquiry (the content was changed in a way this script did not see):
       // the next send starts a new one.
       if (reply.error === "idempotency_key_reused") key = sentBody = null;
+      if (reply.error === "origin_not_allowed") originHint(endpoint);
       if (code === 422 && reply.fields) return showInvalid(reply);
       var text = reply.message || FALLBACK_MESSAGE;
       say(reply.reference ? text + " Reference: " + reply.reference + "." : text, "error");
@@ -177,6 +218,8 @@
     form.addEventListener("submit", function (event) {
       event.preventDefault();
       if (busy) return;
+      // A second click on the form just emptied by a success would send it empty: say thanks again.
+      if (thanked) return say(thanked, "sent");
 
       var data = {};
       new FormData(form).forEach(function (value, name) {
@@ -213,6 +256,7 @@
           // Offline: say so. Online: an answer the browser would not show us, most often API
           // Gateway's throttle (its 429 has no CORS headers), or a connection cut short.
           var offline = navigator.onLine === false;
+          if (!offline) originHint(endpoint);
           release(offline ? 0 : DEFAULT_WAIT_SECONDS);
           say(offline ? NETWORK_MESSAGE : BUSY_MESSAGE, "error");
         }

@@ -305,7 +305,7 @@ OPERATOR = "OperatorPolicy"
 # dynamodb:*, Lambda's Invoke is lambda:InvokeFunction.
 # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazondynamodb.html
 # https://docs.aws.amazon.com/service-authorization/latest/reference/list_awslambda.html
-_IAM_PREFIX = {"dynamodbstreams": "dynamodb"}
+_IAM_PREFIX = {"dynamodbstreams": "dynamodb", "sesv2": "ses"}
 _IAM_ACTION = {("lambda", "Invoke"): "lambda:InvokeFunction"}
 
 
@@ -362,7 +362,36 @@ def _operator_needs(made: Made) -> list[tuple[str, Any, str | None]]:
         return [(action, arn_of(params["QueueUrl"]), None)]
     if "FunctionName" in params:
         return [(action, arn_of(params["FunctionName"]), None)]
-    return [(action, None, None)]
+    return [(action, _doctor_resource(made, names), None)]
+
+
+# What `doctor` reads, as OperatorPolicy's statements name it (template.yaml, the Doctor* statements).
+_SES_ARN = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}"
+_ALARMS = "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:${AWS::StackName}-*"
+_NO_RESOURCE_TYPE = {
+    ("sesv2", "GetAccount"),
+    ("sesv2", "ListEmailIdentities"),
+    ("cloudwatch", "GetMetricData"),
+}
+
+
+def _doctor_resource(made: Made, names: Mapping[str, str]) -> Any:
+    """The resource a read of `doctor`'s names, or None for a call that names none (DescribeStacks)."""
+    params = made.params
+    if (made.service, made.operation) in _NO_RESOURCE_TYPE:
+        return "*"
+    if made.service == "sesv2" and "EmailIdentity" in params:
+        sender = made.outputs.get("SesSenderIdentity")
+        if params["EmailIdentity"] == sender:
+            return {"Fn::Sub": f"{_SES_ARN}:identity/${{SenderIdentity}}"}
+        return f"identity/{params['EmailIdentity']}"
+    if made.service == "sns" and "TopicArn" in params:
+        return {"Ref": names.get(params["TopicArn"], params["TopicArn"])}
+    if made.service == "cloudwatch" and made.operation == "DescribeAlarms":
+        stack = made.outputs.get("StackName", "")
+        prefix = str(params.get("AlarmNamePrefix", ""))
+        return {"Fn::Sub": _ALARMS} if prefix and (not stack or prefix.startswith(stack)) else "alarm:*"
+    return None
 
 
 def _condition_allows(condition: Any, key: str | None) -> bool:

@@ -29,7 +29,7 @@ GUARD_TABLE_NAME = "enquiries-guard-test"
 SECRET_NAME = "enquiries-client-address-key"
 SECRET_VALUE = "test-address-hash-key"
 REGION = "eu-west-2"
-ALLOWED_ORIGIN = "https://www.example-clinic.co.uk"
+ALLOWED_ORIGIN = "https://www.clinic.example"
 
 BASE_ENV = {
     "TABLE_NAME": TABLE_NAME,

@@ -9,16 +9,18 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from devserver.launcher import ServerNotReady, local_server
+from devserver.launcher import LocalServerProcess, ServerNotReady, local_server
 
 # End to end: a local server and a browser (`-m "not slow"` leaves them out).
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -56,12 +58,17 @@ def _chromium_present() -> None:
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[str]:
+def running_server() -> Iterator[LocalServerProcess]:
     try:
         with local_server() as running:
-            yield running.url
+            yield running
     except ServerNotReady as not_ready:
         pytest.fail(str(not_ready))
+
+
+@pytest.fixture(scope="module")
+def server(running_server: LocalServerProcess) -> str:
+    return running_server.url
 
 
 @pytest.fixture(scope="module")
@@ -137,6 +144,57 @@ def send_button(page: Any) -> Any:
 
 def status(page: Any) -> Any:
     return page.get_by_role("status")
+
+
+def console_warnings(page: Any) -> list[str]:
+    """Every console.warn the page makes from now on."""
+    warnings: list[str] = []
+    page.on("console", lambda message: warnings.append(message.text) if message.type == "warning" else None)
+    return warnings
+
+
+def add_next(page: Any, next_url: str) -> None:
+    """A `_next` field in the demo form, as a site with its own thank-you page would add."""
+    page.evaluate(
+        """next => {
+            const input = Object.assign(document.createElement("input"), {type: "hidden", name: "_next"});
+            input.value = next;
+            document.querySelector("form").append(input);
+        }""",
+        next_url,
+    )
+
+
+@pytest.fixture
+def other_site(server: str) -> Iterator[str]:
+    """A developer's own site on another loopback port (so another origin, which the API does not
+    allow), serving a copy of the demo page whose form sends to `server`'s API, and the script."""
+    with urllib.request.urlopen(server + "/", timeout=10) as response:
+        html = response.read().decode("utf-8").replace('"/enquiries"', f'"{server}/enquiries"').encode()
+    files = {
+        "/contact/": ("text/html; charset=utf-8", html),
+        "/enquiry-form.js": ("text/javascript", (REPO / "site" / "enquiry-form.js").read_bytes()),
+        "/enquiry-form.css": ("text/css", (REPO / "site" / "enquiry-form.css").read_bytes()),
+    }
+
+    class Site(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            content_type, body = files.get(self.path, ("text/plain", b""))
+            self.send_response(200 if self.path in files else 404)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    with ThreadingHTTPServer(("127.0.0.1", 0), Site) as httpd:
+        thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+        thread.start()
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+        httpd.shutdown()
+        thread.join(5)
 
 
 # -- with JavaScript -------------------------------------------------------------------------------
@@ -341,6 +399,20 @@ def test_form_failure_without_an_answer_of_ours_says_busy_not_offline(page: Any,
     expect(page.get_by_label("Your name")).to_have_value("Jane Doe")
 
 
+def test_form_failure_before_any_answer_names_allowed_origins_in_the_console(page: Any, server: str) -> None:
+    from playwright.sync_api import expect
+
+    # Given a request that fails before any answer, as a refused preflight does
+    warnings = console_warnings(page)
+    page.route("**/enquiries", lambda route: route.abort("failed"))
+    fill_enquiry(page, str(uuid.uuid4()))
+    # When the form is sent
+    send_button(page).click()
+    # Then the console tells the developer which setting must list which origin
+    expect(status(page)).to_contain_text("Our form is busy")
+    assert any("ALLOWED_ORIGINS" in warning and server in warning for warning in warnings)
+
+
 def test_form_new_enquiry_after_a_success_gets_a_new_key(page: Any, server: str) -> None:
     from playwright.sync_api import expect
 
@@ -424,16 +496,9 @@ def test_form_problem_with_an_unknown_field_goes_to_the_summary(page: Any) -> No
 
 
 def test_form_with_next_goes_there_after_success(page: Any, server: str) -> None:
-    # Given a form with a `_next` field, as a site that has its own thank-you page would add
+    # Given a form with a `_next` field on the page's own site, as a site with its own thank-you page has
     marker = str(uuid.uuid4())
-    page.evaluate(
-        """next => {
-            const input = Object.assign(document.createElement("input"), {type: "hidden", name: "_next"});
-            input.value = next;
-            document.querySelector("form").append(input);
-        }""",
-        server + "/?thanks",
-    )
+    add_next(page, server + "/?thanks")
     fill_enquiry(page, marker)
     # When it is sent
     with page.expect_navigation():
@@ -441,6 +506,95 @@ def test_form_with_next_goes_there_after_success(page: Any, server: str) -> None
     # Then the browser goes there, and the enquiry is stored
     assert page.url == server + "/?thanks"
     assert len(stored_enquiries(server, marker)) == 1
+
+
+@pytest.mark.parametrize(
+    "next_url", ["https://www.example.com/thank-you/", "javascript:alert(1)", "//www.example.com/"]
+)
+def test_form_with_next_on_another_site_stays_and_thanks(page: Any, server: str, next_url: str) -> None:
+    from playwright.sync_api import expect
+
+    # Given a form whose `_next` is not on the page's origin (an address the API may not allow)
+    marker = str(uuid.uuid4())
+    warnings = console_warnings(page)
+    add_next(page, next_url)
+    fill_enquiry(page, marker)
+    # When it is sent
+    send_button(page).click()
+    # Then the visitor stays on the page and is thanked there, and the developer is told why
+    expect(status(page)).to_contain_text("Thank you")
+    assert page.url == server + "/"
+    assert len(stored_enquiries(server, marker)) == 1
+    assert any("_next" in warning and "not on this page's origin" in warning for warning in warnings)
+
+
+def test_form_second_click_after_a_success_keeps_the_thanks_and_sends_nothing(page: Any) -> None:
+    from playwright.sync_api import expect
+
+    # Given an enquiry sent and thanked for, the form emptied
+    posts = enquiry_posts(page)
+    fill_enquiry(page, str(uuid.uuid4()))
+    send_button(page).click()
+    expect(status(page)).to_contain_text("Thank you")
+    # When the visitor clicks the button again without typing anything
+    send_button(page).click()
+    # Then nothing is sent, the thanks stay, and no field is marked as a problem
+    page.wait_for_timeout(300)
+    expect(status(page)).to_contain_text("Thank you")
+    expect(page.locator("[aria-invalid=true]")).to_have_count(0)
+    assert len(posts) == 1
+    # ... but once they start a new enquiry, a send goes out again (and gets its own answer)
+    page.get_by_label("Your name", exact=True).fill("Jane Doe")
+    send_button(page).click()
+    expect(status(page)).to_contain_text("Some details need correcting")
+    assert len(posts) == 2
+
+
+def test_form_on_a_site_the_api_does_not_allow_tells_the_developer(
+    page: Any, running_server: LocalServerProcess, other_site: str
+) -> None:
+    from playwright.sync_api import expect
+
+    # Given the form on a site whose origin is not in the API's ALLOWED_ORIGINS
+    warnings = console_warnings(page)
+    page.goto(other_site + "/contact/")
+    fill_enquiry(page, str(uuid.uuid4()))
+    # When it is sent (the browser's preflight is refused, so the script gets no answer it may read)
+    send_button(page).click()
+    # Then the visitor reads the busy sentence, the console names the setting and the page's origin,
+    # and the API's log names the refused origin and that setting
+    expect(status(page)).to_contain_text("Our form is busy")
+    assert any(
+        warning.startswith("enquiry-form.js: no answer from")
+        and "ALLOWED_ORIGINS" in warning
+        and other_site in warning
+        for warning in warnings
+    )
+    running_server.wait_for_output(f'"refused_origin":"{other_site}","allowed_by":"ALLOWED_ORIGINS"')
+
+
+def test_form_on_localhost_sending_to_another_origin_warns_at_start(page: Any, other_site: str) -> None:
+    # Given a developer's page on a loopback address, on another port than the API's
+    warnings = console_warnings(page)
+    # When the page loads
+    page.goto(other_site + "/contact/")
+    page.wait_for_function("document.querySelector('form').enquiryForm === true")
+    # Then the console says the API must allow this page's origin
+    assert any("ALLOWED_ORIGINS" in warning and f"must list {other_site}" in warning for warning in warnings)
+
+
+def test_form_same_origin_page_gives_no_warning(page: Any, server: str) -> None:
+    from playwright.sync_api import expect
+
+    # Given the demo page, served by the API's own server
+    warnings = console_warnings(page)
+    page.reload()
+    # When an enquiry is sent
+    fill_enquiry(page, str(uuid.uuid4()))
+    send_button(page).click()
+    # Then the console stays quiet
+    expect(status(page)).to_contain_text("Thank you")
+    assert warnings == []
 
 
 def test_form_robot_trap_is_in_the_page_but_hidden_from_people(page: Any) -> None:
@@ -475,8 +629,9 @@ def test_form_without_javascript_shows_the_thank_you_page(page_without_js: Any, 
     # When the visitor sends it
     with page.expect_navigation():
         send_button(page).click()
-    # Then the server's thank-you page shows, and the enquiry is stored
+    # Then the server's thank-you page shows, with a link back to the site, and the enquiry is stored
     expect(page.get_by_role("heading", level=1)).to_have_text("Thank you: your enquiry has been sent")
+    expect(page.get_by_role("link", name="Return to the website")).to_have_attribute("href", server + "/")
     assert page.url == server + "/enquiries"
     assert len(stored_enquiries(server, marker)) == 1
 
@@ -491,10 +646,14 @@ def test_form_without_javascript_shows_the_problems_and_a_way_back(page_without_
     # When the visitor sends it
     with page.expect_navigation():
         send_button(page).click()
-    # Then the error page lists the problem in plain words and links back to the form
+    # Then the error page lists the problem in plain words and says to go Back, and nothing is stored
     expect(page.get_by_role("heading", level=1)).to_have_text("Your enquiry has not been sent")
     expect(page.locator(".problems li")).to_have_count(1)
     expect(page.locator(".problems li")).to_contain_text("Phone: Enter a phone number like")
-    back = page.get_by_role("link", name="Go back to the form")
-    expect(back).to_have_attribute("href", server + "/")
+    expect(page.get_by_text("Use your browser's Back button")).to_be_visible()
+    expect(page.get_by_role("link", name="open the form again")).to_have_attribute("href", server + "/")
     assert stored_enquiries(server, marker) == []
+    # ... and Back returns to the form with what was typed
+    page.go_back()
+    expect(page.get_by_label("Your message")).to_have_value(re.compile(marker))
+    expect(page.get_by_label("Phone number (optional)")).to_have_value("12")

@@ -117,11 +117,14 @@ def test_build_requirements_list_every_dependency_once_pinned() -> None:
             installed = metadata.version(name)
             assert installed == version, f"{name}: the tests run {installed}, not {version}"
 
-    # And the development requirements include each build's file instead of pinning its packages again
+    # And the local server's requirements (which the development ones include) include each build's
+    # file instead of pinning its packages again
+    assert "-r requirements-server.txt" in development
+    server = (REPO / "requirements-server.txt").read_text(encoding="utf-8")
     for unit in BUILD_UNITS:
-        assert f"-r {BUILD_UNITS[unit]}requirements.txt" in development
-    pinned_again = {name for unit_pins in pins.values() for name in unit_pins} & set(
-        _pins(REPO / "requirements.txt")
+        assert f"-r {BUILD_UNITS[unit]}requirements.txt" in server
+    pinned_again = {name for unit_pins in pins.values() for name in unit_pins} & (
+        set(_pins(REPO / "requirements.txt")) | set(_pins(REPO / "requirements-server.txt"))
     )
     assert not pinned_again
 
@@ -435,7 +438,7 @@ def test_build_serves_both_handlers_from_bytecode_without_dnspython(tmp_path: Pa
             "TABLE_NAME": "enquiries",
             "GUARD_TABLE_NAME": "enquiries-guard",
             "CLIENT_ADDRESS_SECRET_ARN": "enquiries-client-address-key",
-            "ALLOWED_ORIGINS": "https://www.example-clinic.co.uk",
+            "ALLOWED_ORIGINS": "https://www.clinic.example",
             "CLINIC_EMAIL": "frontdesk@clinic.example",
             "SENDER_EMAIL": "Clinic website <enquiries@clinic.example>",
             "POWERTOOLS_SERVICE_NAME": "enquiries",

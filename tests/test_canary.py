@@ -27,8 +27,8 @@ from enquiries.aws import plain_item
 from enquiries_cli import functions_adapter
 from enquiries_cli.cli import cli
 
-CLINIC = "reception@example-clinic.co.uk"
-SENDER = "enquiries@example-clinic.co.uk"
+CLINIC = "reception@clinic.example"
+SENDER = "enquiries@clinic.example"
 KEY = canary.derive_key(SECRET_VALUE)
 
 

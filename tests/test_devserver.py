@@ -625,6 +625,40 @@ def test_to_http_response_without_body_is_empty() -> None:
     assert response.body == b""
 
 
+# -- what a developer trying the form meets ---------------------------------------------------------
+
+
+def test_server_default_has_no_rate_limit_and_says_data_is_kept_in_memory(server: RunningServer) -> None:
+    # Given the local server as `make dev` starts it (no RATE_LIMIT_PER_HOUR in the environment)
+    # When one address sends more enquiries than the deployed limit of 10 an hour
+    replies = [post_json(server.url, an_enquiry()) for _ in range(12)]
+    # Then each is stored, and the start line said the limit is off and that nothing survives a stop
+    assert [reply.status for reply in replies] == [201] * 12
+    started = "".join(server.output)
+    assert "kept in memory and lost when the server stops" in started
+    assert "rate limit off (RATE_LIMIT_PER_HOUR=0; RATE_LIMIT_PER_HOUR=10 make dev turns it on" in started
+
+
+def test_server_rate_limit_set_by_the_developer_applies_and_is_announced() -> None:
+    # Given a local server started with RATE_LIMIT_PER_HOUR=2
+    with local_server({"RATE_LIMIT_PER_HOUR": "2"}) as running:
+        # When one address sends three enquiries
+        statuses = [post_json(running.url, an_enquiry()).status for _ in range(3)]
+    # Then the third is refused as over the limit, and the start line said the limit is on
+    assert statuses == [201, 201, 429]
+    assert "rate limit on: RATE_LIMIT_PER_HOUR=2" in "".join(running.output)
+
+
+def test_server_output_does_not_announce_withheld_library_lines(server: RunningServer) -> None:
+    # Given the running local server, which has made its AWS clients and stored an enquiry
+    assert post_json(server.url, an_enquiry()).status == 201
+    server.wait_for_output("POST /enquiries 201")
+    # When its output is read
+    output = "".join(server.output)
+    # Then no library's INFO line is there as a "withheld" sentence (botocore says one per client)
+    assert "log line withheld" not in output
+
+
 # -- the handlers' environment ---------------------------------------------------------------------
 
 
@@ -979,3 +1013,17 @@ def test_host_is_served_compares_parsed_addresses(header: str | None, served: bo
     # When a request's Host header is checked
     # Then only those hosts on that port are served, however the address is written
     assert served_hosts.host_is_served(header, ["127.0.0.1", "::1", "localhost"], 3000) is served
+
+
+def test_server_requirements_are_what_make_dev_needs_without_the_test_tools() -> None:
+    from scripts.upgrade_check import pins
+
+    # Given the local server's requirements (what `make dev` installs) and the development ones
+    server = pins(REPO / "requirements-server.txt")
+    development = pins(REPO / "requirements.txt")
+    # When they are compared
+    # Then the server's hold the emulator, the template reader and the command, and no test or lint
+    # tool, and the development requirements hold every one of the server's pins, at the same version
+    assert {"moto", "pyyaml", "click", "boto3", "aws-lambda-powertools"} <= set(server)
+    assert not {"pytest", "coverage", "ruff", "mypy", "playwright", "cfn-lint", "hypothesis"} & set(server)
+    assert {name: development[name] for name in server} == server

@@ -29,13 +29,13 @@ from enquiries_cli import dns_records, target
 from enquiries_cli.cli import cli
 
 STACK = "clinic-enquiries"
-DOMAIN = "example-clinic.co.uk"
+DOMAIN = "clinic.example"
 MAIL_FROM = f"mail.{DOMAIN}"
 CLINIC = f"reception@{DOMAIN}"
 WEBSITE = f"https://www.{DOMAIN}"
 HEALTHY_DNS = {
     MAIL_FROM: ["v=spf1 include:amazonses.com ~all"],
-    f"_dmarc.{DOMAIN}": ["v=DMARC1; p=none; rua=mailto:dmarc@example-clinic.co.uk"],
+    f"_dmarc.{DOMAIN}": ["v=DMARC1; p=none; rua=mailto:dmarc@clinic.example"],
 }
 
 
@@ -127,7 +127,7 @@ def stack(aws_env: dict[str, str], api: str, monkeypatch: pytest.MonkeyPatch) ->
         )
         sns = boto3.client("sns", region_name=REGION)
         topic_arn = sns.create_topic(Name=f"{STACK}-AlertTopic")["TopicArn"]
-        sns.subscribe(TopicArn=topic_arn, Protocol="email", Endpoint="manager@example-clinic.co.uk")
+        sns.subscribe(TopicArn=topic_arn, Protocol="email", Endpoint="manager@clinic.example")
         queue_url = boto3.client("sqs", region_name=REGION).create_queue(QueueName=f"{STACK}-dlq")["QueueUrl"]
         cloudwatch = boto3.client("cloudwatch", region_name=REGION)
         for name in ("visitor-errors", "notification-dead-letters"):
@@ -238,7 +238,7 @@ def _origin_the_api_refuses(stack: Stack) -> None:
     boto3.client("cloudformation", region_name=REGION).update_stack(
         StackName=STACK,
         TemplateBody=stack_template(
-            {**_outputs(), target.ALLOWED_ORIGINS: f"{WEBSITE},https://old.example-clinic.co.uk"}
+            {**_outputs(), target.ALLOWED_ORIGINS: f"{WEBSITE},https://old.clinic.example"}
         ),
     )
 
@@ -267,12 +267,12 @@ def _sending_paused(stack: Stack) -> None:
 @pytest.mark.parametrize(
     ("broken", "failing", "says"),
     [
-        (_unverified_identity, "sender identity", "SES has not verified example-clinic.co.uk"),
+        (_unverified_identity, "sender identity", "SES has not verified clinic.example"),
         (_sandbox_with_unverified_clinic, "SES sandbox", "owner@gmail.example is not verified"),
         (_unconfirmed_subscription, "alert email", "nobody has confirmed the alert email"),
         (_alarm_in_alarm, f"alarm {STACK}-visitor-errors", "in ALARM since"),
         (_message_in_dead_letter_queue, "dead-letter queue", f"enquiries --stack {STACK} resend"),
-        (_origin_the_api_refuses, "CORS from https://old.example-clinic.co.uk", "AllowedOrigins"),
+        (_origin_the_api_refuses, "CORS from https://old.clinic.example", "AllowedOrigins"),
         (_failed_canary, "canary", "did not get through"),
         (_dkim_off, "DKIM", "publish the three CNAME records"),
         (_mail_from_refusing, "SPF (MAIL FROM)", "refuse every email"),
@@ -357,7 +357,7 @@ def test_doctor_stack_without_a_canary_skips_it_with_a_reason(stack: Stack) -> N
     [
         (
             {MAIL_FROM: HEALTHY_DNS[MAIL_FROM]},
-            "warn  DMARC: example-clinic.co.uk has no DMARC record",
+            "warn  DMARC: clinic.example has no DMARC record",
         ),
         (
             {**HEALTHY_DNS, MAIL_FROM: ["v=spf1 -all"]},

@@ -624,7 +624,7 @@ def test_rate_limit_slot_is_not_used_when_storage_fails(
 # --- honeypot ---------------------------------------------------------------------------------------
 
 TRAP = "https://cheap-pills.example"
-THANKS = "https://www.example-clinic.co.uk/thanks/"
+THANKS = "https://www.clinic.example/thanks/"
 
 
 def filled_trap(event: dict[str, Any]) -> dict[str, Any]:

@@ -177,7 +177,7 @@ def test_submit_allowed_origin_written_in_capitals_still_gets_cors_headers(
     make_handler: Any, dynamodb: Any
 ) -> None:
     # Given ALLOWED_ORIGINS written with capitals, and a browser sending its origin in lower case
-    handler = make_handler(ALLOWED_ORIGINS="https://www.Example-Clinic.co.uk")
+    handler = make_handler(ALLOWED_ORIGINS="https://www.Clinic.EXAMPLE")
 
     # When it posts
     response = handler(load_event("submit-json.json"))

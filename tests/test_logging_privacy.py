@@ -342,3 +342,64 @@ def test_logs_of_each_handler_carry_its_own_function_name_when_both_run_in_one_p
     assert submitted["correlation_id"] == "Vx3kQjmOLPEEMvw="
     assert skipped["function_name"] == "NotifyEnquiryFunction"
     assert "correlation_id" not in skipped
+
+
+def test_logs_name_a_refused_origin_and_the_setting_that_admits_it(
+    handler: Handler, log_output: io.StringIO
+) -> None:
+    # Given a post from a site the API does not allow (its Origin written in capitals, with a port)
+    event = load_event("submit-disallowed-origin.json")
+    event["headers"]["origin"] = "HTTPS://Evil.Example:443"
+
+    # When it is refused
+    response = handler(event)
+
+    # Then the log line names the site, as browsers write it, and the setting to add it to
+    assert response["statusCode"] == 403
+    [line] = [record for record in log_records(log_output) if record["message"] == "request handled"]
+    assert line["refused_origin"] == "https://evil.example"
+    assert line["allowed_by"] == "ALLOWED_ORIGINS"
+
+
+def test_logs_never_copy_an_origin_header_that_is_not_one(handler: Handler, log_output: io.StringIO) -> None:
+    # Given an Origin header that carries words, not a site
+    event = load_event("submit-disallowed-origin.json")
+    event["headers"]["origin"] = "my back hurts since the fall"
+
+    # When it is refused
+    response = handler(event)
+
+    # Then the log line says only that it was no origin
+    assert response["statusCode"] == 403
+    assert "back hurts" not in log_output.getvalue()
+    [line] = [record for record in log_records(log_output) if record["message"] == "request handled"]
+    assert line["refused_origin"] == "(not an origin)"
+
+
+def test_terminal_filter_drops_library_info_but_shows_its_warnings_withheld() -> None:
+    from enquiries.log import WITHHELD, announces_more_than_a_withholding
+
+    # Given a terminal's handler with the filter, and a library that logs request content
+    stream = io.StringIO()
+    terminal = logging.StreamHandler(stream)
+    terminal.addFilter(announces_more_than_a_withholding)
+    library, own = logging.getLogger("somelibrary.client"), logging.getLogger("devserver.test")
+    for each in (library, own):
+        each.addHandler(terminal)
+        each.setLevel(logging.INFO)
+    try:
+        # When it logs at INFO and at WARNING, and our own logger at INFO
+        library.info("sending %s", MESSAGE)
+        library.warning("failed to send %s", MESSAGE)
+        own.info("POST /enquiries 201")
+    finally:
+        for each in (library, own):
+            each.removeHandler(terminal)
+            each.setLevel(logging.NOTSET)
+    # Then only the warning shows, withheld, with our own line; the content never does
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("somelibrary.client (")
+    assert lines[0].endswith(WITHHELD)
+    assert lines[1] == "POST /enquiries 201"
+    assert MESSAGE not in stream.getvalue()

@@ -226,3 +226,20 @@ def test_local_resend_after_failed_emails_sends_once_even_when_run_twice_at_once
         assert f"{enquiry_id}  sent (" in again.stdout
         assert emails_about(server, enquiry_id) == outcomes.count("sent") + 1
         assert "To remove the 1 message no longer needed, run resend in a terminal." in again.stdout
+
+
+def test_local_resend_prints_the_notifiers_reason_for_an_email_it_could_not_send() -> None:
+    # Given a local server whose SES refuses the sender, and an enquiry whose email failed
+    with local_server() as server:
+        emulator_client(server, "ses").delete_identity(Identity=SENDER)
+        enquiry_id = post_enquiry(server)
+        wait_until(lambda: enquiry_id in enquiries(server, "list", "--unnotified").stdout)
+        # When the operator resends it
+        result = enquiries(server, "resend", enquiry_id.lower())
+        # Then the line for it carries the notifier's reason, as the local notifier answered the
+        # Invoke, and the advice is about fixing it, in a grammatical sentence
+        assert result.returncode == 1
+        outcome = next(line for line in result.stdout.splitlines() if line.startswith(enquiry_id))
+        assert outcome.startswith(f"{enquiry_id}  not sent (MessageRejected: SES refused the email"), outcome
+        assert "1 enquiry still has no email: the reason is on its line above" in result.stdout
+        assert emails_about(server, enquiry_id) == 0

@@ -68,7 +68,8 @@ def test_package_dependencies_are_the_pinned_files_and_include_the_command_libra
         "boto3",
         "email-validator",
     }
-    assert "-r requirements-operator.txt" in (REPO / "requirements.txt").read_text()
+    assert "-r requirements-server.txt" in (REPO / "requirements.txt").read_text()
+    assert "-r requirements-operator.txt" in (REPO / "requirements-server.txt").read_text()
 
 
 def test_only_the_adapter_imports_the_functions_code() -> None:
@@ -313,3 +314,15 @@ def test_adapter_notifier_event_is_sent_by_the_real_notifier_and_failures_map_ba
     stored = functions_adapter.get_enquiry(dynamodb, TABLE_NAME, "01AAAAAAAAAAAAAAAAAAAAAAAA")
     assert stored is not None
     assert stored["notified_at"]
+
+
+def test_package_license_is_an_spdx_expression_its_build_backend_reads() -> None:
+    # Given the package's metadata and its build requirement
+    requires = PYPROJECT["build-system"]["requires"]
+    # When the license and the oldest setuptools allowed are read
+    [setuptools] = [requirement for requirement in requires if requirement.startswith("setuptools")]
+    oldest = int(setuptools.split(">=")[1].split(".")[0])
+    # Then the license is an SPDX string (the table form makes setuptools warn on every install), and
+    # the build asks for a setuptools that reads it (77 and later)
+    assert PYPROJECT["project"]["license"] == "MIT"
+    assert oldest >= 77

@@ -41,7 +41,7 @@ class TricklingSiteverify(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers["Content-Length"]))
-        body = b'{"success": true, "error-codes": [], "hostname": "www.example-clinic.co.uk"}'
+        body = b'{"success": true, "error-codes": [], "hostname": "www.clinic.example"}'
         head = (
             b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
             + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()

@@ -20,6 +20,7 @@ from enquiries.settings import (
     SettingsError,
     load_settings,
 )
+from scripts.docs_commands import documentation
 
 SAM_PYTHON = REPO / ".sam-venv" / "bin" / "python"
 ENV_JSON = re.compile(
@@ -38,8 +39,8 @@ pytestmark = pytest.mark.skipif(
 
 
 def readme_env_json() -> str:
-    found = ENV_JSON.search((REPO / "README.md").read_text(encoding="utf-8"))
-    assert found, "README.md has no <!-- sam-local-env-json --> block"
+    found = ENV_JSON.search(documentation())
+    assert found, "the docs have no <!-- sam-local-env-json --> block"
     return found.group(1)
 
 

@@ -106,14 +106,14 @@ def submission(fields: dict[str, Any], key: str | None = None, address: str = "2
 def test_submission_valid_form_is_stored_with_the_answer_rendered_for_its_id(intake: Intake) -> None:
     # Given a valid form and a fresh id
     service = service_on(intake.store)
-    sent = submission(form(_next="https://www.example-clinic.co.uk/thanks/"))
+    sent = submission(form(_next="https://www.clinic.example/thanks/"))
 
     # When it is submitted
     answer = service.submit(sent, render)
 
     # Then it is stored under that id, normalised, with its TTL, and answered with the id
     assert answer == Answer(
-        "stored", sent.enquiry_id, render(sent.enquiry_id, "https://www.example-clinic.co.uk/thanks/")
+        "stored", sent.enquiry_id, render(sent.enquiry_id, "https://www.clinic.example/thanks/")
     )
     [stored] = intake.enquiries()
     assert stored["id"] == sent.enquiry_id

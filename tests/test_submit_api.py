@@ -377,6 +377,36 @@ def test_submit_html_form_post_without_redirect_gets_thank_you_page(handler: Han
     assert item["id"] in response["body"]
 
 
+def test_submit_html_thank_you_page_links_to_the_allowed_site_the_form_was_on(
+    handler: Handler, dynamodb: Any
+) -> None:
+    # Given a form post without _next from a page on the allowed site
+    event = form_event(dict(VALID, consent="on"), referer=f"{ALLOWED_ORIGIN}/contact/?from=home")
+
+    # When it is handled
+    response = handler(event)
+
+    # Then the thank-you page links back to that site's home page
+    assert response["statusCode"] == 200
+    assert f'<a href="{ALLOWED_ORIGIN}/">Return to the website</a>' in response["body"]
+
+
+@pytest.mark.parametrize("referer", ["https://evil.example/contact/", None])
+def test_submit_html_thank_you_page_has_no_link_without_an_allowed_referer(
+    handler: Handler, dynamodb: Any, referer: str | None
+) -> None:
+    # Given a form post from a page on another site, or with no Referer at all
+    event = form_event(dict(VALID, consent="on"), referer=referer)
+
+    # When it is handled
+    response = handler(event)
+
+    # Then the thank-you page links nowhere
+    assert response["statusCode"] == 200
+    assert "Thank you" in response["body"]
+    assert "<a " not in response["body"]
+
+
 def test_submit_html_form_post_redirects_to_allowed_next(handler: Handler, dynamodb: Any) -> None:
     # Given a form post whose _next is on the allowed site
     event = form_event(dict(VALID, consent="on", _next=f"{ALLOWED_ORIGIN}/thanks/"))
@@ -422,13 +452,15 @@ def test_submit_html_form_post_failure_lists_problems_with_link_back(handler: Ha
     # When it is handled
     response = handler(event)
 
-    # Then the page lists the problem in plain words, escapes what was typed, and links back
+    # Then the page lists the problem in plain words, escapes what was typed, says to go Back (which
+    # keeps what was typed), and links to the form, saying that it opens empty
     assert response["statusCode"] == 422
     assert response["headers"]["Content-Type"].startswith("text/html")
     page = response["body"]
     assert "Enter an email address like name@example.com." in page
     assert "<script>alert(1)</script>" not in page
-    assert f'href="{ALLOWED_ORIGIN}/contact/"' in page
+    assert "Use your browser's Back button to return to the form: what you typed is kept there." in page
+    assert f'<a href="{ALLOWED_ORIGIN}/contact/">open the form again</a>, empty.' in page
     assert stored_items(dynamodb) == []
 
 

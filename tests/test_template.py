@@ -20,6 +20,7 @@ from samtranslator.public.translator import Translator
 
 from emulator.template_tables import TEMPLATE_PATH, load_template
 from enquiries.settings import DEFAULT_EMERGENCY_NOTE, DEFAULT_REPLY_WITHIN, load_settings
+from scripts.docs_commands import documentation
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -270,7 +271,7 @@ def test_deploy_settings_go_to_an_ignored_local_file_never_the_tracked_samconfig
     # Given the tracked SAM configuration, .gitignore and the README's commands
     config = tomllib.loads((REPO_ROOT / "samconfig.toml").read_text(encoding="utf-8"))
     ignored = (REPO_ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()
-    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    readme = documentation()
     deploy_commands = [line.strip() for line in readme.splitlines() if line.strip().startswith("sam deploy")]
 
     # When the deploy settings are looked for
@@ -1137,7 +1138,7 @@ def test_stack_costs_its_budget_a_month_with_no_traffic() -> None:
     # Then every kind has a known price, the sum is within the goal, and README, "Cost", says it
     assert unpriced == []
     assert idle <= IDLE_BUDGET_DOLLARS
-    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    readme = documentation()
     assert f"| **Total, defaults** | **${idle:.2f}**;" in readme
 
 
@@ -1158,7 +1159,7 @@ def test_alarms_are_ones_the_cloudwatch_free_tier_counts(cfn: dict[str, Any]) ->
     # account has no others, and README, "Cost", prices as many as there are
     assert not_free == []
     assert set(ALARMS) <= set(alarms)
-    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    readme = documentation()
     assert f"| CloudWatch alarms: {len(alarms)}, each a standard-resolution alarm on one metric |" in readme
 
 

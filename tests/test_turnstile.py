@@ -180,7 +180,7 @@ def test_turnstile_documented_pass_with_more_fields_is_accepted(
         {
             "success": True,
             "challenge_ts": "2026-11-21T10:15:29.123Z",
-            "hostname": "www.example-clinic.co.uk",
+            "hostname": "www.clinic.example",
             "error-codes": [],
             "action": "",
             "cdata": "",

@@ -84,6 +84,14 @@ def withhold_third_party_log_content() -> None:
 
 withhold_third_party_log_content()
 
+
+def announces_more_than_a_withholding(record: logging.LogRecord) -> bool:
+    """A handler filter for a terminal (the local server's): a library's record below WARNING is only
+    the sentence above once withheld, so it is dropped there rather than announced on every call;
+    a library's warning or error still shows, withheld, and our own lines all show."""
+    return record.levelno >= logging.WARNING or is_own_logger(record.name)
+
+
 Result = TypeVar("Result")
 
 

@@ -30,7 +30,7 @@ from enquiries.api.services import Services
 from enquiries.ids import new_enquiry_id
 from enquiries.intake import IntakeStore, Replayable
 from enquiries.log import logger
-from enquiries.settings import Settings
+from enquiries.settings import FIELDS_BY_VARIABLE, Settings
 from enquiries.submission import Answer, Submission, SubmissionService, utc_now
 from enquiries.text_classes import is_control_format_or_separator
 from enquiries.validation import FieldRules
@@ -91,6 +91,10 @@ def contract_cors(origins: list[str]) -> Cors:
     )
 
 
+# The setting that admits a site, as the refusal's log line names it (from the settings table).
+ORIGINS_SETTING = next(name for name, field in FIELDS_BY_VARIABLE.items() if field == "allowed_origins")
+
+
 def _log_request(request: Request, outcome: Outcome, status: int, started: float) -> None:
     logger.info(
         "request handled",
@@ -107,6 +111,10 @@ def _log_request(request: Request, outcome: Outcome, status: int, started: float
                 name if name in KNOWN_FIELDS else "(unknown)" for name in outcome.invalid_fields or {}
             ),
             "reference": request.request_id if status >= HTTPStatus.INTERNAL_SERVER_ERROR else None,
+            # A site's address, not a person's (and only as a browser could send it): without it, a
+            # site left out of the setting looks to its developer like a network failure (issue 23).
+            "refused_origin": outcome.refused_origin,
+            "allowed_by": ORIGINS_SETTING if outcome.refused_origin else None,
             "duration_ms": round((time.perf_counter() - started) * 1000, 1),
         },
     )
@@ -120,6 +128,7 @@ class Outcome:
     reason: str | None = None
     enquiry_id: str | None = None
     invalid_fields: dict[str, str] | None = None
+    refused_origin: str | None = None
 
 
 def _as_contract_error(request: Request, outcome: Outcome, error: Exception) -> ApiError:
@@ -175,6 +184,7 @@ class SubmissionApi:
         origin = request.header("origin")
         try:
             if origin is not None and serialised_origin(origin) not in self.allowed_origins:
+                outcome.refused_origin = serialised_origin(origin) or "(not an origin)"
                 raise ApiError(403, "origin_not_allowed", reason="origin")
             # Every outbound call starts only while the request's budget allows (request_budget.py).
             with request_budget.within(request_budget.REQUEST_BUDGET_SECONDS):
@@ -223,7 +233,9 @@ class SubmissionApi:
             return answered(earlier)
 
         def render_success(enquiry_id: str, next_url: str | None) -> Replayable:
-            response = self.responses.success(enquiry_id, next_url, html=_wants_html(request))
+            response = self.responses.success(
+                enquiry_id, next_url, html=_wants_html(request), referer=request.header("referer")
+            )
             return to_replayable(response, enquiry_id)
 
         # The id is made here, once: the answer names it before the write that stores both.

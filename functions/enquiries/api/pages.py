@@ -38,12 +38,15 @@ a {{ color: #0b5cad; }}
 """
 
 
-def thank_you_page(enquiry_id: str) -> str:
+def thank_you_page(enquiry_id: str, site_url: str | None = None) -> str:
+    """`site_url`: the clinic's site, when the form's page was on an allowed origin."""
     content = (
         "<h1>Thank you: your enquiry has been sent</h1>\n"
         "<p>We have received your enquiry and will reply by email as soon as we can.</p>\n"
         f"<p>Your reference is <strong>{escape(enquiry_id)}</strong>.</p>"
     )
+    if site_url:
+        content += f'\n<p><a href="{escape(site_url, quote=True)}">Return to the website</a></p>'
     return _PAGE.format(title="Enquiry sent", content=content)
 
 
@@ -61,10 +64,8 @@ def error_page(
         parts.append(
             f"<p>If you contact us about this, please quote <strong>{escape(reference)}</strong>.</p>"
         )
+    # Back, not a link: a link loads the form afresh, empty, while Back keeps what was typed.
+    parts.append("<p>Use your browser's Back button to return to the form: what you typed is kept there.</p>")
     if back_url:
-        parts.append(f'<p><a href="{escape(back_url, quote=True)}">Go back to the form</a> to try again.</p>')
-    else:
-        parts.append(
-            "<p>Use your browser's Back button to return to the form: what you typed is kept there.</p>"
-        )
+        parts.append(f'<p>Or <a href="{escape(back_url, quote=True)}">open the form again</a>, empty.</p>')
     return _PAGE.format(title="Your enquiry has not been sent", content="\n".join(parts))

@@ -118,9 +118,11 @@ class Responses:
             return None
         return ascii_url(url)
 
-    def success(self, enquiry_id: str, next_url: str | None, *, html: bool) -> Response:
+    def success(
+        self, enquiry_id: str, next_url: str | None, *, html: bool, referer: str | None = None
+    ) -> Response:
         """A stored enquiry: 201 with its id, or for an HTML form a 303 to an allowed `_next` (or
-        the success URL) or a thank-you page."""
+        the success URL) or a thank-you page, linking to the site of an allowed referring page."""
         if not html:
             return json_response(201, {"id": enquiry_id, "message": SUCCESS_MESSAGE})
         target = self.allowed_url(next_url) or (ascii_url(self.success_url) if self.success_url else None)
@@ -128,7 +130,9 @@ class Responses:
             return Response(status_code=303, content_type=HTML_TYPE, body="", headers={"Location": target})
         from enquiries.api.pages import thank_you_page
 
-        return Response(status_code=200, content_type=HTML_TYPE, body=thank_you_page(enquiry_id))
+        site = _origin_of(referer) if referer else None
+        site_url = site + "/" if site in self.allowed_origins else None
+        return Response(status_code=200, content_type=HTML_TYPE, body=thank_you_page(enquiry_id, site_url))
 
     def error(self, error: ApiError, *, html: bool, referer: str | None, request_id: str) -> Response:
         """The contract's error body, or for an HTML form a page with a link back to an allowed
