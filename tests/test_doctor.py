@@ -414,7 +414,7 @@ def test_doctor_without_the_sns_permission_says_to_attach_the_policy(stack: Stac
     # Then that check FAILs with what to do, and the others still run
     assert _fails(result) == [
         "FAIL  alert email: could not check: AWS refused ListSubscriptionsByTopic (AuthorizationError): "
-        "attach the stack's OperatorPolicyArn policy to your role (README: For the clinic)"
+        "attach the stack's OperatorPolicyArn policy to your role (docs/clinic.md)"
     ]
     assert any(line.startswith("ok    canary") for line in _lines(result))
 
