@@ -48,6 +48,7 @@ SETTING_NAMES = (
     "ACKNOWLEDGEMENT_EMERGENCY_NOTE",
     "ACKNOWLEDGEMENT_DAILY_CAP",
     "NOTIFICATION_DAILY_CAP",
+    "CANARY_API_URL",
 )
 
 # Working defaults for the settings the handlers require, and the local server's own choices; a value

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from enquiries import canary, canary_metric
+from enquiries import canary, canary_metric, canary_run
 from enquiries.aws import StorageUnavailable, aws_call, plain_item
 from enquiries.client_address import keyed_hash
 from enquiries.notify.ack_store import address_record_id
@@ -37,6 +37,7 @@ __all__ = [
     "aws_call",
     "canary",
     "canary_metric",
+    "canary_run",
     "clinic_timezone",
     "failed_enquiry_ids",
     "failure_reasons",

@@ -85,6 +85,8 @@ class Settings:
     # The most clinic emails the notifier sends in a UTC day (notify/notification_cap.py); beyond it,
     # enquiries are stored and listed as unnotified, and an alarm tells the operator.
     notification_daily_cap: int = 200
+    # The public API's URL, which the scheduled canary posts to (enquiries/canary_function.py).
+    canary_api_url: str | None = None
 
 
 # Readers: each takes a variable's trimmed, non-blank text and returns the field's value, or raises
@@ -193,6 +195,7 @@ _VARIABLES: tuple[tuple[str, str, Callable[[str], object]], ...] = (
     ("ACKNOWLEDGEMENT_EMERGENCY_NOTE", "acknowledgement_emergency_note", _text),
     ("ACKNOWLEDGEMENT_DAILY_CAP", "acknowledgement_daily_cap", _whole_number(1)),
     ("NOTIFICATION_DAILY_CAP", "notification_daily_cap", _whole_number(1)),
+    ("CANARY_API_URL", "canary_api_url", _absolute_url),
 )
 # The variables this module reads, each with the Settings field it sets.
 FIELDS_BY_VARIABLE: Mapping[str, str] = MappingProxyType(
@@ -203,6 +206,7 @@ ALWAYS_REQUIRED = ("TABLE_NAME",)
 # Required by one function only: each entry point passes its own to `load_settings(required=...)`.
 SUBMISSION_REQUIRES = ("GUARD_TABLE_NAME", "CLIENT_ADDRESS_SECRET_ARN")
 NOTIFIER_REQUIRES = ("CLINIC_EMAIL", "SENDER_EMAIL")
+CANARY_REQUIRES = ("CANARY_API_URL", "ALLOWED_ORIGINS", "CLIENT_ADDRESS_SECRET_ARN")
 
 
 def load_settings(environ: Mapping[str, str] | None = None, required: tuple[str, ...] = ()) -> Settings:
