@@ -1625,3 +1625,22 @@ def test_notification_cap_is_a_parameter_the_notifier_reads_and_alarms_on(cfn: d
     assert variables["NOTIFICATION_DAILY_CAP"] == {"Ref": "NotificationDailyCap"}
     assert (alarm["Namespace"], alarm["MetricName"]) == ("Enquiries", "NotificationCapped")
     assert "Condition" not in cfn["Resources"]["NotificationCapAlarm"]
+
+
+def test_every_alarm_on_our_metrics_watches_this_stacks_service(cfn: dict[str, Any]) -> None:
+    # Given every alarm on the functions' own metrics (Powertools' namespace, the service dimension)
+    namespace = load_template()["Globals"]["Function"]["Environment"]["Variables"][
+        "POWERTOOLS_METRICS_NAMESPACE"
+    ]
+    alarms = {
+        name: resource["Properties"]
+        for name, resource in cfn["Resources"].items()
+        if resource["Type"] == "AWS::CloudWatch::Alarm"
+        and resource["Properties"].get("Namespace") == namespace
+    }
+    assert alarms
+    # Then each watches this stack's service: the functions publish under POWERTOOLS_SERVICE_NAME, the
+    # stack's name, so an alarm on any other service would never see data (and two stacks would share)
+    for name, properties in alarms.items():
+        dimensions = {d["Name"]: d["Value"] for d in properties.get("Dimensions", [])}
+        assert dimensions.get("service") == {"Ref": "AWS::StackName"}, name
