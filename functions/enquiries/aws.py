@@ -19,6 +19,8 @@ from decimal import Decimal
 from http import HTTPStatus
 from typing import Any
 
+from enquiries.errors import Unavailable
+
 # AWS error codes that mean "not now". A code belongs to one service's vocabulary, so one list serves
 # them all: no code here means anything else in another service this code calls.
 TRANSIENT_CODES = frozenset(
@@ -77,12 +79,8 @@ def classify(error: BaseException) -> AwsFailure | None:
     return None
 
 
-class StorageUnavailable(Exception):
+class StorageUnavailable(Unavailable):
     """DynamoDB is throttling, failing or unreachable; `reason` is safe to log (no enquiry content)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 def aws_call(

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from enquiries.errors import EnquiriesError
 from enquiries.origins import serialise_origin
 
 DEFAULT_SERVICES = (
@@ -38,7 +39,7 @@ _WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+(?:_[0-9]+)*(?:\.0+)?")
 _REGION = re.compile(r"[A-Z]{2}")
 
 
-class SettingsError(RuntimeError):
+class SettingsError(EnquiriesError, RuntimeError):
     """A setting is missing or malformed; the message names the environment variable."""
 
 

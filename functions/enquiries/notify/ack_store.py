@@ -23,6 +23,7 @@ from typing import Any
 
 from enquiries.aws import StorageUnavailable, aws_call
 from enquiries.aws_clients import dynamodb_client
+from enquiries.errors import EnquiriesError
 from enquiries.notify import day_count
 
 ADDRESS_WINDOW_SECONDS = 24 * 3600
@@ -38,7 +39,7 @@ class Reservation(StrEnum):
     DAILY_CAP = "daily_cap"
 
 
-class AlreadyDecided(Exception):
+class AlreadyDecided(EnquiriesError):
     """The enquiry has an acknowledgement outcome already (or is gone)."""
 
 

@@ -26,13 +26,14 @@ from email.policy import SMTP
 from email.policy import default as default_policy
 from typing import Any
 
+from enquiries.errors import EnquiriesError
 from enquiries.text_classes import hidden_characters
 
 # A stand-in address, to check a name on its own.
 _PLAIN_ADDRESS = ("visitor", "example.com")
 
 
-class UnsafeHeader(ValueError):
+class UnsafeHeader(EnquiriesError, ValueError):
     """A header would not show what was given. `field` ("name" or "email") says which value."""
 
     def __init__(self, field: str) -> None:

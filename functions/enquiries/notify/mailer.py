@@ -10,10 +10,11 @@ from email.policy import SMTP
 from typing import Any
 
 from enquiries.aws import classify
+from enquiries.errors import EnquiriesError
 from enquiries.notify.headers import ascii_domain
 
 
-class SendFailed(Exception):
+class SendFailed(EnquiriesError):
     """SES did not accept the message. `reason` (an SES error code) is safe to log. A transient
     failure (`enquiries.aws.classify`: throttling, SES or the network failing) is likely to pass
     when the stream retries the record; a permanent one (a rejected message, an unverified
