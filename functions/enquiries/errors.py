@@ -16,7 +16,7 @@ there; this module, at the bottom of the import graph, only gives them one tree:
   + IdempotencyKeyReused (intake): the key answered an earlier, different request
   + RateLimited (intake): too many enquiries from this address
   + IdAlreadyUsed (intake): an enquiry with this id exists already
-  + UnsafeHeader (notify.headers): a value would not survive as an email header (also a ValueError)
+  + UnsafeHeader (header_checks): a value would not survive as an email header (also a ValueError)
   + SendFailed (notify.mailer): SES did not accept the message
   + NotEnoughTime (notify.budget): too little time left in the invocation for a record
   + AlreadyNotified (notify.ledger): the enquiry's email was sent and marked already

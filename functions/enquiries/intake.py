@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from enquiries.errors import EnquiriesError
-from enquiries.storage.rate_limit import RateWindow
+from enquiries.rate_window import RateWindow
 
 # An answer as it can be given again: the caller renders it, the store keeps it and hands it back.
 # It holds the id of the enquiry it answered under "enquiry_id" (None for a refusal), and under

@@ -48,7 +48,7 @@ from enquiries.intake import (
     ReplayKey,
 )
 from enquiries.log import logger, metrics_names
-from enquiries.storage.rate_limit import RateWindow
+from enquiries.rate_window import RateWindow
 from enquiries.validation import Enquiry, FieldRules, InvalidEnquiry, validate_enquiry
 
 # The answer to a stored enquiry, from its id and the `_next` address it asked for.
