@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from enquiries import canary, canary_metric
+from enquiries import canary, canary_metric, timestamps
 from enquiries.aws import StorageUnavailable, aws_call, plain_item
 from enquiries.client_address import keyed_hash
 from enquiries.notify.ack_store import address_record_id
@@ -38,6 +38,7 @@ __all__ = [
     "linked_enquiry_id",
     "notifier_event",
     "plain_item",
+    "timestamps",
 ]
 
 # intake.ReplayKey.record_id is "replay#<scope>#<digest>"; its `response` is the JSON the visitor

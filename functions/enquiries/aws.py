@@ -108,6 +108,35 @@ def aws_call(
         raise
 
 
+@dataclass(frozen=True)
+class Cancellation:
+    """A cancelled transaction: one reason code per write, in order ("None" for a write that was not
+    the cause), and the item a failed condition saw (ReturnValuesOnConditionCheckFailure), if any.
+    https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_CancellationReason.html"""
+
+    reasons: list[str]
+    old_items: list[dict[str, Any] | None]
+
+    def failed(self, index: int) -> bool:
+        """Whether the write at `index` was cancelled by its condition."""
+        return index < len(self.reasons) and self.reasons[index] == "ConditionalCheckFailed"
+
+
+def transact_write(client: Any, **request: Any) -> Cancellation | None:
+    """TransactWriteItems through `aws_call`: None if it was written, its Cancellation if DynamoDB
+    cancelled it (TransactionCanceledException); any other failure as `aws_call` raises it."""
+    from botocore.exceptions import ClientError
+
+    try:
+        aws_call(client, "transact_write_items", **request)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+            raise
+        reasons = error.response.get("CancellationReasons", [])
+        return Cancellation([str(r.get("Code", "None")) for r in reasons], [r.get("Item") for r in reasons])
+    return None
+
+
 # --- the item codec ------------------------------------------------------------------------------
 
 

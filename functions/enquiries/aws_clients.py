@@ -30,7 +30,8 @@ MAX_ATTEMPTS = 2
 # The standard mode's wait before a retry: at most 1 s (rand(0, 1) x 1 s for throttling on the first
 # retry), raised to an `x-amz-retry-after` header's value but by at most 5 s more: see
 # ExponentialBackoff.delay_amount in https://github.com/boto/botocore/blob/develop/botocore/retries/standard.py
-MAX_BACKOFF_SECONDS = 1 + 5
+RETRY_BACKOFF_SECONDS = 1
+MAX_BACKOFF_SECONDS = RETRY_BACKOFF_SECONDS + 5
 # Each attempt: a connection, the request, and the answer in a few reads of AWS's small JSON (each read
 # bounded by the read timeout; AWS answers at once or not at all, it does not trickle bytes).
 AWS_CALL_SECONDS = MAX_ATTEMPTS * (CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS) + MAX_BACKOFF_SECONDS

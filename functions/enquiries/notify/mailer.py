@@ -10,6 +10,7 @@ from email.policy import SMTP
 from typing import Any
 
 from enquiries.aws import classify
+from enquiries.aws_clients import RETRY_BACKOFF_SECONDS
 from enquiries.errors import EnquiriesError
 from enquiries.notify.headers import ascii_domain
 
@@ -33,7 +34,9 @@ class SendFailed(EnquiriesError):
 SES_CONNECT_TIMEOUT_SECONDS = 1
 SES_READ_TIMEOUT_SECONDS = 3
 SES_ATTEMPTS = 2
-SES_CALL_MAX_SECONDS = SES_ATTEMPTS * (SES_CONNECT_TIMEOUT_SECONDS + SES_READ_TIMEOUT_SECONDS) + 1
+SES_CALL_MAX_SECONDS = (
+    SES_ATTEMPTS * (SES_CONNECT_TIMEOUT_SECONDS + SES_READ_TIMEOUT_SECONDS) + RETRY_BACKOFF_SECONDS
+)
 
 
 @functools.cache

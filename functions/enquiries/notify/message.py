@@ -26,6 +26,7 @@ from enquiries.notify import headers
 from enquiries.notify.headers import UnsafeHeader, one_line
 from enquiries.notify.html_page import email_page
 from enquiries.notify.mail_settings import MailSettings
+from enquiries.timestamps import parse_table_time
 
 FIELD_LABELS = (
     ("name", "Name"),
@@ -92,7 +93,7 @@ def mailto_uri(address: str) -> str:
 
 def received_at(item: Mapping[str, Any], mail: MailSettings) -> str:
     """`created_at` in the clinic's time zone, e.g. "Saturday 21 November 2026, 10:15 GMT"."""
-    created = datetime.fromisoformat(str(item["created_at"]).replace("Z", "+00:00")).astimezone(mail.timezone)
+    created = parse_table_time(str(item["created_at"])).astimezone(mail.timezone)
     return f"{created:%A} {created.day} {created:%B %Y, %H:%M} {created.tzname()}"
 
 
