@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -10,7 +9,7 @@ from email.policy import SMTP
 from typing import Any
 
 from enquiries.aws import classify
-from enquiries.aws_clients import RETRY_BACKOFF_SECONDS
+from enquiries.aws_clients import RETRY_BACKOFF_SECONDS, aws_session, lazy_client
 from enquiries.errors import EnquiriesError
 from enquiries.notify.headers import ascii_domain
 
@@ -39,11 +38,9 @@ SES_CALL_MAX_SECONDS = (
 )
 
 
-@functools.cache
+@lazy_client
 def sesv2_client() -> Any:
     from botocore.config import Config
-
-    from enquiries.aws_clients import aws_session
 
     config = Config(
         connect_timeout=SES_CONNECT_TIMEOUT_SECONDS,
