@@ -47,7 +47,7 @@ from enquiries.notify.delivery import DYNAMODB_CALL_MAX_SECONDS, Mailer
 from enquiries.notify.headers import UnsafeHeader
 from enquiries.notify.mail_settings import MailSettings
 from enquiries.notify.mailer import SES_CALL_MAX_SECONDS, SendFailed
-from enquiries.settings import Settings, SettingsError
+from enquiries.settings import Settings, acknowledgement_needs, configuration_error
 from enquiries.stored_secret import SecretUnavailable
 from enquiries.timestamps import epoch_table_time, parse_table_time
 
@@ -249,18 +249,9 @@ def acknowledger_for(
     SettingsError names a setting it needs that is missing or malformed."""
     if not settings.acknowledge_enquirer:
         return None
-    missing = [
-        name
-        for name, value in (
-            ("GUARD_TABLE_NAME", settings.guard_table_name),
-            ("CLIENT_ADDRESS_SECRET_ARN", settings.client_address_secret_arn),
-        )
-        if not value
-    ]
-    if missing or settings.guard_table_name is None or settings.client_address_secret_arn is None:
-        raise SettingsError(
-            f"Configuration error: {' and '.join(missing)} required when ACKNOWLEDGE_ENQUIRER is true"
-        )
+    found = list(acknowledgement_needs(settings))
+    if found or settings.guard_table_name is None or settings.client_address_secret_arn is None:
+        raise configuration_error(found)
     from enquiries.client_address import AddressHasher
     from enquiries.notify.ack_store import DynamoAcknowledgementStore
 
