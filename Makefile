@@ -40,10 +40,12 @@ typecheck: $(VENV)/.installed
 
 # pytest under coverage, the local server the tests start included; each process writes its own data
 # file, combined before the report, which fails under fail_under (pyproject.toml, [tool.coverage]).
+# The tests run in one process per core (pytest-xdist; coverage measures each, as it does the local
+# server), a test file's tests together in one of them: a module's local server is started once.
 # (.sam-venv too: tests/test_sam_local.py resolves the template with the SAM CLI's own code.)
 unit: $(VENV)/.installed $(SAM_VENV)/.installed
 	$(PY) -m coverage erase
-	$(PY) -m coverage run -m pytest
+	$(PY) -m coverage run -m pytest -n auto --dist loadfile
 	$(PY) -m coverage combine --quiet
 	$(PY) -m coverage report
 
@@ -53,12 +55,12 @@ unit: $(VENV)/.installed $(SAM_VENV)/.installed
 sam-check: $(SAM_VENV)/.installed
 	$(SAM_VENV)/bin/python -m scripts.sam_check
 
-# The README's deploy commands, as written, in a fresh copy with the pinned SAM CLI, fake credentials and
+# The deploy commands of docs/deploying.md, as written, in a fresh copy with the pinned SAM CLI, fake credentials and
 # no network: each must get as far as its first AWS call (scripts/docs_commands.py).
 docs-commands: $(SAM_VENV)/.installed
 	$(SAM_VENV)/bin/python -m scripts.docs_commands
 
-test: lint typecheck unit sam-check docs-commands
+test: lint typecheck docs unit sam-check docs-commands
 
 # The sample notification email from fixed data (events/stream-insert.json), and its enquirer's
 # acknowledgement, for staff and reviewers.
@@ -114,3 +116,12 @@ privacy-notice-sample: $(VENV)/.installed
 .PHONY: upgrade-check
 upgrade-check: $(VENV)/.installed
 	$(PY) -m scripts.upgrade_check
+
+# The documentation site (mkdocs.yml, docs/), built with --strict: a broken link or anchor fails it.
+.PHONY: docs configuration-reference
+docs: $(VENV)/.installed
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+
+# docs/configuration.md from the settings table (a test fails when it is stale).
+configuration-reference: $(VENV)/.installed
+	$(PY) -m scripts.configuration_reference

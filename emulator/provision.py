@@ -1,7 +1,7 @@
 """What template.yaml deploys and the handlers need, created in a running emulator.
 
 The local server provisions with this at start; so can a moto server run by hand for `sam local`
-(README, "Under Docker").
+(docs/sam-local.md).
 """
 
 from __future__ import annotations

@@ -74,7 +74,8 @@ def table_properties(
     logical_id: str = "EnquiriesTable", template: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
     """The Properties of the AWS::DynamoDB::Table resource `logical_id` (default template: the repo's)."""
-    source = load_template() if template is None else template
+    # The cached parse itself, not a copy of the whole template: only the properties are copied below.
+    source = _load_cached(TEMPLATE_PATH.resolve()) if template is None else template
     resource = source.get("Resources", {}).get(logical_id)
     if not isinstance(resource, Mapping) or resource.get("Type") != TABLE_TYPE:
         raise KeyError(f"the template has no {TABLE_TYPE} resource named {logical_id!r}")

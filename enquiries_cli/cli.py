@@ -18,20 +18,23 @@ import click
 
 from enquiries_cli import dead_letters, export, people
 from enquiries_cli import resend as resending
+from enquiries_cli.dates import Day, clinic_time
 from enquiries_cli.errors import OperatorError, Refused
 from enquiries_cli.failures import describe
 from enquiries_cli.functions_adapter import get_enquiry
+from enquiries_cli.letter import letter
 from enquiries_cli.output import (
     json_text,
     one_line,
     output_file,
     progress,
+    refuse_to_overwrite,
     stdin_is_terminal,
     terminal_safe,
     utf8_stdout,
 )
 from enquiries_cli.scanning import ENQUIRY_COLUMNS, period, scan, table_time
-from enquiries_cli.target import Target, local_target, stack_target
+from enquiries_cli.target import CLINIC_ADDRESSES, Target, local_target, stack_target
 
 
 class OperatorGroup(click.Group):
@@ -121,7 +124,14 @@ def in_attribute_order(item: dict[str, Any]) -> dict[str, Any]:
     return {**known, **{key: item[key] for key in sorted(item) if key not in known}}
 
 
-DATE = click.DateTime(formats=["%Y-%m-%d"])
+DATE = Day()
+SINCE_HELP = "From this day (UTC): YYYY-MM-DD, DD/MM/YYYY, today, yesterday or Nd (N days ago)."
+
+
+def enquiry_key(typed: str) -> str:
+    """An id as stored: ULIDs are upper case (Crockford's base 32), and staff may type or paste one
+    in any case."""
+    return typed.strip().upper()
 
 
 def days(since: datetime | None, until: datetime | None) -> tuple[date | None, date | None]:
@@ -135,8 +145,8 @@ def days(since: datetime | None, until: datetime | None) -> tuple[date | None, d
 
 
 @cli.command("list")
-@click.option("--since", type=DATE, metavar="DATE", help="From this day (YYYY-MM-DD, UTC).")
-@click.option("--until", type=DATE, metavar="DATE", help="To the end of this day (YYYY-MM-DD, UTC).")
+@click.option("--since", type=DATE, metavar="DATE", help=SINCE_HELP)
+@click.option("--until", type=DATE, metavar="DATE", help="To the end of this day (UTC), in the same forms.")
 @click.option("--unnotified", is_flag=True, help="Only enquiries never marked as emailed.")
 @pass_choice
 def list_command(
@@ -163,12 +173,12 @@ def list_command(
         click.echo("No enquiries.", err=True)
     with utf8_stdout() as out:
         for item in rows:
-            received = str(item.get("created_at", ""))[:16].replace("T", " ")
+            received = clinic_time(str(item.get("created_at", "")))
             status = "emailed" if item.get("notified_at") else "NOT EMAILED"
             who = f"{one_line(item.get('name', ''))} <{one_line(item.get('email', ''))}>"
             service = one_line(item.get("service") or "")
             out.write(
-                f"{item['id']}  {received}Z  {status:<11}  {who}" + (f"  {service}" if service else "") + "\n"
+                f"{item['id']}  {received}  {status:<11}  {who}" + (f"  {service}" if service else "") + "\n"
             )
 
 
@@ -178,7 +188,7 @@ def list_command(
 def show(choice: TargetChoice, enquiry_id: str) -> None:
     """Every stored attribute of one enquiry, as JSON."""
     target = choice.get()
-    item = get_enquiry(target.client("dynamodb"), target.table_name, enquiry_id.strip())
+    item = get_enquiry(target.client("dynamodb"), target.table_name, enquiry_key(enquiry_id))
     if item is None:
         raise OperatorError(f"no enquiry with id {one_line(enquiry_id)} in {target.description}")
     with utf8_stdout() as out:
@@ -186,23 +196,38 @@ def show(choice: TargetChoice, enquiry_id: str) -> None:
 
 
 @cli.command("export")
-@click.option("--format", "file_format", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
-@click.option("--since", type=DATE, metavar="DATE", help="From this day (YYYY-MM-DD, UTC).")
-@click.option("--until", type=DATE, metavar="DATE", help="To the end of this day (YYYY-MM-DD, UTC).")
+@click.option(
+    "--format",
+    "file_format",
+    type=click.Choice(["csv", "excel-csv", "json"]),
+    default="csv",
+    show_default=True,
+    help="excel-csv: CSV that Excel and LibreOffice open as UTF-8 (it starts with a byte order mark).",
+)
+@click.option("--since", type=DATE, metavar="DATE", help=SINCE_HELP)
+@click.option("--until", type=DATE, metavar="DATE", help="To the end of this day (UTC), in the same forms.")
 @click.option(
     "--output", metavar="FILE", help="Write to FILE (readable only by you) instead of standard output."
 )
+@click.option("--force", is_flag=True, help="Replace FILE if it exists.")
 @pass_choice
-def export_command(
-    choice: TargetChoice, file_format: str, since: datetime | None, until: datetime | None, output: str | None
+def export_command(  # noqa: PLR0913, PLR0917 - one per option
+    choice: TargetChoice,
+    file_format: str,
+    since: datetime | None,
+    until: datetime | None,
+    output: str | None,
+    force: bool,
 ) -> None:
     """Every enquiry as CSV (safe to open in a spreadsheet) or JSON, read and written page by page."""
+    refuse_to_overwrite(output, force=force)
     target = choice.get()
     condition = period(*days(since, until))
+    write = {"csv": export.write_csv, "excel-csv": export.write_excel_csv, "json": export.write_json}
     with progress("Exporting enquiries") as advance:
         items = scan(target.client("dynamodb"), target.table_name, condition=condition, on_page=advance)
-        with output_file(output, newline="" if file_format == "csv" else None) as out:
-            count = export.write_csv(items, out) if file_format == "csv" else export.write_json(items, out)
+        with output_file(output, newline=None if file_format == "json" else "", force=force) as out:
+            count = write[file_format](items, out)
     if output not in (None, "-"):
         click.echo(f"Exported {plural(count, 'enquiry', 'enquiries')} to {output}.", err=True)
 
@@ -235,6 +260,10 @@ def erase(choice: TargetChoice, email: str, yes: bool) -> None:
     records = plural(
         len(holdings.request_records) + len(holdings.acknowledgement_records), "linked request record"
     )
+    if not yes:
+        for item in holdings.enquiries:
+            received = clinic_time(str(item.get("created_at", "")))
+            click.echo(f"  {item['id']}  {received}  {one_line(item.get('name', ''))}", err=True)
     if not yes and not click.confirm(
         terminal_safe(
             f"Delete {summary} ({', '.join(holdings.enquiry_ids)}) and {records}? This cannot be undone here"
@@ -257,7 +286,8 @@ SUBJECT_ACCESS_NOTES = (
     "keyed hash of the address and the enquiry that was acknowledged, so that the address gets at most "
     "one acknowledgement email in 24 hours.",
     "Also not in this document: Amazon SES's account-level suppression list, which may hold this "
-    "address if an email to it bounced or was marked as spam (see the README to check or remove it).",
+    "address if an email to it bounced or was marked as spam (the clinic's guide, docs/clinic.md, "
+    "says how to check or remove it).",
     "Not in this document: the copies of each enquiry in the clinic's email inbox, and the service's "
     "logs, which hold enquiry ids and never the details above.",
 )
@@ -265,10 +295,23 @@ SUBJECT_ACCESS_NOTES = (
 
 @cli.command("subject-access")
 @click.option("--email", required=True, metavar="ADDRESS", help="The address, in any letter case.")
+@click.option(
+    "--format",
+    "file_format",
+    type=click.Choice(["json", "letter"]),
+    default="json",
+    show_default=True,
+    help="letter: a letter to send to the person, in words and dates, with the JSON after it.",
+)
+@click.option("--output", metavar="FILE", help="Write to FILE (readable only by you) instead.")
+@click.option("--force", is_flag=True, help="Replace FILE if it exists.")
 @pass_choice
-def subject_access(choice: TargetChoice, email: str) -> None:
-    """Everything stored about an address, as one JSON document."""
+def subject_access(
+    choice: TargetChoice, email: str, file_format: str, output: str | None, force: bool
+) -> None:
+    """Everything stored about an address: one JSON document, or a letter to send (--format letter)."""
     address = _address(email)
+    refuse_to_overwrite(output, force=force)
     target = choice.get()
     with progress("Looking for the address") as advance:
         holdings = people.holdings_of(target, address, on_page=advance)
@@ -285,8 +328,15 @@ def subject_access(choice: TargetChoice, email: str) -> None:
         ],
         "notes": list(SUBJECT_ACCESS_NOTES),
     }
-    with utf8_stdout() as out:
-        out.write(json_text(document) + "\n")
+    if file_format == "letter":
+        listed = target.resources.get(CLINIC_ADDRESSES, "")
+        text = letter(document, [address.strip() for address in listed.split(",") if address.strip()])
+    else:
+        text = json_text(document) + "\n"
+    with output_file(output, newline=None, force=force) as out:
+        out.write(text)
+    if output not in (None, "-"):
+        click.echo(f"Wrote the subject access document to {output} (readable only by you).", err=True)
 
 
 @cli.command()
@@ -325,27 +375,78 @@ def resend(
     if enquiry_ids:
         with progress("Sending", length=len(set(enquiry_ids))) as advance:
             results = resending.resend(
-                target, [i.strip() for i in enquiry_ids], again=not unnotified, on_done=advance
+                target, [enquiry_key(i) for i in enquiry_ids], again=not unnotified, on_done=advance
             )
         for result in results:
             detail = f" ({result.detail})" if result.detail else ""
             click.echo(terminal_safe(f"{result.enquiry_id}  {result.outcome.value}{detail}"))
         counts = Counter(result.outcome for result in results)
         click.echo("resend: " + ", ".join(f"{count} {outcome.value}" for outcome, count in counts.items()))
-    _report_dead_letters(target)
+    waiting = resending.unnotified(target)
+    _report_dead_letters(target, waiting)
+    _advise(choice, waiting, results, unnotified=unnotified)
     if any(result.outcome in resending.FAILURES for result in results):
         raise OperatorError("some enquiries were not emailed: see the lines above")
 
 
-def _report_dead_letters(target: Target) -> None:
+def command_line(choice: TargetChoice, subcommand: str) -> str:
+    """The command line of `subcommand` against this run's target, to copy."""
+    if choice.local_url is not None:
+        return f"enquiries --local {choice.local_url} {subcommand}"
+    options = "".join(
+        f" {flag} {value}"
+        for flag, value in (("--region", choice.region), ("--profile", choice.profile))
+        if value
+    )
+    return f"enquiries --stack {choice.stack_name}{options} {subcommand}"
+
+
+def has(count: int) -> str:
+    return "has" if count == 1 else "have"
+
+
+def _advise(
+    choice: TargetChoice,
+    waiting: list[tuple[str, str]],
+    results: list[resending.Result],
+    *,
+    unnotified: bool,
+) -> None:
+    """What to do about the enquiries still without their email: those this run tried have their
+    reason on their line above; the others were not part of this run."""
+    tried = {result.enquiry_id for result in results}
+    failed = [enquiry_id for _, enquiry_id in waiting if enquiry_id in tried]
+    others = [enquiry_id for _, enquiry_id in waiting if enquiry_id not in tried]
+    if failed:
+        lines = "its line" if len(failed) == 1 else "their lines"
+        click.echo(
+            f"{plural(len(failed), 'enquiry', 'enquiries')} still {has(len(failed))} no email: the reason "
+            f"is on {lines} above; once it is fixed, run resend again."
+        )
+    if not others:
+        return
+    count, one = plural(len(others), "enquiry", "enquiries"), len(others) == 1
+    if unnotified:
+        click.echo(
+            f"{count} {has(len(others))} no email yet and {'was' if one else 'were'} received too recently "
+            f"for this run: the notifier is likely sending {'it' if one else 'them'} now; to check in a few "
+            "minutes, run: " + command_line(choice, "list --unnotified")
+        )
+    else:
+        click.echo(
+            f"{count} {has(len(others))} no email yet and {'was' if one else 'were'} not in this run: to "
+            "send those older than 10 minutes, run: " + command_line(choice, "resend --unnotified")
+        )
+
+
+def _report_dead_letters(target: Target, waiting: list[tuple[str, str]]) -> None:
     queue_url = target.dead_letter_queue_url
     if queue_url is None:
         return
-    waiting = resending.unnotified(target)
     queue = dead_letters.report(target, queue_url, waiting)
     kept = list(queue.waiting)
     try:
-        _describe_queue(queue, waiting)
+        _describe_queue(queue)
         if queue.done and _may_remove(queue.done):
             dead_letters.remove(target, queue_url, queue.done)
             click.echo(f"Removed {plural(len(queue.done), 'message')} from the dead-letter queue.")
@@ -355,7 +456,7 @@ def _report_dead_letters(target: Target) -> None:
         dead_letters.put_back(target, queue_url, kept)
 
 
-def _describe_queue(queue: dead_letters.QueueReport, waiting: list[tuple[str, str]]) -> None:
+def _describe_queue(queue: dead_letters.QueueReport) -> None:
     if queue.total == 0:
         click.echo("The dead-letter queue is empty.")
     else:
@@ -370,11 +471,6 @@ def _describe_queue(queue: dead_letters.QueueReport, waiting: list[tuple[str, st
         )
     if queue.waiting_ids:
         click.echo(terminal_safe("Still without their email: " + ", ".join(queue.waiting_ids)))
-    if waiting:
-        click.echo(
-            f"{plural(len(waiting), 'enquiry', 'enquiries')} in the table "
-            "have no email yet; after fixing the cause, run: enquiries ... resend --unnotified"
-        )
 
 
 def _may_remove(done: list[dead_letters.DeadLetter]) -> bool:

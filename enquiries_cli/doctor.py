@@ -334,7 +334,7 @@ class Doctor:
                 f"alarm {alarm['AlarmName']}",
                 Status.FAIL,
                 f"in ALARM{when}. {one_line(alarm.get('AlarmDescription', ''))} "
-                "README, Alarms, says what to do.",
+                "docs/alarms.md says what to do.",
             )
         if not firing:
             yield Check("alarms", Status.OK, f"none of the stack's {len(alarms)} alarms is in ALARM")

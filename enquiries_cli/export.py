@@ -52,3 +52,17 @@ def write_json(items: Iterable[Mapping[str, Any]], out: TextIO) -> int:
         count += 1
     out.write("\n]\n" if count else "]\n")
     return count
+
+
+# Excel on Windows reads a CSV file without a byte order mark in the computer's legacy code page, so
+# "Zoë" becomes "ZoÃ«"; a UTF-8 BOM at the start makes Excel (and LibreOffice, which also detects
+# it) open the file as UTF-8 with no import dialog
+# (https://donatstudios.com/CSV-An-Encoding-Nightmare, https://github.com/payloadcms/payload/pull/14044).
+# Only for `--format excel-csv`: other readers may take the BOM as part of the first column's name.
+UTF8_BOM = "\ufeff"
+
+
+def write_excel_csv(items: Iterable[Mapping[str, Any]], out: TextIO) -> int:
+    """`write_csv`, after a UTF-8 byte order mark."""
+    out.write(UTF8_BOM)
+    return write_csv(items, out)

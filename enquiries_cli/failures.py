@@ -10,7 +10,7 @@ from enquiries_cli.functions_adapter import StorageUnavailable
 if TYPE_CHECKING:
     from botocore.exceptions import ClientError
 
-_POLICY_HINT = "attach the stack's OperatorPolicyArn policy to your role (README: For the clinic)"
+_POLICY_HINT = "attach the stack's OperatorPolicyArn policy to your role (docs/clinic.md)"
 _NO_CREDENTIALS = (
     "no AWS credentials: sign in (aws configure or aws sso login); pass --profile or set AWS_PROFILE"
 )

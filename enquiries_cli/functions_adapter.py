@@ -11,19 +11,23 @@ tests/test_operator_adapter.py checks it against the functions' code.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from enquiries import canary, canary_metric, timestamps
 from enquiries.aws import StorageUnavailable, aws_call, plain_item
 from enquiries.client_address import keyed_hash
 from enquiries.notify.ack_store import address_record_id
 from enquiries.notify.acknowledgement import address_hash_text
-from enquiries.notify.delivery import RESEND_AGAIN, RESEND_KEY, RESEND_UNNOTIFIED
+from enquiries.notify.delivery import RESEND_AGAIN, RESEND_KEY, RESEND_REASONS_KEY, RESEND_UNNOTIFIED
 from enquiries.notify.ledger import DynamoNotificationLedger
+from enquiries.notify.message import local_time
+from enquiries.settings import Settings
 
 __all__ = [
     "REPLAY_RECORD_PREFIX",
@@ -33,9 +37,12 @@ __all__ = [
     "aws_call",
     "canary",
     "canary_metric",
+    "clinic_timezone",
     "failed_enquiry_ids",
+    "failure_reasons",
     "get_enquiry",
     "linked_enquiry_id",
+    "local_time",
     "notifier_event",
     "plain_item",
     "timestamps",
@@ -45,6 +52,17 @@ __all__ = [
 # got, with the stored enquiry's id in "enquiry_id" (api.responses.to_replayable). Rate-limit counts
 # ("rate#<hashed address>", storage/rate_limit.py) name no enquiry.
 REPLAY_RECORD_PREFIX = "replay#"
+
+
+def clinic_timezone(environ: Mapping[str, str]) -> ZoneInfo:
+    """The time zone the clinic reads times in: TIMEZONE, as the notifier reads it for its emails, or
+    the same default. ValueError names the variable when it is not a time zone."""
+    default = next(f.default for f in dataclasses.fields(Settings) if f.name == "timezone")
+    name = environ.get("TIMEZONE", "").strip() or str(default)
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"TIMEZONE is invalid: {name!r} is not a time zone, like Europe/London") from None
 
 
 def get_enquiry(client: Any, table_name: str, enquiry_id: str) -> dict[str, Any] | None:
@@ -132,3 +150,15 @@ def failed_enquiry_ids(enquiry_ids: Sequence[str], result: Any) -> list[str]:
         if identifier.isdigit() and int(identifier) < len(enquiry_ids):
             failed.append(enquiry_ids[int(identifier)])
     return failed
+
+
+def failure_reasons(enquiry_ids: Sequence[str], result: Any) -> dict[str, str]:
+    """Why the notifier could not send each failed enquiry of a `notifier_event`, as it answers the
+    operator's resend (an AWS error code, such as SES's MessageRejected); an enquiry it gave no
+    reason for (an older notifier) is left out."""
+    reasons = result.get(RESEND_REASONS_KEY) if isinstance(result, Mapping) else None
+    found: dict[str, str] = {}
+    for identifier, reason in (reasons or {}).items() if isinstance(reasons, Mapping) else ():
+        if str(identifier).isdigit() and int(identifier) < len(enquiry_ids) and reason:
+            found[enquiry_ids[int(identifier)]] = str(reason)
+    return found

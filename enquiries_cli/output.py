@@ -96,10 +96,24 @@ def utf8_stdout() -> Iterator[TextIO]:
         stream.detach()  # leave sys.stdout open
 
 
+class FileExists(click.UsageError):
+    """`--output` names a file that is there already, and `--force` was not given (exit status 2)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(f"{path} already exists: give another file name, or add --force to replace it")
+
+
+def refuse_to_overwrite(path: str | None, *, force: bool) -> None:
+    """Stop before any work when `--output` would replace a file without `--force`."""
+    if path not in (None, "-") and not force and os.path.lexists(path):
+        raise FileExists(str(path))
+
+
 @contextlib.contextmanager
-def output_file(path: str | None, *, newline: str | None) -> Iterator[TextIO]:
+def output_file(path: str | None, *, newline: str | None, force: bool = True) -> Iterator[TextIO]:
     """`path`, written in full or not at all, readable only by its owner (it holds health data);
-    standard output when None."""
+    standard output when None. Without `force`, a file already at `path` is left as it is (FileExists),
+    also one made while this was writing."""
     if path is None or path == "-":
         with utf8_stdout() as stream:
             yield stream
@@ -111,6 +125,12 @@ def output_file(path: str | None, *, newline: str | None) -> Iterator[TextIO]:
     try:
         with open(descriptor, "w", encoding="utf-8", newline=newline) as stream:
             yield stream
-        os.replace(partial, final)
+        if force:
+            os.replace(partial, final)
+        else:
+            try:
+                os.link(partial, final)  # unlike a rename, fails when `final` exists
+            except FileExistsError:
+                raise FileExists(str(path)) from None
     finally:
         partial.unlink(missing_ok=True)

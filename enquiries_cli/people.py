@@ -5,7 +5,7 @@ over and what `erase` deletes.
 Finding them is one Scan of the table that brings back only `id` and `email`, compared in this
 process: DynamoDB cannot compare text without regard to case, and an index on a lower-cased copy
 of the address would change the contract's item. The whole enquiries are then read by key, only for
-the matches. README, "At scale", has the figures for 20,000 enquiries.
+the matches. docs/clinic.md, "At scale", has the figures for 20,000 enquiries.
 """
 
 from __future__ import annotations

@@ -30,7 +30,13 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from enquiries_cli.functions_adapter import aws_call, failed_enquiry_ids, get_enquiry, notifier_event
+from enquiries_cli.functions_adapter import (
+    aws_call,
+    failed_enquiry_ids,
+    failure_reasons,
+    get_enquiry,
+    notifier_event,
+)
 from enquiries_cli.scanning import Condition, scan, table_time
 from enquiries_cli.target import Target
 
@@ -84,9 +90,9 @@ class NotifierFailed(Exception):
         self.reason = reason
 
 
-def invoke_notifier(target: Target, enquiry_ids: Sequence[str], *, again: bool = False) -> list[str]:
+def invoke_notifier(target: Target, enquiry_ids: Sequence[str], *, again: bool = False) -> dict[str, str]:
     """Run the notifier for these enquiries (`again`: even those emailed already) and wait for it;
-    return those it could not send."""
+    return those it could not send, each with the notifier's reason ("" when it gave none)."""
     event = notifier_event(
         enquiry_ids, region=target.region, source=f"enquiries resend ({target.table_name})", again=again
     )
@@ -100,7 +106,9 @@ def invoke_notifier(target: Target, enquiry_ids: Sequence[str], *, again: bool =
     if response.get("FunctionError"):
         error_type = payload.get("errorType") if isinstance(payload, dict) else None
         raise NotifierFailed(str(error_type or response["FunctionError"]))
-    return failed_enquiry_ids(enquiry_ids, payload)
+    reasons = failure_reasons(enquiry_ids, payload)
+    failed = failed_enquiry_ids(enquiry_ids, payload)
+    return {enquiry_id: reasons.get(enquiry_id, "") for enquiry_id in failed}
 
 
 class ClaimTaken(Exception):
@@ -200,23 +208,49 @@ def resend(
 def _send(target: Target, batch: list[str], before: dict[str, str], again: bool) -> dict[str, Result]:
     """Invoke the notifier for `batch` (claimed by this run); each enquiry's Result."""
     try:
-        failed, reason = set(invoke_notifier(target, batch, again=again)), ""
+        failed, reason = invoke_notifier(target, batch, again=again), ""
     except NotifierFailed as failure:
-        # Powertools raises BatchProcessingError when every record of a batch failed: each
-        # was a send the notifier logged, as when only some fail.
-        failed = set(batch)
+        # An older notifier raises Powertools' BatchProcessingError when every record of a batch
+        # failed: each was a send the notifier logged, as when only some fail.
+        failed = dict.fromkeys(batch, "")
         reason = "" if failure.reason == "BatchProcessingError" else f"the notifier failed ({failure.reason})"
     return {
         enquiry_id: _after_sending(
-            target, enquiry_id, enquiry_id in failed, reason, before.get(enquiry_id, "")
+            target, enquiry_id, failed.get(enquiry_id), reason, before.get(enquiry_id, "")
         )
         for enquiry_id in batch
     }
 
 
+# What to do about the notifier's reasons that need someone to act, in words. SES answers
+# MessageRejected also for an unverified sender or, in the sandbox, recipient
+# (https://docs.aws.amazon.com/ses/latest/dg/troubleshoot-error-messages.html).
+_ADVICE = {
+    "MessageRejected": "SES refused the email: the doctor command checks the sender's verification and "
+    "the SES sandbox",
+    "MailFromDomainNotVerifiedException": "SES cannot use the sender's MAIL FROM domain: check its DNS "
+    "records in SES",
+    "SendingPausedException": "sending is paused for the SES account or configuration set: see the SES "
+    "console's reputation page",
+    "AccountSuspendedException": "the SES account may no longer send: contact AWS Support",
+    "NotFoundException": "the SES configuration set is missing: redeploy the stack",
+}
+
+
+def reason_in_words(reason: str) -> str:
+    """The notifier's reason, and what to do when someone must act; a passing one (throttling, a
+    timeout) says to try again later."""
+    advice = _ADVICE.get(reason)
+    if advice:
+        return f"{reason}: {advice}"
+    return f"{reason}: this usually passes; try again in a few minutes"
+
+
 def _after_sending(
-    target: Target, enquiry_id: str, reported_failed: bool, reason: str, message_before: str = ""
+    target: Target, enquiry_id: str, reported: str | None, reason: str, message_before: str = ""
 ) -> Result:
+    """The outcome once the notifier answered: `reported` is its reason for failing this enquiry
+    ("" when it gave none), None when it did not report it failed; `reason`, the invocation's."""
     item = get_enquiry(target.client("dynamodb"), target.table_name, enquiry_id)
     if item is None:
         return Result(enquiry_id, Outcome.NOT_FOUND, "deleted while it was being sent")
@@ -228,8 +262,9 @@ def _after_sending(
     if _claimed_now(item):
         # The stream's own delivery (or its retry) holds the claim: it is sending it now, once.
         return Result(enquiry_id, Outcome.BEING_SENT, "check in a minute with `enquiries show`")
-    if reported_failed:
-        return Result(enquiry_id, Outcome.FAILED, "the notifier could not send it; its log names the reason")
+    if reported is not None:
+        detail = reason_in_words(reported) if reported else "the notifier could not send it; its log says why"
+        return Result(enquiry_id, Outcome.FAILED, detail)
     return Result(enquiry_id, Outcome.FAILED, "the notifier did not mark it notified; its log says why")
 
 

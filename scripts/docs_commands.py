@@ -1,6 +1,6 @@
-"""`make docs-commands`: the README's deploy commands, run as a reader would run them, without AWS.
+"""`make docs-commands`: the docs' deploy commands, run as a reader would run them, without AWS.
 
-The README marks each block of deploy commands with `<!-- deploy-commands: NAME -->` on the line before
+docs/deploying.md marks each block of deploy commands with `<!-- deploy-commands: NAME -->` on the line before
 its ```sh fence, and the guided deploy's question table with `<!-- deploy-questions -->`. This copies
 the repository's tracked files into a fresh folder (as a clone would have them) and runs each marked
 command there with the pinned SAM CLI (the `sam` next to the Python running this: .sam-venv), dummy
@@ -28,7 +28,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-README = REPO / "README.md"
+DOCS = REPO / "docs"
+
+
+def documentation() -> str:
+    """The README and every page of docs/, as one text (each marked block is in one page only)."""
+    pages = [REPO / "README.md", *sorted(DOCS.glob("*.md"))]
+    return "\n".join(page.read_text(encoding="utf-8") for page in pages)
+
+
 BLOCK = re.compile(r"^<!-- deploy-commands: ([\w-]+) -->\n```sh\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 QUESTIONS_MARK = "<!-- deploy-questions -->"
 # A prompt in the question column: `Stack Name [sam-app]`; its name is what comes before " [".
@@ -72,7 +80,7 @@ def questions(markdown: str) -> list[Question]:
     """The guided deploy's question table, row by row: its prompts and the answer it tells a reader."""
     _, found, after = markdown.partition(QUESTIONS_MARK)
     if not found:
-        raise ValueError(f"the README has no {QUESTIONS_MARK} table")
+        raise ValueError(f"the docs have no {QUESTIONS_MARK} table")
     rows = [line for line in after.lstrip("\n").splitlines()]
     table = []
     for line in rows:
@@ -261,7 +269,7 @@ def main() -> int:
     sam_bin = Path(sys.executable).parent
     if not (sam_bin / "sam").exists():
         raise SystemExit(f"docs-commands: no sam next to {sys.executable}: run it with .sam-venv's Python")
-    outcomes = run_all(README.read_text(encoding="utf-8"), sam_bin)
+    outcomes = run_all(documentation(), sam_bin)
     failed = [outcome for outcome in outcomes if outcome.problem]
     if failed:
         raise SystemExit(

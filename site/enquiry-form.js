@@ -5,7 +5,7 @@
  *   <script src="enquiry-form.js" defer></script>
  *
  * Without JavaScript the same form posts as a plain HTML form, so keep `method` and `action`.
- * No dependencies, no build step. See the README's "On your website" section. */
+ * No dependencies, no build step. See docs/website.md. */
 (function () {
   "use strict";
 

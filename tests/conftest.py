@@ -1,17 +1,33 @@
 """Shared fixtures: a moto-backed AWS with the tables built from template.yaml, the real submission
-handler and notifier, and the functions' log. Helpers and constants are in support.py."""
+handler and notifier, and the functions' log. Helpers and constants are in support.py.
+
+Every AWS call the functions' code or the operator's command makes, in any test, is checked against
+the permissions of the role that makes it (aws_permissions.py): a test whose code made a call its
+role is not granted fails, whatever it asserts itself."""
 
 from __future__ import annotations
 
+import atexit
+import functools
 import io
 import logging
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
+from aws_permissions import (
+    RECORDER,
+    ChildCalls,
+    permission_problems,
+    record_every_call,
+    record_in_child_processes,
+)
 from moto import mock_aws
 from support import (
     BASE_ENV,
@@ -41,8 +57,38 @@ if TYPE_CHECKING:
 # DynamoDB transactions are atomic and isolated; moto's are not unless patched (see the module).
 moto_transactions.install()
 
+# Before any botocore session is made: every client of every session reports its calls, in this
+# process and in the Pythons the tests start (the local server).
+record_every_call()
+CHILD_CALLS = ChildCalls(Path(tempfile.mkdtemp(prefix="aws-calls-")))
+atexit.register(shutil.rmtree, CHILD_CALLS.directory, ignore_errors=True)
+record_in_child_processes(CHILD_CALLS.directory)
+
 # Settings a developer's shell might carry that would change what the tests see.
 _CLEARED = (*SETTING_NAMES, "AWS_ENDPOINT_URL", "AWS_PROFILE")
+
+
+@pytest.fixture(autouse=True)
+def aws_calls_are_granted(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fails the test when the functions or the operator's command made an AWS call that the role
+    making it (template.yaml) does not grant on the resource it names. The test's own calls (setup,
+    seeding, reading back) are not checked, nor the operations a `not_granted` mark names."""
+    marker = request.node.get_closest_marker("not_granted")
+    expected = set(marker.args) if marker else set()
+    calls = RECORDER.begin()
+    yield
+    # A local server's calls are read after each test of its module (a late one, of its notifier's
+    # thread, may be read after the next test).
+    problems = sorted(
+        {
+            problem
+            for made in [*calls, *CHILD_CALLS.new_calls()]
+            if f"{made.service}.{made.operation}" not in expected
+            for problem in permission_problems(made)
+        }
+    )
+    if problems:
+        pytest.fail("AWS calls not granted in template.yaml:\n" + "\n".join(problems), pytrace=False)
 
 
 @pytest.fixture
@@ -59,14 +105,29 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     return dict(BASE_ENV)
 
 
-@pytest.fixture
-def dynamodb(aws_env: dict[str, str]) -> Iterator[Any]:
-    """A moto DynamoDB with the enquiries and guard tables created from template.yaml's own
-    properties, and the address-hashing secret the template would create."""
-    from enquiries.aws_clients import aws_session, dynamodb_client, secretsmanager_client
+@pytest.fixture(scope="session")
+def emulator() -> Iterator[None]:
+    """What every test's moto shares, made once per test process: boto3's default session (moto
+    otherwise makes a new one per test, and each loads its service models again, about 0.1 s a
+    client), and the key material of the KMS key a table's encryption creates (an RSA key made per
+    key, up to 0.5 s; DynamoDB's server-side encryption never uses it)."""
+    from moto.kms.utils import generate_private_key
 
-    with mock_aws():
-        aws_session.cache_clear()
+    with pytest.MonkeyPatch.context() as patch:
+        # Where moto 5.2.5's KMS key makes its key (an upgrade that moves it fails here, by name).
+        patch.setattr("moto.kms.models.generate_private_key", functools.cache(generate_private_key))
+        yield
+
+
+@pytest.fixture
+def dynamodb(emulator: None, aws_env: dict[str, str]) -> Iterator[Any]:
+    """A moto DynamoDB with the enquiries and guard tables created from template.yaml's own
+    properties, and the address-hashing secret the template would create. Every test starts from
+    an empty AWS: moto forgets everything (every service's state) between tests."""
+    from enquiries.aws_clients import dynamodb_client, secretsmanager_client
+
+    # The functions' session stays (its loaded models); their clients are made afresh in each test.
+    with mock_aws(config={"core": {"reset_boto3_session": False}}):
         dynamodb_client.cache_clear()
         secretsmanager_client.cache_clear()
         client = boto3.client("dynamodb", region_name=REGION)
@@ -76,7 +137,6 @@ def dynamodb(aws_env: dict[str, str]) -> Iterator[Any]:
             Name=SECRET_NAME, SecretString=SECRET_VALUE
         )
         yield client
-        aws_session.cache_clear()
         dynamodb_client.cache_clear()
         secretsmanager_client.cache_clear()
 

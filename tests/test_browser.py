@@ -20,7 +20,8 @@ import pytest
 
 from devserver.launcher import ServerNotReady, local_server
 
-pytestmark = pytest.mark.browser
+# End to end: a local server and a browser (`-m "not slow"` leaves them out).
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from enquiries.notify.configuration import REQUIRED_SETTINGS, RULES
-from enquiries.settings import SettingsError, load_settings
+from enquiries.notify.configuration import RULES
+from enquiries.settings import NOTIFIER_REQUIRES, SettingsError, load_settings
 
 NOTIFIER_ENVIRONMENT = {
     "TABLE_NAME": "enquiries",
@@ -30,7 +30,7 @@ def test_configuration_names_three_problems_of_three_kinds_at_once() -> None:
 
     # When the notifier's init reads them
     with pytest.raises(SettingsError) as raised:
-        load_settings(environ, required=REQUIRED_SETTINGS, rules=RULES)
+        load_settings(environ, required=NOTIFIER_REQUIRES, rules=RULES)
 
     # Then one error names all three
     message = str(raised.value)
@@ -43,7 +43,7 @@ def test_configuration_names_three_problems_of_three_kinds_at_once() -> None:
 def test_configuration_good_notifier_settings_pass_every_rule() -> None:
     # Given the notifier's settings as a deployment with the acknowledgement gives them
     # When they are read with the notifier's rules
-    settings = load_settings(NOTIFIER_ENVIRONMENT, required=REQUIRED_SETTINGS, rules=RULES)
+    settings = load_settings(NOTIFIER_ENVIRONMENT, required=NOTIFIER_REQUIRES, rules=RULES)
 
     # Then they are read as given
     assert settings.acknowledge_enquirer is True

@@ -1,4 +1,4 @@
-"""scripts/docs_commands.py: the README's deploy commands, read exactly, run offline by the pinned SAM."""
+"""scripts/docs_commands.py: the docs' deploy commands, read exactly, run offline by the pinned SAM."""
 
 from __future__ import annotations
 
@@ -12,20 +12,20 @@ from botocore import xform_name
 from support import REPO, MakeHandler, load_event, stored_items
 
 from emulator.template_tables import load_template
-from scripts.docs_commands import asked, command_blocks, keystrokes, questions, run_all
+from scripts.docs_commands import asked, command_blocks, documentation, keystrokes, questions, run_all
 
-README_TEXT = (REPO / "README.md").read_text(encoding="utf-8")
+DOCS_TEXT = documentation()
 SAM_BIN = REPO / ".sam-venv" / "bin"
 needs_sam = pytest.mark.skipif(
     not (SAM_BIN / "sam").exists(),
-    reason="no .sam-venv (make docs-commands makes it and runs the README's commands)",
+    reason="no .sam-venv (make docs-commands makes it and runs the docs' commands)",
 )
 GUIDED = "sam deploy --guided --config-file samconfig.local.toml"
 
 
 def test_docs_commands_first_deploy_makes_the_config_file_before_the_guided_deploy() -> None:
-    # Given the README's marked deploy blocks
-    blocks = command_blocks(README_TEXT)
+    # Given the docs' marked deploy blocks
+    blocks = command_blocks(DOCS_TEXT)
 
     # When the first deploy's commands are read
     first = blocks["first-deploy"]
@@ -39,8 +39,8 @@ def test_docs_commands_first_deploy_makes_the_config_file_before_the_guided_depl
 
 
 def test_docs_commands_types_the_table_answers_in_order() -> None:
-    # Given the README's question table
-    table = questions(README_TEXT)
+    # Given the docs' question table
+    table = questions(DOCS_TEXT)
 
     # When it is turned into what a reader types
     typed = keystrokes(table).split("\n")
@@ -71,8 +71,8 @@ def test_docs_commands_reads_the_questions_sam_asked() -> None:
 @needs_sam
 @pytest.mark.slow
 def test_docs_commands_fail_a_guided_deploy_without_its_config_file() -> None:
-    # Given the README's first deploy as it was: the guided deploy on a fresh clone, no config file made
-    readme = "\n".join(line for line in README_TEXT.splitlines() if not line.startswith("touch samconfig"))
+    # Given the docs' first deploy as it was: the guided deploy on a fresh clone, no config file made
+    readme = "\n".join(line for line in DOCS_TEXT.splitlines() if not line.startswith("touch samconfig"))
 
     # When its commands run
     outcomes = run_all(readme, SAM_BIN)
@@ -89,15 +89,15 @@ TEST_REQUEST = re.compile(r"<!-- deploy-test-request -->\n\s*```sh\n(.*?)```", r
 def test_docs_commands_after_deploy_test_enquiry_is_accepted(
     make_handler: MakeHandler, dynamodb: Any
 ) -> None:
-    # Given the README's test request after a deploy, and the AllowedOrigins its question table gives
-    found = TEST_REQUEST.search(README_TEXT)
+    # Given the docs' test request after a deploy, and the AllowedOrigins its question table gives
+    found = TEST_REQUEST.search(DOCS_TEXT)
     assert found
     request = found.group(1).replace("\\\n", " ")
     origin = re.search(r"-H 'Origin: ([^']+)'", request)
     body = re.search(r"-d '([^']+)'", request)
     assert origin
     assert body
-    answers = {name: q.answer for q in questions(README_TEXT) for name in q.names}
+    answers = {name: q.answer for q in questions(DOCS_TEXT) for name in q.names}
     handler = make_handler(ALLOWED_ORIGINS=answers["AllowedOrigins"])
 
     # When the deployed function gets that request
@@ -112,11 +112,11 @@ def test_docs_commands_after_deploy_test_enquiry_is_accepted(
 
 
 def test_docs_commands_leftover_table_search_matches_the_retained_table() -> None:
-    # Given the enquiries table (kept when a deploy fails, with deletion protection) and the README's
+    # Given the enquiries table (kept when a deploy fails, with deletion protection) and the docs'
     # search for it after a failed first deploy of the stack its question table names
     table = load_template()["Resources"]["EnquiriesTable"]
-    stack = {name: q.answer for q in questions(README_TEXT) for name in q.names}["Stack Name"]
-    search = re.search(r"TableNames\[\?starts_with\(@, '([^']+)'\)\]", README_TEXT)
+    stack = {name: q.answer for q in questions(DOCS_TEXT) for name in q.names}["Stack Name"]
+    search = re.search(r"TableNames\[\?starts_with\(@, '([^']+)'\)\]", DOCS_TEXT)
 
     # When CloudFormation names it (no TableName: "<stack>-<logical id>-<suffix>")
     generated_prefix = f"{stack}-EnquiriesTable-"
@@ -127,7 +127,7 @@ def test_docs_commands_leftover_table_search_matches_the_retained_table() -> Non
     assert "TableName" not in table["Properties"]
     assert search
     assert search.group(1) == generated_prefix
-    assert "--no-deletion-protection-enabled" in README_TEXT.split(search.group(0), 1)[1][:400]
+    assert "--no-deletion-protection-enabled" in DOCS_TEXT.split(search.group(0), 1)[1][:400]
 
 
 # The AWS CLI's own options, valid with every command (`aws help`, "Global Options").
@@ -136,7 +136,7 @@ AWS_COMMAND = re.compile(r"\baws ([a-z0-9-]+) ([a-z0-9-]+)((?: +(?:--[a-z0-9-]+|
 
 
 def aws_commands(markdown: str) -> list[tuple[str, str, list[str]]]:
-    """Every `aws SERVICE COMMAND --option ...` in the README's shell blocks: service, command, options."""
+    """Every `aws SERVICE COMMAND --option ...` in the docs' shell blocks: service, command, options."""
     shell = "\n".join(re.findall(r"```(?:sh|console)\n(.*?)```", markdown, re.DOTALL)).replace("\\\n", " ")
     return [
         (service, command, re.findall(r"--([a-z0-9-]+)", arguments))
@@ -146,7 +146,7 @@ def aws_commands(markdown: str) -> list[tuple[str, str, list[str]]]:
 
 def test_docs_commands_aws_cli_commands_exist_with_their_options() -> None:
     # Given every AWS CLI command the README shows (they need an account, so they cannot run here)
-    commands = aws_commands(README_TEXT)
+    commands = aws_commands(DOCS_TEXT)
     session = botocore.session.get_session()
 
     # When each is looked up in botocore's model of its service, which the AWS CLI is generated from

@@ -31,6 +31,9 @@ from enquiries.field_messages import MESSAGES as FIELD_MESSAGES
 from enquiries.settings import DEFAULT_SERVICES
 from enquiries.validation import FieldRules, InvalidEnquiry, validate_enquiry
 
+# End to end: generated requests against a local server (`-m "not slow"` leaves them out).
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parent.parent
 DOCUMENT = REPO / "docs" / "openapi.json"
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "30"))

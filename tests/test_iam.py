@@ -1,8 +1,8 @@
 """Every AWS call the functions make, tied to the IAM actions the template grants for it.
 
-`CALLS` is the table: each AWS operation the code calls, the IAM actions it is authorised as (from
-the AWS Service Authorization Reference), and on which resource of the template each function's role
-must allow them. Checks keep the table and the code and the template in step:
+The table, `CALLS` in aws_permissions.py, lists each AWS operation the code calls, the IAM actions it
+is authorised as, and on which resource of the template each function's role must allow them. Checks
+keep the table and the code and the template in step:
 
 - a scan of functions/ finds every operation the code can call (client methods, and operation names
   handed to `aws_call`); an operation missing from the table fails, so a new call cannot ship
@@ -10,7 +10,8 @@ must allow them. Checks keep the table and the code and the template in step:
 - the translated template grants each row's actions, on its resource, under its conditions;
 - the roles grant nothing beyond the table and what Lambda itself does with them (`PLATFORM`);
 - the real handlers, run against moto, make only calls their function's rows grant, on the resources
-  the template names for the settings they read.
+  the template names for the settings they read (and conftest.py checks the same of every call the
+  functions and the operator's command make in any test).
 """
 
 from __future__ import annotations
@@ -22,172 +23,35 @@ import fnmatch
 import functools
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 
 import boto3
-import botocore.client
 import botocore.session
 import pytest
+from aws_permissions import (
+    CALLS,
+    NOTIFY,
+    RECORDER,
+    SUBMIT,
+    Grant,
+    Made,
+    _grants,
+    _resources_by_setting,
+    _statements_of,
+    function_problems,
+    permission_problems,
+    translated_template,
+)
 from botocore import xform_name
 from support import EVENTS, REGION, TABLE_NAME, FakeContext, MakeNotifier, load_event
-from test_template import _role_of, _translate
+from test_template import _role_of
 
 from emulator.template_tables import load_template
 
 FUNCTIONS_DIR = Path(__file__).resolve().parent.parent / "functions"
-SUBMIT = "SubmitEnquiryFunction"
-NOTIFY = "NotifyEnquiryFunction"
-
-# The Service Authorization Reference: the IAM actions each API operation needs, per service.
-DYNAMODB_ACTIONS = (
-    "https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazondynamodb.html"
-)
-DYNAMODB_TRANSACTIONS = (
-    "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html"
-)
-SECRETS_MANAGER_ACTIONS = (
-    "https://docs.aws.amazon.com/service-authorization/latest/reference/list_awssecretsmanager.html"
-)
-SES_V2_ACTIONS = (
-    "https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonsimpleemailservicev2.html"
-)
-LAMBDA_STREAM_READS = "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/iam-policy-example-lamda-process-dynamodb-streams.html"
-LAMBDA_STREAM_FAILURES = "https://docs.aws.amazon.com/lambda/latest/dg/services-dynamodb-errors.html"
-
-# Resources as the translated template writes them in a statement.
-ENQUIRIES_TABLE = {"Fn::GetAtt": ["EnquiriesTable", "Arn"]}
-ENQUIRIES_STREAMS = {"Fn::Sub": "${EnquiriesTable.Arn}/stream/*"}
-GUARD_TABLE = {"Fn::GetAtt": ["GuardTable", "Arn"]}
-ADDRESS_KEY = {"Ref": "ClientAddressSecret"}
-TURNSTILE_KEY = {"Ref": "TurnstileSecretArn"}
-SES_ARN = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}"
-SES_IDENTITIES = {"Fn::Sub": f"{SES_ARN}:identity/*"}
-# The operator's configuration set when one is named (both emails), else the stack's own two: the
-# acknowledgement's, and the clinic's email's, which never suppresses the clinic's addresses.
-SES_CONFIGURATION_SETS = {
-    "Fn::If": [
-        "HasSesConfigurationSet",
-        {"Fn::Sub": SES_ARN + ":configuration-set/${SesConfigurationSet}"},
-        [
-            {"Fn::Sub": SES_ARN + ":configuration-set/${EmailConfigurationSet}"},
-            {"Fn::Sub": SES_ARN + ":configuration-set/${NotificationConfigurationSet}"},
-        ],
-    ]
-}
-DEAD_LETTER_QUEUE = {"Fn::GetAtt": ["NotificationDeadLetterQueue", "Arn"]}
-# Sends only From the sender identity: an address at the domain, or the address itself.
-FROM_SENDER_IDENTITY = {
-    "StringLike": {"ses:FromAddress": [{"Fn::Sub": "*@${SenderIdentity}"}, {"Ref": "SenderIdentity"}]}
-}
-
-
-# Only the guard table's records of the day's clinic emails (notify/notification_cap.py).
-NOTIFICATION_DAY_COUNTS = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["notify-day#*"]}}
-
-
-@dataclass(frozen=True)
-class Grant:
-    """`actions` on `resource` in `function`'s role; with this IAM `condition` and only when the
-    template's condition `when` holds, if given."""
-
-    function: str
-    actions: tuple[str, ...]
-    resource: Any
-    condition: Any = None
-    when: str | None = None
-
-
-@dataclass(frozen=True)
-class Call:
-    """An AWS API operation the code makes: where its actions come from, and what it needs granted."""
-
-    reference: str
-    grants: tuple[Grant, ...]
-
-
-# (botocore service name, API operation) -> what the roles need for it. A new AWS call in functions/
-# needs its row here, and its statement in template.yaml. A call on a new resource needs a Grant,
-# e.g. reading an optional secret only when it is configured:
-#   Grant(SUBMIT, ("secretsmanager:GetSecretValue",), {"Ref": "TurnstileSecretArn"}, when="HasTurnstile")
-CALLS: dict[tuple[str, str], Call] = {
-    # One transaction stores the enquiry, its replay records and the rate count. It needs no action
-    # of its own, only those of the writes in it: Put -> PutItem, Update -> UpdateItem. The notifier's
-    # (acknowledgements on) claims the enquirer's hashed address and counts the day: two updates.
-    ("dynamodb", "TransactWriteItems"): Call(
-        DYNAMODB_TRANSACTIONS,
-        (
-            Grant(SUBMIT, ("dynamodb:PutItem",), ENQUIRIES_TABLE),
-            Grant(SUBMIT, ("dynamodb:PutItem", "dynamodb:UpdateItem"), GUARD_TABLE),
-            Grant(NOTIFY, ("dynamodb:UpdateItem",), GUARD_TABLE, when="AcknowledgesEnquirer"),
-        ),
-    ),
-    # The submit function looks up remembered answers; the notifier re-reads an enquiry.
-    ("dynamodb", "GetItem"): Call(
-        DYNAMODB_ACTIONS,
-        (
-            Grant(SUBMIT, ("dynamodb:GetItem",), GUARD_TABLE),
-            Grant(NOTIFY, ("dynamodb:GetItem",), ENQUIRIES_TABLE),
-        ),
-    ),
-    # The submit function remembers an answer under a second Idempotency-Key.
-    ("dynamodb", "PutItem"): Call(DYNAMODB_ACTIONS, (Grant(SUBMIT, ("dynamodb:PutItem",), GUARD_TABLE),)),
-    # The notifier claims an enquiry for sending, marks it notified, and records its acknowledgement's
-    # outcome; it counts the day's clinic emails in the guard table, on those records only.
-    ("dynamodb", "UpdateItem"): Call(
-        DYNAMODB_ACTIONS,
-        (
-            Grant(NOTIFY, ("dynamodb:UpdateItem",), ENQUIRIES_TABLE),
-            Grant(NOTIFY, ("dynamodb:UpdateItem",), GUARD_TABLE, NOTIFICATION_DAY_COUNTS),
-        ),
-    ),
-    # The submit function reads its address-hashing key, and the Turnstile key when one is
-    # configured, once per container; the notifier reads the address-hashing key (once per container)
-    # when it acknowledges enquirers.
-    ("secretsmanager", "GetSecretValue"): Call(
-        SECRETS_MANAGER_ACTIONS,
-        (
-            Grant(SUBMIT, ("secretsmanager:GetSecretValue",), ADDRESS_KEY),
-            Grant(SUBMIT, ("secretsmanager:GetSecretValue",), TURNSTILE_KEY, when="HasTurnstile"),
-            Grant(NOTIFY, ("secretsmanager:GetSecretValue",), ADDRESS_KEY, when="AcknowledgesEnquirer"),
-        ),
-    ),
-    # SES v2 SendEmail with Content.Raw is authorised as ses:SendRawEmail (the AccessDenied message
-    # names it) as well as the operation's own ses:SendEmail; on the sender's identity, and in the SES
-    # sandbox on each recipient's too: the clinic's, and the enquirer's for an acknowledgement (hence
-    # identity/*, narrowed by the From condition); and on the configuration set each send names.
-    ("sesv2", "SendEmail"): Call(
-        SES_V2_ACTIONS,
-        (
-            Grant(NOTIFY, ("ses:SendEmail", "ses:SendRawEmail"), SES_IDENTITIES, FROM_SENDER_IDENTITY),
-            Grant(
-                NOTIFY, ("ses:SendEmail", "ses:SendRawEmail"), SES_CONFIGURATION_SETS, FROM_SENDER_IDENTITY
-            ),
-        ),
-    ),
-}
-
-# What Lambda does with a function's role besides the function's own calls: the notifier's event
-# source mapping reads the table's stream and records failed batches in the dead-letter queue.
-PLATFORM: dict[str, Call] = {
-    "stream reads": Call(
-        LAMBDA_STREAM_READS,
-        (
-            Grant(
-                NOTIFY,
-                ("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"),
-                ENQUIRIES_STREAMS,
-            ),
-            # No resource type: "*" only (the Service Authorization Reference).
-            Grant(NOTIFY, ("dynamodb:ListStreams",), "*"),
-        ),
-    ),
-    "failed batches": Call(LAMBDA_STREAM_FAILURES, (Grant(NOTIFY, ("sqs:SendMessage",), DEAD_LETTER_QUEUE),)),
-}
-
 # Writing its own logs: the managed policy every Lambda role gets, the one managed policy allowed.
 BASIC_EXECUTION = "service-role/AWSLambdaBasicExecutionRole"
 
@@ -276,42 +140,7 @@ def test_every_aws_call_in_the_functions_has_a_row_in_the_permission_table() -> 
 
 @pytest.fixture(scope="module")
 def cfn() -> dict[str, Any]:
-    return _translate(load_template())
-
-
-@dataclass(frozen=True)
-class Statement:
-    actions: frozenset[str]
-    resource: Any
-    condition: Any
-    when: str | None
-
-
-def _statements_of(role: dict[str, Any]) -> list[Statement]:
-    """Every Allow statement of the role's inline policies; one under `Fn::If` carries its condition."""
-    found = []
-    for policy in role["Properties"].get("Policies", []):
-        raw = policy["PolicyDocument"]["Statement"]
-        for statement in raw if isinstance(raw, list) else [raw]:
-            when = None
-            if "Fn::If" in statement:
-                when, statement, otherwise = statement["Fn::If"]
-                assert otherwise == {"Ref": "AWS::NoValue"}, "a conditional statement has no other branch"
-            assert statement["Effect"] == "Allow"
-            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-            found.append(
-                Statement(frozenset(actions), statement["Resource"], statement.get("Condition"), when)
-            )
-    return found
-
-
-def _grants() -> Iterator[tuple[str, Grant]]:
-    for (service, operation), call in CALLS.items():
-        for grant in call.grants:
-            yield f"{service}.{operation}", grant
-    for name, call in PLATFORM.items():
-        for grant in call.grants:
-            yield name, grant
+    return translated_template()
 
 
 @pytest.mark.parametrize(
@@ -373,95 +202,11 @@ def test_roles_grant_nothing_that_no_call_needs(cfn: dict[str, Any], function: s
 # --- the handlers, against moto ------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Made:
-    """One AWS call a handler made: its operation, and what it was made on."""
-
-    service: str
-    operation: str
-    params: dict[str, Any]
-
-
 @pytest.fixture
-def recorded(monkeypatch: pytest.MonkeyPatch) -> list[Made]:
-    """Every API call botocore makes while the test runs (moto answers them)."""
-    calls: list[Made] = []
-    original = botocore.client.BaseClient._make_api_call
-
-    def record(client: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
-        calls.append(Made(client.meta.service_model.service_name, operation_name, dict(api_params)))
-        return original(client, operation_name, api_params)
-
-    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", record)
-    return calls
-
-
-def _chosen(value: Any, holding: frozenset[str]) -> Any:
-    """`value` with each `Fn::If` resolved as deployed when the conditions in `holding` hold."""
-    if isinstance(value, dict) and "Fn::If" in value:
-        condition, when_true, when_false = value["Fn::If"]
-        return _chosen(when_true if condition in holding else when_false, holding)
-    if isinstance(value, list):
-        return [_chosen(item, holding) for item in value]
-    return value
-
-
-def _resources_by_setting(
-    cfn: dict[str, Any], function: str, environment: dict[str, str], holding: frozenset[str] = frozenset()
-) -> dict[str, str]:
-    """The setting values the test gave `function`, to the template resource (or parameter) each
-    names when deployed with the conditions in `holding`: the table name in TABLE_NAME is the
-    EnquiriesTable, NOTIFICATION_SES_CONFIGURATION_SET's set is NotificationConfigurationSet, and so on."""
-    variables = cfn["Resources"][function]["Properties"]["Environment"]["Variables"]
-    chosen = {name: _chosen(value, holding) for name, value in variables.items()}
-    return {
-        environment[name]: value["Ref"]
-        for name, value in chosen.items()
-        if isinstance(value, dict) and "Ref" in value and environment.get(name)
-    }
-
-
-_ITEM_ACTIONS = {
-    "Put": "dynamodb:PutItem",
-    "Update": "dynamodb:UpdateItem",
-    "Delete": "dynamodb:DeleteItem",
-    "ConditionCheck": "dynamodb:ConditionCheckItem",
-}
-
-
-def _needs(made: Made, resources: dict[str, str]) -> list[tuple[str | None, str | None]]:
-    """(action, template resource) pairs `made` needs where the call names them; None where the
-    table's row alone says. An email needs its identity (every row grants identity/*; its From
-    address is checked against the condition instead) and the configuration set it names."""
-    if made.service == "dynamodb" and made.operation == "TransactWriteItems":
-        return [
-            (_ITEM_ACTIONS[kind], resources.get(write["TableName"], write["TableName"]))
-            for item in made.params["TransactItems"]
-            for kind, write in item.items()
-        ]
-    name = (
-        made.params.get("TableName") or made.params.get("SecretId") or made.params.get("ConfigurationSetName")
-    )
-    return [(None, resources.get(name, name) if name else None)]
-
-
-def _covers(grant: Grant, resource: str | None, holding: frozenset[str]) -> bool:
-    """Whether the grant's resource, as deployed under `holding`, is `resource`: a Ref or GetAtt of
-    it, or an ARN that names it (`configuration-set/${NotificationConfigurationSet}`)."""
-    if resource is None:
-        return True
-    text = json.dumps(_chosen(grant.resource, holding))
-    return f'"{resource}"' in text or f"${{{resource}}}" in text
-
-
-def _keys_allowed(grant: Grant, made: Made) -> bool:
-    """Whether the item `made` names is one the grant's dynamodb:LeadingKeys condition allows, if it
-    has one (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/specifying-conditions.html)."""
-    patterns = (grant.condition or {}).get("ForAllValues:StringLike", {}).get("dynamodb:LeadingKeys")
-    if patterns is None:
-        return True
-    key = made.params.get("Key", {}).get("id", {}).get("S")
-    return isinstance(key, str) and any(fnmatch.fnmatchcase(key, pattern) for pattern in patterns)
+def recorded() -> Iterator[list[Made]]:
+    """Every API call botocore makes while the test runs (moto answers them), by anyone."""
+    with RECORDER.listening() as calls:
+        yield calls
 
 
 def _from_address(made: Made) -> str:
@@ -490,23 +235,13 @@ def assert_granted(
     grant's ses:FromAddress condition allows."""
     assert calls, "the handler made no AWS call: the scenario did not run"
     for made in calls:
-        call = CALLS.get((made.service, made.operation))
-        assert call is not None, f"{function} made {made.service}.{made.operation}, which CALLS does not list"
-        grants = [
-            grant
-            for grant in call.grants
-            if grant.function == function and (grant.when is None or grant.when in holding)
-        ]
-        assert grants, f"CALLS grants {made.service}.{made.operation} to others, but {function} makes it"
-        for action, resource in _needs(made, resources):
-            assert any(
-                (action is None or action in grant.actions)
-                and _covers(grant, resource, holding)
-                and _keys_allowed(grant, made)
-                for grant in grants
-            ), f"{function} made {made.operation} needing {action} on {resource}: no grant covers it"
+        problems = function_problems(function, made, resources, holding)
+        assert not problems, problems[0]
         if made.service == "sesv2":
             sender = _from_address(made)
+            grants = [
+                grant for grant in CALLS[made.service, made.operation].grants if grant.function == function
+            ]
             for grant in grants:
                 allowed = [
                     _allowed_from(p, sender_identity)
@@ -735,3 +470,72 @@ def test_notify_handler_acknowledging_makes_only_calls_its_role_is_granted_with_
     # And without that condition the guard table and the key are out of its reach
     with pytest.raises(AssertionError):
         assert_granted(NOTIFY, recorded, resources, "clinic.example")
+
+
+def test_submit_handler_trap_hit_makes_only_calls_its_role_is_granted(
+    make_handler: Callable[..., Any], cfn: dict[str, Any], recorded: list[Made], aws_env: dict[str, str]
+) -> None:
+    # Given the submission handler against moto, and a robot's submission: the trap field filled
+    handler = make_handler()
+    trap_hit = load_event("submit-json.json", headers={"idempotency-key": "robot-key"})
+    body = json.loads(trap_hit["body"])
+    trap_hit["body"] = json.dumps({**body, "_gotcha": "https://cheap-pills.example"})
+
+    # When it answers the robot as if its enquiry were stored
+    answer = handler(trap_hit)
+
+    # Then the robot sees a 201, nothing is stored, and the transaction (which checks the record a real
+    # enquiry of the same fields would have, without writing it) is granted item by item
+    assert answer["statusCode"] == 201
+    writes = [
+        kind
+        for made in recorded
+        if made.operation == "TransactWriteItems"
+        for item in made.params["TransactItems"]
+        for kind in item
+    ]
+    assert "ConditionCheck" in writes
+    assert "Put" in writes
+    assert_granted(SUBMIT, recorded, _resources_by_setting(cfn, SUBMIT, aws_env), "clinic.example")
+
+
+def test_every_call_is_attributed_to_the_role_whose_code_makes_it(
+    dynamodb: Any, recorded: list[Made]
+) -> None:
+    # Given the submission's store, the notifier's ledger and the test itself, each reading a record
+    from support import GUARD_TABLE_NAME
+
+    from enquiries.intake import ReplayKey
+    from enquiries.notify.ledger import DynamoNotificationLedger
+    from enquiries.storage.intake_store import DynamoIntakeStore
+
+    # When each makes its call
+    DynamoIntakeStore(TABLE_NAME, GUARD_TABLE_NAME).recall([ReplayKey("idempotency-key", "abc", 60)])
+    DynamoNotificationLedger(TABLE_NAME).get("01AAAAAAAAAAAAAAAAAAAAAAAA")
+    dynamodb.get_item(TableName=TABLE_NAME, Key={"id": {"S": "01AAAAAAAAAAAAAAAAAAAAAAAA"}})
+
+    # Then each call is the role's whose code made it, and the test's own is nobody's (not checked)
+    assert [(made.operation, made.role) for made in recorded] == [
+        ("GetItem", SUBMIT),
+        ("GetItem", NOTIFY),
+        ("GetItem", None),
+    ]
+
+
+# The store is pointed at the wrong table on purpose: conftest.py would fail this test for it.
+@pytest.mark.not_granted("dynamodb.GetItem", reason="the call the check must name")
+def test_permission_check_names_a_call_the_role_is_not_granted(dynamodb: Any, recorded: list[Made]) -> None:
+    # Given the submission's store reading a replay record, as the role may (the guard table)
+    from enquiries.intake import ReplayKey
+    from enquiries.storage.intake_store import DynamoIntakeStore
+
+    DynamoIntakeStore(TABLE_NAME, TABLE_NAME).recall([ReplayKey("idempotency-key", "abc", 60)])
+    [made] = recorded
+
+    # When the same read is checked as made on the enquiries table instead, which the role may not read
+    problems = permission_problems(made)
+
+    # Then the check names the call, the action and the table
+    assert problems == [
+        "SubmitEnquiryFunction made GetItem needing None on EnquiriesTable: no grant covers it"
+    ]

@@ -1,4 +1,4 @@
-"""The layers docs/ARCHITECTURE.md describes are the ones the code has: every module of
+"""The layers docs/architecture.md describes are the ones the code has: every module of
 functions/enquiries is in the table, and none imports from a layer above its own."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ _ROW = re.compile(r"^\| (?P<layer>\d+)\. [^|]+\|[^|]+\| (?P<modules>.+) \|$")
 
 
 def _layers() -> dict[str, int]:
-    """Each module's layer, as the table in the Layers section of docs/ARCHITECTURE.md gives it."""
-    text = (ROOT / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    """Each module's layer, as the table in the Layers section of docs/architecture.md gives it."""
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
     section = text.split("## Layers", 1)[1].split("\n## ", 1)[0]
     layers: dict[str, int] = {}
     for line in section.splitlines():
@@ -50,7 +50,7 @@ def test_layers_table_names_every_module() -> None:
     modules, layers = set(_modules()), _layers()
 
     # Then each module is in exactly the table's modules
-    assert sorted(modules - set(layers)) == [], "add these to the Layers table in docs/ARCHITECTURE.md"
+    assert sorted(modules - set(layers)) == [], "add these to the Layers table in docs/architecture.md"
     assert sorted(set(layers) - modules) == [], "the Layers table names modules that do not exist"
 
 

@@ -780,6 +780,29 @@ def send_again(event: dict[str, Any]) -> dict[str, Any]:
     return {"Records": [{**record, RESEND_KEY: RESEND_AGAIN} for record in event["Records"]]}
 
 
+def test_notify_answers_a_resend_it_could_not_send_with_the_reason(
+    clinic_settings: None, make_notifier: MakeNotifier, dynamodb: Any, lambda_context: FakeContext
+) -> None:
+    # Given a sender SES has not verified, and an enquiry the operator resends
+    from enquiries.notify.delivery import RESEND_REASONS_KEY
+
+    notifier = make_notifier(SENDER_EMAIL="someone-else@unverified.example")
+    event = stream_event("stream-insert.json")
+    put_images(dynamodb, event)
+    [record] = event["Records"]
+
+    # When the notifier handles the resend's record (every record of it failing)
+    answer = notifier.lambda_handler(send_again(event), lambda_context)
+
+    # Then it answers, rather than raising as for the stream, naming the record and SES's reason
+    sequence_number = record["dynamodb"]["SequenceNumber"]
+    assert answer == {
+        "batchItemFailures": [{"itemIdentifier": sequence_number}],
+        RESEND_REASONS_KEY: {sequence_number: "MessageRejected"},
+    }
+    assert sent_emails() == []
+
+
 def test_notify_send_again_emails_an_enquiry_already_notified(notify: Notifier, dynamodb: Any) -> None:
     # Given an enquiry the stream's delivery emailed (the email was then lost)
     event = stream_event("stream-insert.json")
@@ -857,11 +880,18 @@ def test_notify_resend_racing_the_streams_delivery_emails_once(
     result = notifier.lambda_handler(event, lambda_context)
 
     # Then the clinic got one email: the resend found the delivery's claim and sent nothing, and says
-    # so by failing its record (the operator's command reports it as being emailed right now)
+    # so by failing its record, with the reason (the operator's command reports it as being emailed
+    # right now)
+    from enquiries.notify.delivery import RESEND_REASONS_KEY
+
     assert result == {"batchItemFailures": []}
     assert len(sent_emails()) == 1
     [answer] = racing[0].resend_answers
-    assert answer == ALL_FAILED
+    sequence_number = event["Records"][0]["dynamodb"]["SequenceNumber"]
+    assert answer == {
+        "batchItemFailures": [{"itemIdentifier": sequence_number}],
+        RESEND_REASONS_KEY: {sequence_number: "claimed_by_another_delivery"},
+    }
     [item] = stored_items(dynamodb)
     assert item["notified_at"]
 

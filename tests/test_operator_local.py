@@ -24,6 +24,9 @@ from botocore.config import Config
 
 from devserver.launcher import LocalServerProcess, local_server
 
+# End to end: the command in its own process against a local server (`-m "not slow"` leaves them out).
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parent.parent
 SENDER = "enquiries@example.com"  # the local server's default SENDER_EMAIL address
 
@@ -64,7 +67,9 @@ def wait_until(condition: Any, timeout: float = 10.0) -> None:
 
 def enquiries(server: LocalServerProcess, *args: str) -> subprocess.CompletedProcess[str]:
     """`enquiries --local URL ...` in its own process, with no terminal (standard input is /dev/null)."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "functions"), str(REPO)])}
+    # The tests' own PYTHONPATH kept too: the command's AWS calls are checked as in-process ones are.
+    paths = [str(REPO / "functions"), str(REPO), os.environ.get("PYTHONPATH", "")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, paths))}
     return subprocess.run(  # noqa: S603 - our own interpreter and module
         [sys.executable, "-m", "enquiries_cli", "--local", server.url, *args],
         cwd=REPO,
@@ -192,7 +197,6 @@ def test_local_erase_refuses_without_a_terminal_then_erases_only_that_address(
     assert others in stored
 
 
-@pytest.mark.slow
 def test_local_resend_after_failed_emails_sends_once_even_when_run_twice_at_once() -> None:
     # Given a local server whose SES refuses the sender, so an enquiry's email fails until the
     # notifier gives up on it and its batch lands in the dead-letter queue
@@ -222,3 +226,20 @@ def test_local_resend_after_failed_emails_sends_once_even_when_run_twice_at_once
         assert f"{enquiry_id}  sent (" in again.stdout
         assert emails_about(server, enquiry_id) == outcomes.count("sent") + 1
         assert "To remove the 1 message no longer needed, run resend in a terminal." in again.stdout
+
+
+def test_local_resend_prints_the_notifiers_reason_for_an_email_it_could_not_send() -> None:
+    # Given a local server whose SES refuses the sender, and an enquiry whose email failed
+    with local_server() as server:
+        emulator_client(server, "ses").delete_identity(Identity=SENDER)
+        enquiry_id = post_enquiry(server)
+        wait_until(lambda: enquiry_id in enquiries(server, "list", "--unnotified").stdout)
+        # When the operator resends it
+        result = enquiries(server, "resend", enquiry_id.lower())
+        # Then the line for it carries the notifier's reason, as the local notifier answered the
+        # Invoke, and the advice is about fixing it, in a grammatical sentence
+        assert result.returncode == 1
+        outcome = next(line for line in result.stdout.splitlines() if line.startswith(enquiry_id))
+        assert outcome.startswith(f"{enquiry_id}  not sent (MessageRejected: SES refused the email"), outcome
+        assert "1 enquiry still has no email: the reason is on its line above" in result.stdout
+        assert emails_about(server, enquiry_id) == 0

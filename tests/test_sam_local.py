@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import ast
 import json
 import re
 import subprocess
@@ -14,7 +13,8 @@ import pytest
 from support import REPO
 
 from emulator.template_tables import load_template
-from enquiries.settings import SettingsError, load_settings
+from enquiries.settings import NOTIFIER_REQUIRES, SUBMISSION_REQUIRES, SettingsError, load_settings
+from scripts.docs_commands import documentation
 
 SAM_PYTHON = REPO / ".sam-venv" / "bin" / "python"
 ENV_JSON = re.compile(
@@ -22,28 +22,15 @@ ENV_JSON = re.compile(
 )
 
 
-def required_settings(module: str) -> tuple[str, ...]:
-    """A handler module's REQUIRED_SETTINGS, read from its source (importing it runs its init)."""
-    source = (REPO / "functions" / Path(*module.split("."))).with_suffix(".py").read_text(encoding="utf-8")
-    for node in ast.parse(source).body:
-        if isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == "REQUIRED_SETTINGS":
-            value: tuple[str, ...] = ast.literal_eval(node.value)
-            return value
-    raise AssertionError(f"{module} has no REQUIRED_SETTINGS")
-
-
-REQUIRED = {
-    "SubmitEnquiryFunction": required_settings("enquiries.api.submit"),
-    "NotifyEnquiryFunction": required_settings("enquiries.notify.handler"),
-}
+REQUIRED = {"SubmitEnquiryFunction": SUBMISSION_REQUIRES, "NotifyEnquiryFunction": NOTIFIER_REQUIRES}
 pytestmark = pytest.mark.skipif(
     not SAM_PYTHON.exists(), reason="no .sam-venv: make unit creates it before the tests"
 )
 
 
 def readme_env_json() -> str:
-    found = ENV_JSON.search((REPO / "README.md").read_text(encoding="utf-8"))
-    assert found, "README.md has no <!-- sam-local-env-json --> block"
+    found = ENV_JSON.search(documentation())
+    assert found, "the docs have no <!-- sam-local-env-json --> block"
     return found.group(1)
 
 

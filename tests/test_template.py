@@ -20,6 +20,7 @@ from samtranslator.public.translator import Translator
 
 from emulator.template_tables import TEMPLATE_PATH, load_template
 from enquiries.settings import DEFAULT_EMERGENCY_NOTE, DEFAULT_REPLY_WITHIN, load_settings
+from scripts.docs_commands import documentation
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -269,7 +270,7 @@ def test_deploy_settings_go_to_an_ignored_local_file_never_the_tracked_samconfig
     # Given the tracked SAM configuration, .gitignore and the README's commands
     config = tomllib.loads((REPO_ROOT / "samconfig.toml").read_text(encoding="utf-8"))
     ignored = (REPO_ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()
-    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    readme = documentation()
     deploy_commands = [line.strip() for line in readme.splitlines() if line.strip().startswith("sam deploy")]
 
     # When the deploy settings are looked for
@@ -430,14 +431,14 @@ def test_submit_role_allows_only_put_item_on_the_table_and_guard_records(cfn: di
     # When its inline policies are collected (both branches of a conditional statement)
     statements = _role_statements(role)
 
-    # Then it may only put enquiries (never read them back), keep request records on the guard
-    # table, read its address-hashing key and, when configured, the Turnstile key (plus the managed
+    # Then it may only put enquiries (never read them back), keep and check request records on the
+    # guard table, read its address-hashing key and, when configured, the Turnstile key (plus the managed
     # basic-logging policy)
     assert [(s["Effect"], _as_list(s["Action"]), s["Resource"]) for s in statements] == [
         ("Allow", ["dynamodb:PutItem"], {"Fn::GetAtt": ["EnquiriesTable", "Arn"]}),
         (
             "Allow",
-            ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+            ["dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
             {"Fn::GetAtt": ["GuardTable", "Arn"]},
         ),
         ("Allow", ["secretsmanager:GetSecretValue"], {"Ref": "ClientAddressSecret"}),
@@ -1128,7 +1129,7 @@ def test_stack_costs_at_most_a_dollar_a_month_with_no_traffic() -> None:
     # Then every kind has a known price, the sum is within the goal, and README, "Cost", says it
     assert unpriced == []
     assert idle <= IDLE_BUDGET_DOLLARS
-    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    readme = documentation()
     assert f"| **Total, defaults** | **${idle:.2f}**;" in readme
 
 
@@ -1149,7 +1150,7 @@ def test_alarms_are_ones_the_cloudwatch_free_tier_counts(cfn: dict[str, Any]) ->
     # account has no others, and README, "Cost", prices as many as there are
     assert not_free == []
     assert set(ALARMS) <= set(alarms)
-    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    readme = documentation()
     assert f"| CloudWatch alarms: {len(alarms)}, each a standard-resolution alarm on one metric |" in readme
 
 

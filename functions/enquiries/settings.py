@@ -206,6 +206,9 @@ FIELDS_BY_VARIABLE: Mapping[str, str] = MappingProxyType(
 )
 # Required of every function (the others are required by the functions that name them).
 ALWAYS_REQUIRED = ("TABLE_NAME",)
+# Required by one function only: each entry point passes its own to `load_settings(required=...)`.
+SUBMISSION_REQUIRES = ("GUARD_TABLE_NAME", "CLIENT_ADDRESS_SECRET_ARN")
+NOTIFIER_REQUIRES = ("CLINIC_EMAIL", "SENDER_EMAIL")
 
 CLINIC_NAME_REQUIRED = (
     "CLINIC_NAME is required when ACKNOWLEDGE_ENQUIRER is true"

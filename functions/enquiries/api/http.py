@@ -3,7 +3,7 @@ result the HTTP API expects, with the contract's CORS headers.
 
 The function has one route, so this replaces a router: Powertools' APIGatewayHttpResolver cost about
 60 ms of every cold start to import (its package brings the AppSync, Bedrock and VPC Lattice
-resolvers and asyncio; README, "Performance"). The shapes are AWS's:
+resolvers and asyncio; docs/performance.md). The shapes are AWS's:
 https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-integrations-lambda.html
 """
 

@@ -15,13 +15,13 @@ from enquiries.api.app import SubmissionApi, build_app
 from enquiries.api.services import Services, services_from, stored_secrets
 from enquiries.api.warm_up import answer_warm_up, is_warm_up
 from enquiries.log import set_correlation_id, with_invocation_keys
-from enquiries.settings import Settings, load_settings
+from enquiries.settings import SUBMISSION_REQUIRES, Settings, load_settings
 from enquiries.snapstart import prepare_snapshot, snapshot_init
 from enquiries.stored_secret import read_at_init
 from enquiries.submission import utc_now
 
 LambdaHandler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
-REQUIRED_SETTINGS = ("GUARD_TABLE_NAME", "CLIENT_ADDRESS_SECRET_ARN")
+REQUIRED_SETTINGS = SUBMISSION_REQUIRES
 
 
 def init(

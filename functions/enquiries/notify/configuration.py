@@ -6,6 +6,4 @@ from __future__ import annotations
 from enquiries.notify import ack_message, mail_settings
 from enquiries.settings import Rule, acknowledgement_needs
 
-# Optional in general, required by the notifier.
-REQUIRED_SETTINGS = ("CLINIC_EMAIL", "SENDER_EMAIL")
 RULES: tuple[Rule, ...] = (mail_settings.problems, acknowledgement_needs, ack_message.problems)

@@ -56,6 +56,9 @@ MARK_BUDGET_SECONDS = 8.0
 RESEND_KEY = "enquiriesResend"
 RESEND_AGAIN = "again"
 RESEND_UNNOTIFIED = "unnotified"
+# The key of the notifier's answer to a resend under which each record that failed (by its sequence
+# number, as in batchItemFailures) has its reason: an AWS error code, such as SES's MessageRejected.
+RESEND_REASONS_KEY = "enquiriesResendReasons"
 
 
 class SentElsewhere(StorageUnavailable):

@@ -26,7 +26,6 @@ from typing import Any
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import (
     DynamoDBRecord,
     DynamoDBRecordEventName,
@@ -38,15 +37,16 @@ from enquiries.log import logger, metrics_names, with_invocation_keys
 from enquiries.notify.acknowledgement import Acknowledger, RetargetableMailer, acknowledger_for
 from enquiries.notify.budget import RecordBudget
 from enquiries.notify.canary_mail import compose_for, is_canary
-from enquiries.notify.configuration import REQUIRED_SETTINGS, RULES
-from enquiries.notify.delivery import RESEND_AGAIN, RESEND_KEY, Outcome, deliver
+from enquiries.notify.configuration import RULES
+from enquiries.notify.delivery import RESEND_AGAIN, RESEND_KEY, RESEND_REASONS_KEY, Outcome, deliver
 from enquiries.notify.ledger import DynamoNotificationLedger, NotificationLedger
 from enquiries.notify.mail_settings import MailSettings, mail_settings
 from enquiries.notify.mailer import SendFailed, SesMailer
 from enquiries.notify.notification_cap import DynamoNotificationCap, NotificationCap
-from enquiries.settings import Settings, load_settings
+from enquiries.settings import NOTIFIER_REQUIRES, Settings, load_settings
 
-NotifyHandler = Callable[[dict[str, Any], LambdaContext], PartialItemFailureResponse]
+NotifyHandler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
+REQUIRED_SETTINGS = NOTIFIER_REQUIRES
 
 
 @dataclass(frozen=True)
@@ -108,9 +108,11 @@ def record_handler(
     delivered: list[Mapping[str, Any]] | None = None,
     *,
     notifier: Notifier,
+    reasons: dict[str, str] | None = None,
 ) -> None:
     """Email the clinic about one record's enquiry; add the enquiry to `delivered`, for its
-    acknowledgement, once its email is sent or was sent before."""
+    acknowledgement, once its email is sent or was sent before. When it cannot be sent, put the
+    reason (an AWS error code, never enquiry text) in `reasons` under the record's sequence number."""
     keys = record.dynamodb.keys if record.dynamodb else None
     enquiry_id = str((keys or {}).get("id", ""))
     if record.event_name != DynamoDBRecordEventName.INSERT or not enquiry_id:
@@ -130,6 +132,7 @@ def record_handler(
             cap=notifier.cap if resend is None else None,
         )
     except SendFailed as failed:
+        _note(reasons, record, failed.reason)
         notifier.metrics.add_metric(name="NotificationFailed", unit=MetricUnit.Count, value=1)
         log = logger.error if failed.permanent else logger.warning
         log(
@@ -138,6 +141,7 @@ def record_handler(
         )
         raise
     except StorageUnavailable as unavailable:
+        _note(reasons, record, unavailable.reason)
         notifier.metrics.add_metric(name="NotificationFailed", unit=MetricUnit.Count, value=1)
         logger.warning(
             "notification deferred", extra={"enquiry_id": enquiry_id, "reason": unavailable.reason}
@@ -164,6 +168,48 @@ def record_handler(
     )
 
 
+def _note(reasons: dict[str, str] | None, record: DynamoDBRecord, reason: str) -> None:
+    sequence_number = record.dynamodb.sequence_number if record.dynamodb else None
+    if reasons is not None and sequence_number is not None:
+        reasons[sequence_number] = reason
+
+
+def process_batch(
+    event: dict[str, Any],
+    context: LambdaContext,
+    notifier: Notifier,
+    delivered: list[Mapping[str, Any]] | None = None,
+    processor: BatchProcessor | None = None,
+) -> dict[str, Any]:
+    """Each record on its own, with partial failure reporting. The operator's resend (its records carry
+    RESEND_KEY) also gets each failed record's reason under RESEND_REASONS_KEY, so that `enquiries
+    resend` can print it, and a batch whose every record failed is answered, not raised: the stream's
+    own batches keep Powertools' answer, which Lambda reads (batchItemFailures only)."""
+    resend = any(RESEND_KEY in record for record in event.get("Records") or [] if isinstance(record, dict))
+    reasons: dict[str, str] = {}
+    response: dict[str, Any] = dict(
+        process_partial_response(
+            event=event,
+            record_handler=partial(
+                record_handler,
+                budget=RecordBudget(context),
+                delivered=delivered,
+                notifier=notifier,
+                reasons=reasons,
+            ),
+            processor=(
+                BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
+                if resend
+                else processor or BatchProcessor(event_type=EventType.DynamoDBStreams)
+            ),
+            context=context,
+        )
+    )
+    if resend and reasons:
+        response[RESEND_REASONS_KEY] = reasons
+    return response
+
+
 def publish_metrics(metrics: Metrics) -> None:
     """Print the batch's metrics (CloudWatch embedded metric format), if it counted any.
 
@@ -180,17 +226,10 @@ def handler_for(notifier: Notifier) -> NotifyHandler:
 
     # Never the event, whatever POWERTOOLS_LOGGER_LOG_EVENT says: the stream records hold the enquiries.
     @with_invocation_keys
-    def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         delivered: list[Mapping[str, Any]] = []
         try:
-            response = process_partial_response(
-                event=event,
-                record_handler=partial(
-                    record_handler, budget=RecordBudget(context), delivered=delivered, notifier=notifier
-                ),
-                processor=processor,
-                context=context,
-            )
+            response = process_batch(event, context, notifier, delivered, processor)
             if notifier.acknowledger is not None:
                 notifier.acknowledger.acknowledge_all(delivered, notifier.mailer, context)
             return response

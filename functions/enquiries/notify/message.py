@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -91,10 +91,19 @@ def mailto_uri(address: str) -> str:
     return "mailto:" + quote(local, safe="!$'*+") + "@" + quote(domain, safe="")
 
 
+def local_time(table_time: str, zone: tzinfo, *, short: bool = False) -> str:
+    """A time as the table stores it (ISO 8601, UTC) in `zone`, as staff read it: "Saturday 21 November
+    2026, 10:15 GMT", or `short` for a listing, "Sat 21 Nov 2026 10:15 GMT". The email and the
+    operator's command both show times this way."""
+    moment = parse_table_time(table_time).astimezone(zone)
+    if short:
+        return f"{moment:%a} {moment.day:>2} {moment:%b %Y %H:%M} {moment.tzname()}"
+    return f"{moment:%A} {moment.day} {moment:%B %Y, %H:%M} {moment.tzname()}"
+
+
 def received_at(item: Mapping[str, Any], mail: MailSettings) -> str:
     """`created_at` in the clinic's time zone, e.g. "Saturday 21 November 2026, 10:15 GMT"."""
-    created = parse_table_time(str(item["created_at"])).astimezone(mail.timezone)
-    return f"{created:%A} {created.day} {created:%B %Y, %H:%M} {created.tzname()}"
+    return local_time(str(item["created_at"]), mail.timezone)
 
 
 def _phone_display(e164: str) -> str:
