@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from enquiries import canary, canary_metric, canary_run
+from enquiries import canary, canary_metric, canary_run, timestamps
 from enquiries.aws import StorageUnavailable, aws_call, plain_item
 from enquiries.client_address import keyed_hash
 from enquiries.notify.ack_store import address_record_id
@@ -46,6 +46,7 @@ __all__ = [
     "local_time",
     "notifier_event",
     "plain_item",
+    "timestamps",
 ]
 
 # intake.ReplayKey.record_id is "replay#<scope>#<digest>"; its `response` is the JSON the visitor

@@ -272,9 +272,7 @@ def main() -> int:
     outcomes = run_all(documentation(), sam_bin)
     failed = [outcome for outcome in outcomes if outcome.problem]
     if failed:
-        raise SystemExit(
-            f"docs-commands: {len(failed)} of the docs' deploy commands cannot run as written"
-        )
+        raise SystemExit(f"docs-commands: {len(failed)} of the docs' deploy commands cannot run as written")
     print(f"docs-commands: passed: {len(outcomes)} commands", flush=True)
     return 0
 

@@ -48,7 +48,8 @@ from enquiries.intake import (
     ReplayKey,
 )
 from enquiries.log import logger, metrics_names
-from enquiries.storage.rate_limit import RateWindow
+from enquiries.rate_window import RateWindow
+from enquiries.timestamps import table_time
 from enquiries.validation import Enquiry, FieldRules, InvalidEnquiry, validate_enquiry
 
 # The answer to a stored enquiry, from its id and the `_next` address it asked for.
@@ -245,6 +246,6 @@ def enquiry_item(enquiry: Enquiry, enquiry_id: str, now: datetime, retention_day
     return {
         "id": enquiry_id,
         **enquiry.stored_fields(),
-        "created_at": received.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "created_at": table_time(received),
         "expires_at": int((received + timedelta(days=retention_days)).timestamp()),
     }

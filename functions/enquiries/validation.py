@@ -121,7 +121,7 @@ def _name(value: Any, rules: FieldRules) -> str:
     if is_plain_name(text):  # survives as a header without the round trip (enquiries/plain_header.py)
         return text
     # Imported here, with the email package: only a name that is not plain needs it.
-    from enquiries.notify.headers import UnsafeHeader, check_name
+    from enquiries.header_checks import UnsafeHeader, check_name
 
     try:
         check_name(text)  # as the notification's Subject and Reply-To display name
@@ -145,7 +145,7 @@ def _email(value: Any, rules: FieldRules) -> str:
         raise _Refused("email_long")
     if is_plain_address(valid.normalized):  # as is_plain_name above
         return valid.normalized
-    from enquiries.notify.headers import UnsafeHeader, check_email
+    from enquiries.header_checks import UnsafeHeader, check_email
 
     try:
         check_email(valid.normalized)  # as the notification's Reply-To
