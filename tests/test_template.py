@@ -1193,7 +1193,7 @@ def test_quiet_form_alarm_fires_after_quiet_days_without_an_enquiry_and_is_off_b
     # day with none (no data) breaches: it fires when every one of those days had none
     assert (props["Namespace"], props["MetricName"]) == ("Enquiries", "EnquiryNotified")
     assert 'add_metric(name="EnquiryNotified"' in notifier
-    assert props["Dimensions"] == [{"Name": "service", "Value": "enquiries"}]
+    assert props["Dimensions"] == [{"Name": "service", "Value": {"Ref": "AWS::StackName"}}]
     assert window == (86400, {"Ref": "QuietDays"})
     assert (props["Statistic"], props["ComparisonOperator"], props["Threshold"]) == (
         "Sum",
