@@ -42,19 +42,18 @@ ADDRESS_SPACE = 1 << 24  # 10.x.y.z
 CREATED = 201
 
 
-class FakeContext:
-    """The attributes of a Lambda context object that Powertools reads."""
-
-    function_name = "SubmitEnquiryFunction"
-    function_version = "$LATEST"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:eu-west-2:123456789012:function:SubmitEnquiryFunction"
-    aws_request_id = "6f1c2b9e-0d4a-4b8e-9a59-3f0e2f4c1a77"
-    log_group_name = "/aws/lambda/SubmitEnquiryFunction"
-    log_stream_name = "2026/11/21/[$LATEST]0123456789abcdef"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 10_000
+def make_context() -> Any:
+    """Lambda's context, the repository's one (emulator/lambda_context.py), imported when first needed:
+    beside this file in a built layout, from emulator/ when run from the repository."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    beside = os.path.exists(os.path.join(here, "lambda_context.py"))
+    folder = here if beside else os.path.join(os.path.dirname(here), "emulator")
+    sys.path.insert(0, folder)
+    try:
+        import lambda_context  # type: ignore[import-not-found, unused-ignore]
+    finally:
+        sys.path.remove(folder)
+    return lambda_context.LambdaContext(remaining_millis=10_000)
 
 
 class Events:
@@ -112,7 +111,7 @@ def set_lambda_sys_path() -> None:
 
 
 def cold(module_name: str, event: dict[str, Any]) -> dict[str, Any]:
-    context = FakeContext()
+    context = make_context()
     start = time.perf_counter()
     module = importlib.import_module(module_name)
     imported = time.perf_counter()
@@ -134,7 +133,7 @@ def run_warm(
     blocks, after a discarded warm-up of each (clients created, connections open, code paths cached)."""
     import math
 
-    context = FakeContext()
+    context = make_context()
     samples: dict[str, list[float]] = {side: [] for side in handlers}
     block = max(1, min(block, requests))
     for side, handler in handlers.items():
@@ -171,7 +170,7 @@ def profile_calls(side: str, handler: Handler, events: Events, requests: int) ->
         finally:
             in_calls += time.perf_counter() - started
 
-    context = FakeContext()
+    context = make_context()
     own_us: list[float] = []
     first_operations: list[str] = []
     Endpoint.make_request = timed

@@ -46,7 +46,7 @@ REQUIREMENTS = REPO / "requirements.txt"
 FUNCTION = "SubmitEnquiryFunction"
 LAYER_TYPES = ("AWS::Serverless::LayerVersion", "AWS::Lambda::LayerVersion")
 # What the children import, copied beside them as the runtime's own code is in /var/runtime.
-CHILD_FILES = ("lambda_child.py",)
+CHILD_FILES = (BENCH / "lambda_child.py", REPO / "emulator" / "lambda_context.py")
 REFERENCE_HANDLERS = ("baseline.py", "floor.py")
 PIP_TIMEOUT_SECONDS = 900
 # sam build's inputs: a file newer than the build means the build is stale.
@@ -519,8 +519,8 @@ def build_layers(
 def _copy_children(root: Path) -> tuple[Path, dict[str, Path]]:
     runtime = root / "var" / "runtime"
     runtime.mkdir(parents=True)
-    for name in CHILD_FILES:
-        shutil.copy(BENCH / name, runtime / name)
+    for path in CHILD_FILES:
+        shutil.copy(path, runtime / path.name)
     handlers = {}
     for name in REFERENCE_HANDLERS:
         directory = root / "reference" / Path(name).stem

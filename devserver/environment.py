@@ -14,41 +14,14 @@ from collections.abc import Mapping, MutableMapping, Sequence
 
 from emulator.moto_server import DUMMY_CREDENTIAL
 from emulator.served_hosts import parse_address
+from enquiries.settings import FIELDS_BY_VARIABLE
 
 DEFAULT_REGION = "eu-west-2"
 LOOPBACK_V4 = ipaddress.IPv4Address("127.0.0.1")
 
-# Every variable the functions read (the contract's settings and those the template sets); a test
-# keeps this equal to the settings model. A shell that carries one must not change what the local
-# server, the tests or the benchmark do unless asked to.
-SETTING_NAMES = (
-    "TABLE_NAME",
-    "GUARD_TABLE_NAME",
-    "CLIENT_ADDRESS_SECRET_ARN",
-    "CLINIC_EMAIL",
-    "SENDER_EMAIL",
-    "SENDER_IDENTITY",
-    "ALLOWED_ORIGINS",
-    "SUCCESS_URL",
-    "CLINIC_PHONE",
-    "SERVICES",
-    "REQUIRE_CONSENT",
-    "DEFAULT_PHONE_REGION",
-    "RATE_LIMIT_PER_HOUR",
-    "RETENTION_DAYS",
-    "TIMEZONE",
-    "SES_CONFIGURATION_SET",
-    "NOTIFICATION_SES_CONFIGURATION_SET",
-    "TURNSTILE_SECRET",
-    "TURNSTILE_SECRET_ARN",
-    "TURNSTILE_VERIFY_URL",
-    "ACKNOWLEDGE_ENQUIRER",
-    "CLINIC_NAME",
-    "ACKNOWLEDGEMENT_REPLY_WITHIN",
-    "ACKNOWLEDGEMENT_EMERGENCY_NOTE",
-    "ACKNOWLEDGEMENT_DAILY_CAP",
-    "NOTIFICATION_DAILY_CAP",
-)
+# Every variable the functions read, from the settings table itself. A shell that carries one must not
+# change what the local server, the tests or the benchmark do unless asked to.
+SETTING_NAMES = tuple(FIELDS_BY_VARIABLE)
 
 # Working defaults for the settings the handlers require, and the local server's own choices; a value
 # already set (non-blank) wins.

@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 from devserver import apigw, environment, inspection, site
 from devserver.apigw import HttpResponse
 from emulator import stream
+from emulator.lambda_context import LambdaContext
 from emulator.moto_server import Emulator, forget_shard_iterator, latest_stream_arn, running_moto
 from emulator.provision import create_dead_letter_queue, provision
 from emulator.served_hosts import host_is_served, is_cross_site, is_loopback_only, parse_address
@@ -57,23 +58,6 @@ FUNCTION_TIMEOUT_SECONDS = 10
 
 class StartupError(Exception):
     """The server cannot start; the message says why, for the terminal."""
-
-
-@dataclass
-class FakeLambdaContext:
-    """The attributes of Lambda's context object that handlers and Powertools read."""
-
-    function_name: str
-    invoked_function_arn: str
-    memory_limit_in_mb: int = 512
-    function_version: str = "$LATEST"
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    log_group_name: str = "/aws/lambda/local"
-    log_stream_name: str = "local"
-    deadline: float = field(default_factory=lambda: time.monotonic() + FUNCTION_TIMEOUT_SECONDS)
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self.deadline - time.monotonic()) * 1000))
 
 
 class LambdaFunction:
@@ -120,10 +104,13 @@ class LambdaFunction:
     def invoke(self, event: dict[str, Any]) -> Any:
         """The handler's result after a JSON round trip (what Lambda returns to its caller)."""
         with self._lock:
-            context = FakeLambdaContext(
+            context = LambdaContext(
                 function_name=self.name,
                 invoked_function_arn=self.arn,
                 memory_limit_in_mb=self._memory_mb,
+                aws_request_id=str(uuid.uuid4()),
+                log_group_name="/aws/lambda/local",
+                log_stream_name="local",
                 deadline=time.monotonic() + self._timeout_seconds,
             )
             result = self._handler(event, context)
@@ -416,7 +403,7 @@ def serve(host: str, port: int) -> None:
             guard_table_name=os.environ["GUARD_TABLE_NAME"].strip(),
             address_secret=os.environ["CLIENT_ADDRESS_SECRET_ARN"].strip(),
         )
-        # Named as the template names it, with its memory size and timeout (FakeLambdaContext).
+        # Named as the template names it, with its memory size and timeout (LambdaContext).
         submit = LambdaFunction.load(SUBMIT_HANDLER, name="SubmitEnquiryFunction", region=emulator.region)
         notifier = _notifier(emulator, table_name)
         base_url = origins[0]

@@ -546,13 +546,8 @@ def canary_command(choice: TargetChoice) -> None:
     SES's mailbox simulator, never to staff), delete it, and print how long each step took."""
     from enquiries_cli import canary as canaries
 
-    if choice.stack_name is not None:
-        raise OperatorError(
-            "against a stack the canary runs as the stack's scheduled function, which this version of "
-            "template.yaml does not create yet; run it against the local server (--local URL)"
-        )
     target = choice.get()
-    steps = canaries.Canary(target, canaries.local_key(target)).run()
+    steps = canaries.run(target)
     with utf8_stdout() as out:
         for step in steps:
             out.write(step.line() + "\n")

@@ -359,7 +359,7 @@ class Doctor:
                             "MetricName": canary_metric.NAME,
                             "Dimensions": [
                                 {"Name": name, "Value": value}
-                                for name, value in canary_metric.DIMENSIONS.items()
+                                for name, value in canary_metric.dimensions(self._service()).items()
                             ],
                         },
                         "Period": 300,
@@ -393,6 +393,10 @@ class Doctor:
                 Status.FAIL,
                 f"the last canary ({when}) did not get through: run `{canary}` to see which step fails.",
             )
+
+    def _service(self) -> str:
+        """The metrics' service dimension: the stack's name (POWERTOOLS_SERVICE_NAME, template.yaml)."""
+        return self.stack_name or "enquiries"
 
     def _command(self, subcommand: str) -> str:
         where = f"--stack {self.stack_name}" if self.stack_name else "--local URL"

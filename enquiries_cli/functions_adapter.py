@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from enquiries import canary, canary_metric
+from enquiries import canary, canary_metric, canary_run, timestamps
 from enquiries.aws import StorageUnavailable, aws_call, plain_item
 from enquiries.client_address import keyed_hash
 from enquiries.forms import DEFAULT_FORM_ID, Form, FormError, FormField, Forms, deployment_forms
@@ -44,6 +44,7 @@ __all__ = [
     "aws_call",
     "canary",
     "canary_metric",
+    "canary_run",
     "clinic_timezone",
     "deployment_forms",
     "failed_enquiry_ids",
@@ -54,6 +55,7 @@ __all__ = [
     "notifier_event",
     "plain_item",
     "services_setting",
+    "timestamps",
 ]
 
 # intake.ReplayKey.record_id is "replay#<scope>#<digest>"; its `response` is the JSON the visitor

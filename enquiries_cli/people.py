@@ -22,6 +22,7 @@ from enquiries_cli.functions_adapter import (
     get_enquiry,
     linked_enquiry_id,
     plain_item,
+    timestamps,
 )
 from enquiries_cli.scanning import Condition, scan
 from enquiries_cli.target import Target
@@ -128,7 +129,7 @@ def described_record(record: dict[str, Any]) -> dict[str, Any]:
         "enquiry_id": linked_enquiry_id(record)
         or (str(record["enquiry_id"]) if "enquiry_id" in record else None),
         "expires_at": (
-            datetime.fromtimestamp(int(expiration), UTC).isoformat().replace("+00:00", "Z")
+            timestamps.table_time(datetime.fromtimestamp(int(expiration), UTC), "seconds")
             if isinstance(expiration, int)
             else None
         ),

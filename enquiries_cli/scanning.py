@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from enquiries_cli.functions_adapter import aws_call, canary, plain_item
+from enquiries_cli.functions_adapter import aws_call, canary, plain_item, timestamps
 
 PAGE_SIZE = 1000
 
@@ -29,7 +29,7 @@ ENQUIRY_COLUMNS = (
 
 def table_time(moment: datetime) -> str:
     """The table's time format (created_at, notified_at): ISO 8601 in UTC, milliseconds, a Z."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return timestamps.table_time(moment)
 
 
 @dataclass

@@ -78,6 +78,9 @@ MEANINGS = {
     "ACKNOWLEDGEMENT_REPLY_WITHIN": 'the acknowledgement\'s "we usually reply within ..."',
     "ACKNOWLEDGEMENT_EMERGENCY_NOTE": "the acknowledgement's sentence on emergencies",
     "ACKNOWLEDGEMENT_DAILY_CAP": "the most acknowledgements in a day (UTC), at least 1",
+    "CANARY_API_URL": (
+        "the public API's URL, which the scheduled canary posts its test enquiry to (the template sets it)"
+    ),
     "NOTIFICATION_DAILY_CAP": (
         "the most clinic emails the stream sends in a day (UTC), at least 1; later enquiries are stored, "
         "listed by `enquiries list --unnotified`, and emailed by `enquiries resend --unnotified`, which "
@@ -133,6 +136,7 @@ def render() -> str:
     _functions_on_path()
     from enquiries.settings import (
         ALWAYS_REQUIRED,
+        CANARY_REQUIRES,
         FIELDS_BY_VARIABLE,
         NOTIFIER_REQUIRES,
         SUBMISSION_REQUIRES,
@@ -141,6 +145,8 @@ def render() -> str:
 
     required_by = {name: "the submission function" for name in SUBMISSION_REQUIRES}
     required_by |= {name: "the notifier" for name in NOTIFIER_REQUIRES}
+    # The canary's own variable only: the others it needs are the submission function's too.
+    required_by |= {name: "the canary" for name in CANARY_REQUIRES if name not in required_by}
     defaults = {field.name: field.default for field in dataclasses.fields(Settings)}
     rows = []
     for variable, attribute in FIELDS_BY_VARIABLE.items():

@@ -27,6 +27,7 @@ from emulator.template_tables import load_template
 
 SUBMIT = "SubmitEnquiryFunction"
 NOTIFY = "NotifyEnquiryFunction"
+CANARY = "CanaryFunction"
 
 # The Service Authorization Reference: the IAM actions each API operation needs, per service.
 DYNAMODB_ACTIONS = (
@@ -116,13 +117,19 @@ CALLS: dict[tuple[str, str], Call] = {
             Grant(NOTIFY, ("dynamodb:UpdateItem",), GUARD_TABLE, when="AcknowledgesEnquirer"),
         ),
     ),
-    # The submit function looks up remembered answers; the notifier re-reads an enquiry.
+    # The submit function looks up remembered answers; the notifier re-reads an enquiry; the canary
+    # follows its enquiry until it is marked notified.
     ("dynamodb", "GetItem"): Call(
         DYNAMODB_ACTIONS,
         (
             Grant(SUBMIT, ("dynamodb:GetItem",), GUARD_TABLE),
             Grant(NOTIFY, ("dynamodb:GetItem",), ENQUIRIES_TABLE),
+            Grant(CANARY, ("dynamodb:GetItem",), ENQUIRIES_TABLE),
         ),
+    ),
+    # The canary deletes its own enquiry (conditional on canary = true: IAM cannot tell items apart).
+    ("dynamodb", "DeleteItem"): Call(
+        DYNAMODB_ACTIONS, (Grant(CANARY, ("dynamodb:DeleteItem",), ENQUIRIES_TABLE),)
     ),
     # The submit function remembers an answer under a second Idempotency-Key.
     ("dynamodb", "PutItem"): Call(DYNAMODB_ACTIONS, (Grant(SUBMIT, ("dynamodb:PutItem",), GUARD_TABLE),)),
@@ -145,6 +152,8 @@ CALLS: dict[tuple[str, str], Call] = {
             Grant(SUBMIT, ("secretsmanager:GetSecretValue",), ADDRESS_KEY),
             Grant(SUBMIT, ("secretsmanager:GetSecretValue",), TURNSTILE_KEY, when="HasTurnstile"),
             Grant(NOTIFY, ("secretsmanager:GetSecretValue",), ADDRESS_KEY, when="AcknowledgesEnquirer"),
+            # The canary derives its proof's key from the address-hashing key, on each run.
+            Grant(CANARY, ("secretsmanager:GetSecretValue",), ADDRESS_KEY),
         ),
     ),
     # SES v2 SendEmail with Content.Raw is authorised as ses:SendRawEmail (the AccessDenied message
@@ -499,6 +508,8 @@ def permission_problems(made: Made) -> list[str]:
 _ROLE_MODULES = (
     ("enquiries_cli", OPERATOR),
     ("enquiries.notify", NOTIFY),
+    # The canary's entry point; its path (enquiries.canary_run) is shared with the command.
+    ("enquiries.canary_function", CANARY),
     ("enquiries.api", SUBMIT),
     ("enquiries.submission", SUBMIT),
     ("enquiries.storage", SUBMIT),

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import importlib
 import importlib.machinery
+import importlib.util
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 # Where these were imported from: the function's folder or a layer, not this machine's own packages.
@@ -31,17 +33,16 @@ def _recording_source_to_code(self: Any, data: Any, path: Any, *args: Any, **kwa
     return _source_to_code(self, data, path, *args, **kwargs)
 
 
-class FakeContext:
-    function_name = "SubmitEnquiryFunction"
-    function_version = "$LATEST"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:eu-west-2:123456789012:function:SubmitEnquiryFunction"
-    aws_request_id = "6f1c2b9e-0d4a-4b8e-9a59-3f0e2f4c1a77"
-    log_group_name = "/aws/lambda/SubmitEnquiryFunction"
-    log_stream_name = "2026/11/21/[$LATEST]0123456789abcdef"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
+def lambda_context() -> Any:
+    """Lambda's context, the repository's one (emulator/lambda_context.py), loaded from its file: this
+    child runs isolated, without the repository on sys.path."""
+    path = Path(__file__).resolve().parent.parent / "emulator" / "lambda_context.py"
+    spec = importlib.util.spec_from_file_location("lambda_context", path)
+    assert spec
+    assert spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.LambdaContext(remaining_millis=30_000)
 
 
 def main() -> None:
@@ -50,9 +51,9 @@ def main() -> None:
     importlib.machinery.SourceFileLoader.source_to_code = _recording_source_to_code  # type: ignore[method-assign]
 
     submit = importlib.import_module("enquiries.api.submit")
-    submitted = submit.lambda_handler(arguments["submit_event"], FakeContext())
+    submitted = submit.lambda_handler(arguments["submit_event"], lambda_context())
     notifier = importlib.import_module("enquiries.notify.handler")
-    notified = notifier.lambda_handler(arguments["stream_event"], FakeContext())
+    notified = notifier.lambda_handler(arguments["stream_event"], lambda_context())
 
     result = {
         "submit_status": submitted["statusCode"],

@@ -14,6 +14,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from emulator.lambda_context import LambdaContext
+
 if TYPE_CHECKING:
     from enquiries.api.services import Services
     from enquiries.intake import IntakeStore
@@ -145,17 +147,9 @@ def with_json_body(name: str, body: dict[str, Any], **changes: Any) -> dict[str,
     return load_event(name, body=json.dumps(body), isBase64Encoded=False, **changes)
 
 
-@dataclass
-class FakeContext:
-    function_name: str = "SubmitEnquiryFunction"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:eu-west-2:123456789012:function:SubmitEnquiryFunction"
-    aws_request_id: str = "6f1c2b9e-0d4a-4b8e-9a59-3f0e2f4c1a77"
-    # A fresh invocation of the notifier, whose timeout (120 s) is the longer of the two functions'.
-    remaining_millis: int = 120_000
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_millis
+# Its default remaining time is a fresh invocation of the notifier, whose timeout (120 s) is the longer
+# of the two functions'.
+FakeContext = LambdaContext
 
 
 def stored_items(client: Any, table_name: str = TABLE_NAME) -> list[dict[str, Any]]:

@@ -150,15 +150,6 @@ def test_canary_never_listed_exported_counted_or_handed_out(clinic: Clinic) -> N
     assert lines(counted.stdout)[-1].split() == ["total", "1"]
 
 
-def test_canary_command_against_a_stack_says_where_it_runs(clinic: Clinic) -> None:  # noqa: F811
-    # Given a stack
-    # When the canary is asked for against it
-    result = clinic.run("canary")
-    # Then it says, in one line, that a stack's canary is its scheduled function
-    assert result.exit_code == 1
-    assert "scheduled function" in result.stderr
-
-
 # -- end to end, against the local server --------------------------------------------------------------
 
 
@@ -198,13 +189,13 @@ def test_canary_command_runs_the_whole_path_and_leaves_nothing_behind(server: Lo
 def test_canary_twice_in_the_same_second_is_two_canaries(server: LocalServerProcess) -> None:
     # Given two canaries sent at the same moment from the same address (whose same fields would make
     # the second a double submit of the first, answered with the first's, by then deleted, enquiry)
-    from enquiries_cli.canary import Canary, local_key
+    from enquiries_cli import canary as canaries
     from enquiries_cli.target import local_target
 
     target = local_target(server.url)
     moment = time.time()
     # When both run
-    runs = [Canary(target, local_key(target), wall_clock=lambda: moment).run() for _ in range(2)]
+    runs = [canaries.run(target, wall_clock=lambda: moment) for _ in range(2)]
     # Then both get through every step
     assert [[step.ok for step in steps] for steps in runs] == [[True] * 4, [True] * 4]
 

@@ -111,7 +111,7 @@ def _put_canary_result(value: float) -> None:
         MetricData=[
             {
                 "MetricName": canary_metric.NAME,
-                "Dimensions": [{"Name": k, "Value": v} for k, v in canary_metric.DIMENSIONS.items()],
+                "Dimensions": [{"Name": k, "Value": v} for k, v in canary_metric.dimensions(STACK).items()],
                 "Timestamp": datetime.now(UTC),
                 "Value": value,
             }

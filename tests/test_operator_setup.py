@@ -111,6 +111,7 @@ def test_template_outputs_what_the_command_reads_and_the_operator_policy() -> No
     assert outputs[target.ALERT_TOPIC]["Value"] == {"Ref": "AlertTopic"}
     assert outputs[target.SENDER_IDENTITY]["Value"] == {"Ref": "SenderIdentity"}
     assert outputs[target.CLINIC_ADDRESSES]["Value"] == {"Ref": "ClinicEmail"}
+    assert outputs[target.CANARY]["Value"] == {"Ref": "CanaryFunction"}
 
 
 THIS_STACK = "arn:${AWS::Partition}:cloudformation:${AWS::Region}:${AWS::AccountId}:stack/${AWS::StackName}/*"

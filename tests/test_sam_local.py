@@ -13,7 +13,13 @@ import pytest
 from support import REPO
 
 from emulator.template_tables import load_template
-from enquiries.settings import NOTIFIER_REQUIRES, SUBMISSION_REQUIRES, SettingsError, load_settings
+from enquiries.settings import (
+    CANARY_REQUIRES,
+    NOTIFIER_REQUIRES,
+    SUBMISSION_REQUIRES,
+    SettingsError,
+    load_settings,
+)
 from scripts.docs_commands import documentation
 
 SAM_PYTHON = REPO / ".sam-venv" / "bin" / "python"
@@ -22,7 +28,11 @@ ENV_JSON = re.compile(
 )
 
 
-REQUIRED = {"SubmitEnquiryFunction": SUBMISSION_REQUIRES, "NotifyEnquiryFunction": NOTIFIER_REQUIRES}
+REQUIRED = {
+    "SubmitEnquiryFunction": SUBMISSION_REQUIRES,
+    "NotifyEnquiryFunction": NOTIFIER_REQUIRES,
+    "CanaryFunction": CANARY_REQUIRES,
+}
 pytestmark = pytest.mark.skipif(
     not SAM_PYTHON.exists(), reason="no .sam-venv: make unit creates it before the tests"
 )
@@ -64,7 +74,7 @@ def test_sam_local_env_json_loads_every_function_settings(readme_environments: d
         except SettingsError as error:
             problems[function] = str(error)
 
-    # Then both functions start
+    # Then every function starts
     assert set(readme_environments) == set(REQUIRED)
     assert problems == {}
 

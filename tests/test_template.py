@@ -121,9 +121,10 @@ ALARMS = (
     "ApiClientErrorsAlarm",
     "NotificationCapAlarm",
     "QuietFormAlarm",
+    "CanaryAlarm",
 )
 # Alarms that watch for too little activity: no data is what they look for.
-BREACHING_WHEN_QUIET = ("QuietFormAlarm",)
+BREACHING_WHEN_QUIET = ("QuietFormAlarm", "CanaryAlarm")
 # Alarms that keep their state while their metric is quiet: a quiet queue may still hold messages,
 # SES publishes reputation rates irregularly, and the cap's count is 0 only when one goes out.
 KEEP_STATE_WHEN_QUIET = (
@@ -160,7 +161,7 @@ def test_submit_function_runtime_architecture_and_timeout() -> None:
     assert props["Timeout"] < HTTP_API_INTEGRATION_TIMEOUT_SECONDS
 
 
-@pytest.mark.parametrize("function", ["SubmitEnquiryFunction", "NotifyEnquiryFunction"])
+@pytest.mark.parametrize("function", ["SubmitEnquiryFunction", "NotifyEnquiryFunction", "CanaryFunction"])
 def test_function_handler_resolves_to_a_module_under_code_uri(function: str) -> None:
     # Given the function's handler (a dotted path) under the functions/ code root (CodeUri)
     # When it is mapped to a source file
@@ -998,7 +999,11 @@ def test_visitor_errors_alarm_covers_every_failure_of_the_submission_function(cf
 
 @pytest.mark.parametrize(
     ("function", "log_group"),
-    [("SubmitEnquiryFunction", "SubmitEnquiryLogGroup"), ("NotifyEnquiryFunction", "NotifyEnquiryLogGroup")],
+    [
+        ("SubmitEnquiryFunction", "SubmitEnquiryLogGroup"),
+        ("NotifyEnquiryFunction", "NotifyEnquiryLogGroup"),
+        ("CanaryFunction", "CanaryLogGroup"),
+    ],
 )
 def test_function_logs_have_a_retention(cfn: dict[str, Any], function: str, log_group: str) -> None:
     # Given the translated log groups
@@ -1088,9 +1093,11 @@ BILLED_BY_USE = {
     "AWS::SES::ConfigurationSet",  # SES bills emails and data sent, no fixed fee
     "AWS::IAM::Role",
     "AWS::IAM::ManagedPolicy",
+    "AWS::Scheduler::Schedule",  # $1 per million invocations, 14 million free a month
 }
-# The $1.00 goal, and the two alarms on a flood (the API's refusals, the clinic emails' daily cap).
-IDLE_BUDGET_DOLLARS = 1.20
+# The $1.00 goal, the two alarms on a flood (the API's refusals, the clinic emails' daily cap) and
+# the canary's alarm: the clinic decided the alarms are worth their $0.10 each.
+IDLE_BUDGET_DOLLARS = 1.30
 
 
 def _holds_by_default(template: dict[str, Any], condition: str) -> bool:
@@ -1105,6 +1112,8 @@ def _holds_by_default(template: dict[str, Any], condition: str) -> bool:
             return left == right
         if isinstance(node, dict) and "Fn::Not" in node:
             return not value(node["Fn::Not"][0])
+        if isinstance(node, dict) and "Fn::And" in node:
+            return all(value(part) for part in node["Fn::And"])
         if isinstance(node, dict) and "Condition" in node:
             return value(template["Conditions"][node["Condition"]])
         assert not isinstance(node, dict), f"price this condition by hand: {node}"
@@ -1113,7 +1122,7 @@ def _holds_by_default(template: dict[str, Any], condition: str) -> bool:
     return bool(value(template["Conditions"][condition]))
 
 
-def test_stack_costs_at_most_a_dollar_a_month_with_no_traffic() -> None:
+def test_stack_costs_its_budget_a_month_with_no_traffic() -> None:
     # Given the resources a deploy with the defaults creates
     template = load_template()
     created = [
@@ -1184,7 +1193,7 @@ def test_quiet_form_alarm_fires_after_quiet_days_without_an_enquiry_and_is_off_b
     # day with none (no data) breaches: it fires when every one of those days had none
     assert (props["Namespace"], props["MetricName"]) == ("Enquiries", "EnquiryNotified")
     assert 'add_metric(name="EnquiryNotified"' in notifier
-    assert props["Dimensions"] == [{"Name": "service", "Value": "enquiries"}]
+    assert props["Dimensions"] == [{"Name": "service", "Value": {"Ref": "AWS::StackName"}}]
     assert window == (86400, {"Ref": "QuietDays"})
     assert (props["Statistic"], props["ComparisonOperator"], props["Threshold"]) == (
         "Sum",
@@ -1428,6 +1437,10 @@ def _condition_holds(cfn: dict[str, Any], name: str, values: dict[str, str]) -> 
             return left == right
         if isinstance(node, dict) and "Fn::Not" in node:
             return not evaluate(node["Fn::Not"][0])
+        if isinstance(node, dict) and "Fn::And" in node:
+            return all(evaluate(part) for part in node["Fn::And"])
+        if isinstance(node, dict) and set(node) == {"Condition"}:
+            return evaluate(cfn["Conditions"][node["Condition"]])
         return node
 
     return bool(evaluate(cfn["Conditions"][name]))
@@ -1612,3 +1625,22 @@ def test_notification_cap_is_a_parameter_the_notifier_reads_and_alarms_on(cfn: d
     assert variables["NOTIFICATION_DAILY_CAP"] == {"Ref": "NotificationDailyCap"}
     assert (alarm["Namespace"], alarm["MetricName"]) == ("Enquiries", "NotificationCapped")
     assert "Condition" not in cfn["Resources"]["NotificationCapAlarm"]
+
+
+def test_every_alarm_on_our_metrics_watches_this_stacks_service(cfn: dict[str, Any]) -> None:
+    # Given every alarm on the functions' own metrics (Powertools' namespace, the service dimension)
+    namespace = load_template()["Globals"]["Function"]["Environment"]["Variables"][
+        "POWERTOOLS_METRICS_NAMESPACE"
+    ]
+    alarms = {
+        name: resource["Properties"]
+        for name, resource in cfn["Resources"].items()
+        if resource["Type"] == "AWS::CloudWatch::Alarm"
+        and resource["Properties"].get("Namespace") == namespace
+    }
+    assert alarms
+    # Then each watches this stack's service: the functions publish under POWERTOOLS_SERVICE_NAME, the
+    # stack's name, so an alarm on any other service would never see data (and two stacks would share)
+    for name, properties in alarms.items():
+        dimensions = {d["Name"]: d["Value"] for d in properties.get("Dimensions", [])}
+        assert dimensions.get("service") == {"Ref": "AWS::StackName"}, name

@@ -55,10 +55,11 @@ def test_warm_up_schedule_invokes_the_live_alias_well_within_14_days(cfn: dict[s
     [policy] = role["Properties"]["Policies"]
     [trust] = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
 
-    # Then, with SnapStart on only, it invokes the alias visitors reach daily (a version is made
-    # Inactive after 14 days without one), as a role that may invoke that alias and nothing else,
-    # assumed only by EventBridge Scheduler for this account
-    assert schedule["Condition"] == role["Condition"] == "SnapStartOn"
+    # Then, with SnapStart on and the canary off only (tests/test_canary_function.py), it invokes
+    # the alias visitors reach daily (a version is made Inactive after 14 days without one), as a
+    # role that may invoke that alias and nothing else, assumed only by EventBridge Scheduler for
+    # this account
+    assert schedule["Condition"] == role["Condition"] == "WarmsUpSnapStart"
     assert target["Arn"] == {"Ref": "SubmitEnquiryFunctionAliaslive"}
     assert target["RoleArn"] == {"Fn::GetAtt": ["SnapStartWarmUpRole", "Arn"]}
     assert schedule["Properties"]["ScheduleExpression"] == "rate(1 day)"

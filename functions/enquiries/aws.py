@@ -19,6 +19,8 @@ from decimal import Decimal
 from http import HTTPStatus
 from typing import Any
 
+from enquiries.errors import Unavailable
+
 # AWS error codes that mean "not now". A code belongs to one service's vocabulary, so one list serves
 # them all: no code here means anything else in another service this code calls.
 TRANSIENT_CODES = frozenset(
@@ -77,12 +79,8 @@ def classify(error: BaseException) -> AwsFailure | None:
     return None
 
 
-class StorageUnavailable(Exception):
+class StorageUnavailable(Unavailable):
     """DynamoDB is throttling, failing or unreachable; `reason` is safe to log (no enquiry content)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 def aws_call(
@@ -108,6 +106,35 @@ def aws_call(
         if failure.transient:
             raise StorageUnavailable(failure.code) from error
         raise
+
+
+@dataclass(frozen=True)
+class Cancellation:
+    """A cancelled transaction: one reason code per write, in order ("None" for a write that was not
+    the cause), and the item a failed condition saw (ReturnValuesOnConditionCheckFailure), if any.
+    https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_CancellationReason.html"""
+
+    reasons: list[str]
+    old_items: list[dict[str, Any] | None]
+
+    def failed(self, index: int) -> bool:
+        """Whether the write at `index` was cancelled by its condition."""
+        return index < len(self.reasons) and self.reasons[index] == "ConditionalCheckFailed"
+
+
+def transact_write(client: Any, **request: Any) -> Cancellation | None:
+    """TransactWriteItems through `aws_call`: None if it was written, its Cancellation if DynamoDB
+    cancelled it (TransactionCanceledException); any other failure as `aws_call` raises it."""
+    from botocore.exceptions import ClientError
+
+    try:
+        aws_call(client, "transact_write_items", **request)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+            raise
+        reasons = error.response.get("CancellationReasons", [])
+        return Cancellation([str(r.get("Code", "None")) for r in reasons], [r.get("Item") for r in reasons])
+    return None
 
 
 # --- the item codec ------------------------------------------------------------------------------

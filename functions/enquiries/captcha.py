@@ -6,17 +6,15 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from enquiries.errors import EnquiriesError, Unavailable
 
-class CaptchaFailed(Exception):
+
+class CaptchaFailed(EnquiriesError):
     """The token was missing, wrong, expired or already used: the visitor's to fix."""
 
 
-class CaptchaUnavailable(Exception):
+class CaptchaUnavailable(Unavailable):
     """The verifier could not be asked or gave no usable answer; `reason` is safe to log."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 class CaptchaVerifier(Protocol):

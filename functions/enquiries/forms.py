@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from enquiries import canary
+from enquiries.errors import EnquiriesError
 
 DEFAULT_FORM_ID = "enquiry"
 FORM_ID = re.compile(r"[a-z0-9-]{1,40}")
@@ -71,7 +72,7 @@ _ADDRESS = re.compile(
 ADDRESS_MAX = 254
 
 
-class FormError(RuntimeError):
+class FormError(EnquiriesError, RuntimeError):
     """One or more form files cannot be used; each problem names the file and the line."""
 
     def __init__(self, problems: Sequence[str]) -> None:

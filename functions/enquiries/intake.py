@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from enquiries.storage.rate_limit import RateWindow
+from enquiries.errors import EnquiriesError
+from enquiries.rate_window import RateWindow
 
 # An answer as it can be given again: the caller renders it, the store keeps it and hands it back.
 # It holds the id of the enquiry it answered under "enquiry_id" (None for a refusal), and under
@@ -37,7 +38,7 @@ class ReplayKey:
         return f"replay#{self.scope}#{self.digest}"
 
 
-class Replayed(Exception):
+class Replayed(EnquiriesError):
     """A repeat: here is the answer the first request got."""
 
     def __init__(self, key: ReplayKey, response: Replayable) -> None:
@@ -46,19 +47,19 @@ class Replayed(Exception):
         self.response = response
 
 
-class IdempotencyKeyReused(Exception):
+class IdempotencyKeyReused(EnquiriesError):
     """The Idempotency-Key answered an earlier request with other fields: this one is refused (422),
     never answered with that request's answer (the IETF Idempotency-Key draft, "Error Scenarios":
     https://datatracker.ietf.org/doc/draft-ietf-httpapi-idempotency-key-header/)."""
 
 
-class RateLimited(Exception):
+class RateLimited(EnquiriesError):
     def __init__(self, retry_after: int) -> None:
         super().__init__(f"rate limited for {retry_after} s")
         self.retry_after = retry_after
 
 
-class IdAlreadyUsed(Exception):
+class IdAlreadyUsed(EnquiriesError):
     """An enquiry with this id exists already: the conditional write refused to overwrite it."""
 
 

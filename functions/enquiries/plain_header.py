@@ -1,6 +1,6 @@
 """Names and addresses so plain that they always survive as email headers, without the round trip.
 
-`enquiries.notify.headers` proves each header from visitor input by building it, serialising it and
+`enquiries.header_checks` proves each header from visitor input by building it, serialising it and
 parsing it back: about 1 ms a request, and the email package's import (about 15 ms) on a cold start.
 Most names and addresses need none of that: made only of the characters below, a value holds no "="
 or "?" (so no RFC 2047 encoded word), no quote, comment, group or address syntax, and no control or

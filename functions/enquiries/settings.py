@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from enquiries.errors import EnquiriesError
 from enquiries.origins import serialise_origin
 
 DEFAULT_SERVICES = (
@@ -38,8 +39,13 @@ _WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+(?:_[0-9]+)*(?:\.0+)?")
 _REGION = re.compile(r"[A-Z]{2}")
 
 
-class SettingsError(RuntimeError):
+class SettingsError(EnquiriesError, RuntimeError):
     """A setting is missing or malformed; the message names the environment variable."""
+
+
+def configuration_error(problems: Sequence[str]) -> SettingsError:
+    """The one error for a configuration's problems, every one named."""
+    return SettingsError("Configuration error: " + "; ".join(problems))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -85,6 +91,8 @@ class Settings:
     # The most clinic emails the notifier sends in a UTC day (notify/notification_cap.py); beyond it,
     # enquiries are stored and listed as unnotified, and an alarm tells the operator.
     notification_daily_cap: int = 200
+    # The public API's URL, which the scheduled canary posts to (enquiries/canary_function.py).
+    canary_api_url: str | None = None
 
 
 # Readers: each takes a variable's trimmed, non-blank text and returns the field's value, or raises
@@ -193,6 +201,7 @@ _VARIABLES: tuple[tuple[str, str, Callable[[str], object]], ...] = (
     ("ACKNOWLEDGEMENT_EMERGENCY_NOTE", "acknowledgement_emergency_note", _text),
     ("ACKNOWLEDGEMENT_DAILY_CAP", "acknowledgement_daily_cap", _whole_number(1)),
     ("NOTIFICATION_DAILY_CAP", "notification_daily_cap", _whole_number(1)),
+    ("CANARY_API_URL", "canary_api_url", _absolute_url),
 )
 # The variables this module reads, each with the Settings field it sets.
 FIELDS_BY_VARIABLE: Mapping[str, str] = MappingProxyType(
@@ -203,12 +212,52 @@ ALWAYS_REQUIRED = ("TABLE_NAME",)
 # Required by one function only: each entry point passes its own to `load_settings(required=...)`.
 SUBMISSION_REQUIRES = ("GUARD_TABLE_NAME", "CLIENT_ADDRESS_SECRET_ARN")
 NOTIFIER_REQUIRES = ("CLINIC_EMAIL", "SENDER_EMAIL")
+CANARY_REQUIRES = ("CANARY_API_URL", "ALLOWED_ORIGINS", "CLIENT_ADDRESS_SECRET_ARN")
+
+CLINIC_NAME_REQUIRED = (
+    "CLINIC_NAME is required when ACKNOWLEDGE_ENQUIRER is true"
+    " (the acknowledgement's subject names the clinic)"
+)
+# A rule across settings, or one a function adds: the problems it finds, each naming its variables.
+Rule = Callable[["Settings"], Iterable[str]]
 
 
-def load_settings(environ: Mapping[str, str] | None = None, required: tuple[str, ...] = ()) -> Settings:
+def _one_turnstile_secret(settings: Settings) -> Iterable[str]:
+    if settings.turnstile_secret and settings.turnstile_secret_arn:
+        # Which one to use would be a guess; a stale plain secret left beside the ARN is likely.
+        yield "TURNSTILE_SECRET and TURNSTILE_SECRET_ARN are both set: set only one"
+
+
+def acknowledgement_needs(settings: Settings) -> Iterable[str]:
+    """The notifier's rule: what ACKNOWLEDGE_ENQUIRER needs besides the notifier's own settings."""
+    if not settings.acknowledge_enquirer:
+        return
+    missing = [
+        name
+        for name, value in (
+            ("GUARD_TABLE_NAME", settings.guard_table_name),
+            ("CLIENT_ADDRESS_SECRET_ARN", settings.client_address_secret_arn),
+        )
+        if not value
+    ]
+    if missing:
+        yield f"{' and '.join(missing)} required when ACKNOWLEDGE_ENQUIRER is true"
+    if not settings.clinic_name:
+        yield CLINIC_NAME_REQUIRED
+
+
+# Every function's rules; a function adds its own (the notifier: notify/configuration.py).
+RULES: tuple[Rule, ...] = (_one_turnstile_secret,)
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, required: tuple[str, ...] = (), rules: Sequence[Rule] = ()
+) -> Settings:
     """Read the settings from `environ` (default: os.environ), or raise SettingsError naming the variables.
 
-    `required` names variables that are optional in general but that this function cannot do without.
+    `required` names variables that are optional in general but that this function cannot do without;
+    `rules` are its own checks, run with RULES on the values that could be read (the defaults for the
+    rest), so that one error names every problem.
     """
     source = os.environ if environ is None else environ
     # A blank variable (a CloudFormation parameter left empty) means unset: its default, or "required".
@@ -225,9 +274,10 @@ def load_settings(environ: Mapping[str, str] | None = None, required: tuple[str,
                 values[attribute] = read(given[name])
             except ValueError as reason:
                 problems.append(f"{name} is invalid: {reason}")
-    if values.get("turnstile_secret") and values.get("turnstile_secret_arn"):
-        # Which one to use would be a guess; a stale plain secret left beside the ARN is likely.
-        problems.append("TURNSTILE_SECRET and TURNSTILE_SECRET_ARN are both set: set only one")
+    # TABLE_NAME, the one setting without a default, is reported above when missing.
+    readable = Settings(**{"table_name": "", **values})
+    for rule in (*RULES, *rules):
+        problems.extend(rule(readable))
     if problems:
-        raise SettingsError("Configuration error: " + "; ".join(problems))
+        raise configuration_error(problems)
     return Settings(**values)

@@ -109,13 +109,10 @@ def _validate_a_sample(settings: Settings) -> None:
     """Every field validator once, on made-up values (nothing is stored or logged)."""
     import phonenumbers
 
-    from enquiries.validation import FieldRules, InvalidEnquiry, validate_enquiry
+    from enquiries.field_rules import field_rules
+    from enquiries.validation import InvalidEnquiry, validate_enquiry
 
-    rules = FieldRules(
-        services=settings.services,
-        require_consent=settings.require_consent,
-        default_phone_region=settings.default_phone_region,
-    )
+    rules = field_rules(settings)
     sample = {
         "name": "Snapshot",
         "email": "snapshot@example.com",

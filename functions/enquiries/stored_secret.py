@@ -17,6 +17,7 @@ from typing import Any
 
 from enquiries.aws import AwsFailure, classify
 from enquiries.aws_clients import AWS_CALL_SECONDS, secretsmanager_client
+from enquiries.errors import Unavailable
 from enquiries.log import logger
 from enquiries.request_budget import require
 
@@ -44,13 +45,9 @@ _PASSING = "often passing (throttling, Secrets Manager or the network failing): 
 _OTHER = "not one of the errors above: check the function's role, Region and configuration; tried again"
 
 
-class SecretUnavailable(Exception):
+class SecretUnavailable(Unavailable):
     """A secret could not be read, whatever the reason (a 503 for the visitor, never a storage
     failure); `reason` (the setting and AWS's error code) is safe to log."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 class StoredSecret:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
 from enquiries.captcha import CaptchaFailed, CaptchaUnavailable
+from enquiries.errors import EnquiriesError
 from enquiries.request_budget import require
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ class SiteverifyAnswer:
     error_codes: tuple[str, ...] = ()
 
 
-class MalformedAnswer(ValueError):
+class MalformedAnswer(EnquiriesError, ValueError):
     """The verifier's answer is not one siteverify documents."""
 
 

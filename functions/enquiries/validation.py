@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from enquiries import form_messages
+from enquiries.errors import EnquiriesError
 from enquiries.field_messages import EMAIL_MAX, MESSAGE_MAX, MESSAGES, NAME_MAX
 from enquiries.forms import DEFAULT_FORM_ID, Form, FormField, deployment_forms
 from enquiries.plain_header import is_plain_address, is_plain_name
@@ -41,7 +42,7 @@ class FieldRules:
 Validator = Callable[[Any, "FieldRules"], Any]
 
 
-class InvalidEnquiry(Exception):
+class InvalidEnquiry(EnquiriesError):
     """One or more fields failed: `fields` maps each failing field to what to fix, in plain words."""
 
     def __init__(self, fields: dict[str, str]) -> None:
@@ -122,7 +123,7 @@ def _name(value: Any, rules: FieldRules) -> str:
     if is_plain_name(text):  # survives as a header without the round trip (enquiries/plain_header.py)
         return text
     # Imported here, with the email package: only a name that is not plain needs it.
-    from enquiries.notify.headers import UnsafeHeader, check_name
+    from enquiries.header_checks import UnsafeHeader, check_name
 
     try:
         check_name(text)  # as the notification's Subject and Reply-To display name
@@ -146,7 +147,7 @@ def _email(value: Any, rules: FieldRules) -> str:
         raise _Refused("email_long")
     if is_plain_address(valid.normalized):  # as is_plain_name above
         return valid.normalized
-    from enquiries.notify.headers import UnsafeHeader, check_email
+    from enquiries.header_checks import UnsafeHeader, check_email
 
     try:
         check_email(valid.normalized)  # as the notification's Reply-To

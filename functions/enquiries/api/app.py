@@ -27,6 +27,7 @@ from enquiries.api.responses import (
     to_replayable,
 )
 from enquiries.api.services import Services
+from enquiries.field_rules import field_rules
 from enquiries.forms import Form, Forms, deployment_forms
 from enquiries.ids import new_enquiry_id
 from enquiries.intake import IntakeStore, Replayable
@@ -34,7 +35,6 @@ from enquiries.log import logger
 from enquiries.settings import FIELDS_BY_VARIABLE, Settings
 from enquiries.submission import Answer, Submission, SubmissionService, utc_now
 from enquiries.text_classes import is_control_format_or_separator
-from enquiries.validation import FieldRules
 
 ENQUIRIES_PATH = "/enquiries"
 # A preflight allows POST (the only route) with these request headers, as the contract and the
@@ -162,12 +162,7 @@ class SubmissionApi:
         self.hasher = services.hasher
         self.service = SubmissionService(
             store=services.store,
-            rules=FieldRules(
-                services=settings.services,
-                require_consent=settings.require_consent,
-                default_phone_region=settings.default_phone_region,
-                captcha_required=services.verifier is not None,
-            ),
+            rules=field_rules(settings, captcha_required=services.verifier is not None),
             hasher=services.hasher,
             verifier=services.verifier,
             rate_limit_per_hour=settings.rate_limit_per_hour,

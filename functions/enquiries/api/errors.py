@@ -6,11 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from http import HTTPStatus
 
-from enquiries.aws import StorageUnavailable
-from enquiries.captcha import CaptchaFailed, CaptchaUnavailable
+from enquiries.captcha import CaptchaFailed
+from enquiries.errors import EnquiriesError, Unavailable
 from enquiries.field_messages import MESSAGES as FIELD_MESSAGES
 from enquiries.intake import IdempotencyKeyReused, RateLimited
-from enquiries.stored_secret import SecretUnavailable
 from enquiries.validation import InvalidEnquiry
 
 # Seconds a visitor (or the form script) should wait before resending after a 503.
@@ -40,7 +39,7 @@ MESSAGES = {
 
 
 @dataclass
-class ApiError(Exception):
+class ApiError(EnquiriesError):
     """A response the contract defines for a failure. Raised anywhere below the router; rendered once."""
 
     status: int
@@ -98,7 +97,7 @@ def contract_error(error: Exception) -> ApiError | None:  # noqa: PLR0911 - one 
             message=rate_limited_message(error.retry_after),
             reason="rate_limit",
         )
-    if isinstance(error, StorageUnavailable | SecretUnavailable | CaptchaUnavailable):
+    if isinstance(error, Unavailable):
         # Throttled, down or timing out, or a secret the deployment cannot read (logged once, by
         # name): "try again soon", with Retry-After, never a 500.
         return ApiError(503, "unavailable", reason=error.reason)

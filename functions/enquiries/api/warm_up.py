@@ -3,9 +3,10 @@
 With SnapStart, Lambda makes a function version Inactive when it "hasn't been invoked for 14 days", and
 invoking it then fails with SnapStartNotReadyException until it is Active again
 (https://docs.aws.amazon.com/lambda/latest/dg/snapstart-troubleshooting.html): a quiet clinic's next
-visitor would get API Gateway's bare 5xx. template.yaml's SnapStartWarmUpSchedule (SnapStart on only)
-sends this event daily. The handler answers it at once, storing and reading nothing. No HTTP API event
-equals it: those always carry a version, a route key and a request context.
+visitor would get API Gateway's bare 5xx. template.yaml's SnapStartWarmUpSchedule (SnapStart on and the
+canary off: the canary's request through the API invokes `live` too) sends this event daily. The
+handler answers it at once, storing and reading nothing. No HTTP API event equals it: those always
+carry a version, a route key and a request context.
 
 tests/test_warm_up.py checks that events/warm-up.json and the schedule's Input are this event.
 """

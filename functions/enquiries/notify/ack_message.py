@@ -21,7 +21,7 @@ from html import escape
 from enquiries.notify.headers import UnsafeHeader, fixed_subject, one_line
 from enquiries.notify.html_page import email_page
 from enquiries.notify.mail_settings import MailSettings
-from enquiries.settings import Settings, SettingsError
+from enquiries.settings import CLINIC_NAME_REQUIRED, Settings, configuration_error
 
 
 @dataclass(frozen=True)
@@ -54,20 +54,37 @@ def _tel_uri(phone: str, region: str) -> str | None:
     return "tel:" + str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
 
 
+def _subject(clinic_name: str) -> str | None:
+    """The acknowledgement's Subject, or None if the name cannot be put in one as written."""
+    try:
+        return fixed_subject(f"Your enquiry to {clinic_name} has been received")
+    except UnsafeHeader:
+        return None
+
+
+def _unsafe_name(clinic_name: str) -> str:
+    return (
+        f"CLINIC_NAME is invalid: {clinic_name!r} cannot be put in a"
+        " Subject as written (control or invisible formatting characters)"
+    )
+
+
+def problems(settings: Settings) -> list[str]:
+    """The notifier's rule for load_settings: with ACKNOWLEDGE_ENQUIRER, a CLINIC_NAME a Subject can
+    hold (a missing one is settings.py's rule)."""
+    name = settings.clinic_name
+    if not settings.acknowledge_enquirer or not name or _subject(name) is not None:
+        return []
+    return [_unsafe_name(name)]
+
+
 def acknowledgement_mail(settings: Settings, mail: MailSettings) -> AcknowledgementMail:
     """The acknowledgement's fixed parts from the settings; SettingsError names the variable at fault."""
     if not settings.clinic_name:
-        raise SettingsError(
-            "Configuration error: CLINIC_NAME is required when ACKNOWLEDGE_ENQUIRER is true"
-            " (the acknowledgement's subject names the clinic)"
-        )
-    try:
-        subject = fixed_subject(f"Your enquiry to {settings.clinic_name} has been received")
-    except UnsafeHeader:
-        raise SettingsError(
-            f"Configuration error: CLINIC_NAME is invalid: {settings.clinic_name!r} cannot be put in a"
-            " Subject as written (control or invisible formatting characters)"
-        ) from None
+        raise configuration_error([CLINIC_NAME_REQUIRED])
+    subject = _subject(settings.clinic_name)
+    if subject is None:
+        raise configuration_error([_unsafe_name(settings.clinic_name)])
     phone = one_line(settings.clinic_phone) if settings.clinic_phone else None
     return AcknowledgementMail(
         sender=mail.sender,

@@ -21,12 +21,12 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
-from enquiries.aws import StorageUnavailable, aws_call
+from enquiries.aws import StorageUnavailable, aws_call, transact_write
 from enquiries.aws_clients import dynamodb_client
+from enquiries.errors import EnquiriesError
 from enquiries.notify import day_count
 
 ADDRESS_WINDOW_SECONDS = 24 * 3600
-_CONDITION_FAILED = "ConditionalCheckFailed"
 
 
 class Reservation(StrEnum):
@@ -38,7 +38,7 @@ class Reservation(StrEnum):
     DAILY_CAP = "daily_cap"
 
 
-class AlreadyDecided(Exception):
+class AlreadyDecided(EnquiriesError):
     """The enquiry has an acknowledgement outcome already (or is gone)."""
 
 
@@ -72,8 +72,6 @@ class DynamoAcknowledgementStore:
     def reserve(self, enquiry_id: str, address_key: str, now: float) -> Reservation:
         """Claim the address and a place under the day's cap for `enquiry_id`, or say why not;
         StorageUnavailable when DynamoDB cannot answer (nothing is written then)."""
-        from botocore.exceptions import ClientError
-
         second = int(now)
         claim_address = {
             "TableName": self.guard_table_name,
@@ -90,25 +88,18 @@ class DynamoAcknowledgementStore:
         count_today = day_count.count_one(
             self.guard_table_name, DAY_PREFIX, "acknowledgements", self.daily_cap, now
         )
-        try:
-            aws_call(
-                self._client_factory(),
-                "transact_write_items",
-                TransactItems=[{"Update": claim_address}, {"Update": count_today}],
-            )
+        cancelled = transact_write(
+            self._client_factory(), TransactItems=[{"Update": claim_address}, {"Update": count_today}]
+        )
+        if cancelled is None:
             return Reservation.RESERVED
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-                raise
-            cancelled = error.response.get("CancellationReasons", [])
-        reasons = [str(reason.get("Code", "None")) for reason in cancelled]
-        if reasons[:1] == [_CONDITION_FAILED]:
-            holder = (cancelled[0].get("Item") or {}).get("enquiry_id", {}).get("S")
+        if cancelled.failed(0):
+            holder = (cancelled.old_items[0] or {}).get("enquiry_id", {}).get("S")
             return Reservation.INTERRUPTED if holder == enquiry_id else Reservation.ADDRESS_LIMIT
-        if reasons[1:2] == [_CONDITION_FAILED]:
+        if cancelled.failed(1):
             return Reservation.DAILY_CAP
         # Throttling, a conflict with a concurrent transaction on the day's count: nothing written.
-        raise StorageUnavailable("transaction_cancelled:" + ",".join(reasons))
+        raise StorageUnavailable("transaction_cancelled:" + ",".join(cancelled.reasons))
 
     def record(
         self, enquiry_id: str, outcome: str, at: str | None = None, ses_message_id: str | None = None

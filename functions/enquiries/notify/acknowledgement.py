@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -48,8 +47,9 @@ from enquiries.notify.delivery import DYNAMODB_CALL_MAX_SECONDS, Mailer
 from enquiries.notify.headers import UnsafeHeader
 from enquiries.notify.mail_settings import MailSettings
 from enquiries.notify.mailer import SES_CALL_MAX_SECONDS, SendFailed
-from enquiries.settings import Settings, SettingsError
+from enquiries.settings import Settings, acknowledgement_needs, configuration_error
 from enquiries.stored_secret import SecretUnavailable
+from enquiries.timestamps import epoch_table_time, parse_table_time
 
 # The address-hashing key (once per container; a Secrets Manager call has the DynamoDB clients'
 # timeouts), the reservation, the send and the outcome: each bounded by its client's timeouts.
@@ -124,16 +124,12 @@ def normalised_address(address: str) -> str:
     return mailbox_key(address)
 
 
-def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def _skipped(item: Mapping[str, Any], now: float) -> Result | None:
     """Why `item` gets no acknowledgement now, before anything is asked of AWS; None if it may."""
     if item.get("acknowledgement"):
         return Result.DECIDED
     try:
-        created = datetime.fromisoformat(str(item["created_at"]).replace("Z", "+00:00"))
+        created = parse_table_time(str(item["created_at"]))
     except (KeyError, ValueError):
         return Result.STALE
     return Result.STALE if now - created.timestamp() > MAX_AGE_SECONDS else None
@@ -215,7 +211,9 @@ class Acknowledger:
         except SendFailed as failed:
             self._log_not_sent(enquiry_id, failed.reason, permanent=failed.permanent)
             return self._record(enquiry_id, Result.REFUSED if failed.permanent else Result.FAILED)
-        return self._record(enquiry_id, Result.SENT, at=_iso(self._clock()), ses_message_id=message_id)
+        return self._record(
+            enquiry_id, Result.SENT, at=epoch_table_time(self._clock()), ses_message_id=message_id
+        )
 
     def _record(
         self, enquiry_id: str, result: Result, at: str | None = None, ses_message_id: str | None = None
@@ -251,18 +249,9 @@ def acknowledger_for(
     SettingsError names a setting it needs that is missing or malformed."""
     if not settings.acknowledge_enquirer:
         return None
-    missing = [
-        name
-        for name, value in (
-            ("GUARD_TABLE_NAME", settings.guard_table_name),
-            ("CLIENT_ADDRESS_SECRET_ARN", settings.client_address_secret_arn),
-        )
-        if not value
-    ]
-    if missing or settings.guard_table_name is None or settings.client_address_secret_arn is None:
-        raise SettingsError(
-            f"Configuration error: {' and '.join(missing)} required when ACKNOWLEDGE_ENQUIRER is true"
-        )
+    found = list(acknowledgement_needs(settings))
+    if found or settings.guard_table_name is None or settings.client_address_secret_arn is None:
+        raise configuration_error(found)
     from enquiries.client_address import AddressHasher
     from enquiries.notify.ack_store import DynamoAcknowledgementStore
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from enquiries.errors import EnquiriesError
 from enquiries.log import logger
 from enquiries.notify.delivery import DYNAMODB_CALL_MAX_SECONDS, MARK_BUDGET_SECONDS
 from enquiries.notify.mailer import SES_CALL_MAX_SECONDS
@@ -24,7 +25,7 @@ RESPONSE_MARGIN_SECONDS = 1
 RECORD_START_MIN_MILLIS = (RECORD_MAX_SECONDS + RESPONSE_MARGIN_SECONDS) * 1000
 
 
-class NotEnoughTime(Exception):
+class NotEnoughTime(EnquiriesError):
     """The invocation has too little time left to handle this record at worst; a later one will."""
 
 

@@ -27,13 +27,22 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from enquiries.aws import StorageUnavailable
+from enquiries.aws_clients import (
+    CONNECT_TIMEOUT_SECONDS,
+    MAX_ATTEMPTS,
+    READ_TIMEOUT_SECONDS,
+    RETRY_BACKOFF_SECONDS,
+)
 from enquiries.log import logger
 from enquiries.notify.ledger import AlreadyNotified, ClaimRefused, NotificationLedger
 from enquiries.notify.notification_cap import NotificationCap
+from enquiries.timestamps import table_time
 
 # One DynamoDB call gives up after at most 7 s: the clients of `enquiries.aws_clients` make 2 attempts
-# of (1 s to connect + 2 s to read), with at most 1 s of backoff between them.
-DYNAMODB_CALL_MAX_SECONDS = 7
+# of (1 s to connect + 2 s to read), with at most 1 s of backoff between them (as mailer.py counts SES's).
+DYNAMODB_CALL_MAX_SECONDS = (
+    MAX_ATTEMPTS * (CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS) + RETRY_BACKOFF_SECONDS
+)
 # Pauses between tries to mark an item notified after its email was sent; a try is made only if it
 # would end within MARK_BUDGET_SECONDS of the first, so marking takes at most that long.
 MARK_RETRY_PAUSES = (0.2, 0.4, 0.8)
@@ -128,7 +137,7 @@ def deliver(  # noqa: PLR0913 - the keyword-only ones are the operator's and the
     except Exception:
         _release(ledger, enquiry_id, claim)
         raise
-    notified_at = clock().astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    notified_at = table_time(clock())
     try:
         _mark_notified(ledger, enquiry_id, notified_at, message_id, claim)
     except AlreadyNotified:

@@ -38,6 +38,7 @@ from enquiries.log import logger, metrics_names, with_invocation_keys
 from enquiries.notify.acknowledgement import Acknowledger, RetargetableMailer, acknowledger_for
 from enquiries.notify.budget import RecordBudget
 from enquiries.notify.canary_mail import compose_for, is_canary
+from enquiries.notify.configuration import RULES
 from enquiries.notify.delivery import RESEND_AGAIN, RESEND_KEY, RESEND_REASONS_KEY, Outcome, deliver
 from enquiries.notify.ledger import DynamoNotificationLedger, NotificationLedger
 from enquiries.notify.mail_settings import MailSettings, mail_settings
@@ -78,7 +79,7 @@ def init(
     parts made for them: the mailer for the mail settings, the ledger for the table, the metrics, and
     the acknowledger (on `clock`) if the settings ask for one."""
     if settings is None:
-        settings = load_settings(required=REQUIRED_SETTINGS)
+        settings = load_settings(required=REQUIRED_SETTINGS, rules=RULES)
     mail = mail_settings(settings)
     # The forms' files, read and checked now: a bad one stops the init, never an email (forms.py).
     deployment_forms().check_routes(settings.services)

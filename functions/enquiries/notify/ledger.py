@@ -15,17 +15,18 @@ from typing import Any, Protocol
 
 from enquiries.aws import aws_call, plain_item
 from enquiries.aws_clients import dynamodb_client
+from enquiries.errors import EnquiriesError
 
 # Longer than a delivery holds its claim at worst, from the claim to the mark: the send (9 s) and
 # the mark (8 s) of `delivery` (RECORD_MAX_SECONDS covers them), with room to spare.
 CLAIM_SECONDS = 60
 
 
-class AlreadyNotified(Exception):
+class AlreadyNotified(EnquiriesError):
     """The item was marked notified already (by an earlier delivery of the same record)."""
 
 
-class ClaimRefused(Exception):
+class ClaimRefused(EnquiriesError):
     """Another delivery holds the enquiry's claim, or it was notified (or deleted) since it was read."""
 
 

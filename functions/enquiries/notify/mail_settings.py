@@ -8,7 +8,7 @@ from email.utils import getaddresses, parseaddr
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from enquiries.notify.headers import UnsafeHeader, ascii_domain
-from enquiries.settings import Settings, SettingsError
+from enquiries.settings import Settings, configuration_error
 
 
 @dataclass(frozen=True)
@@ -28,10 +28,11 @@ class MailSettings:
     acknowledgement_configuration_set: str | None
 
 
-def _address(text: str, variable: str) -> Address:
+def _address(text: str, variable: str, problems: list[str]) -> Address | None:
     """An address as SES takes it: an ASCII local part (SES has no SMTPUTF8) and the domain in its
     ASCII (punycode) form, which the email package would otherwise write as an encoded word. The
-    display name may be any text: the message encodes it as RFC 2047 encoded words."""
+    display name may be any text: the message encodes it as RFC 2047 encoded words. None, with the
+    problem added, for one SES would not accept."""
     from email_validator import EmailNotValidError, validate_email
 
     display_name, addr_spec = parseaddr(text)
@@ -40,12 +41,11 @@ def _address(text: str, variable: str) -> Address:
         local, _, domain = valid.normalized.rpartition("@")
         return Address(display_name=display_name, username=local, domain=ascii_domain(domain))
     except (EmailNotValidError, UnsafeHeader):
-        raise SettingsError(
-            f"Configuration error: {variable} is invalid: {text!r} is not an email address SES accepts"
-        ) from None
+        problems.append(f"{variable} is invalid: {text!r} is not an email address SES accepts")
+        return None
 
 
-def _check_sender_identity(sender: Address, identity: str) -> None:
+def _sender_identity_problem(sender: Address, identity: str) -> str | None:
     """Refuse a sender the notifier's role may not send From. The role's condition is IAM's
     `StringLike` on ses:FromAddress, which is case-sensitive
     (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html):
@@ -54,37 +54,61 @@ def _check_sender_identity(sender: Address, identity: str) -> None:
     case, so only the local part of an address identity must be spelled as in SENDER_EMAIL (a local
     part may be case-sensitive, RFC 5321 section 2.4, so it is never changed)."""
     address = f"{sender.username}@{sender.domain}"
-    if identity not in (address, sender.domain):
-        raise SettingsError(
-            f"Configuration error: SENDER_EMAIL's address {address!r} is not under SENDER_IDENTITY"
-            f" {identity!r}: the notifier may send only from an address at that domain, or from that"
-            " address exactly, letter case included (write the identity's domain in lower case)"
-        )
+    if identity in (address, sender.domain):
+        return None
+    return (
+        f"SENDER_EMAIL's address {address!r} is not under SENDER_IDENTITY"
+        f" {identity!r}: the notifier may send only from an address at that domain, or from that"
+        " address exactly, letter case included (write the identity's domain in lower case)"
+    )
 
 
-def mail_settings(settings: Settings) -> MailSettings:
-    """The notifier's view of the settings; SettingsError names the variable at fault."""
+def _read(settings: Settings, problems: list[str]) -> MailSettings | None:
+    """The notifier's view of the settings, or None with every problem found added to `problems`."""
     if not settings.sender_email or not settings.clinic_email:
-        raise SettingsError("Configuration error: CLINIC_EMAIL and SENDER_EMAIL are required by the notifier")
-    recipients = tuple(
-        _address(formatted, "CLINIC_EMAIL")
+        problems.append("CLINIC_EMAIL and SENDER_EMAIL are required by the notifier")
+        return None
+    recipients = [
+        _address(formatted, "CLINIC_EMAIL", problems)
         for formatted in (
             f"{name} <{addr}>" if name else addr for name, addr in getaddresses(settings.clinic_email)
         )
-    )
+    ]
+    timezone = None
     try:
         timezone = ZoneInfo(settings.timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        raise SettingsError(
-            f"Configuration error: TIMEZONE is invalid: {settings.timezone!r} is not a time zone"
-        ) from None
-    sender = _address(settings.sender_email, "SENDER_EMAIL")
-    if settings.sender_identity:
-        _check_sender_identity(sender, settings.sender_identity)
+        problems.append(f"TIMEZONE is invalid: {settings.timezone!r} is not a time zone")
+    sender = _address(settings.sender_email, "SENDER_EMAIL", problems)
+    if sender is not None and settings.sender_identity:
+        problem = _sender_identity_problem(sender, settings.sender_identity)
+        if problem:
+            problems.append(problem)
+    if sender is None or timezone is None or None in recipients:
+        return None
     return MailSettings(
         sender=sender,
-        recipients=recipients,
+        recipients=tuple(address for address in recipients if address is not None),
         timezone=timezone,
         configuration_set=settings.notification_ses_configuration_set or settings.ses_configuration_set,
         acknowledgement_configuration_set=settings.ses_configuration_set,
     )
+
+
+def problems(settings: Settings) -> list[str]:
+    """The notifier's rule for load_settings: what is wrong with its addresses and time zone (a missing
+    address is named by load_settings' `required`)."""
+    found: list[str] = []
+    if not settings.sender_email or not settings.clinic_email:
+        return found
+    _read(settings, found)
+    return found
+
+
+def mail_settings(settings: Settings) -> MailSettings:
+    """The notifier's view of the settings; SettingsError names every variable at fault."""
+    found: list[str] = []
+    mail = _read(settings, found)
+    if mail is None or found:
+        raise configuration_error(found)
+    return mail

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -10,10 +9,12 @@ from email.policy import SMTP
 from typing import Any
 
 from enquiries.aws import classify
+from enquiries.aws_clients import RETRY_BACKOFF_SECONDS, aws_session, lazy_client
+from enquiries.errors import EnquiriesError
 from enquiries.notify.headers import ascii_domain
 
 
-class SendFailed(Exception):
+class SendFailed(EnquiriesError):
     """SES did not accept the message. `reason` (an SES error code) is safe to log. A transient
     failure (`enquiries.aws.classify`: throttling, SES or the network failing) is likely to pass
     when the stream retries the record; a permanent one (a rejected message, an unverified
@@ -32,14 +33,14 @@ class SendFailed(Exception):
 SES_CONNECT_TIMEOUT_SECONDS = 1
 SES_READ_TIMEOUT_SECONDS = 3
 SES_ATTEMPTS = 2
-SES_CALL_MAX_SECONDS = SES_ATTEMPTS * (SES_CONNECT_TIMEOUT_SECONDS + SES_READ_TIMEOUT_SECONDS) + 1
+SES_CALL_MAX_SECONDS = (
+    SES_ATTEMPTS * (SES_CONNECT_TIMEOUT_SECONDS + SES_READ_TIMEOUT_SECONDS) + RETRY_BACKOFF_SECONDS
+)
 
 
-@functools.cache
+@lazy_client
 def sesv2_client() -> Any:
     from botocore.config import Config
-
-    from enquiries.aws_clients import aws_session
 
     config = Config(
         connect_timeout=SES_CONNECT_TIMEOUT_SECONDS,

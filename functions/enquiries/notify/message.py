@@ -29,6 +29,7 @@ from enquiries.notify import headers
 from enquiries.notify.headers import UnsafeHeader, one_line
 from enquiries.notify.html_page import email_page
 from enquiries.notify.mail_settings import MailSettings
+from enquiries.timestamps import parse_table_time
 
 # A label longer than this goes on its own line, its value under it, so the columns stay put.
 LABEL_COLUMN_MAX = 24
@@ -111,7 +112,7 @@ def local_time(table_time: str, zone: tzinfo, *, short: bool = False) -> str:
     """A time as the table stores it (ISO 8601, UTC) in `zone`, as staff read it: "Saturday 21 November
     2026, 10:15 GMT", or `short` for a listing, "Sat 21 Nov 2026 10:15 GMT". The email and the
     operator's command both show times this way."""
-    moment = datetime.fromisoformat(table_time.replace("Z", "+00:00")).astimezone(zone)
+    moment = parse_table_time(table_time).astimezone(zone)
     if short:
         return f"{moment:%a} {moment.day:>2} {moment:%b %Y %H:%M} {moment.tzname()}"
     return f"{moment:%A} {moment.day} {moment:%B %Y, %H:%M} {moment.tzname()}"

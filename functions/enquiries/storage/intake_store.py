@@ -30,10 +30,16 @@ import itertools
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from enquiries.aws import StorageUnavailable, attribute_map, aws_call, is_transient_code
+from enquiries.aws import (
+    Cancellation,
+    StorageUnavailable,
+    attribute_map,
+    aws_call,
+    is_transient_code,
+    transact_write,
+)
 from enquiries.aws_clients import dynamodb_client
 from enquiries.intake import IdAlreadyUsed, RateLimited, Replayable, Replayed, ReplayKey
 from enquiries.storage.rate_limit import (
@@ -49,19 +55,6 @@ from enquiries.storage.rate_limit import (
 # request waits at most this long for the others before answering a 503.
 CONFLICT_WAIT_SECONDS = 3.0
 CONFLICT_PAUSE_SECONDS = 0.05
-_FAILED = "ConditionalCheckFailed"
-
-
-@dataclass(frozen=True)
-class _Cancellation:
-    """A cancelled transaction: one reason code per write, in order, and the item a failed
-    condition saw (ReturnValuesOnConditionCheckFailure), if any."""
-
-    reasons: list[str]
-    old_items: list[dict[str, Any] | None]
-
-    def failed(self, index: int) -> bool:
-        return index < len(self.reasons) and self.reasons[index] == _FAILED
 
 
 class DynamoIntakeStore:
@@ -161,24 +154,11 @@ class DynamoIntakeStore:
             # Another request is writing the same records right now: wait for it, then look again.
             _wait_for_others(deadline, "transaction_conflict", pause=CONFLICT_PAUSE_SECONDS)
 
-    def _write(self, items: list[dict[str, Any]], token: str) -> _Cancellation | None:
+    def _write(self, items: list[dict[str, Any]], token: str) -> Cancellation | None:
         """Run the transaction: None if it was written, its cancellation if it was not."""
-        from botocore.exceptions import ClientError
+        return transact_write(self._client_factory(), TransactItems=items, ClientRequestToken=token)
 
-        try:
-            aws_call(
-                self._client_factory(), "transact_write_items", TransactItems=items, ClientRequestToken=token
-            )
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-                raise
-            reasons = error.response.get("CancellationReasons", [])
-            return _Cancellation(
-                [str(r.get("Code", "None")) for r in reasons], [r.get("Item") for r in reasons]
-            )
-        return None
-
-    def _raise_if_replayed(self, cancelled: _Cancellation, keys: list[ReplayKey], first_key: int) -> None:
+    def _raise_if_replayed(self, cancelled: Cancellation, keys: list[ReplayKey], first_key: int) -> None:
         for index, key in enumerate(keys, start=first_key):
             if cancelled.failed(index):
                 remembered = cancelled.old_items[index] or self._get(key)

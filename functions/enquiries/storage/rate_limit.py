@@ -5,14 +5,8 @@ Counts are kept per 10-minute bucket, in ONE guard record per hashed address (`r
 top-level number attribute per bucket: `a<bucket start>` for accepted enquiries and `c<bucket start>`
 for robot-trap hits (below).
 
-- **The estimate** at time t is the sum of the buckets that overlap the last 60 minutes: the
-  current bucket, the five before it and the oldest, partly covered one counted whole. It is never
-  less than the true count of the last 60 minutes, so an enquiry is accepted only while fewer than
-  `limit` were accepted in the 60 minutes before it: never more than `limit` in any 60-minute span.
-- **The tolerance**: the estimate may count up to one bucket (10 minutes) more than the last 60
-  minutes, so a visitor may have to wait at most 10 minutes longer than a true sliding window would
-  make them wait. Put the other way: a refusal means `limit` were accepted within the last 70 minutes.
-  Retry-After is exact for this estimate: the seconds until it drops below the limit.
+The bucket arithmetic (the estimate, its tolerance, robot-trap hits) is in `enquiries/rate_window.py`.
+
 - **Concurrency**: the write adds 1 to the current bucket on condition that it holds less than
   `cap` = limit - (every other counted bucket), and that every other counted bucket still holds
   what the cap was computed from. So the condition is exactly "the estimate, as the record is when
@@ -24,10 +18,6 @@ for robot-trap hits (below).
   returns it (ReturnValuesOnConditionCheckFailure=ALL_OLD), and the next attempt uses its buckets.
   Buckets older than the estimate's span are removed by that write, so a record holds at most 7 of
   each kind; it expires by TTL 70 minutes after its newest bucket.
-- **Robot-trap hits** never use up a visitor's allowance: they are counted in their own `c`
-  buckets, which only they read. A trapped robot is refused (429) when accepted enquiries and trap
-  hits together reach the limit, as it would be if its enquiries had been accepted, so the limit
-  does not tell it apart either.
 
 Only top-level attributes: DynamoDB's ADD works on top-level attributes only (UpdateExpression in
 https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_UpdateItem.html), and a SET on a
@@ -39,87 +29,37 @@ moto/dynamodb/comparisons.py in https://github.com/getmoto/moto, checked against
 
 from __future__ import annotations
 
-import math
-import re
-from dataclasses import dataclass
 from typing import Any
 
-BUCKET_SECONDS = 10 * 60
-WINDOW_SECONDS = 60 * 60
-# The buckets that overlap any 60 minutes: six whole ones and the oldest, partly covered.
-SPAN_BUCKETS = WINDOW_SECONDS // BUCKET_SECONDS + 1
-ACCEPTED = "a"
-CAUGHT = "c"
-_COUNTER = re.compile(r"([ac])(\d+)")
+from enquiries.rate_window import (
+    ACCEPTED,
+    BUCKET_SECONDS,
+    CAUGHT,
+    SPAN_BUCKETS,
+    WINDOW_SECONDS,
+    Counters,
+    RateWindow,
+    bucket_start,
+    counted_buckets,
+    counters_of,
+    estimate,
+    retry_after,
+)
 
-
-@dataclass(frozen=True)
-class RateWindow:
-    """The limit for one hashed client address at `now` (epoch seconds)."""
-
-    client_key: str
-    limit: int
-    now: float
-
-    @property
-    def record_id(self) -> str:
-        return f"rate#{self.client_key}"
-
-    @property
-    def current(self) -> int:
-        """The start of the current bucket."""
-        return int(self.now // BUCKET_SECONDS) * BUCKET_SECONDS
-
-    @property
-    def oldest(self) -> int:
-        """The start of the oldest bucket the estimate counts."""
-        return self.current - (SPAN_BUCKETS - 1) * BUCKET_SECONDS
-
-    @property
-    def expires(self) -> int:
-        """When the current bucket stops counting: the record's TTL after this write."""
-        return self.current + SPAN_BUCKETS * BUCKET_SECONDS
-
-
-Counters = dict[str, int]
-
-
-def counters_of(record: dict[str, Any] | None) -> Counters:
-    """The bucket counts in a guard record as DynamoDB returns it (none when there is no record)."""
-    return {
-        name: int(value["N"])
-        for name, value in (record or {}).items()
-        if _COUNTER.fullmatch(name) and "N" in value
-    }
-
-
-def _start(name: str) -> int:
-    return int(name[1:])
-
-
-def _counted(window: RateWindow, counters: Counters, caught: bool) -> Counters:
-    """The counts the estimate adds up: accepted ones, and for a trap hit the trap hits too. A
-    bucket ahead of the current one (another instance's clock) counts as well."""
-    kinds = (ACCEPTED, CAUGHT) if caught else (ACCEPTED,)
-    return {
-        name: count for name, count in counters.items() if name[0] in kinds and _start(name) >= window.oldest
-    }
-
-
-def estimate(window: RateWindow, counters: Counters, caught: bool = False) -> int:
-    return sum(_counted(window, counters, caught).values())
-
-
-def retry_after(window: RateWindow, counters: Counters, caught: bool = False) -> int:
-    """Seconds until the estimate is below the limit again, if nothing more is counted meanwhile."""
-    counted = _counted(window, counters, caught)
-    left = sum(counted.values())
-    for start in sorted({_start(name) for name in counted}):
-        left -= sum(count for name, count in counted.items() if _start(name) == start)
-        if left < window.limit:
-            # A bucket stops counting when the bucket SPAN_BUCKETS after it begins.
-            return max(1, math.ceil(start + SPAN_BUCKETS * BUCKET_SECONDS - window.now))
-    return 1  # not reached: with every bucket gone the estimate is 0
+# The arithmetic's names stay importable from here, where they were first.
+__all__ = [
+    "ACCEPTED",
+    "BUCKET_SECONDS",
+    "CAUGHT",
+    "SPAN_BUCKETS",
+    "WINDOW_SECONDS",
+    "Counters",
+    "RateWindow",
+    "counters_of",
+    "counting_update",
+    "estimate",
+    "retry_after",
+]
 
 
 def counting_update(
@@ -137,10 +77,8 @@ def counting_update(
     else:
         kinds = (ACCEPTED, CAUGHT) if caught else (ACCEPTED,)
         span = range(window.oldest, window.current + BUCKET_SECONDS, BUCKET_SECONDS)
-        others = sorted(
-            ({f"{kind}{start}" for kind in kinds for start in span} | set(_counted(window, counters, caught)))
-            - {counter}
-        )
+        counted = set(counted_buckets(window, counters, caught))
+        others = sorted(({f"{kind}{start}" for kind in kinds for start in span} | counted) - {counter})
         clauses = []
         for index, name in enumerate(others):
             names[f"#b{index}"] = name
@@ -153,7 +91,7 @@ def counting_update(
         values[":cap"] = {"N": str(cap)}
         clauses.append("(attribute_not_exists(#counter) OR #counter < :cap)")
         condition = " AND ".join(clauses)
-        stale = sorted(name for name in counters if _start(name) < window.oldest)
+        stale = sorted(name for name in counters if bucket_start(name) < window.oldest)
         if stale:
             for index, name in enumerate(stale):
                 names[f"#s{index}"] = name
