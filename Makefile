@@ -8,7 +8,7 @@ SAM_VENV ?= .sam-venv
 HOST ?= 127.0.0.1
 PORT ?= 3000
 
-.PHONY: dev test lint typecheck unit sam-check docs-commands install clean sample-email screenshot
+.PHONY: dev test lint typecheck unit coverage sam-check docs-commands install clean sample-email screenshot
 
 # `make dev` installs only what the local server needs (requirements-server.txt); `make test` adds the
 # test and lint tools (requirements.txt, which includes it). The last step of the server's installs the
@@ -47,10 +47,15 @@ typecheck: $(VENV)/.installed
 
 # pytest under coverage, the local server the tests start included; each process writes its own data
 # file, combined before the report, which fails under fail_under (pyproject.toml, [tool.coverage]).
-# The tests run in one process per core (pytest-xdist; coverage measures each, as it does the local
-# server), a test file's tests together in one of them: a module's local server is started once.
+# Quick feedback: the tests in one process per core (pytest-xdist), a test file's tests together in
+# one of them (a module's local server starts once), without the end-to-end ones marked `slow` (the
+# browser, the SAM CLI, the local server's command runs, load and faults) and without coverage.
+unit: $(VENV)/.installed
+	$(PY) -m pytest -n auto --dist loadfile -m "not slow"
+
+# Every test, under coverage (it measures each worker, as it does the local server), and the gate.
 # (.sam-venv too: tests/test_sam_local.py resolves the template with the SAM CLI's own code.)
-unit: $(VENV)/.installed $(SAM_VENV)/.installed
+coverage: $(VENV)/.installed $(SAM_VENV)/.installed
 	$(PY) -m coverage erase
 	$(PY) -m coverage run -m pytest -n auto --dist loadfile
 	$(PY) -m coverage combine --quiet
@@ -67,7 +72,7 @@ sam-check: $(SAM_VENV)/.installed
 docs-commands: $(SAM_VENV)/.installed
 	$(SAM_VENV)/bin/python -m scripts.docs_commands
 
-test: lint typecheck docs unit sam-check docs-commands
+test: lint typecheck docs coverage sam-check docs-commands
 
 # The sample notification email from fixed data (events/stream-insert.json), and its enquirer's
 # acknowledgement, for staff and reviewers.

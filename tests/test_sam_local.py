@@ -33,9 +33,11 @@ REQUIRED = {
     "NotifyEnquiryFunction": NOTIFIER_REQUIRES,
     "CanaryFunction": CANARY_REQUIRES,
 }
-pytestmark = pytest.mark.skipif(
-    not SAM_PYTHON.exists(), reason="no .sam-venv: make unit creates it before the tests"
-)
+# The SAM CLI in a process of its own: end to end, so `make unit` leaves it to `make test`.
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not SAM_PYTHON.exists(), reason="no .sam-venv: make test creates it before the tests"),
+]
 
 
 def readme_env_json() -> str:
