@@ -534,7 +534,11 @@ def _module_of(frame: FrameType) -> str:
 def _is_machinery(frame: FrameType) -> bool:
     """botocore's and boto3's frames, and this recorder's own."""
     module = _module_of(frame)
-    return module.startswith(("botocore", "boto3")) or module in ("aws_permissions", "sitecustomize")
+    return module.startswith(("botocore", "boto3")) or module in (
+        "aws_permissions",
+        "sitecustomize",
+        "enquiries.aws_json",
+    )
 
 
 def role_of_caller(frame: FrameType | None) -> tuple[str | None, FrameType | None]:
@@ -592,13 +596,18 @@ class CallRecorder:
             self._listeners.remove(calls)
 
     def __call__(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        """botocore's handler."""
+        self.record(model.service_model.service_name, model.name, params)
+
+    def record(self, service: str, operation: str, params: dict[str, Any]) -> None:
+        """A call of botocore's or of aws_json's (one of its OBSERVERS)."""
         role, frame = role_of_caller(sys._getframe(1))
         outputs = _target_outputs(frame) if role == OPERATOR else {}
         if outputs is None:
             role, outputs = None, {}
         made = Made(
-            model.service_model.service_name,
-            model.name,
+            service,
+            operation,
             dict(params),
             role,
             dict(os.environ) if role is not None else {},
@@ -636,6 +645,11 @@ def record_every_call() -> None:
     handler = ("before-parameter-build", RECORDER)
     if handler not in botocore.handlers.BUILTIN_HANDLERS:
         botocore.handlers.BUILTIN_HANDLERS.append(handler)
+    # The submission path's own client (enquiries/aws_json.py) tells its observers of every call.
+    from enquiries import aws_json
+
+    if RECORDER.record not in aws_json.OBSERVERS:
+        aws_json.OBSERVERS.append(RECORDER.record)
 
 
 # --- the tests' child processes (the local server, `python -m devserver`) ------------------------

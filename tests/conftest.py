@@ -29,6 +29,7 @@ from aws_permissions import (
     record_in_child_processes,
 )
 from moto import mock_aws
+from moto_transport import MotoTransport
 from support import (
     BASE_ENV,
     GUARD_TABLE_NAME,
@@ -120,16 +121,25 @@ def emulator() -> Iterator[None]:
 
 
 @pytest.fixture
-def dynamodb(emulator: None, aws_env: dict[str, str]) -> Iterator[Any]:
+def dynamodb(emulator: None, aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """A moto DynamoDB with the enquiries and guard tables created from template.yaml's own
     properties, and the address-hashing secret the template would create. Every test starts from
-    an empty AWS: moto forgets everything (every service's state) between tests."""
-    from enquiries.aws_clients import dynamodb_client, secretsmanager_client
+    an empty AWS: moto forgets everything (every service's state) between tests. The submission
+    path's aws_json clients reach the same moto (moto_transport.py)."""
+    from enquiries import aws_json
+    from enquiries.aws_clients import (
+        dynamodb_client,
+        secretsmanager_client,
+        submission_dynamodb,
+        submission_secrets,
+    )
 
+    factories = (dynamodb_client, secretsmanager_client, submission_dynamodb, submission_secrets)
+    monkeypatch.setattr(aws_json, "HttpTransport", MotoTransport)
     # The functions' session stays (its loaded models); their clients are made afresh in each test.
     with mock_aws(config={"core": {"reset_boto3_session": False}}):
-        dynamodb_client.cache_clear()
-        secretsmanager_client.cache_clear()
+        for factory in factories:
+            factory.cache_clear()
         client = boto3.client("dynamodb", region_name=REGION)
         create_table_from_template(client, TABLE_NAME)
         create_table_from_template(client, GUARD_TABLE_NAME, logical_id="GuardTable")
@@ -137,8 +147,8 @@ def dynamodb(emulator: None, aws_env: dict[str, str]) -> Iterator[Any]:
             Name=SECRET_NAME, SecretString=SECRET_VALUE
         )
         yield client
-        dynamodb_client.cache_clear()
-        secretsmanager_client.cache_clear()
+        for factory in factories:
+            factory.cache_clear()
 
 
 @pytest.fixture

@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
-import botocore.retries.standard
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 from moto.core.models import DEFAULT_ACCOUNT_ID
@@ -323,12 +322,6 @@ def quiet_functions(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     stdlib_logger.setLevel(level)
 
 
-@pytest.fixture
-def fast_botocore_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    """botocore's retries, without their back-off pauses."""
-    monkeypatch.setattr(botocore.retries.standard.ExponentialBackoff, "delay_amount", lambda self, ctx: 0)
-
-
 def quietly(handler: Handler) -> Handler:
     """`handler` with its stdout (the functions' metrics) swallowed."""
 
@@ -499,28 +492,34 @@ def test_faults_hundreds_of_enquiries_none_lost_none_twice(
 # --- regressions the fault run found ---------------------------------------------------------------
 
 
-def test_faults_write_resent_by_botocore_after_a_lost_answer_stores_one_enquiry(
-    make_handler: MakeHandler, dynamodb: Any, fast_botocore_retries: None
+def test_faults_write_resent_by_the_client_after_a_lost_answer_stores_one_enquiry(
+    make_handler: MakeHandler, dynamodb: Any
 ) -> None:
-    from enquiries.aws_clients import dynamodb_client
+    from enquiries.aws_clients import submission_dynamodb
+    from enquiries.aws_json import Answer
 
     # Given a write transaction that lands but whose answer times out once
     handler = make_handler()
-    direct = boto3.client("dynamodb", region_name=REGION)
+    client = submission_dynamodb()
     lost: list[str] = []
 
-    def land_then_time_out(request: Any, **_: Any) -> None:
-        body = json.loads(request.body)
-        if not lost:
-            direct.transact_write_items(**body)
-            lost.append(body["TransactItems"][0]["Put"]["Item"]["id"]["S"])
-            raise ReadTimeoutError(endpoint_url=ENDPOINT)
+    class LandThenTimeOut:
+        def __init__(self, transport: Any) -> None:
+            self.transport = transport
 
-    dynamodb_client().meta.events.register_first(
-        "before-send.dynamodb.TransactWriteItems", land_then_time_out
-    )
+        def send(self, headers: dict[str, str], body: bytes) -> Answer:
+            answer: Answer = self.transport.send(headers, body)
+            if not lost and headers["X-Amz-Target"].endswith(".TransactWriteItems"):
+                lost.append(json.loads(body)["TransactItems"][0]["Put"]["Item"]["id"]["S"])
+                raise ReadTimeoutError(endpoint_url=ENDPOINT)
+            return answer
 
-    # When an enquiry is submitted (botocore resends the transaction, which finds it already applied)
+        def close(self) -> None:
+            self.transport.close()
+
+    client.transport = LandThenTimeOut(client.transport)
+
+    # When an enquiry is submitted (the client resends the transaction, which finds it already applied)
     response = handler(with_json_body("submit-json.json", sample_body()))
 
     # Then the visitor is told the id that was stored, and it is stored once

@@ -20,7 +20,14 @@ from support import BASE_ENV, REGION, SECRET_NAME, Handler, body_of, load_event,
 from ulid import ULID
 
 from enquiries import snapstart
-from enquiries.aws_clients import aws_session, drop_clients, dynamodb_client, secretsmanager_client
+from enquiries.aws_clients import (
+    aws_session,
+    drop_clients,
+    dynamodb_client,
+    secretsmanager_client,
+    submission_dynamodb,
+    submission_secrets,
+)
 from enquiries.stored_secret import StoredSecret
 
 REPO = Path(__file__).resolve().parent.parent
@@ -62,10 +69,11 @@ def hook_library(monkeypatch: pytest.MonkeyPatch) -> HookLibrary:
 
 @pytest.fixture
 def fresh_clients(aws_env: dict[str, str]) -> Iterator[None]:
-    for cached in (aws_session, dynamodb_client, secretsmanager_client):
+    factories = (aws_session, dynamodb_client, secretsmanager_client, submission_dynamodb, submission_secrets)
+    for cached in factories:
         cached.cache_clear()
     yield
-    for cached in (aws_session, dynamodb_client, secretsmanager_client):
+    for cached in factories:
         cached.cache_clear()
 
 
@@ -122,9 +130,9 @@ def test_only_the_snapshots_init_does_the_first_requests_setup(
         "from enquiries.settings import load_settings\n"
         "from enquiries.snapstart import prepare_snapshot\n"
         "prepare_snapshot(load_settings(), [])\n"
-        "from enquiries.aws_clients import dynamodb_client\n"
+        "from enquiries.aws_clients import submission_dynamodb\n"
         "modules = ['email_validator', 'phonenumbers', 'python_multipart.multipart', 'enquiries.api.pages']\n"
-        "print({'clients': dynamodb_client.cache_info().currsize,"
+        "print({'clients': submission_dynamodb.cache_info().currsize,"
         " 'modules': [m for m in modules if m in sys.modules]})\n"
     )
     env = {
@@ -254,27 +262,33 @@ def test_after_a_restore_clients_are_made_anew_with_fresh_credentials(
 ) -> None:
     # Given a client made in the snapshot's init, with the credentials Lambda gave then
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "KEY-AT-SNAPSHOT")
-    before = dynamodb_client()
+    before = submission_dynamodb()
     closed: list[bool] = []
     monkeypatch.setattr(before, "close", lambda: closed.append(True))
 
     # When the copy is restored, with the credentials Lambda gives now
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "KEY-AT-RESTORE")
     snapstart.after_restore([])
-    after = dynamodb_client()
+    after = submission_dynamodb()
 
     # Then the old client's pooled connections were closed, and the next call gets a new client
     # signing with the current credentials
     assert closed == [True]
     assert after is not before
-    assert after._request_signer._credentials.access_key == "KEY-AT-RESTORE"
+    assert after.credentials().access_key == "KEY-AT-RESTORE"
 
 
 def test_dropping_clients_covers_every_client_function(fresh_clients: None) -> None:
     # Given every client the functions make, the notifier's SES client among them, made
     from enquiries.notify.mailer import sesv2_client
 
-    factories = [dynamodb_client, secretsmanager_client, sesv2_client]
+    factories = [
+        dynamodb_client,
+        secretsmanager_client,
+        submission_dynamodb,
+        submission_secrets,
+        sesv2_client,
+    ]
     made = {factory: factory() for factory in factories}
 
     # When the clients are dropped
@@ -328,7 +342,7 @@ def test_a_restored_copy_of_the_handler_stores_an_enquiry(
 ) -> None:
     # Given the submission handler initialised as SnapStart does: its setup done, hooks registered
     handler = make_handler(**SNAPSHOT_INIT)
-    assert dynamodb_client.cache_info().currsize == 1
+    assert submission_dynamodb.cache_info().currsize == 1
 
     # When Lambda takes the snapshot and restores a copy, which then gets an enquiry
     hook_library.snapshot()

@@ -125,12 +125,16 @@ class Cancellation:
 def transact_write(client: Any, **request: Any) -> Cancellation | None:
     """TransactWriteItems through `aws_call`: None if it was written, its Cancellation if DynamoDB
     cancelled it (TransactionCanceledException); any other failure as `aws_call` raises it."""
-    from botocore.exceptions import ClientError
-
     try:
         aws_call(client, "transact_write_items", **request)
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+    except Exception as error:
+        # botocore's exceptions are imported only when a call fails (aws_json.py: a cold start's cost).
+        from botocore.exceptions import ClientError
+
+        if (
+            not isinstance(error, ClientError)
+            or error.response.get("Error", {}).get("Code") != "TransactionCanceledException"
+        ):
             raise
         reasons = error.response.get("CancellationReasons", [])
         return Cancellation([str(r.get("Code", "None")) for r in reasons], [r.get("Item") for r in reasons])

@@ -71,6 +71,35 @@ def secretsmanager_client() -> Any:
     return aws_session().create_client("secretsmanager", config=_request_config())
 
 
+def _json_client(service_name: str) -> Any:
+    from enquiries import aws_json
+
+    service = aws_json.DYNAMODB if service_name == "dynamodb" else aws_json.SECRETS_MANAGER
+    region = aws_json.region_of()
+    endpoint = aws_json.endpoint_of(service, region)
+    timeouts = aws_json.Timeouts(CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS)
+    return aws_json.JsonClient(
+        service,
+        region=region,
+        endpoint=endpoint,
+        credentials=aws_json.environment_credentials(),
+        transport=aws_json.HttpTransport(endpoint, timeouts),
+        max_attempts=MAX_ATTEMPTS,
+    )
+
+
+@lazy_client
+def submission_dynamodb() -> Any:
+    """The submission path's DynamoDB client: aws_json's, not botocore's (a cold start's cost)."""
+    return _json_client("dynamodb")
+
+
+@lazy_client
+def submission_secrets() -> Any:
+    """The submission path's Secrets Manager client: aws_json's, not botocore's."""
+    return _json_client("secretsmanager")
+
+
 def drop_clients() -> None:
     """Close and forget every client made with lazy_client, and the credentials the session resolved:
     the next call of a client function makes a new client with fresh credentials and new connections.

@@ -10,14 +10,14 @@ from collections.abc import Callable
 from typing import Any
 
 from enquiries import canary
-from enquiries.aws_clients import secretsmanager_client
+from enquiries.aws_clients import submission_secrets
 from enquiries.stored_secret import StoredSecret
 
 SETTING = "CLIENT_ADDRESS_SECRET_ARN"
 
 
 class AddressHasher:
-    def __init__(self, secret_id: str, client_factory: Callable[[], Any] = secretsmanager_client) -> None:
+    def __init__(self, secret_id: str, client_factory: Callable[[], Any] = submission_secrets) -> None:
         self.secret = StoredSecret(SETTING, secret_id, client_factory)
 
     def hash(self, address: str) -> str:

@@ -94,11 +94,11 @@ def warm_up(settings: Settings) -> None:
     """What the first request would do before its first AWS call: make the AWS clients, compile the
     validators (email-validator's grammar, the phone metadata of DEFAULT_PHONE_REGION) and import
     the modules only some requests need."""
-    from enquiries.aws_clients import dynamodb_client, secretsmanager_client
+    from enquiries.aws_clients import submission_dynamodb, submission_secrets
 
     started = time.perf_counter()
-    dynamodb_client()
-    secretsmanager_client()
+    submission_dynamodb()
+    submission_secrets()
     _validate_a_sample(settings)
     for module in LAZY_MODULES:
         importlib.import_module(module)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from enquiries.aws import AwsFailure, classify
-from enquiries.aws_clients import AWS_CALL_SECONDS, secretsmanager_client
+from enquiries.aws_clients import AWS_CALL_SECONDS, submission_secrets
 from enquiries.errors import Unavailable
 from enquiries.log import logger
 from enquiries.request_budget import require
@@ -57,7 +57,7 @@ class StoredSecret:
         self,
         setting: str,
         secret_id: str,
-        client_factory: Callable[[], Any] = secretsmanager_client,
+        client_factory: Callable[[], Any] = submission_secrets,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.setting = setting
@@ -103,11 +103,13 @@ class StoredSecret:
 
     def _read(self) -> str | AwsFailure:
         """The value, or why it could not be read."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
         try:
             answer = self._client_factory().get_secret_value(SecretId=self._secret_id)
-        except (ClientError, BotoCoreError) as error:
+        except Exception as error:
+            from botocore.exceptions import BotoCoreError, ClientError  # only when a call fails
+
+            if not isinstance(error, ClientError | BotoCoreError):
+                raise
             # Every failure leaves the secret unavailable, transient or not (the classifier says which,
             # for the operator's hint); without AWS's code (no credentials), botocore's exception name.
             return classify(error) or AwsFailure(type(error).__name__, transient=False)

@@ -28,3 +28,20 @@ if _records():
         RECORDER(**kwargs)  # type: ignore[arg-type]
 
     botocore.handlers.BUILTIN_HANDLERS.append(("before-parameter-build", _record))
+
+    def _record_json(service: str, operation: str, params: dict[str, object]) -> None:
+        from aws_permissions import CHILD_CALLS, RECORDER
+
+        if RECORDER.sink is None:
+            RECORDER.sink = os.path.join(os.environ[CHILD_CALLS], f"calls-{os.getpid()}.jsonl")
+        RECORDER.record(service, operation, params)
+
+    # The submission path's own client (enquiries/aws_json.py), from the repository's functions/, which
+    # the local server puts first on sys.path too.
+    _functions = os.path.join(
+        os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "functions"
+    )
+    sys.path.append(_functions)
+    from enquiries import aws_json
+
+    aws_json.OBSERVERS.append(_record_json)

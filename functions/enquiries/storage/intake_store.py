@@ -40,7 +40,7 @@ from enquiries.aws import (
     is_transient_code,
     transact_write,
 )
-from enquiries.aws_clients import dynamodb_client
+from enquiries.aws_clients import submission_dynamodb
 from enquiries.intake import IdAlreadyUsed, RateLimited, Replayable, Replayed, ReplayKey
 from enquiries.storage.rate_limit import (
     Counters,
@@ -62,7 +62,7 @@ class DynamoIntakeStore:
         self,
         table_name: str,
         guard_table_name: str,
-        client_factory: Callable[[], Any] = dynamodb_client,
+        client_factory: Callable[[], Any] = submission_dynamodb,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.table_name = table_name
@@ -185,14 +185,17 @@ class DynamoIntakeStore:
         return None
 
     def remember(self, key: ReplayKey, response: Replayable) -> None:
-        from botocore.exceptions import ClientError
-
         try:
             aws_call(
                 self._client_factory(), "put_item", **self._replay_put(key, response, int(self._clock()))
             )
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+        except Exception as error:
+            from botocore.exceptions import ClientError  # only when a call fails: see aws.transact_write
+
+            if (
+                not isinstance(error, ClientError)
+                or error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException"
+            ):
                 raise
 
 

@@ -1,0 +1,496 @@
+"""The submission path's AWS client: DynamoDB and Secrets Manager over their JSON protocols, signed with
+SigV4 (sigv4.py), sent with http.client, and answered as botocore answers.
+
+Why not botocore here: a visitor's first submission waits for the function's cold start, and a botocore
+client costs most of it: importing botocore, loading the service models, building the client
+(docs/performance.md has the figures, from `python -m bench --share`). This client imports the
+standard library only, and botocore only when something fails.
+
+What it keeps of botocore, so that nothing else changes (tests/test_aws_json.py holds each against a
+botocore client):
+- the same answers: the response's JSON with `ResponseMetadata`; a failure as botocore's own
+  exceptions: `ClientError` with AWS's code, message and the error's fields (a cancelled transaction's
+  `CancellationReasons`, a failed condition's `Item`), `ConnectTimeoutError`, `ReadTimeoutError`,
+  `EndpointConnectionError`, `ConnectionClosedError`; so `aws.classify` and every caller are as they were;
+- the same deadlines and retries as aws_clients.py's Config: 1 s to connect, 2 s a read, 2 attempts in
+  the "standard" mode's terms (what is retried, the jittered backoff, `x-amz-retry-after`, the retry
+  quota, DynamoDB's CRC32 check), from botocore/retries/standard.py and special.py
+  (https://github.com/boto/botocore/tree/develop/botocore/retries);
+- the same endpoint (AWS_ENDPOINT_URL_<SERVICE>, then AWS_ENDPOINT_URL, then the regional one) and
+  the same credentials: Lambda's environment variables, or, where they are not set (a SnapStart
+  function gets container credentials instead:
+  https://docs.aws.amazon.com/lambda/latest/dg/snapstart-activate.html#snapstart-credentials),
+  botocore's own credential chain.
+
+What it does not do, because nothing here needs it: operations other than OPERATIONS, binary
+attribute values, timestamps turned into datetimes (Secrets Manager's CreatedDate stays a number).
+The notifier, the canary and the `enquiries` command keep botocore (aws_clients.py).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import random
+import threading
+import time
+import uuid
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from enquiries.sigv4 import Credentials, authorization
+
+
+@dataclass(frozen=True)
+class Service:
+    """What a JSON-protocol service's requests carry (its model's metadata), and the operations made."""
+
+    name: str  # the endpoint's host prefix and the signing name
+    endpoint_variable: str  # AWS_ENDPOINT_URL_<the service id, in capitals, "_" for "-">
+    target_prefix: str
+    json_version: str
+    # snake_case (as botocore names a client's methods) -> the operation's name
+    operations: dict[str, str]
+    # botocore/retries/standard.py's ExponentialBackoff base scale for errors other than throttling
+    backoff_scale: float = 0.05
+    # errors the model marks retryable (ModeledRetryableChecker), none of them throttling
+    retryable_codes: frozenset[str] = frozenset()
+
+
+# From botocore/data/dynamodb/2012-08-10/service-2.json and secretsmanager/2017-10-17/service-2.json.
+DYNAMODB = Service(
+    "dynamodb",
+    "AWS_ENDPOINT_URL_DYNAMODB",
+    "DynamoDB_20120810",
+    "1.0",
+    {"get_item": "GetItem", "put_item": "PutItem", "transact_write_items": "TransactWriteItems"},
+    backoff_scale=0.025,
+    retryable_codes=frozenset({"ReplicatedWriteConflictException"}),
+)
+SECRETS_MANAGER = Service(
+    "secretsmanager",
+    # botocore's service id for it is "Secrets Manager" (SERVICE_NAME_ALIASES in botocore/utils.py)
+    "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+    "secretsmanager",
+    "1.1",
+    {"get_secret_value": "GetSecretValue"},
+)
+
+# botocore/retries/standard.py: what the standard mode retries.
+TRANSIENT_CODES = frozenset({"RequestTimeout", "RequestTimeoutException", "PriorRequestNotComplete"})
+TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
+THROTTLING_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "TransactionInProgressException",
+        "RequestLimitExceeded",
+        "BandwidthLimitExceeded",
+        "LimitExceededException",
+        "RequestThrottled",
+        "SlowDown",
+        "PriorRequestNotComplete",
+        "EC2ThrottledException",
+    }
+)
+THROTTLING_STATUS = HTTPStatus.TOO_MANY_REQUESTS
+THROTTLING_BACKOFF_SCALE = 1.0
+MAX_BACKOFF_SECONDS = 20
+RETRY_AFTER_MAX_ADDITIONAL_SECONDS = 5
+
+# Observers of every call (service, operation, parameters), before it is sent: the tests' permission
+# check. Empty on Lambda.
+OBSERVERS: list[Callable[[str, str, dict[str, Any]], None]] = []
+
+
+@dataclass
+class RetryQuota:
+    """The standard mode's token bucket (botocore/retries/quota.py and standard.py's RetryQuotaChecker):
+    a retry takes 14 (5 after throttling), a success gives back what its retry took, or 1."""
+
+    capacity: int = 500
+    available: int = 500
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    RETRY_COST = 14
+    THROTTLING_RETRY_COST = 5
+    NO_RETRY_INCREMENT = 1
+
+    def acquire(self, amount: int) -> bool:
+        with self.lock:
+            if amount > self.available:
+                return False
+            self.available -= amount
+            return True
+
+    def release(self, amount: int) -> None:
+        with self.lock:
+            self.available = min(self.available + amount, self.capacity)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One HTTP response."""
+
+    status: int
+    reason: str
+    headers: dict[str, str]  # names in lower case
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    connect: float
+    read: float
+
+
+class HttpTransport:
+    """Connections to one endpoint, kept open between requests (a warm container reuses them), each
+    used by one thread at a time. Network failures become botocore's exceptions."""
+
+    def __init__(self, endpoint: str, timeouts: Timeouts) -> None:
+        parts = urlsplit(endpoint)
+        self.endpoint = endpoint
+        self._https = parts.scheme == "https"
+        self._host = parts.hostname or ""
+        self._port = parts.port
+        self._timeouts = timeouts
+        self._idle: list[http.client.HTTPConnection] = []
+        self._lock = threading.Lock()
+
+    def _connection(self) -> http.client.HTTPConnection:
+        with self._lock:
+            while self._idle:
+                connection = self._idle.pop()
+                if not _dropped(connection):
+                    return connection
+                connection.close()
+        if self._https:
+            return http.client.HTTPSConnection(self._host, self._port, timeout=self._timeouts.connect)
+        return http.client.HTTPConnection(self._host, self._port, timeout=self._timeouts.connect)
+
+    def send(self, headers: dict[str, str], body: bytes) -> Answer:
+        connection = self._connection()
+        try:
+            if connection.sock is None:
+                self._connect(connection)
+            connection.sock.settimeout(self._timeouts.read)
+            connection.request("POST", "/", body, headers)
+            response = connection.getresponse()
+            answer = Answer(
+                response.status,
+                response.reason,
+                {name.lower(): value for name, value in response.getheaders()},
+                response.read(),
+            )
+        except TimeoutError:
+            connection.close()
+            raise _botocore_error("ReadTimeoutError", self.endpoint) from None
+        except (OSError, http.client.HTTPException) as error:
+            connection.close()
+            raise _botocore_error("ConnectionClosedError", self.endpoint) from error
+        if response.will_close:
+            connection.close()
+        else:
+            with self._lock:
+                self._idle.append(connection)
+        return answer
+
+    def _connect(self, connection: http.client.HTTPConnection) -> None:
+        try:
+            connection.connect()
+        except TimeoutError:
+            connection.close()
+            raise _botocore_error("ConnectTimeoutError", self.endpoint) from None
+        except OSError as error:
+            connection.close()
+            raise _botocore_error("EndpointConnectionError", self.endpoint) from error
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for connection in idle:
+            connection.close()
+
+
+def _dropped(connection: http.client.HTTPConnection) -> bool:
+    """Whether the peer closed an idle connection (urllib3's is_connection_dropped): reading it would
+    fail, so a new one is made rather than spending an attempt."""
+    import selectors
+
+    if connection.sock is None:
+        return True
+    with selectors.DefaultSelector() as selector:
+        selector.register(connection.sock, selectors.EVENT_READ)
+        return bool(selector.select(0))
+
+
+def _botocore_error(name: str, endpoint: str) -> Exception:
+    import botocore.exceptions
+
+    error: Exception = getattr(botocore.exceptions, name)(endpoint_url=endpoint, error="")
+    return error
+
+
+class Transport(Protocol):
+    """Sends one signed request and returns the answer; a network failure is botocore's exception."""
+
+    def send(self, headers: dict[str, str], body: bytes) -> Answer: ...
+
+    def close(self) -> None: ...
+
+
+class JsonClient:
+    """A client of one JSON-protocol service with botocore's interface for the operations made:
+    `client.get_item(TableName=..., Key=...)` returns the parsed response or raises as botocore does."""
+
+    def __init__(  # noqa: PLR0913 - a client's parts, each its own port (the tests give their own)
+        self,
+        service: Service,
+        *,
+        region: str,
+        endpoint: str,
+        credentials: Callable[[], Credentials],
+        transport: Transport,
+        max_attempts: int,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self.service = service
+        self.region = region
+        self.endpoint = endpoint
+        self.credentials = credentials
+        self.transport = transport
+        self._max_attempts = max_attempts
+        self._clock = clock
+        self._sleep = sleep
+        self._jitter = jitter
+        self._quota = RetryQuota()
+        parts = urlsplit(endpoint)
+        default_port = 443 if parts.scheme == "https" else 80
+        # The Host header as botocore signs it: the port only when it is not the scheme's default.
+        host = parts.hostname or ""
+        self._host = host if parts.port in (None, default_port) else f"{host}:{parts.port}"
+
+    def __getattr__(self, name: str) -> Callable[..., dict[str, Any]]:
+        operation = self.service.operations.get(name)
+        if operation is None:
+            raise AttributeError(f"{self.service.name} client has no operation {name!r} here")
+        return lambda **params: self.call(operation, params)
+
+    def close(self) -> None:
+        self.transport.close()
+
+    def call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        for observe in OBSERVERS:
+            observe(self.service.name, operation, params)
+        body = json.dumps(params, separators=(",", ":")).encode("utf-8")
+        invocation = str(uuid.uuid4())
+        attempt = 1
+        retry_cost = 0
+        while True:
+            answer: Answer | None = None
+            failure: Exception | None = None
+            try:
+                answer = self.transport.send(self._headers(operation, body, invocation, attempt), body)
+            except Exception as error:
+                if not _is_network_error(error):
+                    raise
+                failure = error
+            code = _error_code(answer) if answer is not None else None
+            throttled = code in THROTTLING_CODES or (
+                answer is not None and answer.status == THROTTLING_STATUS
+            )
+            if attempt < self._max_attempts and self._retryable(answer, code, failure, throttled):
+                cost = RetryQuota.THROTTLING_RETRY_COST if throttled else RetryQuota.RETRY_COST
+                if self._quota.acquire(cost):
+                    retry_cost = cost
+                    self._sleep(self._backoff(attempt, answer, throttled))
+                    attempt += 1
+                    continue
+            if failure is not None:
+                raise failure
+            assert answer is not None  # one of the two is set
+            if _succeeded(answer.status):
+                self._quota.release(retry_cost or RetryQuota.NO_RETRY_INCREMENT)
+                return self._parsed(answer, attempt)
+            raise self._client_error(operation, answer, attempt)
+
+    def _headers(self, operation: str, body: bytes, invocation: str, attempt: int) -> dict[str, str]:
+        credentials = self.credentials()
+        amz_date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(self._clock()))
+        headers: dict[str, str] = {
+            "Host": self._host,
+            "X-Amz-Target": f"{self.service.target_prefix}.{operation}",
+            "Content-Type": f"application/x-amz-json-{self.service.json_version}",
+            "X-Amz-Date": amz_date,
+        }
+        if credentials.token:
+            headers["X-Amz-Security-Token"] = credentials.token
+        headers["Authorization"] = authorization(
+            credentials,
+            region=self.region,
+            service=self.service.name,
+            amz_date=amz_date,
+            headers=headers,
+            body=body,
+        )
+        # After signing, as botocore adds them (its request-created handlers run after the signer's).
+        headers["User-Agent"] = "enquiries aws_json"
+        headers["amz-sdk-invocation-id"] = invocation
+        headers["amz-sdk-request"] = f"attempt={attempt}; max={self._max_attempts}"
+        return headers
+
+    def _retryable(
+        self, answer: Answer | None, code: str | None, failure: Exception | None, throttled: bool
+    ) -> bool:
+        if (
+            failure is not None
+            or throttled
+            or code in TRANSIENT_CODES
+            or code in self.service.retryable_codes
+        ):
+            return True
+        assert answer is not None  # one of the two is set
+        if answer.status in TRANSIENT_STATUSES:
+            return True
+        # botocore/retries/special.py's RetryDDBChecksumError: a body that does not match its CRC32.
+        checksum = answer.headers.get("x-amz-crc32")
+        return (
+            self.service.name == "dynamodb"
+            and checksum is not None
+            and checksum.isdigit()
+            and zlib.crc32(answer.body) & 0xFFFFFFFF != int(checksum)
+        )
+
+    def _backoff(self, attempt: int, answer: Answer | None, throttled: bool) -> float:
+        scale = THROTTLING_BACKOFF_SCALE if throttled else self.service.backoff_scale
+        delay: float = self._jitter() * min(scale * 2 ** (attempt - 1), MAX_BACKOFF_SECONDS)
+        retry_after = answer.headers.get("x-amz-retry-after") if answer is not None else None
+        if retry_after is not None:
+            try:
+                wanted = int(retry_after) / 1000
+            except ValueError:
+                return delay
+            if wanted >= 0:
+                return max(delay, min(wanted, RETRY_AFTER_MAX_ADDITIONAL_SECONDS + delay))
+        return delay
+
+    def _metadata(self, answer: Answer, attempt: int) -> dict[str, Any]:
+        metadata: dict[str, Any] = {}
+        if "x-amzn-requestid" in answer.headers:
+            metadata["RequestId"] = answer.headers["x-amzn-requestid"]
+        metadata.update(HTTPStatusCode=answer.status, HTTPHeaders=answer.headers, RetryAttempts=attempt - 1)
+        return metadata
+
+    def _parsed(self, answer: Answer, attempt: int) -> dict[str, Any]:
+        parsed: dict[str, Any] = json.loads(answer.body) if answer.body.strip() else {}
+        parsed["ResponseMetadata"] = self._metadata(answer, attempt)
+        return parsed
+
+    def _client_error(self, operation: str, answer: Answer, attempt: int) -> Exception:
+        from botocore.exceptions import ClientError
+
+        fields = _error_fields(answer)
+        if fields is None:  # an empty or HTML 5xx (a proxy's page): botocore's generic error
+            code, message, fields = str(answer.status), answer.reason, {}
+        else:
+            code = _error_code(answer) or str(answer.status)
+            message = fields.get("message", fields.get("Message", ""))
+        # The error's own fields at the top (botocore adds the modeled ones: all AWS sends).
+        parsed: dict[str, Any] = {name: value for name, value in fields.items() if name != "__type"}
+        parsed["Error"] = {"Message": message, "Code": code}
+        parsed["ResponseMetadata"] = self._metadata(answer, attempt)
+        error: Exception = ClientError(parsed, operation)
+        return error
+
+
+def _succeeded(status: int) -> bool:
+    return HTTPStatus.OK <= status < HTTPStatus.MULTIPLE_CHOICES
+
+
+def _error_fields(answer: Answer) -> dict[str, Any] | None:
+    """A failed answer's body as botocore's JSON parser reads it (botocore/parsers.py: _do_error_parse,
+    _is_generic_error_response): None for a 5xx with an empty or HTML body."""
+    body = answer.body.strip()
+    if answer.status >= HTTPStatus.INTERNAL_SERVER_ERROR and (not body or body.startswith(b"<html>")):
+        return None
+    try:
+        value = json.loads(body) if body else {}
+    except ValueError:
+        return {"message": body.decode("utf-8", "replace")}
+    return value if isinstance(value, dict) else {}
+
+
+def _error_code(answer: Answer) -> str | None:
+    """AWS's code for a failed answer: its `__type`, without the namespace; None for a success or a
+    failure without one."""
+    if _succeeded(answer.status):
+        return None
+    code = (_error_fields(answer) or {}).get("__type")
+    if not isinstance(code, str) or not code:
+        return None
+    return code.split(":", 1)[0].rsplit("#", 1)[-1]
+
+
+def _is_network_error(error: Exception) -> bool:
+    if type(error).__module__ != "botocore.exceptions":
+        return False
+    from botocore.exceptions import ConnectionError as AwsConnectionError
+    from botocore.exceptions import HTTPClientError
+
+    return isinstance(error, AwsConnectionError | HTTPClientError)
+
+
+# --- made from the environment, as botocore would --------------------------------------------------
+
+
+def endpoint_of(service: Service, region: str, environ: Any = os.environ) -> str:
+    """botocore's choice (https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html):
+    the service's own variable, then the global one, then AWS's regional endpoint."""
+    if environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() != "true":
+        for name in (service.endpoint_variable, "AWS_ENDPOINT_URL"):
+            if environ.get(name):
+                return str(environ[name])
+    suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+    return f"https://{service.name}.{region}.{suffix}"
+
+
+def environment_credentials(environ: Any = os.environ) -> Callable[[], Credentials]:
+    """Lambda's credentials: its environment variables when set, or botocore's credential chain."""
+    key, secret = environ.get("AWS_ACCESS_KEY_ID"), environ.get("AWS_SECRET_ACCESS_KEY")
+    if key and secret:
+        fixed = Credentials(key, secret, environ.get("AWS_SESSION_TOKEN") or None)
+        return lambda: fixed
+    return _botocore_credentials
+
+
+def _botocore_credentials() -> Credentials:
+    from enquiries.aws_clients import aws_session
+
+    found = aws_session().get_credentials()
+    if found is None:
+        from botocore.exceptions import NoCredentialsError
+
+        raise NoCredentialsError
+    frozen = found.get_frozen_credentials()  # refreshed by botocore when they near their expiry
+    return Credentials(frozen.access_key, frozen.secret_key, frozen.token)
+
+
+def region_of(environ: Any = os.environ) -> str:
+    region = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")
+    if not region:
+        from botocore.exceptions import NoRegionError
+
+        raise NoRegionError
+    return str(region)
