@@ -180,7 +180,7 @@ def main(argv: list[str]) -> int:
     if len(argv) != 2 or argv[0] not in WAYS:  # noqa: PLR2004 - the way and the round's id
         print(f"usage: python sdk_share_child.py {{{'|'.join(WAYS)}}} <round id>", file=sys.stderr)
         return 2
-    import lambda_child  # beside this file
+    import lambda_child  # type: ignore[import-not-found, unused-ignore]  # beside this file
 
     lambda_child.set_lambda_sys_path()
     result = measure(argv[0], argv[1])
