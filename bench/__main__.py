@@ -6,13 +6,19 @@ with the function's files and its layers' files as `sam build` made them, unzipp
 bytecode written (bench/layout.py); the baseline uses boto3 as the runtime provides it. One moto
 server on the loopback interface serves every AWS call, first as it is (loopback), then holding each
 call for a fixed delay (8 ms by default, a stand-in for DynamoDB seen from Lambda). Each mode runs cold
-starts (fresh processes, interleaved) and warm requests (one process, alternating blocks).
+starts (fresh processes, interleaved in rounds: handler, baseline, floor) and warm requests (one
+process, alternating blocks).
+
+Each ratio is paired: one per cold round (the handler's time over the other side's in that round) and
+one per warm block pair (block k's medians), and the value reported is the median of those, with their
+interquartile range (Q1-Q3) and the interval that holds the median with 95% confidence.
 
 The last lines are the delay mode's ratios (suffix _delay), then `cold_ratio=` (handler / baseline),
 `cold_floor_ratio=` (handler / floor), `warm_ratio=`, `warm_floor_ratio=` on loopback, `zip_bytes=` and
-`layer_bytes=` (the function's and its layers' zips as `sam deploy` makes them). The goals of issue 14
-are reported, not enforced: a measurement exits 0 whether or not they are met, and 1 only when it
-could not measure.
+`layer_bytes=` (the function's and its layers' zips as `sam deploy` makes them). Before them, in the
+same order, each ratio's interquartile range (`cold_ratio_delay_iqr=1.36-1.52`, ...,
+`warm_floor_ratio_iqr=1.02-1.15`). The goals of issue 14 are reported, not enforced: a measurement exits
+0 whether or not they are met, and 1 only when it could not measure.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ WARM_FLOOR_RATIO_GOAL = 1.1
 ZIP_BYTES_GOAL = 1024 * 1024
 DELAY_SUFFIX = "_delay"
 PROFILE_REQUESTS = 200
-# Enough pairs for each ratio's median to be known within about +/-0.04 (95%) on a quiet machine, in
+# Enough pairs for each ratio's median to be known within about +/-0.05 (95%) on a quiet machine, in
 # about 4 minutes for both modes on 2 cores (docs/performance.md).
 COLD_RUNS = 51
 WARM_REQUESTS = 1600
