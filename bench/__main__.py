@@ -6,13 +6,19 @@ with the function's files and its layers' files as `sam build` made them, unzipp
 bytecode written (bench/layout.py); the baseline uses boto3 as the runtime provides it. One moto
 server on the loopback interface serves every AWS call, first as it is (loopback), then holding each
 call for a fixed delay (8 ms by default, a stand-in for DynamoDB seen from Lambda). Each mode runs cold
-starts (fresh processes, interleaved) and warm requests (one process, alternating blocks).
+starts (fresh processes, interleaved in rounds: handler, baseline, floor) and warm requests (one
+process, alternating blocks).
+
+Each ratio is paired: one per cold round (the handler's time over the other side's in that round) and
+one per warm block pair (block k's medians), and the value reported is the median of those, with their
+interquartile range (Q1-Q3) and the interval that holds the median with 95% confidence.
 
 The last lines are the delay mode's ratios (suffix _delay), then `cold_ratio=` (handler / baseline),
 `cold_floor_ratio=` (handler / floor), `warm_ratio=`, `warm_floor_ratio=` on loopback, `zip_bytes=` and
-`layer_bytes=` (the function's and its layers' zips as `sam deploy` makes them). The goals of issue 14
-are reported, not enforced: a measurement exits 0 whether or not they are met, and 1 only when it
-could not measure.
+`layer_bytes=` (the function's and its layers' zips as `sam deploy` makes them). Before them, in the
+same order, each ratio's interquartile range (`cold_ratio_delay_iqr=1.36-1.52`, ...,
+`warm_floor_ratio_iqr=1.02-1.15`). The goals of issue 14 are reported, not enforced: a measurement exits
+0 whether or not they are met, and 1 only when it could not measure.
 """
 
 from __future__ import annotations
@@ -32,17 +38,33 @@ WARM_FLOOR_RATIO_GOAL = 1.1
 ZIP_BYTES_GOAL = 1024 * 1024
 DELAY_SUFFIX = "_delay"
 PROFILE_REQUESTS = 200
+# Enough pairs for each ratio's median to be known within about +/-0.05 (95%) on a quiet machine, in
+# about 4 minutes for both modes on 2 cores (docs/performance.md).
+COLD_RUNS = 51
+WARM_REQUESTS = 1600
+WARM_BLOCK = 50
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--cold-runs", type=int, default=21, help="cold starts of each side per mode (default 21)"
+        "--cold-runs",
+        type=int,
+        default=COLD_RUNS,
+        help=f"cold starts of each side per mode, in interleaved rounds (default {COLD_RUNS})",
     )
     parser.add_argument(
-        "--warm-requests", type=int, default=800, help="warm requests of each side per mode (default 800)"
+        "--warm-requests",
+        type=int,
+        default=WARM_REQUESTS,
+        help=f"warm requests of each side per mode (default {WARM_REQUESTS})",
     )
-    parser.add_argument("--warm-block", type=int, default=100, help="requests per alternating block")
+    parser.add_argument(
+        "--warm-block",
+        type=int,
+        default=WARM_BLOCK,
+        help=f"requests per alternating block (default {WARM_BLOCK}); a warm ratio per block pair",
+    )
     parser.add_argument(
         "--delay-ms",
         type=float,
@@ -106,15 +128,27 @@ class Mode:
     def cold_median(self, side: str) -> float:
         return harness.median([sample.in_child_ms for sample in self.cold[side]])
 
-    def warm_median(self, side: str) -> float:
-        return harness.median(self.warm.samples[side])
+    def cold_pairs(self, side: str) -> list[float]:
+        """The handler's cold start over `side`'s, one ratio per round (the sides ran one after another)."""
+        return harness.paired_ratios(
+            [sample.in_child_ms for sample in self.cold["handler"]],
+            [sample.in_child_ms for sample in self.cold[side]],
+        )
 
-    def ratios(self) -> dict[str, float]:
+    def warm_pairs(self, side: str) -> list[float]:
+        """The handler's block median over `side`'s, one ratio per block k of each (they alternated)."""
+        blocks = self.warm.blocks
+        return harness.paired_ratios(
+            [harness.median(block) for block in blocks["handler"]],
+            [harness.median(block) for block in blocks[side]],
+        )
+
+    def ratios(self) -> dict[str, harness.Spread]:
         return {
-            "cold_ratio": self.cold_median("handler") / self.cold_median("baseline"),
-            "cold_floor_ratio": self.cold_median("handler") / self.cold_median("floor"),
-            "warm_ratio": self.warm_median("handler") / self.warm_median("baseline"),
-            "warm_floor_ratio": self.warm_median("handler") / self.warm_median("floor"),
+            "cold_ratio": harness.spread(self.cold_pairs("baseline")),
+            "cold_floor_ratio": harness.spread(self.cold_pairs("floor")),
+            "warm_ratio": harness.spread(self.warm_pairs("baseline")),
+            "warm_floor_ratio": harness.spread(self.warm_pairs("floor")),
         }
 
 
@@ -240,13 +274,26 @@ def _mode_report(mode: Mode, arguments: argparse.Namespace) -> list[str]:
             f"    {side:<9} {len(profile.operations)} calls, {harness.median(profile.own_us):>6.0f} us "
             f"outside them: {', '.join(profile.operations) or 'none'}"
         )
-    ratios = mode.ratios()
-    out.append("  " + ", ".join(f"{name}{mode.suffix} {value:.2f}" for name, value in ratios.items()))
+    confidence = f"{harness.MEDIAN_CONFIDENCE:.0%}"
+    out += [
+        "ratios, handler / baseline and handler / floor: the median of the paired ratios (one per cold",
+        "round, one per warm block pair), their interquartile range and its half-width, and where the median",
+        f"lies with {confidence} confidence",
+    ]
+    for name, ratio in mode.ratios().items():
+        pairs = "rounds" if name.startswith("cold") else "block pairs"
+        out.append(
+            f"  {name + mode.suffix:<22} {ratio.median:.2f} (IQR {ratio.q1:.2f}-{ratio.q3:.2f}, "
+            f"+/-{ratio.half_width:.2f}, {ratio.count} {pairs}; median {ratio.low:.2f}-{ratio.high:.2f})"
+        )
     return out
 
 
-def _goal(name: str, value: float, goal: float) -> str:
-    return f"  {name} {value:,.2f} <= {goal:,}: {_verdict(value <= goal)}"
+def _goal(name: str, ratio: harness.Spread, goal: float) -> str:
+    return (
+        f"  {name} {ratio.median:,.2f} (IQR {ratio.q1:.2f}-{ratio.q3:.2f}, median {ratio.low:.2f}-"
+        f"{ratio.high:.2f}) <= {goal:,}: {_verdict(ratio.median <= goal)}"
+    )
 
 
 def _goals_report(lay: layout.Layout, modes: list[Mode]) -> list[str]:
@@ -266,8 +313,10 @@ def _goals_report(lay: layout.Layout, modes: list[Mode]) -> list[str]:
             f"  zip_bytes {lay.zip_bytes:,} <= 1 MiB ({ZIP_BYTES_GOAL:,}): "
             f"{_verdict(lay.zip_bytes <= ZIP_BYTES_GOAL)}"
         )
+    for mode in reversed(modes):
+        out += [f"{name}{mode.suffix}_iqr={r.q1:.2f}-{r.q3:.2f}" for name, r in mode.ratios().items()]
     for mode in reversed(modes):  # the delay mode's first: the last six lines are issue 14's names
-        out += [f"{name}{mode.suffix}={value:.2f}" for name, value in mode.ratios().items()]
+        out += [f"{name}{mode.suffix}={ratio.median:.2f}" for name, ratio in mode.ratios().items()]
     sizes = {"zip_bytes": lay.zip_bytes, "layer_bytes": lay.layer_bytes}
     out += [f"{name}={'skipped' if value is None else value}" for name, value in sizes.items()]
     return out

@@ -36,6 +36,7 @@ SECRET_NAME = "enquiries-client-address-key-bench"  # noqa: S105 - a name, in mo
 ALLOWED_ORIGIN = "https://www.clinic.example"
 
 CHILD_TIMEOUT_SECONDS = 600
+MEDIAN_CONFIDENCE = 0.95  # of the interval each ratio's median is reported with
 
 
 class BenchError(RuntimeError):
@@ -259,9 +260,13 @@ class CallProfile:
 
 @dataclass
 class Warm:
-    samples: dict[str, list[float]]
+    blocks: dict[str, list[list[float]]]  # per side, its blocks in order: block k of each side alternated
     profiles: dict[str, CallProfile]
     python: str
+
+    @property
+    def samples(self) -> dict[str, list[float]]:
+        return {side: [value for block in blocks for value in block] for side, blocks in self.blocks.items()}
 
 
 @dataclass(frozen=True)
@@ -287,8 +292,8 @@ def run_warm(layout: Layout, plan: WarmPlan, events: Events, environ: dict[str, 
         side: CallProfile(list(profile["operations"]), [float(v) for v in profile["own_us"]])
         for side, profile in result["profiles"].items()
     }
-    samples = {side: [float(v) for v in values] for side, values in result["warm"].items()}
-    return Warm(samples, profiles, str(result["python"]))
+    blocks = {side: [[float(v) for v in block] for block in runs] for side, runs in result["warm"].items()}
+    return Warm(blocks, profiles, str(result["python"]))
 
 
 # --- statistics -------------------------------------------------------------------------------------
@@ -302,3 +307,58 @@ def p95(values: list[float]) -> float:
     """Nearest-rank 95th percentile."""
     ordered = sorted(values)
     return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
+
+
+@dataclass(frozen=True)
+class Spread:
+    """Paired ratios summed up: their median, quartiles (Q1, Q3), how many pairs, and the interval that
+    holds the true median with MEDIAN_CONFIDENCE (low, high)."""
+
+    median: float
+    q1: float
+    q3: float
+    count: int
+    low: float
+    high: float
+
+    @property
+    def half_width(self) -> float:
+        """Half the interquartile range: how far one pair's ratio typically strays from the median. More
+        pairs do not narrow it; they narrow the median's interval."""
+        return (self.q3 - self.q1) / 2
+
+
+def spread(values: list[float]) -> Spread:
+    """The median and quartiles of `values`, taken as the whole population measured (the inclusive
+    method: Q1 and Q3 lie between the smallest and the largest value); one value is its own quartiles."""
+    low, high = median_interval(values)
+    if len(values) == 1:
+        return Spread(values[0], values[0], values[0], 1, low, high)
+    q1, middle, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return Spread(middle, q1, q3, len(values), low, high)
+
+
+def median_interval(values: list[float], confidence: float = MEDIAN_CONFIDENCE) -> tuple[float, float]:
+    """The distribution-free interval of the median: the r-th smallest and the r-th largest value, r the
+    largest with P(B < r) <= (1 - confidence) / 2 for B ~ Binomial(n, 1/2), as each of n independent
+    values falls below the true median with probability 1/2 (W. J. Conover, Practical Nonparametric
+    Statistics, 3rd ed., the confidence interval for a quantile). Under 6 values it is their whole range,
+    of less confidence than asked."""
+    ordered = sorted(values)
+    count = len(ordered)
+    tail = (1 - confidence) / 2
+    rank = 1
+    while _binomial_below(rank + 1, count) <= tail:
+        rank += 1
+    return ordered[rank - 1], ordered[count - rank]
+
+
+def _binomial_below(k: int, n: int) -> float:
+    """P(B < k) for B ~ Binomial(n, 1/2)."""
+    return sum(math.comb(n, i) for i in range(k)) / (1 << n)
+
+
+def paired_ratios(numerators: list[float], denominators: list[float]) -> list[float]:
+    """One ratio per pair measured in the same stretch of time (a cold round, a block of warm requests),
+    so that what slowed the machine down then slowed both sides of the ratio."""
+    return [numerator / denominator for numerator, denominator in zip(numerators, denominators, strict=True)]

@@ -128,27 +128,30 @@ def cold(module_name: str, event: dict[str, Any]) -> dict[str, Any]:
 
 def run_warm(
     requests: int, block: int, events: Events, handlers: dict[str, Handler]
-) -> dict[str, list[float]]:
-    """Per-request times in microseconds, `requests` per side rounded up to whole blocks, in alternating
-    blocks, after a discarded warm-up of each (clients created, connections open, code paths cached)."""
+) -> dict[str, list[list[float]]]:
+    """Per-request times in microseconds, per side a list of its blocks, `requests` per side rounded up
+    to whole blocks, the sides' blocks alternating, after a discarded warm-up of each (clients created,
+    connections open, code paths cached). Block k of every side ran in the same stretch of time."""
     import math
 
     context = make_context()
-    samples: dict[str, list[float]] = {side: [] for side in handlers}
+    blocks: dict[str, list[list[float]]] = {side: [] for side in handlers}
     block = max(1, min(block, requests))
     for side, handler in handlers.items():
         for _ in range(min(block, WARM_UP_REQUESTS)):
             check_created(side, handler(events.next(), context))
     for _ in range(math.ceil(requests / block)):
         for side, handler in handlers.items():
+            times: list[float] = []
             for _ in range(block):
                 event = events.next()
                 started = time.perf_counter()
                 response = handler(event, context)
                 elapsed = time.perf_counter() - started
                 check_created(side, response)
-                samples[side].append(elapsed * 1_000_000)
-    return samples
+                times.append(elapsed * 1_000_000)
+            blocks[side].append(times)
+    return blocks
 
 
 def profile_calls(side: str, handler: Handler, events: Events, requests: int) -> dict[str, Any]:
@@ -219,7 +222,7 @@ def warm(job: dict[str, Any]) -> dict[str, Any]:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     try:
-        samples = run_warm(job["requests"], job["block"], events, handlers)
+        blocks = run_warm(job["requests"], job["block"], events, handlers)
         profiles = {
             side: profile_calls(side, handler, events, job["profile_requests"])
             for side, handler in handlers.items()
@@ -229,7 +232,7 @@ def warm(job: dict[str, Any]) -> dict[str, Any]:
         os.dup2(saved, 1)
         os.close(saved)
         os.close(devnull)
-    return {"warm": samples, "profiles": profiles, "last_event": events.count}
+    return {"warm": blocks, "profiles": profiles, "last_event": events.count}
 
 
 def main(argv: list[str]) -> int:

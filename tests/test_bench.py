@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from support import GUARD_TABLE_NAME, REPO, Handler, load_event, stored_items
 
+from bench import __main__ as bench_main
 from bench import baseline, floor, harness, layout
 
 
@@ -122,14 +123,145 @@ def test_bench_smoke_run_ends_with_the_ratio_lines() -> None:
     )
 
     # Then it exits 0, and its last lines are the delay mode's ratios, then issue 14's six names in
-    # order, the sizes skipped (no build is measured in the source layout)
+    # order, the sizes skipped (no build is measured in the source layout); before them, each ratio's
+    # interquartile range
     assert completed.returncode == 0, completed.stderr[-3000:]
-    last = completed.stdout.strip().splitlines()[-10:]
+    lines = completed.stdout.strip().splitlines()
+    last = lines[-10:]
     names = [line.split("=")[0] for line in last]
     ratios = ["cold_ratio", "cold_floor_ratio", "warm_ratio", "warm_floor_ratio"]
     assert names == [f"{name}_delay" for name in ratios] + ratios + ["zip_bytes", "layer_bytes"], last
     assert all(re.fullmatch(r"\w+=\d+\.\d\d", line) and float(line.split("=")[1]) > 0 for line in last[:8])
     assert last[8:] == ["zip_bytes=skipped", "layer_bytes=skipped"]
+    ranges = lines[-18:-10]
+    assert [line.split("=")[0] for line in ranges] == [f"{name}_iqr" for name in names[:8]], ranges
+    assert all(re.fullmatch(r"\w+_iqr=\d+\.\d\d-\d+\.\d\d", line) for line in ranges), ranges
+
+
+def test_bench_spread_is_the_median_and_quartiles_of_the_values() -> None:
+    # Given five paired ratios
+    ratios = [1.4, 1.0, 1.2, 1.3, 1.1]
+
+    # When the benchmark sums them up
+    spread = harness.spread(ratios)
+
+    # Then it reports their median and the quartiles between the smallest and the largest, and the
+    # interquartile range's half-width
+    assert (spread.median, spread.q1, spread.q3, spread.count) == (1.2, 1.1, 1.3, 5)
+    assert spread.half_width == pytest.approx(0.1)
+
+
+def test_bench_spread_of_one_round_is_that_round() -> None:
+    # Given a single paired ratio (`--cold-runs 1`)
+    # When the benchmark sums it up
+    spread = harness.spread([1.25])
+
+    # Then the ratio is its own median, quartiles and interval
+    assert (spread.median, spread.q1, spread.q3, spread.low, spread.high) == (1.25,) * 5
+    assert spread.half_width == 0
+
+
+@pytest.mark.parametrize(("count", "rank"), [(6, 1), (9, 2), (20, 6), (51, 19)])
+def test_bench_median_interval_is_the_order_statistics_of_the_binomial_table(count: int, rank: int) -> None:
+    # Given the rounds' ratios 1, 2, ..., count
+    values = [float(value) for value in range(count, 0, -1)]
+
+    # When the benchmark bounds their median with 95% confidence
+    low, high = harness.median_interval(values)
+
+    # Then the bounds are the rank-th smallest and largest, as the binomial tables give them
+    assert (low, high) == (rank, count + 1 - rank)
+
+
+def test_bench_more_rounds_narrow_the_median_interval_not_the_quartiles() -> None:
+    # Given the same spread of ratios measured over 10 and over 50 rounds
+    few = harness.spread([1.0, 1.1, 1.2, 1.3, 1.4] * 2)
+    many = harness.spread([1.0, 1.1, 1.2, 1.3, 1.4] * 10)
+
+    # When the benchmark reports them
+    # Then the interquartile range is that of the rounds either way, and the median is known more
+    # closely from more rounds
+    assert (few.q1, few.q3) == (many.q1, many.q3) == (1.1, 1.3)
+    assert few.low < many.low <= many.median <= many.high < few.high
+
+
+def test_bench_paired_ratios_divide_round_by_round() -> None:
+    # Given two sides' times in the same rounds, the second round twice as slow for both
+    handler = [110.0, 220.0]
+    floor_ = [100.0, 200.0]
+
+    # When the benchmark pairs them
+    ratios = harness.paired_ratios(handler, floor_)
+
+    # Then each round gives its own ratio, and rounds that do not pair up are refused
+    assert ratios == pytest.approx([1.1, 1.1])
+    with pytest.raises(ValueError, match="shorter"):
+        harness.paired_ratios(handler, floor_[:1])
+
+
+def _cold(times: list[float]) -> list[harness.ColdSample]:
+    return [harness.ColdSample(t, t / 2, t / 2, t + 20, "3.13.0") for t in times]
+
+
+def _mode(cold: dict[str, list[float]], warm: dict[str, list[list[float]]]) -> bench_main.Mode:
+    profiles = {side: harness.CallProfile(["dynamodb.PutItem"], [100.0]) for side in warm}
+    return bench_main.Mode(
+        "loopback",
+        0.0,
+        {side: _cold(times) for side, times in cold.items()},
+        harness.Warm(warm, profiles, "3.13.0"),
+    )
+
+
+def test_bench_ratios_pair_cold_rounds_and_warm_blocks() -> None:
+    # Given three cold rounds in which the handler takes 1.1 times the floor's time while the machine's
+    # speed changes, a baseline whose times do not follow the rounds, and two warm block pairs
+    mode = _mode(
+        cold={
+            "handler": [110.0, 330.0, 220.0],
+            "baseline": [100.0, 110.0, 400.0],
+            "floor": [100.0, 300.0, 200.0],
+        },
+        warm={
+            "handler": [[30.0, 20.0, 20.0], [60.0, 90.0, 60.0]],
+            "baseline": [[10.0, 10.0, 10.0], [30.0, 30.0, 30.0]],
+            "floor": [[20.0, 20.0, 20.0], [60.0, 60.0, 60.0]],
+        },
+    )
+
+    # When the benchmark takes the ratios
+    ratios = mode.ratios()
+
+    # Then each is the median of the per-round (cold) or per-block-pair (warm) ratios, not a ratio of
+    # the sides' medians (which would make cold_ratio 220 / 110 = 2.0)
+    assert ratios["cold_floor_ratio"].median == pytest.approx(1.1)
+    assert ratios["cold_floor_ratio"].half_width == pytest.approx(0)
+    assert ratios["cold_ratio"].median == pytest.approx(1.1)
+    assert (ratios["cold_ratio"].q1, ratios["cold_ratio"].q3) == pytest.approx((0.825, 2.05))
+    assert ratios["warm_ratio"].median == pytest.approx(2.0)
+    assert ratios["warm_floor_ratio"].median == pytest.approx(1.0)
+    assert ratios["warm_floor_ratio"].count == 2
+
+
+def test_bench_report_shows_each_ratio_with_its_spread() -> None:
+    # Given a mode's measurements
+    mode = _mode(
+        cold={"handler": [140.0, 110.0, 130.0, 120.0, 150.0], "baseline": [100.0] * 5, "floor": [200.0] * 5},
+        warm={
+            "handler": [[20.0], [22.0], [24.0], [26.0], [28.0]],
+            "baseline": [[10.0]] * 5,
+            "floor": [[20.0]] * 5,
+        },
+    )
+    arguments = bench_main._arguments(["--cold-runs", "5", "--warm-requests", "5", "--warm-block", "1"])
+
+    # When the benchmark reports it
+    report = bench_main._mode_report(mode, arguments)
+
+    # Then every ratio has a line with its median, interquartile range, half-width and pairs
+    assert "  cold_ratio             1.30 (IQR 1.20-1.40, +/-0.10, 5 rounds; median 1.10-1.50)" in report
+    assert "  cold_floor_ratio       0.65 (IQR 0.60-0.70, +/-0.05, 5 rounds; median 0.55-0.75)" in report
+    assert "  warm_floor_ratio       1.20 (IQR 1.10-1.30, +/-0.10, 5 block pairs; median 1.00-1.40)" in report
 
 
 def test_bench_latency_holds_every_aws_call_for_the_delay() -> None:
