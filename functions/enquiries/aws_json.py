@@ -23,7 +23,12 @@ botocore client):
   botocore's own credential chain.
 
 What it does not do, because nothing here needs it: operations other than OPERATIONS, binary
-attribute values, timestamps turned into datetimes (Secrets Manager's CreatedDate stays a number).
+attribute values, timestamps turned into datetimes (Secrets Manager's CreatedDate stays a number),
+the model's members inside an answer's values (they are passed as AWS sends them). Nor does it
+follow botocore where botocore fails on an answer (tests/test_aws_json_faults.py shows each): an
+error body its parser cannot read (here the status's ClientError), an x-amz-crc32 that is not a
+number (here no checksum), an answer cut short (botocore takes the part; here a closed connection,
+retried).
 The notifier, the canary and the `enquiries` command keep botocore (aws_clients.py).
 """
 
@@ -317,12 +322,12 @@ class HttpTransport:
             connection.sock.settimeout(self._timeouts.read)
             connection.request("POST", "/", body, headers)
             response = connection.getresponse()
-            answer = Answer(
-                response.status,
-                response.reason,
-                {name.lower(): value for name, value in response.getheaders()},
-                response.read(),
-            )
+            headers_read: dict[str, str] = {}
+            for name, value in response.getheaders():
+                # A repeated header's values joined, as urllib3's HTTPHeaderDict gives them to botocore.
+                key = name.lower()
+                headers_read[key] = f"{headers_read[key]}, {value}" if key in headers_read else value
+            answer = Answer(response.status, response.reason, headers_read, response.read())
         except TimeoutError:
             connection.close()
             raise _botocore_error("ReadTimeoutError", self._url) from None
@@ -558,19 +563,30 @@ class JsonClient:
     def _client_error(
         self, operation: str, answer: Answer, attempt: int, retry_metadata: dict[str, bool]
     ) -> Exception:
+        from botocore.exceptions import ClientError
+
+        code = _error_code(answer)
+        if code is None:  # a 300, which botocore parses as a success and then raises (client.py)
+            unknown: Exception = ClientError(
+                self._parsed(operation, answer, attempt, retry_metadata), operation
+            )
+            return unknown
         fields = _error_fields(answer)
         generic = fields is None
+        error_info: dict[str, str] = {"Code": code}
         if fields is None:  # an empty or HTML 5xx (a proxy's page): botocore's generic error
             # named by the status's standard phrase, not the answer's (parsers.py)
-            code, message, fields = str(answer.status), http.client.responses.get(answer.status, ""), {}
+            error_info["Message"], fields = http.client.responses.get(answer.status, ""), {}
         else:
-            code = _error_code(answer) or str(answer.status)
-            message = fields.get("message", fields.get("Message", ""))
+            error_info["Message"] = fields.get("message", fields.get("Message", ""))
+            query = _query_error(answer)
+            if query:
+                error_info.update(QueryErrorCode=_error_code(answer, translated=False) or "", Type=query[1])
         # The model's fields of this error, where the body has them (endpoint.py's
         # _add_modeled_error_fields; parsers.py skips a member whose value is null).
         members = self.service.errors.get(code, ())
         parsed: dict[str, Any] = {name: fields[name] for name in members if fields.get(name) is not None}
-        parsed["Error"] = {"Message": message, "Code": code}
+        parsed["Error"] = error_info
         parsed["ResponseMetadata"] = self._metadata(answer, attempt, retry_metadata, generic=generic)
         error: Exception = _error_class(self.service, code)(parsed, operation)
         return error
@@ -612,15 +628,27 @@ def _error_fields(answer: Answer) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else {}
 
 
-def _error_code(answer: Answer) -> str | None:
-    """AWS's code for a failed answer: its `__type`, without the namespace; None for a success or a
-    failure without one."""
-    if _succeeded(answer.status):
+def _error_code(answer: Answer, *, translated: bool = True) -> str | None:
+    """A failed answer's code as botocore reads it (parsers.py's _do_error_parse): its `__type` without
+    the namespace or what follows a ":", or the status when it has none (or a generic 5xx); the code
+    an x-amzn-query-error header names instead, when `translated`. None for what botocore parses as a
+    success (under 301)."""
+    if answer.status < HTTPStatus.MOVED_PERMANENTLY:
         return None
-    code = (_error_fields(answer) or {}).get("__type")
-    if not isinstance(code, str) or not code:
-        return None
-    return code.split(":", 1)[0].rsplit("#", 1)[-1]
+    fields = _error_fields(answer)
+    code = str(answer.status) if fields is None else fields.get("__type", str(answer.status))
+    if not isinstance(code, str):  # botocore fails on it (a TypeError): the status, as for none
+        return str(answer.status)
+    code = code.split(":", 1)[0].rsplit("#", 1)[-1]
+    query = _query_error(answer) if translated and fields is not None else None
+    return query[0] if query else code
+
+
+def _query_error(answer: Answer) -> tuple[str, str] | None:
+    """The code and type an x-amzn-query-error header ("Code;Sender") gives (parsers.py's
+    _do_query_compatible_error_parse: botocore reads it from every JSON service's errors)."""
+    parts = answer.headers.get("x-amzn-query-error", "").split(";")
+    return (parts[0], parts[1]) if len(parts) == 2 and parts[0] else None  # noqa: PLR2004 - "Code;Type"
 
 
 def _is_network_error(error: Exception) -> bool:
