@@ -66,6 +66,16 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="only list the handler's most expensive imports (python -X importtime) in the layout, and exit",
     )
+    parser.add_argument(
+        "--share",
+        type=int,
+        nargs="?",
+        const=15,
+        default=0,
+        metavar="ROUNDS",
+        help="only time the submission path's AWS calls step by step, with botocore and the function's own "
+        "client, in cold children (default 15 rounds), and exit",
+    )
     arguments = parser.parse_args(argv)
     if arguments.cold_runs < 1 or arguments.warm_requests < 1 or arguments.warm_block < 1:
         parser.error("--cold-runs, --warm-requests and --warm-block must be at least 1")
@@ -118,6 +128,11 @@ def main(argv: list[str] | None = None) -> int:
                 with harness.moto_server() as server:
                     harness.create_resources(server.endpoint)
                     print(importtime_report(lay, harness.bench_environ(server.endpoint)))
+                return 0
+            if arguments.share:
+                from bench import sdk_share
+
+                print(sdk_share.run(lay, arguments.share))
                 return 0
             print(_header(lay), flush=True)
             modes = _measure(lay, arguments)

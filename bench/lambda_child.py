@@ -153,8 +153,8 @@ def run_warm(
 
 def profile_calls(side: str, handler: Handler, events: Events, requests: int) -> dict[str, Any]:
     """A separate pass, not in the warm figures: the AWS operations of a warm request, and per request its
-    time outside them (wrapping botocore's Endpoint.make_request: signing, sending, the server and
-    parsing the response count as inside)."""
+    time outside them (wrapping botocore's Endpoint.make_request, and the submission path's own client's
+    JsonClient.call: signing, sending, the server and parsing the response count as inside)."""
     from botocore.endpoint import Endpoint
 
     original = Endpoint.make_request
@@ -170,10 +170,28 @@ def profile_calls(side: str, handler: Handler, events: Events, requests: int) ->
         finally:
             in_calls += time.perf_counter() - started
 
+    import contextlib
+
+    json_client: Any = None  # the class, in a child with the function's code
+    with contextlib.suppress(ImportError):
+        from enquiries.aws_json import JsonClient as json_client
+    original_call = getattr(json_client, "call", None)
+
+    def timed_call(client: Any, operation: str, params: dict[str, Any]) -> Any:
+        nonlocal in_calls
+        operations.append(f"{client.service.name}.{operation}")
+        started = time.perf_counter()
+        try:
+            return original_call(client, operation, params)  # type: ignore[misc]
+        finally:
+            in_calls += time.perf_counter() - started
+
     context = make_context()
     own_us: list[float] = []
     first_operations: list[str] = []
     Endpoint.make_request = timed
+    if json_client is not None:
+        json_client.call = timed_call
     try:
         for _ in range(requests):
             operations.clear()
@@ -187,6 +205,8 @@ def profile_calls(side: str, handler: Handler, events: Events, requests: int) ->
             first_operations = first_operations or list(operations)
     finally:
         Endpoint.make_request = original
+        if json_client is not None:
+            json_client.call = original_call
     return {"operations": first_operations, "own_us": own_us}
 
 

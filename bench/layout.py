@@ -46,7 +46,11 @@ REQUIREMENTS = REPO / "requirements.txt"
 FUNCTION = "SubmitEnquiryFunction"
 LAYER_TYPES = ("AWS::Serverless::LayerVersion", "AWS::Lambda::LayerVersion")
 # What the children import, copied beside them as the runtime's own code is in /var/runtime.
-CHILD_FILES = (BENCH / "lambda_child.py", REPO / "emulator" / "lambda_context.py")
+CHILD_FILES = (
+    BENCH / "lambda_child.py",
+    BENCH / "sdk_share_child.py",
+    REPO / "emulator" / "lambda_context.py",
+)
 REFERENCE_HANDLERS = ("baseline.py", "floor.py")
 PIP_TIMEOUT_SECONDS = 900
 # sam build's inputs: a file newer than the build means the build is stale.

@@ -549,7 +549,13 @@ def test_every_call_is_attributed_to_the_role_whose_code_makes_it(
     DynamoNotificationLedger(TABLE_NAME).get("01AAAAAAAAAAAAAAAAAAAAAAAA")
     dynamodb.get_item(TableName=TABLE_NAME, Key={"id": {"S": "01AAAAAAAAAAAAAAAAAAAAAAAA"}})
 
-    # Then each call is the role's whose code made it, and the test's own is nobody's (not checked)
+    # Then each call is the role's whose code made it, and the test's own is nobody's (not checked):
+    # the submission's through its own client (aws_json, observed), the notifier's through botocore
+    from enquiries.aws_clients import dynamodb_client, submission_dynamodb
+    from enquiries.aws_json import JsonClient
+
+    assert isinstance(submission_dynamodb(), JsonClient)
+    assert not isinstance(dynamodb_client(), JsonClient)
     assert [(made.operation, made.role) for made in recorded] == [
         ("GetItem", SUBMIT),
         ("GetItem", NOTIFY),

@@ -5,9 +5,11 @@ turn into our own 503 well before that: 1 s to connect, 2 s for each read, and a
 in botocore's "standard" retry mode (which backs off on throttling). AWS_CALL_SECONDS is the most one
 call can take; the request's budget (request_budget.py) starts a call only while that much is left.
 
-Clients come from one botocore session, not from boto3: a boto3 client is the same botocore client,
-but importing boto3 also imports s3transfer and boto3's resource layer, about 20 ms of every cold
-start that no request here uses (measured with `make bench`).
+The submission path's two clients (`submission_dynamodb`, `submission_secrets`) are aws_json's: the
+same calls, answers, errors, timeouts and retries as botocore's, without botocore's cost to a cold
+start (aws_json.py). The notifier's, the canary's and the command's come from one botocore session,
+not from boto3: a boto3 client is the same botocore client, but importing boto3 also imports
+s3transfer and boto3's resource layer, about 20 ms of a cold start that nothing here uses.
 """
 
 from __future__ import annotations

@@ -414,8 +414,11 @@ class JsonClient:
         self._quota = RetryQuota()
         parts = urlsplit(endpoint)
         default_port = 443 if parts.scheme == "https" else 80
-        # The Host header as botocore signs it: the port only when it is not the scheme's default.
+        # The Host header as botocore signs it: the port only when it is not the scheme's default, an
+        # IPv6 address in brackets (_host_from_url in botocore/auth.py).
         host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
         self._host = host if parts.port in (None, default_port) else f"{host}:{parts.port}"
 
     def __getattr__(self, name: str) -> Callable[..., dict[str, Any]]:
@@ -430,7 +433,9 @@ class JsonClient:
     def call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         for observe in OBSERVERS:
             observe(self.service.name, operation, params)
-        body = json.dumps(params, separators=(",", ":")).encode("utf-8")
+        # botocore's serializer for the JSON protocol (botocore/serialize.py, JSONSerializer) dumps with
+        # json's default separators: the same bytes, so the same request and signature as botocore's.
+        body = json.dumps(params).encode("utf-8")
         invocation = str(uuid.uuid4())
         attempt = 1
         retry_cost = 0
@@ -670,15 +675,31 @@ def endpoint_of(service: Service, region: str, environ: Any = os.environ) -> str
         for name in (service.endpoint_variable, "AWS_ENDPOINT_URL"):
             if environ.get(name):
                 return str(environ[name])
-    suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+    suffix = next(
+        (suffix for prefix, suffix in PARTITION_SUFFIXES if region.startswith(prefix)), "amazonaws.com"
+    )
     return f"https://{service.name}.{region}.{suffix}"
+
+
+# The partitions whose domain is not amazonaws.com: their regions' prefix and dnsSuffix, from
+# botocore/data/partitions.json (1.44.18); tests/test_aws_json_signing.py compares every region of it.
+PARTITION_SUFFIXES = (
+    ("cn-", "amazonaws.com.cn"),
+    ("eusc-", "amazonaws.eu"),
+    ("us-iso-", "c2s.ic.gov"),
+    ("us-isob-", "sc2s.sgov.gov"),
+    ("eu-isoe-", "cloud.adc-e.uk"),
+    ("us-isof-", "csp.hci.ic.gov"),
+)
 
 
 def environment_credentials(environ: Any = os.environ) -> Callable[[], Credentials]:
     """Lambda's credentials: its environment variables when set, or botocore's credential chain."""
     key, secret = environ.get("AWS_ACCESS_KEY_ID"), environ.get("AWS_SECRET_ACCESS_KEY")
     if key and secret:
-        fixed = Credentials(key, secret, environ.get("AWS_SESSION_TOKEN") or None)
+        # botocore's EnvProvider (botocore/credentials.py) takes the legacy AWS_SECURITY_TOKEN first.
+        token = environ.get("AWS_SECURITY_TOKEN") or environ.get("AWS_SESSION_TOKEN") or None
+        fixed = Credentials(key, secret, token)
         return lambda: fixed
     return _botocore_credentials
 
@@ -696,7 +717,13 @@ def _botocore_credentials() -> Credentials:
 
 
 def region_of(environ: Any = os.environ) -> str:
-    region = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")
+    """botocore's region: AWS_DEFAULT_REGION, else the profile's `region` in the config file. botocore
+    never reads AWS_REGION (the 'region' row of botocore/configprovider.py); Lambda sets both alike."""
+    region = environ.get("AWS_DEFAULT_REGION")
+    if not region:  # not on Lambda: botocore's own lookup of the config file
+        from enquiries.aws_clients import aws_session
+
+        region = aws_session().get_config_variable("region")
     if not region:
         from botocore.exceptions import NoRegionError
 

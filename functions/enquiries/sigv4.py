@@ -2,7 +2,7 @@
 to a service's root path, with no query string.
 
 Written from AWS's description (https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html)
-and held to botocore's `SigV4Auth` by tests/test_aws_json.py, which signs generated requests both ways
+and held to botocore's `SigV4Auth` by tests/test_aws_json_signing.py, which signs generated requests both ways
 and requires the same Authorization header, byte for byte. Only the standard library: importing
 botocore's signer (botocore.auth) imports most of botocore, about as much as a botocore client's
 import costs (docs/performance.md).
@@ -16,9 +16,26 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 ALGORITHM = "AWS4-HMAC-SHA256"
-# botocore leaves these unsigned (SIGNED_HEADERS_BLACKLIST in botocore/auth.py): a proxy or the HTTP
-# library may change them on the way.
-UNSIGNED_HEADERS = frozenset({"expect", "transfer-encoding", "user-agent", "x-amzn-trace-id"})
+# botocore leaves these unsigned (SIGNED_HEADERS_BLACKLIST in botocore/auth.py, as of 1.44.18): a proxy
+# or the HTTP library may change them on the way.
+UNSIGNED_HEADERS = frozenset(
+    {
+        "baggage",
+        "connection",
+        "expect",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "traceparent",
+        "tracestate",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "user-agent",
+        "x-amzn-trace-id",
+    }
+)
 
 
 @dataclass(frozen=True)
