@@ -66,6 +66,7 @@ class Reply:
     pause: float = 0.0
     hang_up: bool = False
     cut: int | None = None  # send only this many bytes of the body, then close
+    stall: float = 0.0  # seconds between the headers and the body
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(step.body)))
         self.end_headers()
+        if step.stall and self.server.stopping.wait(step.stall):
+            self.close_connection = True
+            return
         self.wfile.write(step.body[: step.cut])
         self.close_connection = step.hang_up or step.cut is not None
 
@@ -560,6 +564,7 @@ def _retry_scenarios() -> dict[str, Scenario]:
         "503 html": raw(503, HTML),
         "429 empty": raw(429, b""),
         "read timeout": SLOW,
+        "read timeout in the body": Reply(200, GOT, _json_headers(GOT, "dynamodb"), stall=SLOW_SECONDS),
         "connection closed": Hangup(),
         "connection reset": Hangup(reset=True),
         "bad crc32": bad_crc(),
@@ -906,3 +911,26 @@ def test_aws_json_retries_an_answer_cut_short(
     assert actual.answer is not None
     assert actual.answer["SecretString"] == "s3cret"
     assert actual.requests == 2  # the cut answer and the retry
+
+
+def test_aws_json_retries_a_kept_connection_closed_without_an_answer(
+    server: FaultServer, make_clients: Callable[[str, str], Clients]
+) -> None:
+    # Given a server that answers a first call, then closes the kept connection on the next request
+    clients = make_clients("dynamodb", server.url)
+
+    seen = []
+    for side in (clients.botocore, clients.aws_json):
+        server.play(ok(), Hangup(), ok())
+        first = side.call(*GET_ITEM, server)
+
+        # When the client makes its next call on that connection
+        second = side.call(*GET_ITEM, server)
+
+        # Then the lost answer costs an attempt, retried on a new connection, as botocore does
+        assert second.raised is None
+        assert second.answer is not None
+        assert second.answer["ResponseMetadata"]["RetryAttempts"] == 1
+        assert (server.requests, server.connections) == (3, 2)
+        seen.append((first, second))
+    assert seen[1] == seen[0]
