@@ -23,7 +23,12 @@ botocore client):
   botocore's own credential chain.
 
 What it does not do, because nothing here needs it: operations other than OPERATIONS, binary
-attribute values, timestamps turned into datetimes (Secrets Manager's CreatedDate stays a number).
+attribute values, timestamps turned into datetimes (Secrets Manager's CreatedDate stays a number),
+the model's members inside an answer's values (they are passed as AWS sends them). Nor does it
+follow botocore where botocore fails on an answer (tests/test_aws_json_faults.py shows each): an
+error body its parser cannot read (here the status's ClientError), an x-amz-crc32 that is not a
+number (here no checksum), an answer cut short (botocore takes the part; here a closed connection,
+retried).
 The notifier, the canary and the `enquiries` command keep botocore (aws_clients.py).
 """
 
@@ -41,7 +46,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from enquiries.sigv4 import Credentials, authorization
 
@@ -60,9 +65,26 @@ class Service:
     backoff_scale: float = 0.05
     # errors the model marks retryable (ModeledRetryableChecker), none of them throttling
     retryable_codes: frozenset[str] = frozenset()
+    # Every error the model defines (any operation's), with its members: botocore puts those of them
+    # an error's body holds at the top of `error.response` and raises a ClientError subclass named after
+    # it (endpoint.py's _add_modeled_error_fields, errorfactory.py); an error it does not define gets
+    # neither.
+    errors: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # The errors each operation lists: a retryable one is retried only by the operations that list it,
+    # and a 429 is throttling only when its code is none of them (standard.py's ModeledRetryableChecker
+    # and ThrottlingStatusCodeChecker).
+    operation_errors: dict[str, frozenset[str]] = field(default_factory=dict)
+    # Each operation's output members: botocore's answer has those of them the body holds, no others.
+    outputs: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
-# From botocore/data/dynamodb/2012-08-10/service-2.json and secretsmanager/2017-10-17/service-2.json.
+# From botocore/data/dynamodb/2012-08-10/service-2.json and secretsmanager/2017-10-17/service-2.json
+# (tests/test_aws_json_faults.py holds these tables to the installed botocore's models).
+_DYNAMODB_THROTTLING = (
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "ThrottlingException",
+)
 DYNAMODB = Service(
     "dynamodb",
     "AWS_ENDPOINT_URL_DYNAMODB",
@@ -71,6 +93,76 @@ DYNAMODB = Service(
     {"get_item": "GetItem", "put_item": "PutItem", "transact_write_items": "TransactWriteItems"},
     backoff_scale=0.025,
     retryable_codes=frozenset({"ReplicatedWriteConflictException"}),
+    errors={
+        **dict.fromkeys(
+            [
+                "BackupInUseException",
+                "BackupNotFoundException",
+                "ContinuousBackupsUnavailableException",
+                "DuplicateItemException",
+                "ExportConflictException",
+                "ExportNotFoundException",
+                "GlobalTableAlreadyExistsException",
+                "GlobalTableNotFoundException",
+                "ImportConflictException",
+                "ImportNotFoundException",
+                "IndexNotFoundException",
+                "InternalServerError",
+                "InvalidExportTimeException",
+                "InvalidRestoreTimeException",
+                "ItemCollectionSizeLimitExceededException",
+                "LimitExceededException",
+                "PointInTimeRecoveryUnavailableException",
+                "PolicyNotFoundException",
+                "ReplicaAlreadyExistsException",
+                "ReplicaNotFoundException",
+                "ReplicatedWriteConflictException",
+                "ResourceInUseException",
+                "ResourceNotFoundException",
+                "TableAlreadyExistsException",
+                "TableInUseException",
+                "TableNotFoundException",
+                "TransactionConflictException",
+            ],
+            ("message",),
+        ),
+        "ConditionalCheckFailedException": ("message", "Item"),
+        "IdempotentParameterMismatchException": ("Message",),
+        "ProvisionedThroughputExceededException": ("message", "ThrottlingReasons"),
+        "RequestLimitExceeded": ("message", "ThrottlingReasons"),
+        "ThrottlingException": ("message", "throttlingReasons"),
+        "TransactionCanceledException": ("Message", "CancellationReasons"),
+        "TransactionInProgressException": ("Message",),
+    },
+    operation_errors={
+        "GetItem": frozenset({"ResourceNotFoundException", "InternalServerError", *_DYNAMODB_THROTTLING}),
+        "PutItem": frozenset(
+            {
+                "ConditionalCheckFailedException",
+                "ResourceNotFoundException",
+                "ItemCollectionSizeLimitExceededException",
+                "TransactionConflictException",
+                "InternalServerError",
+                "ReplicatedWriteConflictException",
+                *_DYNAMODB_THROTTLING,
+            }
+        ),
+        "TransactWriteItems": frozenset(
+            {
+                "ResourceNotFoundException",
+                "TransactionCanceledException",
+                "TransactionInProgressException",
+                "IdempotentParameterMismatchException",
+                "InternalServerError",
+                *_DYNAMODB_THROTTLING,
+            }
+        ),
+    },
+    outputs={
+        "GetItem": ("Item", "ConsumedCapacity"),
+        "PutItem": ("Attributes", "ConsumedCapacity", "ItemCollectionMetrics"),
+        "TransactWriteItems": ("ConsumedCapacity", "ItemCollectionMetrics"),
+    },
 )
 SECRETS_MANAGER = Service(
     "secretsmanager",
@@ -79,6 +171,45 @@ SECRETS_MANAGER = Service(
     "secretsmanager",
     "1.1",
     {"get_secret_value": "GetSecretValue"},
+    errors=dict.fromkeys(
+        [
+            "DecryptionFailure",
+            "EncryptionFailure",
+            "InternalServiceError",
+            "InvalidNextTokenException",
+            "InvalidParameterException",
+            "InvalidRequestException",
+            "LimitExceededException",
+            "MalformedPolicyDocumentException",
+            "PreconditionNotMetException",
+            "PublicPolicyException",
+            "ResourceExistsException",
+            "ResourceNotFoundException",
+        ],
+        ("Message",),
+    ),
+    operation_errors={
+        "GetSecretValue": frozenset(
+            {
+                "ResourceNotFoundException",
+                "InvalidParameterException",
+                "InvalidRequestException",
+                "DecryptionFailure",
+                "InternalServiceError",
+            }
+        )
+    },
+    outputs={
+        "GetSecretValue": (
+            "ARN",
+            "Name",
+            "VersionId",
+            "SecretBinary",
+            "SecretString",
+            "VersionStages",
+            "CreatedDate",
+        )
+    },
 )
 
 # botocore/retries/standard.py: what the standard mode retries.
@@ -160,6 +291,9 @@ class HttpTransport:
     def __init__(self, endpoint: str, timeouts: Timeouts) -> None:
         parts = urlsplit(endpoint)
         self.endpoint = endpoint
+        # The request's URL, which botocore's network errors name (httpsession.py: request.url): the
+        # endpoint with "/" for its path when it has none (_urljoin in botocore/utils.py).
+        self._url = urlunsplit(parts._replace(path=parts.path or "/"))
         self._https = parts.scheme == "https"
         self._host = parts.hostname or ""
         self._port = parts.port
@@ -180,24 +314,26 @@ class HttpTransport:
 
     def send(self, headers: dict[str, str], body: bytes) -> Answer:
         connection = self._connection()
+        # Outside the try below: botocore's ConnectTimeoutError is also an OSError (through requests'
+        # ConnectTimeout, botocore/exceptions.py), which the try would turn into ConnectionClosedError.
+        if connection.sock is None:
+            self._connect(connection)
         try:
-            if connection.sock is None:
-                self._connect(connection)
             connection.sock.settimeout(self._timeouts.read)
             connection.request("POST", "/", body, headers)
             response = connection.getresponse()
-            answer = Answer(
-                response.status,
-                response.reason,
-                {name.lower(): value for name, value in response.getheaders()},
-                response.read(),
-            )
+            headers_read: dict[str, str] = {}
+            for name, value in response.getheaders():
+                # A repeated header's values joined, as urllib3's HTTPHeaderDict gives them to botocore.
+                key = name.lower()
+                headers_read[key] = f"{headers_read[key]}, {value}" if key in headers_read else value
+            answer = Answer(response.status, response.reason, headers_read, response.read())
         except TimeoutError:
             connection.close()
-            raise _botocore_error("ReadTimeoutError", self.endpoint) from None
+            raise _botocore_error("ReadTimeoutError", self._url) from None
         except (OSError, http.client.HTTPException) as error:
             connection.close()
-            raise _botocore_error("ConnectionClosedError", self.endpoint) from error
+            raise _botocore_error("ConnectionClosedError", self._url) from error
         if response.will_close:
             connection.close()
         else:
@@ -210,10 +346,10 @@ class HttpTransport:
             connection.connect()
         except TimeoutError:
             connection.close()
-            raise _botocore_error("ConnectTimeoutError", self.endpoint) from None
+            raise _botocore_error("ConnectTimeoutError", self._url) from None
         except OSError as error:
             connection.close()
-            raise _botocore_error("EndpointConnectionError", self.endpoint) from error
+            raise _botocore_error("EndpointConnectionError", self._url) from error
 
     def close(self) -> None:
         with self._lock:
@@ -313,23 +449,30 @@ class JsonClient:
                     raise
                 failure = error
             code = _error_code(answer) if answer is not None else None
+            modeled = code in self.service.operation_errors.get(operation, frozenset())
             throttled = code in THROTTLING_CODES or (
-                answer is not None and answer.status == THROTTLING_STATUS
+                answer is not None and answer.status == THROTTLING_STATUS and not modeled
             )
-            if attempt < self._max_attempts and self._retryable(answer, code, failure, throttled):
+            # What botocore's retry handler adds to the answer's ResponseMetadata (standard.py's
+            # MaxAttemptsChecker and RetryQuotaChecker), which ClientError's message then tells.
+            retry_metadata: dict[str, bool] = {}
+            if attempt >= self._max_attempts:
+                retry_metadata["MaxAttemptsReached"] = True
+            elif self._retryable(answer, code, failure, throttled, modeled):
                 cost = RetryQuota.THROTTLING_RETRY_COST if throttled else RetryQuota.RETRY_COST
                 if self._quota.acquire(cost):
                     retry_cost = cost
                     self._sleep(self._backoff(attempt, answer, throttled))
                     attempt += 1
                     continue
+                retry_metadata["RetryQuotaReached"] = True
             if failure is not None:
                 raise failure
             assert answer is not None  # one of the two is set
             if _succeeded(answer.status):
                 self._quota.release(retry_cost or RetryQuota.NO_RETRY_INCREMENT)
-                return self._parsed(answer, attempt)
-            raise self._client_error(operation, answer, attempt)
+                return self._parsed(operation, answer, attempt, retry_metadata)
+            raise self._client_error(operation, answer, attempt, retry_metadata)
 
     def _headers(self, operation: str, body: bytes, invocation: str, attempt: int) -> dict[str, str]:
         credentials = self.credentials()
@@ -357,13 +500,18 @@ class JsonClient:
         return headers
 
     def _retryable(
-        self, answer: Answer | None, code: str | None, failure: Exception | None, throttled: bool
+        self,
+        answer: Answer | None,
+        code: str | None,
+        failure: Exception | None,
+        throttled: bool,
+        modeled: bool,
     ) -> bool:
         if (
             failure is not None
             or throttled
             or code in TRANSIENT_CODES
-            or code in self.service.retryable_codes
+            or (modeled and code in self.service.retryable_codes)
         ):
             return True
         assert answer is not None  # one of the two is set
@@ -391,33 +539,81 @@ class JsonClient:
                 return max(delay, min(wanted, RETRY_AFTER_MAX_ADDITIONAL_SECONDS + delay))
         return delay
 
-    def _metadata(self, answer: Answer, attempt: int) -> dict[str, Any]:
+    def _metadata(
+        self, answer: Answer, attempt: int, retry_metadata: dict[str, bool], *, generic: bool = False
+    ) -> dict[str, Any]:
         metadata: dict[str, Any] = {}
-        if "x-amzn-requestid" in answer.headers:
+        # botocore's generic error (parsers.py's _do_generic_error_parse) reads no header for it.
+        if "x-amzn-requestid" in answer.headers and not generic:
             metadata["RequestId"] = answer.headers["x-amzn-requestid"]
-        metadata.update(HTTPStatusCode=answer.status, HTTPHeaders=answer.headers, RetryAttempts=attempt - 1)
+        metadata.update(HTTPStatusCode=answer.status, HTTPHeaders=answer.headers)
+        metadata.update(retry_metadata, RetryAttempts=attempt - 1)
         return metadata
 
-    def _parsed(self, answer: Answer, attempt: int) -> dict[str, Any]:
-        parsed: dict[str, Any] = json.loads(answer.body) if answer.body.strip() else {}
-        parsed["ResponseMetadata"] = self._metadata(answer, attempt)
+    def _parsed(
+        self, operation: str, answer: Answer, attempt: int, retry_metadata: dict[str, bool]
+    ) -> dict[str, Any]:
+        try:
+            body = json.loads(answer.body) if answer.body else {}
+        except ValueError:
+            # botocore reads a body that is not JSON as {"message": <the body>} (parsers.py's
+            # _parse_body_as_json), which no output has: the answer is empty.
+            body = {}
+        # The output's members, without nulls (parsers.py's _handle_structure).
+        members = self.service.outputs.get(operation, ())
+        parsed: dict[str, Any] = {name: body[name] for name in members if body.get(name) is not None}
+        parsed["ResponseMetadata"] = self._metadata(answer, attempt, retry_metadata)
         return parsed
 
-    def _client_error(self, operation: str, answer: Answer, attempt: int) -> Exception:
+    def _client_error(
+        self, operation: str, answer: Answer, attempt: int, retry_metadata: dict[str, bool]
+    ) -> Exception:
         from botocore.exceptions import ClientError
 
+        code = _error_code(answer)
+        if code is None:  # a 300, which botocore parses as a success and then raises (client.py)
+            unknown: Exception = ClientError(
+                self._parsed(operation, answer, attempt, retry_metadata), operation
+            )
+            return unknown
         fields = _error_fields(answer)
+        generic = fields is None
+        error_info: dict[str, str] = {"Code": code}
         if fields is None:  # an empty or HTML 5xx (a proxy's page): botocore's generic error
-            code, message, fields = str(answer.status), answer.reason, {}
+            # named by the status's standard phrase, not the answer's (parsers.py)
+            error_info["Message"], fields = http.client.responses.get(answer.status, ""), {}
         else:
-            code = _error_code(answer) or str(answer.status)
-            message = fields.get("message", fields.get("Message", ""))
-        # The error's own fields at the top (botocore adds the modeled ones: all AWS sends).
-        parsed: dict[str, Any] = {name: value for name, value in fields.items() if name != "__type"}
-        parsed["Error"] = {"Message": message, "Code": code}
-        parsed["ResponseMetadata"] = self._metadata(answer, attempt)
-        error: Exception = ClientError(parsed, operation)
+            error_info["Message"] = fields.get("message", fields.get("Message", ""))
+            query = _query_error(answer)
+            if query:
+                error_info.update(QueryErrorCode=_error_code(answer, translated=False) or "", Type=query[1])
+        # The model's fields of this error, where the body has them (endpoint.py's
+        # _add_modeled_error_fields; parsers.py skips a member whose value is null).
+        members = self.service.errors.get(code, ())
+        parsed: dict[str, Any] = {name: fields[name] for name in members if fields.get(name) is not None}
+        parsed["Error"] = error_info
+        parsed["ResponseMetadata"] = self._metadata(answer, attempt, retry_metadata, generic=generic)
+        error: Exception = _error_class(self.service, code)(parsed, operation)
         return error
+
+
+# Each modeled error's exception class, made once per service and code.
+_ERROR_CLASSES: dict[tuple[str, str], type[Exception]] = {}
+
+
+def _error_class(service: Service, code: str) -> type[Exception]:
+    """What botocore raises for `code`: a ClientError subclass named after the error the model defines
+    (made as botocore/errorfactory.py makes it, with its module), or ClientError itself."""
+    from botocore.exceptions import ClientError
+
+    if code not in service.errors:
+        plain: type[Exception] = ClientError
+        return plain
+    made = _ERROR_CLASSES.get((service.name, code))
+    if made is None:
+        made = type(code, (ClientError,), {"__module__": "botocore.errorfactory"})
+        made = _ERROR_CLASSES.setdefault((service.name, code), made)
+    return made
 
 
 def _succeeded(status: int) -> bool:
@@ -431,21 +627,33 @@ def _error_fields(answer: Answer) -> dict[str, Any] | None:
     if answer.status >= HTTPStatus.INTERNAL_SERVER_ERROR and (not body or body.startswith(b"<html>")):
         return None
     try:
-        value = json.loads(body) if body else {}
+        value = json.loads(answer.body) if answer.body else {}
     except ValueError:
-        return {"message": body.decode("utf-8", "replace")}
+        return {"message": answer.body.decode("utf-8", "replace")}
     return value if isinstance(value, dict) else {}
 
 
-def _error_code(answer: Answer) -> str | None:
-    """AWS's code for a failed answer: its `__type`, without the namespace; None for a success or a
-    failure without one."""
-    if _succeeded(answer.status):
+def _error_code(answer: Answer, *, translated: bool = True) -> str | None:
+    """A failed answer's code as botocore reads it (parsers.py's _do_error_parse): its `__type` without
+    the namespace or what follows a ":", or the status when it has none (or a generic 5xx); the code
+    an x-amzn-query-error header names instead, when `translated`. None for what botocore parses as a
+    success (under 301)."""
+    if answer.status < HTTPStatus.MOVED_PERMANENTLY:
         return None
-    code = (_error_fields(answer) or {}).get("__type")
-    if not isinstance(code, str) or not code:
-        return None
-    return code.split(":", 1)[0].rsplit("#", 1)[-1]
+    fields = _error_fields(answer)
+    code = str(answer.status) if fields is None else fields.get("__type", str(answer.status))
+    if not isinstance(code, str):  # botocore fails on it (a TypeError): the status, as for none
+        return str(answer.status)
+    code = code.split(":", 1)[0].rsplit("#", 1)[-1]
+    query = _query_error(answer) if translated and fields is not None else None
+    return query[0] if query else code
+
+
+def _query_error(answer: Answer) -> tuple[str, str] | None:
+    """The code and type an x-amzn-query-error header ("Code;Sender") gives (parsers.py's
+    _do_query_compatible_error_parse: botocore reads it from every JSON service's errors)."""
+    parts = answer.headers.get("x-amzn-query-error", "").split(";")
+    return (parts[0], parts[1]) if len(parts) == 2 and parts[0] else None  # noqa: PLR2004 - "Code;Type"
 
 
 def _is_network_error(error: Exception) -> bool:
