@@ -4,7 +4,7 @@ requests (its before-send handler). The tests' boto3 clients and the functions' 
 share one moto, as they share one AWS on Lambda.
 
 The HTTP under it (aws_json.HttpTransport) is not this: the local server's tests, the emulator's and
-tests/test_aws_json.py send real requests, to a moto server and to a server that answers with faults.
+tests/test_aws_json_faults.py send real requests, to a moto server and to a server that answers with faults.
 """
 
 from __future__ import annotations

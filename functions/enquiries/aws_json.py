@@ -6,8 +6,8 @@ client costs most of it: importing botocore, loading the service models, buildin
 (docs/performance.md has the figures, from `python -m bench --share`). This client imports the
 standard library only, and botocore only when something fails.
 
-What it keeps of botocore, so that nothing else changes (tests/test_aws_json.py holds each against a
-botocore client):
+What it keeps of botocore, so that nothing else changes (tests/test_aws_json_faults.py and
+tests/test_aws_json_signing.py hold each against a botocore client):
 - the same answers: the response's JSON with `ResponseMetadata`; a failure as botocore's own
   exceptions: `ClientError` with AWS's code, message and the error's fields (a cancelled transaction's
   `CancellationReasons`, a failed condition's `Item`), `ConnectTimeoutError`, `ReadTimeoutError`,
@@ -22,13 +22,14 @@ botocore client):
   https://docs.aws.amazon.com/lambda/latest/dg/snapstart-activate.html#snapstart-credentials),
   botocore's own credential chain.
 
-What it does not do, because nothing here needs it: operations other than OPERATIONS, binary
+What it does not do, because nothing here needs it: operations other than each Service's, binary
 attribute values, timestamps turned into datetimes (Secrets Manager's CreatedDate stays a number),
 the model's members inside an answer's values (they are passed as AWS sends them). Nor does it
 follow botocore where botocore fails on an answer (tests/test_aws_json_faults.py shows each): an
 error body its parser cannot read (here the status's ClientError), an x-amz-crc32 that is not a
 number (here no checksum), an answer cut short (botocore takes the part; here a closed connection,
 retried).
+
 The notifier, the canary and the `enquiries` command keep botocore (aws_clients.py).
 """
 
