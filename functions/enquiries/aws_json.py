@@ -20,7 +20,9 @@ tests/test_aws_json_signing.py hold each against a botocore client):
   the same credentials: Lambda's environment variables, or, where they are not set (a SnapStart
   function gets container credentials instead:
   https://docs.aws.amazon.com/lambda/latest/dg/snapstart-activate.html#snapstart-credentials),
-  botocore's own credential chain.
+  botocore's own credential chain;
+- the same trust: HTTPS verified against the CA bundle botocore uses (AWS_CA_BUNDLE, certifi's, or
+  botocore's own), and an untrusted certificate as botocore's SSLError (tests/test_aws_json_tls.py).
 
 What it does not do, because nothing here needs it: operations other than each Service's, binary
 attribute values, timestamps turned into datetimes (Secrets Manager's CreatedDate stays a number),
@@ -39,6 +41,7 @@ import http.client
 import json
 import os
 import random
+import ssl
 import threading
 import time
 import uuid
@@ -289,7 +292,7 @@ class HttpTransport:
     """Connections to one endpoint, kept open between requests (a warm container reuses them), each
     used by one thread at a time. Network failures become botocore's exceptions."""
 
-    def __init__(self, endpoint: str, timeouts: Timeouts) -> None:
+    def __init__(self, endpoint: str, timeouts: Timeouts, environ: Any = os.environ) -> None:
         parts = urlsplit(endpoint)
         self.endpoint = endpoint
         # The request's URL, which botocore's network errors name (httpsession.py: request.url): the
@@ -301,6 +304,8 @@ class HttpTransport:
         self._timeouts = timeouts
         self._idle: list[http.client.HTTPConnection] = []
         self._lock = threading.Lock()
+        self._ca_bundle = ca_bundle(environ)
+        self._tls: ssl.SSLContext | None = None
 
     def _connection(self) -> http.client.HTTPConnection:
         with self._lock:
@@ -310,7 +315,12 @@ class HttpTransport:
                     return connection
                 connection.close()
         if self._https:
-            return http.client.HTTPSConnection(self._host, self._port, timeout=self._timeouts.connect)
+            if self._tls is None:  # made at the first HTTPS connection: it reads the CA bundle
+                # Certificates and host names verified, TLS 1.2 at least, as urllib3 does for botocore.
+                self._tls = ssl.create_default_context(cafile=self._ca_bundle)
+            return http.client.HTTPSConnection(
+                self._host, self._port, timeout=self._timeouts.connect, context=self._tls
+            )
         return http.client.HTTPConnection(self._host, self._port, timeout=self._timeouts.connect)
 
     def send(self, headers: dict[str, str], body: bytes) -> Answer:
@@ -348,6 +358,9 @@ class HttpTransport:
         except TimeoutError:
             connection.close()
             raise _botocore_error("ConnectTimeoutError", self._url) from None
+        except ssl.SSLError as error:  # botocore's SSLError (httpsession.py), a ConnectionError too
+            connection.close()
+            raise _botocore_error("SSLError", self._url, str(error)) from error
         except OSError as error:
             connection.close()
             raise _botocore_error("EndpointConnectionError", self._url) from error
@@ -371,11 +384,31 @@ def _dropped(connection: http.client.HTTPConnection) -> bool:
         return bool(selector.select(0))
 
 
-def _botocore_error(name: str, endpoint: str) -> Exception:
+def _botocore_error(name: str, endpoint: str, reason: str = "") -> Exception:
     import botocore.exceptions
 
-    error: Exception = getattr(botocore.exceptions, name)(endpoint_url=endpoint, error="")
+    error: Exception = getattr(botocore.exceptions, name)(endpoint_url=endpoint, error=reason)
     return error
+
+
+def ca_bundle(environ: Any = os.environ) -> str | None:
+    """The certificates botocore verifies AWS's against (get_cert_path in botocore/httpsession.py):
+    AWS_CA_BUNDLE's file, else certifi's where installed, else the bundle botocore ships (found without
+    importing botocore); None, the system's, only where there is no botocore either."""
+    if environ.get("AWS_CA_BUNDLE"):
+        return str(environ["AWS_CA_BUNDLE"])
+    import importlib.util
+
+    try:
+        from certifi import where  # type: ignore[import-not-found, unused-ignore]
+    except ImportError:
+        found = importlib.util.find_spec("botocore")
+        for folder in (found.submodule_search_locations or []) if found else []:
+            path = os.path.join(folder, "cacert.pem")
+            if os.path.exists(path):
+                return path
+        return None
+    return str(where())
 
 
 class Transport(Protocol):
