@@ -755,17 +755,25 @@ def test_aws_json_signs_with_container_credentials_without_keys_in_the_environme
     assert container_credentials.authorizations == [ContainerCredentials.TOKEN]
 
 
-def test_aws_json_drop_clients_resolves_credentials_anew(
-    container_credentials: ContainerCredentials, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Given the submission path's client, which has signed with the container's credentials
-    recorded: list[RecordingTransport] = []
+@pytest.fixture
+def recorded(monkeypatch: pytest.MonkeyPatch) -> list[RecordingTransport]:
+    """The transports the submission path's clients are made with, each recording what it is given."""
+    made: list[RecordingTransport] = []
 
     def transport(*_: Any) -> RecordingTransport:
-        recorded.append(RecordingTransport())
-        return recorded[-1]
+        made.append(RecordingTransport())
+        return made[-1]
 
     monkeypatch.setattr(aws_json, "HttpTransport", transport)
+    return made
+
+
+def test_aws_json_drop_clients_resolves_credentials_anew(
+    container_credentials: ContainerCredentials,
+    monkeypatch: pytest.MonkeyPatch,
+    recorded: list[RecordingTransport],
+) -> None:
+    # Given the submission path's client, which has signed with the container's credentials
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-2")
     first = _signed_with(aws_clients.submission_dynamodb(), recorded[-1])
 
@@ -782,16 +790,9 @@ def test_aws_json_drop_clients_resolves_credentials_anew(
 
 
 def test_aws_json_drop_clients_reads_environment_credentials_anew(
-    fresh_session: None, monkeypatch: pytest.MonkeyPatch
+    fresh_session: None, monkeypatch: pytest.MonkeyPatch, recorded: list[RecordingTransport]
 ) -> None:
     # Given the submission path's client, which has signed with the environment's keys
-    recorded: list[RecordingTransport] = []
-
-    def transport(*_: Any) -> RecordingTransport:
-        recorded.append(RecordingTransport())
-        return recorded[-1]
-
-    monkeypatch.setattr(aws_json, "HttpTransport", transport)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-2")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "ASIAENV1")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
