@@ -407,6 +407,47 @@ def test_aws_json_request_is_a_botocore_clients_request(
     assert sent[0].url == client.endpoint.rstrip("/") + "/"
 
 
+@pytest.mark.parametrize("on_lambda", [True, False], ids=["on Lambda", "elsewhere"])
+def test_aws_json_sends_the_invocations_trace_as_botocore_does(
+    monkeypatch: pytest.MonkeyPatch, on_lambda: bool
+) -> None:
+    # Given the invocation's trace in the environment (a value with characters to escape), on Lambda
+    # (AWS_LAMBDA_FUNCTION_NAME set) or not
+    monkeypatch.setenv("_X_AMZN_TRACE_ID", "Root=1-5759e988-bd862e3fe1be46a9;Parent=53995c3f;Sampled=1 ü/x")
+    if on_lambda:
+        monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "SubmitEnquiryFunction")
+    else:
+        monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME", raising=False)
+    credentials = sigv4.Credentials("AKIDEXAMPLE", "secret")
+    botocore_client = botocore.session.get_session().create_client(
+        "dynamodb",
+        region_name="eu-west-2",
+        aws_access_key_id=credentials.access_key,
+        aws_secret_access_key=credentials.secret_key,
+    )
+    sent: list[botocore.awsrequest.AWSPreparedRequest] = []
+
+    def answer(request: botocore.awsrequest.AWSPreparedRequest, **_: Any) -> Any:
+        sent.append(request)
+        return botocore.awsrequest.AWSResponse(request.url, 200, {}, EmptyBody())
+
+    botocore_client.meta.events.register("before-send", answer)
+    client, transport = _recording_client(
+        aws_json.DYNAMODB, botocore_client.meta.endpoint_url, credentials, 0.0
+    )
+
+    # When both make a call
+    for made in (botocore_client, client):
+        made.get_item(TableName="t", Key={"id": {"S": "1"}})
+
+    # Then both send the trace, escaped alike, on Lambda only (unsigned: it is not in SignedHeaders)
+    theirs = sent[0].headers.get("X-Amzn-Trace-Id")
+    ours = transport.sent[0][0].get("X-Amzn-Trace-Id")
+    assert ours == (theirs.decode() if isinstance(theirs, bytes) else theirs)
+    assert (ours is not None) == on_lambda
+    assert "x-amzn-trace-id" not in transport.sent[0][0]["Authorization"]
+
+
 # --- endpoints ---------------------------------------------------------------------------------------
 
 

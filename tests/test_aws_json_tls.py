@@ -12,6 +12,7 @@ import datetime
 import http.server
 import ipaddress
 import json
+import socket
 import ssl
 import threading
 from collections.abc import Iterator
@@ -65,6 +66,8 @@ def _self_signed(folder: Path) -> tuple[Path, Path]:
 
 
 class _Answer(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # connections kept, as AWS keeps them
+
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length", "0")))
         body = json.dumps(ITEM).encode()
@@ -167,3 +170,50 @@ def test_aws_json_ca_bundle_is_botocores(monkeypatch: pytest.MonkeyPatch, tmp_pa
     # Then the default is the file botocore verifies against, and the named one is used as it is
     assert default == botocore.httpsession.get_cert_path(True)
     assert named == str(tmp_path / "bundle.pem")
+
+
+def test_aws_json_tls_context_has_botocores_settings(tls_server: tuple[str, Path]) -> None:
+    # Given the context aws_json makes for a bundle, and the one botocore gives urllib3
+    _, certificate = tls_server
+    ours = aws_json.tls_context(str(certificate))
+    theirs = botocore.httpsession.create_urllib3_context()
+
+    # Then they verify alike: the same protocol floor, options and verification flags (on Python 3.13,
+    # ssl.create_default_context would add VERIFY_X509_STRICT, which botocore does not set)
+    assert ours.verify_mode == theirs.verify_mode == ssl.CERT_REQUIRED
+    assert ours.minimum_version == theirs.minimum_version
+    assert ours.options == theirs.options
+    assert ours.verify_flags == theirs.verify_flags
+    assert ours.post_handshake_auth == theirs.post_handshake_auth
+    # (botocore leaves the host name to urllib3, which checks it itself; here OpenSSL checks it)
+    assert ours.check_hostname
+
+
+def test_aws_json_with_a_missing_ca_bundle_fails_as_a_classified_connection_error(
+    tls_server: tuple[str, Path], tmp_path: Path
+) -> None:
+    # Given AWS_CA_BUNDLE naming a file that is not there
+    endpoint, _ = tls_server
+    client = _aws_json_client(endpoint, {"AWS_CA_BUNDLE": str(tmp_path / "missing.pem")})
+
+    # When the client makes a call
+    with pytest.raises(SSLError) as raised:
+        client.get_item(TableName=TABLE_NAME, Key={"id": {"S": "01TLS"}})
+
+    # Then it is botocore's SSLError, which the classifier reads (a 503 for a visitor, not a 500)
+    assert aws.classify(raised.value) == aws.AwsFailure("SSLError", transient=True)
+
+
+def test_aws_json_connections_are_kept_alive_as_botocores(tls_server: tuple[str, Path]) -> None:
+    # Given a client that has made a call, its connection kept for the next one
+    endpoint, certificate = tls_server
+    client = _aws_json_client(endpoint, {"AWS_CA_BUNDLE": str(certificate)})
+    client.get_item(TableName=TABLE_NAME, Key={"id": {"S": "01TLS"}})
+
+    # When its kept connection's socket is looked at
+    [connection] = client.transport._idle
+    keepalive = connection.sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE)
+    client.close()
+
+    # Then TCP keep-alive is on, as aws_clients' Config (tcp_keepalive=True) has botocore set it
+    assert keepalive == 1

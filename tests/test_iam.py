@@ -69,13 +69,14 @@ def _operations_of(service: str) -> dict[str, str]:
 
 
 def _created_services(tree: ast.AST) -> set[str]:
-    """Services the code creates clients for: `create_client("x", ...)`, `boto3.client("x")`."""
+    """Services the code creates clients for: `create_client("x", ...)`, `boto3.client("x")`, and the
+    submission path's own client's `Service("x", ...)` (enquiries/aws_json.py)."""
     services = set()
     for node in ast.walk(tree):
         if not (isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant)):
             continue
         name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
-        if name in ("create_client", "client") and isinstance(node.args[0].value, str):
+        if name in ("create_client", "client", "Service") and isinstance(node.args[0].value, str):
             services.add(node.args[0].value)
     return services
 
@@ -106,21 +107,22 @@ def _function_sources() -> dict[str, str]:
 
 
 def test_scan_calls_finds_client_methods_and_operation_names_of_created_clients() -> None:
-    # Given code that creates a DynamoDB client and calls it both ways, and mentions an SQS operation
-    # without ever creating an SQS client
+    # Given code that creates a DynamoDB client and calls it both ways, an aws_json service for SNS
+    # with one operation, and mentions an SQS operation without ever creating an SQS client
     source = (
         'client = session.create_client("dynamodb")\n'
         "client.scan(TableName=t)\n"
         'aws_call(client, "batch_write_item", RequestItems={})\n'
+        'SNS = Service("sns", "AWS_ENDPOINT_URL_SNS", "", "1.0", {"publish": "Publish"})\n'
         'label = "send_message"\n'
     )
 
     # When it is scanned
     calls = scan_calls({"new_code.py": source})
 
-    # Then both DynamoDB operations are found (neither is in the table, so the next test would fail
-    # on this code), and nothing is claimed for a service the code has no client for
-    assert calls == {("dynamodb", "Scan"), ("dynamodb", "BatchWriteItem")}
+    # Then the DynamoDB operations and SNS's are found (none is in the table, so the next test would
+    # fail on this code), and nothing is claimed for a service the code has no client for
+    assert calls == {("dynamodb", "Scan"), ("dynamodb", "BatchWriteItem"), ("sns", "Publish")}
     assert not calls & CALLS.keys()
 
 

@@ -168,6 +168,55 @@ def test_only_the_snapshots_init_does_the_first_requests_setup(
         assert loaded == {"clients": 0, "modules": []}
 
 
+@pytest.mark.parametrize(
+    ("keys", "botocore_in_snapshot"),
+    [(False, True), (True, False)],
+    ids=["container credentials, as SnapStart has", "keys in the environment"],
+)
+def test_the_snapshot_holds_the_tls_settings_and_botocores_chain_only_where_needed(
+    keys: bool, botocore_in_snapshot: bool
+) -> None:
+    # Given a fresh Python process initialised for a snapshot: with the container credentials Lambda
+    # gives a SnapStart function (no keys in the environment), or with keys
+    # https://docs.aws.amazon.com/lambda/latest/dg/snapstart-activate.html#snapstart-credentials
+    script = (
+        "import sys\n"
+        "from enquiries.settings import load_settings\n"
+        "from enquiries.snapstart import prepare_snapshot\n"
+        "prepare_snapshot(load_settings(), [])\n"
+        "from enquiries.aws_clients import aws_session\n"
+        "from enquiries.aws_json import tls_context\n"
+        "print({'tls': tls_context.cache_info().currsize,"
+        " 'botocore': 'botocore.session' in sys.modules, 'session': aws_session.cache_info().currsize,"
+        " 'credentials': aws_session.cache_info().currsize and aws_session()._credentials is not None})\n"
+    )
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": str(REPO / "functions"),
+        "TABLE_NAME": "enquiries",
+        "AWS_REGION": "eu-west-2",
+        "AWS_DEFAULT_REGION": "eu-west-2",
+        **SNAPSHOT_INIT,
+        **({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"} if keys else {}),
+    }
+
+    # When its init ends with the SnapStart step
+    result = subprocess.run(  # noqa: S603 - this interpreter and a fixed script
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True, timeout=60
+    )
+    loaded = eval(result.stdout.strip().splitlines()[-1])  # noqa: S307 - our own script's dict
+
+    # Then the snapshot has the TLS settings with the CA bundle loaded; without keys it has botocore's
+    # session too, so a restored copy's first request does not import it, but no credentials resolved
+    # (they would be stale after a restore); with keys the submission path never needs botocore
+    assert loaded == {
+        "tls": 1,
+        "botocore": botocore_in_snapshot,
+        "session": int(botocore_in_snapshot),
+        "credentials": False if botocore_in_snapshot else 0,
+    }
+
+
 def test_hooks_are_registered_only_where_lambdas_hook_library_is(monkeypatch: pytest.MonkeyPatch) -> None:
     # Given no hook library (as here, or in the local server)
     monkeypatch.delitem(sys.modules, "snapshot_restore_py", raising=False)

@@ -26,7 +26,8 @@ tests/test_aws_json_signing.py hold each against a botocore client):
 
 What it does not do, because nothing here needs it: operations other than each Service's, binary
 attribute values, timestamps turned into datetimes (Secrets Manager's CreatedDate stays a number),
-the model's members inside an answer's values (they are passed as AWS sends them). Nor does it
+the model's members inside an answer's values (they are passed as AWS sends them), account-based,
+FIPS and dual-stack endpoints, proxies (HTTPS_PROXY: the function is outside any VPC). Nor does it
 follow botocore where botocore fails on an answer (tests/test_aws_json_faults.py shows each): an
 error body its parser cannot read (here the status's ClientError), an x-amz-crc32 that is not a
 number (here no checksum), an answer cut short (botocore takes the part; here a closed connection,
@@ -37,10 +38,12 @@ The notifier, the canary and the `enquiries` command keep botocore (aws_clients.
 
 from __future__ import annotations
 
+import functools
 import http.client
 import json
 import os
 import random
+import socket
 import ssl
 import threading
 import time
@@ -50,7 +53,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, Protocol
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from enquiries.sigv4 import Credentials, authorization
 
@@ -305,7 +308,6 @@ class HttpTransport:
         self._idle: list[http.client.HTTPConnection] = []
         self._lock = threading.Lock()
         self._ca_bundle = ca_bundle(environ)
-        self._tls: ssl.SSLContext | None = None
 
     def _connection(self) -> http.client.HTTPConnection:
         with self._lock:
@@ -315,11 +317,12 @@ class HttpTransport:
                     return connection
                 connection.close()
         if self._https:
-            if self._tls is None:  # made at the first HTTPS connection: it reads the CA bundle
-                # Certificates and host names verified, TLS 1.2 at least, as urllib3 does for botocore.
-                self._tls = ssl.create_default_context(cafile=self._ca_bundle)
+            try:
+                context = tls_context(self._ca_bundle)
+            except (OSError, ValueError) as error:  # no such bundle, or not one: botocore's SSLError
+                raise _botocore_error("SSLError", self._url, str(error)) from error
             return http.client.HTTPSConnection(
-                self._host, self._port, timeout=self._timeouts.connect, context=self._tls
+                self._host, self._port, timeout=self._timeouts.connect, context=context
             )
         return http.client.HTTPConnection(self._host, self._port, timeout=self._timeouts.connect)
 
@@ -355,6 +358,8 @@ class HttpTransport:
     def _connect(self, connection: http.client.HTTPConnection) -> None:
         try:
             connection.connect()
+            # aws_clients' Config asks botocore for TCP keep-alive on its connections too.
+            connection.sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
         except TimeoutError:
             connection.close()
             raise _botocore_error("ConnectTimeoutError", self._url) from None
@@ -389,6 +394,22 @@ def _botocore_error(name: str, endpoint: str, reason: str = "") -> Exception:
 
     error: Exception = getattr(botocore.exceptions, name)(endpoint_url=endpoint, error=reason)
     return error
+
+
+@functools.cache
+def tls_context(bundle: str | None) -> ssl.SSLContext:
+    """The TLS settings botocore gives urllib3 (create_urllib3_context in botocore/httpsession.py), with
+    the bundle loaded: made once per process, since loading a bundle takes tens of milliseconds.
+    Not ssl.create_default_context, which on Python 3.13 also makes verification stricter
+    (VERIFY_X509_STRICT) than botocore's, and could refuse a bundle botocore accepts."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # certificates and host names verified
+    context.options |= ssl.OP_NO_SSLv2 | ssl.OP_NO_SSLv3 | ssl.OP_NO_COMPRESSION | ssl.OP_NO_TICKET
+    context.post_handshake_auth = True
+    if bundle is None:
+        context.load_default_certs()
+    else:
+        context.load_verify_locations(cafile=bundle)
+    return context
 
 
 def ca_bundle(environ: Any = os.environ) -> str | None:
@@ -531,6 +552,11 @@ class JsonClient:
         headers["User-Agent"] = "enquiries aws_json"
         headers["amz-sdk-invocation-id"] = invocation
         headers["amz-sdk-request"] = f"attempt={attempt}; max={self._max_attempts}"
+        # On Lambda, the invocation's trace, for X-Ray and Lambda's recursive loop detection (unsigned):
+        # add_recursion_detection_header in botocore/handlers.py.
+        trace = os.environ.get("_X_AMZN_TRACE_ID")
+        if trace and "AWS_LAMBDA_FUNCTION_NAME" in os.environ:
+            headers["X-Amzn-Trace-Id"] = quote(trace, safe="-=;:+&[]{}\"',")
         return headers
 
     def _retryable(
@@ -725,6 +751,18 @@ PARTITION_SUFFIXES = (
     ("eu-isoe-", "cloud.adc-e.uk"),
     ("us-isof-", "csp.hci.ic.gov"),
 )
+
+
+def prepare_for_snapshot(environ: Any = os.environ) -> None:
+    """For a SnapStart snapshot (snapstart.warm_up), what a restored copy's first call would otherwise
+    do: load the CA bundle into the TLS settings (tens of milliseconds; it holds no secret) and, where
+    the environment holds no keys (SnapStart's container credentials), import botocore and make its
+    session. The credentials themselves are resolved at that call, after the restore."""
+    tls_context(ca_bundle(environ))
+    if environment_credentials(environ) is _botocore_credentials:
+        from enquiries.aws_clients import aws_session
+
+        aws_session()
 
 
 def environment_credentials(environ: Any = os.environ) -> Callable[[], Credentials]:

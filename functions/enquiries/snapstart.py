@@ -95,10 +95,12 @@ def warm_up(settings: Settings) -> None:
     validators (email-validator's grammar, the phone metadata of DEFAULT_PHONE_REGION) and import
     the modules only some requests need."""
     from enquiries.aws_clients import submission_dynamodb, submission_secrets
+    from enquiries.aws_json import prepare_for_snapshot
 
     started = time.perf_counter()
     submission_dynamodb()
     submission_secrets()
+    prepare_for_snapshot()
     _validate_a_sample(settings)
     for module in LAZY_MODULES:
         importlib.import_module(module)
