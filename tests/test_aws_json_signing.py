@@ -377,21 +377,7 @@ def test_aws_json_request_is_a_botocore_clients_request(
         lambda *_, **__: datetime.datetime.fromtimestamp(instant, datetime.UTC).replace(tzinfo=None),
     )
     credentials = sigv4.Credentials("ASIAEXAMPLE", "secret/+key", "session-token")
-    botocore_client = botocore.session.get_session().create_client(
-        service.name,
-        region_name="eu-west-2",
-        endpoint_url=endpoint,
-        aws_access_key_id=credentials.access_key,
-        aws_secret_access_key=credentials.secret_key,
-        aws_session_token=credentials.token,
-    )
-    sent: list[botocore.awsrequest.AWSPreparedRequest] = []
-
-    def answer(request: botocore.awsrequest.AWSPreparedRequest, **_: Any) -> Any:
-        sent.append(request)
-        return botocore.awsrequest.AWSResponse(request.url, 200, {}, EmptyBody())
-
-    botocore_client.meta.events.register("before-send", answer)
+    botocore_client, sent = _capturing_botocore_client(service.name, credentials, endpoint)
     client, transport = _recording_client(
         service, endpoint or botocore_client.meta.endpoint_url, credentials, instant
     )
@@ -419,19 +405,7 @@ def test_aws_json_sends_the_invocations_trace_as_botocore_does(
     else:
         monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME", raising=False)
     credentials = sigv4.Credentials("AKIDEXAMPLE", "secret")
-    botocore_client = botocore.session.get_session().create_client(
-        "dynamodb",
-        region_name="eu-west-2",
-        aws_access_key_id=credentials.access_key,
-        aws_secret_access_key=credentials.secret_key,
-    )
-    sent: list[botocore.awsrequest.AWSPreparedRequest] = []
-
-    def answer(request: botocore.awsrequest.AWSPreparedRequest, **_: Any) -> Any:
-        sent.append(request)
-        return botocore.awsrequest.AWSResponse(request.url, 200, {}, EmptyBody())
-
-    botocore_client.meta.events.register("before-send", answer)
+    botocore_client, sent = _capturing_botocore_client("dynamodb", credentials)
     client, transport = _recording_client(
         aws_json.DYNAMODB, botocore_client.meta.endpoint_url, credentials, 0.0
     )
@@ -644,6 +618,29 @@ def fresh_session(aws_config: None) -> Iterator[None]:
     yield
     aws_clients.drop_clients()
     aws_clients.aws_session.cache_clear()
+
+
+def _capturing_botocore_client(
+    service: str, credentials: sigv4.Credentials, endpoint: str | None = None
+) -> tuple[Any, list[botocore.awsrequest.AWSPreparedRequest]]:
+    """A botocore client with these credentials that sends nothing: each request it would send is
+    kept, and answered 200 with an empty body."""
+    client = botocore.session.get_session().create_client(
+        service,
+        region_name="eu-west-2",
+        endpoint_url=endpoint,
+        aws_access_key_id=credentials.access_key,
+        aws_secret_access_key=credentials.secret_key,
+        aws_session_token=credentials.token,
+    )
+    sent: list[botocore.awsrequest.AWSPreparedRequest] = []
+
+    def answer(request: botocore.awsrequest.AWSPreparedRequest, **_: Any) -> Any:
+        sent.append(request)
+        return botocore.awsrequest.AWSResponse(request.url, 200, {}, EmptyBody())
+
+    client.meta.events.register("before-send", answer)
+    return client, sent
 
 
 def _signed_with(client: aws_json.JsonClient, transport: RecordingTransport) -> tuple[str, str | None]:

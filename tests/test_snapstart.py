@@ -120,6 +120,23 @@ def test_snapshot_init_is_recognised_by_lambdas_initialization_type() -> None:
     assert snapstart.snapshot_init({}) is False
 
 
+def _after_init(script: str, environment: dict[str, str]) -> Any:
+    """What `script` prints last (a dict's repr), run in a fresh Python with the function's settings and
+    `environment`, as Lambda starts one."""
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": str(REPO / "functions"),
+        "TABLE_NAME": "enquiries",
+        "AWS_REGION": "eu-west-2",
+        "AWS_DEFAULT_REGION": "eu-west-2",
+        **environment,
+    }
+    result = subprocess.run(  # noqa: S603 - this interpreter and a fixed script
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True, timeout=60
+    )
+    return eval(result.stdout.strip().splitlines()[-1])  # noqa: S307 - our own script's dict
+
+
 @pytest.mark.parametrize(("environment", "warmed"), [(SNAPSHOT_INIT, True), (ORDINARY_INIT, False)])
 def test_only_the_snapshots_init_does_the_first_requests_setup(
     environment: dict[str, str], warmed: bool
@@ -135,22 +152,10 @@ def test_only_the_snapshots_init_does_the_first_requests_setup(
         "print({'clients': submission_dynamodb.cache_info().currsize,"
         " 'modules': [m for m in modules if m in sys.modules]})\n"
     )
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "PYTHONPATH": str(REPO / "functions"),
-        "TABLE_NAME": "enquiries",
-        "AWS_REGION": "eu-west-2",
-        "AWS_DEFAULT_REGION": "eu-west-2",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        **environment,
-    }
+    keys = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
     # When its init ends with the SnapStart step
-    result = subprocess.run(  # noqa: S603 - this interpreter and a fixed script
-        [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True, timeout=60
-    )
-    loaded = eval(result.stdout.strip().splitlines()[-1])  # noqa: S307 - our own script's dict
+    loaded = _after_init(script, {**keys, **environment})
 
     # Then the snapshot's init has made the AWS clients and loaded the validators and what only some
     # requests import; an ordinary init, which a visitor waits for, has done none of it
@@ -190,21 +195,10 @@ def test_the_snapshot_holds_the_tls_settings_and_botocores_chain_only_where_need
         " 'botocore': 'botocore.session' in sys.modules, 'session': aws_session.cache_info().currsize,"
         " 'credentials': aws_session.cache_info().currsize and aws_session()._credentials is not None})\n"
     )
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "PYTHONPATH": str(REPO / "functions"),
-        "TABLE_NAME": "enquiries",
-        "AWS_REGION": "eu-west-2",
-        "AWS_DEFAULT_REGION": "eu-west-2",
-        **SNAPSHOT_INIT,
-        **({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"} if keys else {}),
-    }
+    environment = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"} if keys else {}
 
     # When its init ends with the SnapStart step
-    result = subprocess.run(  # noqa: S603 - this interpreter and a fixed script
-        [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True, timeout=60
-    )
-    loaded = eval(result.stdout.strip().splitlines()[-1])  # noqa: S307 - our own script's dict
+    loaded = _after_init(script, {**SNAPSHOT_INIT, **environment})
 
     # Then the snapshot has the TLS settings with the CA bundle loaded; without keys it has botocore's
     # session too, so a restored copy's first request does not import it, but no credentials resolved
